@@ -1,0 +1,63 @@
+/* Shared helpers for ebpfx's BPF programs: ebpf_exporter-compatible histogram slots. */
+#pragma once
+
+/* floor(log2(v)) for v > 0, without loops the verifier would have to unroll. */
+static __always_inline __u32 ebpfx_log2(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xFFFFFFFFULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+/*
+ * exp2 slot as ebpf_exporter defines it: bucket k holds (2^(k-1), 2^k], values 0 and 1 land in
+ * slot 0, so slot = ceil(log2(v)). Values above max_slot are clamped into max_slot.
+ */
+static __always_inline __u64 ebpfx_exp2_slot(__u64 v, __u64 max_slot)
+{
+	__u64 slot = v <= 1 ? 0 : ebpfx_log2(v - 1) + 1;
+
+	return slot > max_slot ? max_slot : slot;
+}
+
+/* Adds one observation of `value` to a histogram map keyed by a struct whose `bucket` field
+ * is set by the caller: count into the slot, raw value into the sum slot (max_slot + 1). */
+#define EBPFX_HIST_OBSERVE(map, key_ptr, value, max_slot)                                  \
+	do {                                                                               \
+		__u64 *__c, __one = 1, __v = (value);                                      \
+		(key_ptr)->bucket = ebpfx_exp2_slot(__v, (max_slot));                      \
+		__c = bpf_map_lookup_elem(&(map), (key_ptr));                              \
+		if (__c)                                                                   \
+			__sync_fetch_and_add(__c, 1);                                      \
+		else                                                                       \
+			bpf_map_update_elem(&(map), (key_ptr), &__one, BPF_NOEXIST);       \
+		(key_ptr)->bucket = (max_slot) + 1;                                        \
+		__c = bpf_map_lookup_elem(&(map), (key_ptr));                              \
+		if (__c)                                                                   \
+			__sync_fetch_and_add(__c, __v);                                    \
+		else                                                                       \
+			bpf_map_update_elem(&(map), (key_ptr), &__v, BPF_NOEXIST);         \
+	} while (0)
+
+/* Adds `delta` to a u64 counter in a hash map, creating the entry when absent. */
+static __always_inline void ebpfx_count(void *map, const void *key, __u64 delta)
+{
+	__u64 *c = bpf_map_lookup_elem(map, key);
+
+	if (c) {
+		__sync_fetch_and_add(c, delta);
+		return;
+	}
+	if (bpf_map_update_elem(map, key, &delta, BPF_NOEXIST) != 0) {
+		/* Another CPU created it first: add to theirs. */
+		c = bpf_map_lookup_elem(map, key);
+		if (c)
+			__sync_fetch_and_add(c, delta);
+	}
+}

@@ -1,0 +1,1 @@
+//! Raw map contents → labelled samples (spec §5–9).

@@ -1,0 +1,1 @@
+//! Pure functions of a [`crate::model::Snapshot`].
