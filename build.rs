@@ -39,40 +39,93 @@ fn main() {
         .collect();
     sources.sort();
 
+    // Test-only objects (tests/bpf/*.bpf.c) go to OUT_DIR/tests; integration tests find them
+    // and the built-in objects through EBPFX_OBJECT_DIR.
+    let test_src = manifest.join("tests").join("bpf");
+    println!("cargo:rerun-if-changed=tests/bpf");
+    println!("cargo:rustc-env=EBPFX_OBJECT_DIR={}", out.display());
+    if test_src.is_dir() {
+        let test_out = out.join("tests");
+        let _ = fs::create_dir_all(&test_out);
+        let mut tests: Vec<PathBuf> = fs::read_dir(&test_src)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        tests.retain(|p| p.to_string_lossy().ends_with(".bpf.c"));
+        for src in &tests {
+            let name = src.file_name().and_then(|f| f.to_str()).unwrap_or_default().trim_end_matches(".bpf.c");
+            compile(&clang, arch, &vmlinux_dir, &libbpf_include, &bpf_dir, src, &test_out.join(format!("{name}.bpf.o")), strip.as_deref());
+        }
+    }
+
     let mut table = String::from("/// (name, object bytes) for every bpf/NAME.bpf.c, sorted by name.\npub static BPF_OBJECTS: &[(&str, &[u8])] = &[\n");
     for src in &sources {
         let file = src.file_name().and_then(|f| f.to_str()).unwrap_or_default();
         let name = file.trim_end_matches(".bpf.c");
         let obj = out.join(format!("{name}.bpf.o"));
-        let status = Command::new(&clang)
-            .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
-            .arg(format!("-D__TARGET_ARCH_{arch}"))
-            .arg("-I")
-            .arg(&vmlinux_dir)
-            .arg("-I")
-            .arg(&libbpf_include)
-            .arg("-I")
-            .arg(&bpf_dir)
-            .arg("-c")
-            .arg(src)
-            .arg("-o")
-            .arg(&obj)
-            .status()
-            .unwrap_or_else(|e| fail(&format!("running {clang}: {e}")));
-        if !status.success() {
-            fail(&format!("clang failed to compile {}", src.display()));
-        }
-        if let Some(strip) = &strip {
-            // Drops DWARF, keeps BTF and CO-RE relocations (~630 KB -> ~18 KB per object).
-            let ok = Command::new(strip).arg("-g").arg(&obj).status().map(|s| s.success()).unwrap_or(false);
-            if !ok {
-                fail(&format!("{strip} -g {} failed", obj.display()));
-            }
-        }
+        compile(&clang, arch, &vmlinux_dir, &libbpf_include, &bpf_dir, src, &obj, strip.as_deref());
         let _ = writeln!(table, "    ({name:?}, include_bytes!({:?})),", obj.display().to_string());
     }
     table.push_str("];\n");
+
+    // Built-in configs: every configs/NAME.yaml must have its bpf/NAME.bpf.c and vice versa.
+    let configs_dir = manifest.join("configs");
+    println!("cargo:rerun-if-changed=configs");
+    let mut configs: Vec<String> = fs::read_dir(&configs_dir)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", configs_dir.display())))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| p.file_name().and_then(|f| f.to_str()).and_then(|f| f.strip_suffix(".yaml")).map(str::to_string))
+        .collect();
+    configs.sort();
+    let objects: Vec<String> = sources
+        .iter()
+        .filter_map(|s| s.file_name().and_then(|f| f.to_str()).map(|f| f.trim_end_matches(".bpf.c").to_string()))
+        .collect();
+    for c in &configs {
+        if !objects.contains(c) {
+            fail(&format!("configs/{c}.yaml has no bpf/{c}.bpf.c"));
+        }
+    }
+    for o in &objects {
+        if !configs.contains(o) {
+            fail(&format!("bpf/{o}.bpf.c has no configs/{o}.yaml"));
+        }
+    }
+    table.push_str("/// (name, YAML text) for every configs/NAME.yaml, sorted by name.\npub static BUILTIN_CONFIGS: &[(&str, &str)] = &[\n");
+    for c in &configs {
+        let path = configs_dir.join(format!("{c}.yaml"));
+        let _ = writeln!(table, "    ({c:?}, include_str!({:?})),", path.display().to_string());
+    }
+    table.push_str("];\n");
     fs::write(out.join("bpf_objects.rs"), table).unwrap_or_else(|e| fail(&format!("writing bpf_objects.rs: {e}")));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile(clang: &str, arch: &str, vmlinux_dir: &std::path::Path, libbpf_include: &str, bpf_dir: &std::path::Path, src: &std::path::Path, obj: &std::path::Path, strip: Option<&str>) {
+    let status = Command::new(clang)
+        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+        .arg(format!("-D__TARGET_ARCH_{arch}"))
+        .arg("-I")
+        .arg(vmlinux_dir)
+        .arg("-I")
+        .arg(libbpf_include)
+        .arg("-I")
+        .arg(bpf_dir)
+        .arg("-c")
+        .arg(src)
+        .arg("-o")
+        .arg(obj)
+        .status()
+        .unwrap_or_else(|e| fail(&format!("running {clang}: {e}")));
+    if !status.success() {
+        fail(&format!("clang failed to compile {}", src.display()));
+    }
+    if let Some(strip) = strip {
+        // Drops DWARF, keeps BTF and CO-RE relocations (~630 KB -> ~18 KB per object).
+        let ok = Command::new(strip).arg("-g").arg(obj).status().map(|s| s.success()).unwrap_or(false);
+        if !ok {
+            fail(&format!("{strip} -g {} failed", obj.display()));
+        }
+    }
 }
 
 fn find_llvm_strip() -> Option<String> {

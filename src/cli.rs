@@ -1,1 +1,119 @@
-//! TODO
+//! The command line, defined once with clap: parsing, help, completions and man pages all come
+//! from these types.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::render::Format;
+
+/// bcc-style eBPF tools as one-shot commands.
+///
+/// ebpfx loads a config (ebpf_exporter's YAML format beside a compiled CO-RE BPF object),
+/// attaches its programs, collects for a window, reads the BPF maps and prints the result as
+/// Prometheus text, terminal histograms or tables. Built-in tools need no compiler at run time.
+#[derive(Debug, Parser)]
+#[command(name = "ebpfx", version, about, long_about, propagate_version = true)]
+#[command(after_help = "Examples:\n  ebpfx list\n  ebpfx run biolatency --for 30s\n  ebpfx run syscalls --for 5s --format table\n  ebpfx run biolatency --for 1m --output /var/lib/prometheus/node-exporter/biolatency.prom\n  ebpfx --config-dir ./configs run mytool")]
+pub struct Cli {
+    /// Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out);
+    /// a config there wins over a built-in of the same name.
+    #[arg(long, global = true, value_name = "DIR", env = "EBPFX_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
+
+    /// Show load details and libbpf's warnings on stderr; -vv adds libbpf's debug log.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Print nothing but results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attach one or more configs, collect for a window, print the results.
+    Run(RunArgs),
+    /// List the configs that can be run: name, where it comes from, what it measures.
+    List,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Config names (see `ebpfx list`).
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// How long to collect: 500ms, 30s, 2m, 1h30m. Without it, collect until Ctrl-C.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Output format. Default: prom when stdout is not a terminal or with --output; otherwise
+    /// histograms as hist and counters as a table.
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// Write the results to FILE atomically (temp file in the same directory, then rename),
+    /// e.g. into node_exporter's textfile directory.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_).
+    #[arg(long, value_name = "PREFIX", default_value = "ebpfx_", value_parser = parse_prefix)]
+    pub prefix: String,
+
+    /// Fail when any program cannot load or attach, instead of leaving it out with a warning.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux.
+    #[arg(long, value_name = "PATH")]
+    pub btf: Option<PathBuf>,
+}
+
+/// humantime durations: `500ms`, `30s`, `2m`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{e} (expected a duration such as 500ms, 30s, 2m or 1h30m)"))?;
+    if d.is_zero() {
+        return Err("the window must be longer than zero (e.g. 500ms, 30s)".to_string());
+    }
+    Ok(d)
+}
+
+fn parse_prefix(s: &str) -> Result<String, String> {
+    if s.is_empty() || crate::config::valid_metric_name(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not a valid Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_dir_before_or_after_subcommand() {
+        let a = Cli::try_parse_from(["ebpfx", "--config-dir", "/x", "run", "a"]).expect("before");
+        let b = Cli::try_parse_from(["ebpfx", "run", "a", "--config-dir", "/x"]).expect("after");
+        assert_eq!(a.config_dir, b.config_dir);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+}

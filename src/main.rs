@@ -1,1 +1,30 @@
-fn main() {}
+//! The `ebpfx` binary: parse arguments, call the library, map errors to exit codes
+//! (2 usage/config, 1 runtime, 130 double interrupt).
+use clap::Parser;
+
+use ebpfx::cli::{Cli, Command};
+use ebpfx::session::{self, RunRequest};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => session::run(&RunRequest {
+            names: args.names,
+            duration: args.duration,
+            format: args.format,
+            output: args.output,
+            prefix: args.prefix,
+            strict: args.strict,
+            btf: args.btf,
+            config_dir: cli.config_dir,
+            verbose: cli.verbose,
+            quiet: cli.quiet,
+        }),
+        Command::List => session::list(cli.config_dir.as_deref())
+            .and_then(|text| session::write_output(None, &text)),
+    };
+    if let Err(err) = result {
+        eprintln!("ebpfx: {err:#}");
+        std::process::exit(ebpfx::error::exit_code(&err));
+    }
+}

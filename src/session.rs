@@ -1,1 +1,370 @@
-//! TODO
+//! One run, start to finish: resolve configs, load and attach, wait for the window (deadline or
+//! Ctrl-C/SIGTERM), read the maps, decode one snapshot, render it, write it. The other modules
+//! are called from here in order; none of them calls back.
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::catalog::{Catalog, Resolved};
+use crate::collect;
+use crate::decode::{Decoders, Env};
+use crate::error::usage_err;
+use crate::loader::{self, LoadOptions, Loaded};
+use crate::model::{MetricValues, Snapshot, Window};
+use crate::raw::RawMap;
+use crate::render::{self, Format, Options};
+
+/// Everything `ebpfx run` needs, independent of clap.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    pub names: Vec<String>,
+    pub duration: Option<Duration>,
+    pub format: Option<Format>,
+    pub output: Option<PathBuf>,
+    pub prefix: String,
+    pub strict: bool,
+    pub btf: Option<PathBuf>,
+    pub config_dir: Option<PathBuf>,
+    pub verbose: u8,
+    pub quiet: bool,
+}
+
+/// Interrupts seen so far (Ctrl-C, SIGTERM, SIGHUP).
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+static SIGNALS: OnceLock<std::sync::Mutex<Option<Receiver<()>>>> = OnceLock::new();
+
+/// Installs the handler once: the first signal ends the window early (results still print),
+/// a second one exits at once with status 130.
+fn install_signal_handler() -> anyhow::Result<()> {
+    if SIGNALS.get().is_some() {
+        return Ok(());
+    }
+    let (tx, rx) = mpsc::channel::<()>();
+    ctrlc::set_handler(move || {
+        if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
+            // Second interrupt: quit now. The kernel frees our programs and maps on exit.
+            let _ = std::io::stderr().write_all(b"\nebpfx: interrupted again, quitting without results\n");
+            std::process::exit(130);
+        }
+        let _ = tx.send(());
+    })
+    .context("installing the Ctrl-C/SIGTERM handler")?;
+    let _ = SIGNALS.set(std::sync::Mutex::new(Some(rx)));
+    Ok(())
+}
+
+/// Waits until `deadline` (or forever without one) or the first interrupt. Returns true when
+/// interrupted.
+fn wait_window(duration: Option<Duration>, bar: &ProgressBar) -> bool {
+    let started = Instant::now();
+    let guard = SIGNALS.get().and_then(|m| m.lock().ok());
+    let Some(guard) = guard else {
+        if let Some(d) = duration {
+            std::thread::sleep(d);
+        }
+        return false;
+    };
+    let Some(rx) = guard.as_ref() else { return false };
+    if INTERRUPTS.load(Ordering::SeqCst) > 0 {
+        return true;
+    }
+    let slice = if bar.is_hidden() { Duration::from_secs(3600) } else { Duration::from_millis(100) };
+    loop {
+        let wait = match duration {
+            Some(d) => {
+                let left = d.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return false;
+                }
+                left.min(slice)
+            }
+            None => slice,
+        };
+        match rx.recv_timeout(wait) {
+            Ok(()) => return true,
+            Err(RecvTimeoutError::Timeout) => {
+                bar.set_position(started.elapsed().as_millis() as u64);
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Some(d) = duration {
+                    std::thread::sleep(d.saturating_sub(started.elapsed()));
+                }
+                return false;
+            }
+        }
+    }
+}
+
+/// Shows progress on stderr only for a person at a terminal.
+fn progress_bar(duration: Option<Duration>, quiet: bool) -> ProgressBar {
+    let dumb = std::env::var("TERM").map(|t| t == "dumb").unwrap_or(false);
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if quiet || dumb || no_color || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match duration {
+        Some(d) => {
+            let b = ProgressBar::with_draw_target(Some(d.as_millis() as u64), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{spinner} collecting [{bar:30}] {elapsed}/{msg}  (Ctrl-C ends early)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            b.set_style(style);
+            b.set_message(humantime::format_duration(d).to_string());
+            b
+        }
+        None => {
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{spinner} collecting for {elapsed}  (Ctrl-C stops and prints)")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            b.set_style(style);
+            b
+        }
+    };
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// `ebpfx list`: name, source and description of every config.
+pub fn list(config_dir: Option<&Path>) -> anyhow::Result<String> {
+    let catalog = Catalog::new(config_dir)?;
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+    table.set_header(vec!["NAME", "SOURCE", "DESCRIPTION"]);
+    for l in catalog.list() {
+        table.add_row(vec![l.name, l.source, l.description]);
+    }
+    let mut text = table.to_string();
+    // comfy-table pads the last column; keep lines clean for grep and diff.
+    text = text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+    text.push('\n');
+    Ok(text)
+}
+
+/// `ebpfx run`.
+pub fn run(req: &RunRequest) -> anyhow::Result<()> {
+    let catalog = Catalog::new(req.config_dir.as_deref())?;
+    let mut resolved: Vec<Resolved> = Vec::new();
+    for name in &req.names {
+        if resolved.iter().any(|r| r.config.name == *name) {
+            return Err(usage_err(format!("config {name:?} is named twice")));
+        }
+        // Every config is parsed and validated before any BPF is loaded.
+        resolved.push(catalog.resolve(name)?);
+    }
+    let format = choose_format(req);
+    if let Some(out) = &req.output {
+        check_output_dir(out)?;
+    }
+
+    loader::init_libbpf_logging(req.verbose);
+    let opts = LoadOptions { strict: req.strict, verbose: req.verbose, btf: req.btf.clone() };
+    // Objects are opened and checked against their configs before anything is loaded.
+    let prepared = resolved.iter().map(|r| loader::prepare(r, &opts)).collect::<anyhow::Result<Vec<_>>>()?;
+
+    loader::check_privileges()?;
+    install_signal_handler()?;
+
+    let mut loaded: Vec<Loaded> = Vec::with_capacity(resolved.len());
+    for p in prepared {
+        let r = &p.resolved;
+        if r.config.tracing_spans > 0 && !req.quiet {
+            eprintln!(
+                "ebpfx: note: config {} defines {} tracing span(s); a one-shot run does not collect spans",
+                r.config.name, r.config.tracing_spans
+            );
+        }
+        let l = loader::load(p, &opts)?;
+        for p in l.programs.iter().filter(|p| !p.attached) {
+            if !req.quiet {
+                eprintln!(
+                    "ebpfx: warning: config {}: program {} ({}) left out: {} (--strict makes this an error)",
+                    l.config.name,
+                    p.name,
+                    p.section,
+                    p.problem.as_deref().unwrap_or("unknown reason")
+                );
+            }
+        }
+        if req.verbose > 0 {
+            eprintln!(
+                "ebpfx: config {}: {} of {} programs attached in {:.1} ms",
+                l.config.name,
+                l.attached(),
+                l.programs.len(),
+                l.setup_time.as_secs_f64() * 1000.0
+            );
+        }
+        loaded.push(l);
+    }
+    loader::post_attach_mark();
+
+    let bar = progress_bar(req.duration, req.quiet);
+    let start_wall = SystemTime::now();
+    let start = Instant::now();
+    let interrupted = wait_window(req.duration, &bar);
+    let length = start.elapsed();
+    let end_wall = SystemTime::now();
+    bar.finish_and_clear();
+    if interrupted && !req.quiet {
+        eprintln!("ebpfx: interrupted after {:.1}s: printing what was collected", length.as_secs_f64());
+    }
+
+    // Read everything first, then detach, so the window closes at the same moment for all maps.
+    let mut raws: Vec<(usize, Vec<RawMap>)> = Vec::with_capacity(loaded.len());
+    for (i, l) in loaded.iter().enumerate() {
+        raws.push((i, collect::read_config(l)?));
+    }
+    for l in &mut loaded {
+        l.detach();
+    }
+
+    let window = Window { start: start_wall, end: end_wall, length };
+    let configs: Vec<&crate::config::Config> = loaded.iter().map(|l| &l.config).collect();
+    let maps: Vec<Vec<RawMap>> = raws.into_iter().map(|(_, r)| r).collect();
+    let snapshot = build_snapshot(&configs, &maps, window, &mut Decoders::new(Env::system()));
+    if !req.quiet {
+        for w in &snapshot.warnings {
+            eprintln!("ebpfx: warning: {w}");
+        }
+    }
+    drop(loaded);
+
+    let text = render_for(format, &snapshot, &Options { prefix: req.prefix.clone() });
+    write_output(req.output.as_deref(), &text)
+}
+
+/// Decodes every config's raw maps into one snapshot. A metric that fails to decode is dropped
+/// (spec §3.3) and counted as a decoder error of its config, with a warning saying why.
+pub fn build_snapshot(
+    configs: &[&crate::config::Config],
+    maps: &[Vec<RawMap>],
+    window: Window,
+    decoders: &mut Decoders,
+) -> Snapshot {
+    let mut snapshot = Snapshot { window, metrics: Vec::new(), decoder_errors: Vec::new(), warnings: Vec::new() };
+    for (config, raws) in configs.iter().zip(maps) {
+        let mut errors = 0u64;
+        for (metric, raw) in config.metrics.iter().zip(raws) {
+            if raw.is_full() {
+                snapshot.warnings.push(format!(
+                    "config {}: map {} is full ({} entries): events after it filled were not counted; the numbers are lower bounds",
+                    config.name, raw.name, raw.max_entries
+                ));
+            }
+            match decoders.metric(&config.name, metric, raw) {
+                Ok(m) => snapshot.metrics.push(m),
+                Err(e) => {
+                    errors += 1;
+                    snapshot.warnings.push(format!("{e} (metric dropped from the output)"));
+                }
+            }
+        }
+        snapshot.decoder_errors.push((config.name.clone(), errors));
+    }
+    snapshot
+}
+
+fn choose_format(req: &RunRequest) -> Option<Format> {
+    match req.format {
+        Some(f) => Some(f),
+        None if req.output.is_some() || !std::io::stdout().is_terminal() => Some(Format::Prom),
+        None => None, // the human view
+    }
+}
+
+/// Renders in `format`, or the human view (histograms as hist, counters/gauges as a table).
+pub fn render_for(format: Option<Format>, snapshot: &Snapshot, opts: &Options) -> String {
+    if let Some(f) = format {
+        return render::render(f, snapshot, opts);
+    }
+    let (hists, others): (Vec<_>, Vec<_>) = snapshot
+        .metrics
+        .iter()
+        .cloned()
+        .partition(|m| matches!(m.values, MetricValues::Histogram(_)));
+    let mut out = String::new();
+    if !hists.is_empty() {
+        let s = Snapshot { metrics: hists, ..snapshot.clone() };
+        out.push_str(&render::render(Format::Hist, &s, opts));
+    }
+    if !others.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let s = Snapshot { metrics: others, ..snapshot.clone() };
+        out.push_str(&render::render(Format::Table, &s, opts));
+    }
+    if out.is_empty() {
+        out.push_str("(no data collected in the window)\n");
+    }
+    out
+}
+
+fn check_output_dir(out: &Path) -> anyhow::Result<()> {
+    let dir = parent_dir(out);
+    if !dir.is_dir() {
+        return Err(usage_err(format!(
+            "--output {}: directory {} does not exist",
+            out.display(),
+            dir.display()
+        )));
+    }
+    if out.is_dir() {
+        return Err(usage_err(format!("--output {}: is a directory, expected a file path", out.display())));
+    }
+    Ok(())
+}
+
+fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes to stdout (a closed pipe ends quietly), or atomically to a file.
+pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match path {
+        None => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => Err(anyhow!("writing to stdout: {e}")),
+            }
+        }
+        Some(p) => write_atomic(p, text.as_bytes()),
+    }
+}
+
+/// Temp file in the same directory, fsync, rename: readers (node_exporter's textfile collector)
+/// see the old file or the new one, never half of one. The temp name does not end in `.prom`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = parent_dir(path);
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| usage_err(format!("--output {}: not a file path", path.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow!("writing {}: {e}", path.display()));
+    }
+    Ok(())
+}
