@@ -14,7 +14,9 @@ use crate::render::Format;
 /// Prometheus text, terminal histograms or tables. Built-in tools need no compiler at run time.
 #[derive(Debug, Parser)]
 #[command(name = "ebpfx", version, about, long_about, propagate_version = true)]
-#[command(after_help = "Examples:\n  ebpfx list\n  ebpfx run biolatency --for 30s\n  ebpfx run syscalls --for 5s --format table\n  ebpfx run biolatency --for 1m --output /var/lib/prometheus/node-exporter/biolatency.prom\n  ebpfx --config-dir ./configs run mytool")]
+#[command(
+    after_help = "Examples:\n  ebpfx list\n  ebpfx run biolatency --for 30s\n  ebpfx run syscalls --for 5s --format table\n  ebpfx run biolatency --for 1m --output /var/lib/prometheus/node-exporter/biolatency.prom\n  ebpfx --config-dir ./configs run mytool"
+)]
 pub struct Cli {
     /// Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out);
     /// a config there wins over a built-in of the same name.
@@ -88,7 +90,9 @@ fn parse_prefix(s: &str) -> Result<String, String> {
     if s.is_empty() || crate::config::valid_metric_name(s) {
         Ok(s.to_string())
     } else {
-        Err(format!("{s:?} is not a valid Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)"))
+        Err(format!(
+            "{s:?} is not a valid Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)"
+        ))
     }
 }
 

@@ -2,6 +2,7 @@
 //! run ends. Errors say why and what to do; this module never formats results.
 use std::ffi::OsStr;
 use std::io;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ use crate::error::config_err;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramStatus {
     pub name: String,
+    /// Kernel program id (0 when not loaded): `bpftool prog show id N`.
+    pub id: u32,
     pub section: String,
     pub attached: bool,
     /// Why it was left out (load or attach failure), when it was.
@@ -108,7 +111,13 @@ fn ensure_tracefs() -> anyhow::Result<()> {
     let target = c"/sys/kernel/tracing";
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call; data is null.
     let rc = unsafe {
-        libc::mount(c"nodev".as_ptr(), target.as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            c"nodev".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     if rc != 0 {
         let err = io::Error::last_os_error();
@@ -195,12 +204,19 @@ fn explain_attach(section: &str, err: &libbpf_rs::Error) -> String {
 fn open(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
     let name = &resolved.config.name;
     let mut builder = ObjectBuilder::default();
-    builder.name(name).with_context(|| format!("config {name}: invalid object name"))?;
+    builder
+        .name(name)
+        .with_context(|| format!("config {name}: invalid object name"))?;
     if let Some(btf) = &opts.btf {
         if !btf.is_file() {
-            return Err(crate::error::usage_err(format!("--btf {}: no such file", btf.display())));
+            return Err(crate::error::usage_err(format!(
+                "--btf {}: no such file",
+                btf.display()
+            )));
         }
-        builder.btf_custom_path(btf).with_context(|| format!("--btf {}", btf.display()))?;
+        builder
+            .btf_custom_path(btf)
+            .with_context(|| format!("--btf {}", btf.display()))?;
     }
     let opened = match &resolved.object {
         ObjectSource::Embedded(bytes) => builder.open_memory(bytes),
@@ -226,24 +242,38 @@ pub fn prepare(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Prepar
     let open_obj = open(resolved, opts)?;
     let maps: Vec<MapDesc> = open_obj
         .maps()
-        .map(|m| MapDesc { name: os(m.name()), key_size: m.key_size(), value_size: m.value_size(), map_type: m.map_type() })
+        .map(|m| MapDesc {
+            name: os(m.name()),
+            key_size: m.key_size(),
+            value_size: m.value_size(),
+            map_type: m.map_type(),
+        })
         .collect();
     validate_maps(&resolved.config, &maps)?;
-    Ok(Prepared { resolved: resolved.clone(), open: open_obj })
+    Ok(Prepared {
+        resolved: resolved.clone(),
+        open: open_obj,
+    })
 }
 
 /// Loads and attaches a prepared config. By default programs that cannot load or attach are
 /// left out with a warning (returned in `programs`); `strict` makes that an error.
 pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
     let started = Instant::now();
-    let Prepared { resolved, open: mut open_obj } = prepared;
+    let Prepared {
+        resolved,
+        open: mut open_obj,
+    } = prepared;
     let resolved = &resolved;
     let name = resolved.config.name.clone();
     let sections: Vec<(String, String)> = open_obj
         .progs()
         .map(|p| (os(p.name()), os(p.section())))
         .collect();
-    if sections.iter().any(|(_, s)| matches!(section_kind(s), "tracepoint" | "tp")) {
+    if sections
+        .iter()
+        .any(|(_, s)| matches!(section_kind(s), "tracepoint" | "tp"))
+    {
         ensure_tracefs()?;
     }
 
@@ -255,11 +285,17 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             if opts.strict || sections.len() <= 1 {
                 let (prog, section) = sections.first().cloned().unwrap_or_default();
                 let why = if sections.len() == 1 {
-                    format!("program {prog} ({section}): {}", explain_load(&section, errno))
+                    format!(
+                        "program {prog} ({section}): {}",
+                        explain_load(&section, errno)
+                    )
                 } else {
                     format!("{err:#}: {}", explain_load("", errno))
                 };
-                return Err(anyhow!("config {name}: loading {} failed: {why}", resolved.object.describe(&name)));
+                return Err(anyhow!(
+                    "config {name}: loading {} failed: {why}",
+                    resolved.object.describe(&name)
+                ));
             }
             // Find the programs that cannot load: try each alone, then load without them.
             for (prog, section) in &sections {
@@ -271,6 +307,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
                 if let Err(e) = probe.load() {
                     left_out.push(ProgramStatus {
                         name: prog.clone(),
+                        id: 0,
                         section: section.clone(),
                         attached: false,
                         problem: Some(explain_load(section, errno_of(&e))),
@@ -280,11 +317,25 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             if left_out.is_empty() || left_out.len() == sections.len() {
                 let detail = left_out
                     .iter()
-                    .map(|p| format!("{} ({}): {}", p.name, p.section, p.problem.clone().unwrap_or_default()))
+                    .map(|p| {
+                        format!(
+                            "{} ({}): {}",
+                            p.name,
+                            p.section,
+                            p.problem.clone().unwrap_or_default()
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("; ");
-                let detail = if detail.is_empty() { format!("{err:#}: {}", explain_load("", errno)) } else { detail };
-                return Err(anyhow!("config {name}: loading {} failed: {detail}", resolved.object.describe(&name)));
+                let detail = if detail.is_empty() {
+                    format!("{err:#}: {}", explain_load("", errno))
+                } else {
+                    detail
+                };
+                return Err(anyhow!(
+                    "config {name}: loading {} failed: {detail}",
+                    resolved.object.describe(&name)
+                ));
             }
             open_obj = open(resolved, opts)?;
             for mut p in open_obj.progs_mut() {
@@ -299,12 +350,12 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
         }
     };
 
-
     let mut links = Vec::new();
     let mut programs = Vec::new();
     for prog in object.progs_mut() {
         let pname = os(prog.name());
         let section = os(prog.section());
+        let id = libbpf_rs::Program::id_from_fd(prog.as_fd()).unwrap_or(0);
         if let Some(l) = left_out.iter().find(|l| l.name == pname) {
             programs.push(l.clone());
             continue;
@@ -312,26 +363,55 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
         match prog.attach() {
             Ok(link) => {
                 links.push(link);
-                programs.push(ProgramStatus { name: pname, section, attached: true, problem: None });
+                programs.push(ProgramStatus {
+                    name: pname,
+                    id,
+                    section,
+                    attached: true,
+                    problem: None,
+                });
             }
             Err(err) => {
                 let why = explain_attach(&section, &err);
                 if opts.strict {
-                    return Err(anyhow!("config {name}: program {pname} ({section}) failed to attach: {why}"));
+                    return Err(anyhow!(
+                        "config {name}: program {pname} ({section}) failed to attach: {why}"
+                    ));
                 }
-                programs.push(ProgramStatus { name: pname, section, attached: false, problem: Some(why) });
+                programs.push(ProgramStatus {
+                    name: pname,
+                    id,
+                    section,
+                    attached: false,
+                    problem: Some(why),
+                });
             }
         }
     }
     if links.is_empty() && !programs.is_empty() {
         let detail = programs
             .iter()
-            .map(|p| format!("{} ({}): {}", p.name, p.section, p.problem.clone().unwrap_or_default()))
+            .map(|p| {
+                format!(
+                    "{} ({}): {}",
+                    p.name,
+                    p.section,
+                    p.problem.clone().unwrap_or_default()
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ");
-        return Err(anyhow!("config {name}: no program could be attached: {detail}"));
+        return Err(anyhow!(
+            "config {name}: no program could be attached: {detail}"
+        ));
     }
-    Ok(Loaded { config: resolved.config.clone(), object, links, programs, setup_time: started.elapsed() })
+    Ok(Loaded {
+        config: resolved.config.clone(),
+        object,
+        links,
+        programs,
+        setup_time: started.elapsed(),
+    })
 }
 
 fn os(s: &OsStr) -> String {
@@ -352,7 +432,12 @@ pub struct MapDesc {
 pub fn validate_maps(config: &Config, maps: &[MapDesc]) -> anyhow::Result<()> {
     let name = &config.name;
     for metric in &config.metrics {
-        if matches!(metric.kind, MetricKind::Counter { perf_event_array: true }) {
+        if matches!(
+            metric.kind,
+            MetricKind::Counter {
+                perf_event_array: true
+            }
+        ) {
             continue;
         }
         let map = maps.iter().find(|m| m.name == metric.name).ok_or_else(|| {
@@ -371,14 +456,15 @@ pub fn validate_maps(config: &Config, maps: &[MapDesc]) -> anyhow::Result<()> {
         if map.value_size != 8 {
             return Err(config_err(format!(
                 "config {name}: metric {}: value size of map {:?} is {} bytes, expected 8 (u64)",
-                metric.name,
-                metric.name,
-                map.value_size
+                metric.name, metric.name, map.value_size
             )));
         }
         let labels_size = Config::key_size(metric);
         let key_size = map.key_size as usize;
-        let per_cpu = matches!(map.map_type, MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash);
+        let per_cpu = matches!(
+            map.map_type,
+            MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash
+        );
         let cpu_last = metric.labels.last().is_some_and(|l| l.name == "cpu");
         let ok = if metric.labels.is_empty() {
             key_size == 4

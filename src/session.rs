@@ -49,7 +49,8 @@ fn install_signal_handler() -> anyhow::Result<()> {
     ctrlc::set_handler(move || {
         if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
             // Second interrupt: quit now. The kernel frees our programs and maps on exit.
-            let _ = std::io::stderr().write_all(b"\nebpfx: interrupted again, quitting without results\n");
+            let _ = std::io::stderr()
+                .write_all(b"\nebpfx: interrupted again, quitting without results\n");
             std::process::exit(130);
         }
         let _ = tx.send(());
@@ -70,11 +71,17 @@ fn wait_window(duration: Option<Duration>, bar: &ProgressBar) -> bool {
         }
         return false;
     };
-    let Some(rx) = guard.as_ref() else { return false };
+    let Some(rx) = guard.as_ref() else {
+        return false;
+    };
     if INTERRUPTS.load(Ordering::SeqCst) > 0 {
         return true;
     }
-    let slice = if bar.is_hidden() { Duration::from_secs(3600) } else { Duration::from_millis(100) };
+    let slice = if bar.is_hidden() {
+        Duration::from_secs(3600)
+    } else {
+        Duration::from_millis(100)
+    };
     loop {
         let wait = match duration {
             Some(d) => {
@@ -110,7 +117,10 @@ fn progress_bar(duration: Option<Duration>, quiet: bool) -> ProgressBar {
     }
     let bar = match duration {
         Some(d) => {
-            let b = ProgressBar::with_draw_target(Some(d.as_millis() as u64), ProgressDrawTarget::stderr());
+            let b = ProgressBar::with_draw_target(
+                Some(d.as_millis() as u64),
+                ProgressDrawTarget::stderr(),
+            );
             let style = ProgressStyle::with_template(
                 "{spinner} collecting [{bar:30}] {elapsed}/{msg}  (Ctrl-C ends early)",
             )
@@ -122,8 +132,10 @@ fn progress_bar(duration: Option<Duration>, quiet: bool) -> ProgressBar {
         }
         None => {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template("{spinner} collecting for {elapsed}  (Ctrl-C stops and prints)")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let style = ProgressStyle::with_template(
+                "{spinner} collecting for {elapsed}  (Ctrl-C stops and prints)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
             b.set_style(style);
             b
         }
@@ -144,7 +156,11 @@ pub fn list(config_dir: Option<&Path>) -> anyhow::Result<String> {
     }
     let mut text = table.to_string();
     // comfy-table pads the last column; keep lines clean for grep and diff.
-    text = text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+    text = text
+        .lines()
+        .map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end())
+        .collect::<Vec<_>>()
+        .join("\n");
     text.push('\n');
     Ok(text)
 }
@@ -166,9 +182,16 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
 
     loader::init_libbpf_logging(req.verbose);
-    let opts = LoadOptions { strict: req.strict, verbose: req.verbose, btf: req.btf.clone() };
+    let opts = LoadOptions {
+        strict: req.strict,
+        verbose: req.verbose,
+        btf: req.btf.clone(),
+    };
     // Objects are opened and checked against their configs before anything is loaded.
-    let prepared = resolved.iter().map(|r| loader::prepare(r, &opts)).collect::<anyhow::Result<Vec<_>>>()?;
+    let prepared = resolved
+        .iter()
+        .map(|r| loader::prepare(r, &opts))
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
     loader::check_privileges()?;
     install_signal_handler()?;
@@ -195,12 +218,19 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             }
         }
         if req.verbose > 0 {
+            let ids: Vec<String> = l
+                .programs
+                .iter()
+                .filter(|p| p.attached)
+                .map(|p| p.id.to_string())
+                .collect();
             eprintln!(
-                "ebpfx: config {}: {} of {} programs attached in {:.1} ms",
+                "ebpfx: config {}: {} of {} programs attached in {:.1} ms (program ids {})",
                 l.config.name,
                 l.attached(),
                 l.programs.len(),
-                l.setup_time.as_secs_f64() * 1000.0
+                l.setup_time.as_secs_f64() * 1000.0,
+                ids.join(",")
             );
         }
         loaded.push(l);
@@ -215,7 +245,17 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     let end_wall = SystemTime::now();
     bar.finish_and_clear();
     if interrupted && !req.quiet {
-        eprintln!("ebpfx: interrupted after {:.1}s: printing what was collected", length.as_secs_f64());
+        eprintln!(
+            "ebpfx: interrupted after {:.1}s: printing what was collected",
+            length.as_secs_f64()
+        );
+    }
+    // Lets the tests hit the "second Ctrl-C while printing" path deterministically.
+    if let Some(ms) = std::env::var("EBPFX_TEST_DELAY_PRINT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
     }
 
     // Read everything first, then detach, so the window closes at the same moment for all maps.
@@ -227,7 +267,11 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         l.detach();
     }
 
-    let window = Window { start: start_wall, end: end_wall, length };
+    let window = Window {
+        start: start_wall,
+        end: end_wall,
+        length,
+    };
     let configs: Vec<&crate::config::Config> = loaded.iter().map(|l| &l.config).collect();
     let maps: Vec<Vec<RawMap>> = raws.into_iter().map(|(_, r)| r).collect();
     let snapshot = build_snapshot(&configs, &maps, window, &mut Decoders::new(Env::system()));
@@ -238,7 +282,13 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
     drop(loaded);
 
-    let text = render_for(format, &snapshot, &Options { prefix: req.prefix.clone() });
+    let text = render_for(
+        format,
+        &snapshot,
+        &Options {
+            prefix: req.prefix.clone(),
+        },
+    );
     write_output(req.output.as_deref(), &text)
 }
 
@@ -250,7 +300,12 @@ pub fn build_snapshot(
     window: Window,
     decoders: &mut Decoders,
 ) -> Snapshot {
-    let mut snapshot = Snapshot { window, metrics: Vec::new(), decoder_errors: Vec::new(), warnings: Vec::new() };
+    let mut snapshot = Snapshot {
+        window,
+        metrics: Vec::new(),
+        decoder_errors: Vec::new(),
+        warnings: Vec::new(),
+    };
     for (config, raws) in configs.iter().zip(maps) {
         let mut errors = 0u64;
         for (metric, raw) in config.metrics.iter().zip(raws) {
@@ -264,7 +319,9 @@ pub fn build_snapshot(
                 Ok(m) => snapshot.metrics.push(m),
                 Err(e) => {
                     errors += 1;
-                    snapshot.warnings.push(format!("{e} (metric dropped from the output)"));
+                    snapshot
+                        .warnings
+                        .push(format!("{e} (metric dropped from the output)"));
                 }
             }
         }
@@ -293,14 +350,20 @@ pub fn render_for(format: Option<Format>, snapshot: &Snapshot, opts: &Options) -
         .partition(|m| matches!(m.values, MetricValues::Histogram(_)));
     let mut out = String::new();
     if !hists.is_empty() {
-        let s = Snapshot { metrics: hists, ..snapshot.clone() };
+        let s = Snapshot {
+            metrics: hists,
+            ..snapshot.clone()
+        };
         out.push_str(&render::render(Format::Hist, &s, opts));
     }
     if !others.is_empty() {
         if !out.is_empty() {
             out.push('\n');
         }
-        let s = Snapshot { metrics: others, ..snapshot.clone() };
+        let s = Snapshot {
+            metrics: others,
+            ..snapshot.clone()
+        };
         out.push_str(&render::render(Format::Table, &s, opts));
     }
     if out.is_empty() {
@@ -319,7 +382,10 @@ fn check_output_dir(out: &Path) -> anyhow::Result<()> {
         )));
     }
     if out.is_dir() {
-        return Err(usage_err(format!("--output {}: is a directory, expected a file path", out.display())));
+        return Err(usage_err(format!(
+            "--output {}: is a directory, expected a file path",
+            out.display()
+        )));
     }
     Ok(())
 }
@@ -357,7 +423,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .into_owned();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -1,0 +1,201 @@
+//! Command-line behaviour that needs no kernel: bad input gets exit 2 and a message naming the
+//! problem; `list` shows the built-ins.
+mod common;
+use common::*;
+
+const GOOD_HIST: &str = r#"
+metrics:
+  histograms:
+    - name: bio_latency_seconds
+      help: Block IO latency
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 27
+      bucket_multiplier: 0.000001
+      labels:
+        - name: device
+          size: 4
+          decoders: [{name: majorminor}]
+        - name: operation
+          size: 1
+          padding: 3
+          decoders: [{name: uint}]
+        - name: bucket
+          size: 8
+          decoders: [{name: uint}]
+"#;
+
+/// A config dir holding NAME.yaml (given text) beside a copy of the built-in biolatency object.
+fn config_dir(name: &str, yaml: &str) -> Scratch {
+    let s = Scratch::new("cli");
+    s.write(&format!("{name}.yaml"), yaml);
+    std::fs::copy(
+        object_dir().join("biolatency.bpf.o"),
+        s.path().join(format!("{name}.bpf.o")),
+    )
+    .expect("copy object");
+    s
+}
+
+fn assert_usage_error(args: &[&str], needles: &[&str]) {
+    let out = ebpfx(args);
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "args {args:?}: expected exit 2, got {:?}\n{err}",
+        out.status
+    );
+    for n in needles {
+        assert!(err.contains(n), "args {args:?}: stderr lacks {n:?}:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn missing_config_exits_2() {
+    assert_usage_error(
+        &["run", "no_such_tool", "--for", "1s"],
+        &["no config named \"no_such_tool\"", "ebpfx list"],
+    );
+}
+
+#[test]
+fn yaml_syntax_error_names_the_file() {
+    let d = config_dir("broken", "metrics:\n  counters: [\n");
+    let dir = d.path().to_str().expect("utf8");
+    assert_usage_error(
+        &["--config-dir", dir, "run", "broken", "--for", "1s"],
+        &["broken.yaml", "YAML syntax error"],
+    );
+}
+
+#[test]
+fn unknown_decoder_names_metric_label_and_decoder() {
+    let d = config_dir(
+        "bad",
+        &GOOD_HIST.replace("name: majorminor", "name: majorminr"),
+    );
+    let dir = d.path().to_str().expect("utf8");
+    assert_usage_error(
+        &["run", "bad", "--for", "1s", "--config-dir", dir],
+        &[
+            "bad.yaml",
+            "bio_latency_seconds",
+            "label device",
+            "unknown decoder \"majorminr\"",
+        ],
+    );
+}
+
+#[test]
+fn bucket_max_below_bucket_min() {
+    let d = config_dir("bad", &GOOD_HIST.replace("bucket_min: 0", "bucket_min: 30"));
+    let dir = d.path().to_str().expect("utf8");
+    assert_usage_error(
+        &["--config-dir", dir, "run", "bad"],
+        &["bio_latency_seconds", "bucket_max (27) < bucket_min (30)"],
+    );
+}
+
+#[test]
+fn metric_without_map_in_object() {
+    let d = config_dir(
+        "nomap",
+        &GOOD_HIST.replace("name: bio_latency_seconds", "name: not_in_object_seconds"),
+    );
+    let dir = d.path().to_str().expect("utf8");
+    assert_usage_error(
+        &["--config-dir", dir, "run", "nomap", "--for", "1s"],
+        &[
+            "nomap",
+            "not_in_object_seconds",
+            "no map named",
+            "bio_latency_seconds",
+        ],
+    );
+}
+
+#[test]
+fn key_size_mismatch_is_a_config_error() {
+    let d = config_dir("badkey", &GOOD_HIST.replace("padding: 3", "padding: 1"));
+    let dir = d.path().to_str().expect("utf8");
+    assert_usage_error(
+        &["--config-dir", dir, "run", "badkey"],
+        &["map key is 16 bytes", "add up to 14"],
+    );
+}
+
+#[test]
+fn missing_object_beside_yaml() {
+    let s = Scratch::new("cli");
+    s.write("lonely.yaml", GOOD_HIST);
+    let dir = s.path().to_str().expect("utf8");
+    assert_usage_error(
+        &["--config-dir", dir, "run", "lonely"],
+        &["lonely.bpf.o", "missing"],
+    );
+}
+
+#[test]
+fn unknown_flag_and_bad_duration() {
+    assert_usage_error(&["run", "biolatency", "--frobnicate"], &["--frobnicate"]);
+    assert_usage_error(
+        &["run", "biolatency", "--for", "soon"],
+        &["--for", "duration"],
+    );
+    assert_usage_error(&["run", "biolatency", "--prefix", "1bad"], &["--prefix"]);
+    assert_usage_error(&["run", "biolatency", "--format", "xml"], &["--format"]);
+}
+
+#[test]
+fn output_into_missing_directory() {
+    assert_usage_error(
+        &[
+            "run",
+            "biolatency",
+            "--for",
+            "1s",
+            "--output",
+            "/nonexistent-dir/x.prom",
+        ],
+        &["/nonexistent-dir"],
+    );
+}
+
+#[test]
+fn list_shows_builtins_with_descriptions() {
+    let out = ebpfx(&["list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for name in ["biolatency", "syscalls"] {
+        let line = s
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{s}"));
+        assert!(line.contains("built-in"), "{line}");
+        assert!(
+            line.split_whitespace().count() > 3,
+            "no description: {line}"
+        );
+    }
+}
+
+#[test]
+fn directory_config_wins_over_builtin_and_is_listed() {
+    let d = config_dir(
+        "biolatency",
+        &format!("description: my own biolatency\n{GOOD_HIST}"),
+    );
+    let dir = d.path().to_str().expect("utf8");
+    let out = ebpfx(&["list", "--config-dir", dir]);
+    let s = text(&out.stdout);
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("biolatency"))
+        .expect("listed");
+    assert!(
+        line.contains(dir) && line.contains("my own biolatency"),
+        "{line}"
+    );
+}
