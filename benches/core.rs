@@ -1,1 +1,184 @@
-fn main() {}
+//! `cargo bench --bench core` (as root): the speed figures recorded in README.md.
+//!
+//! 1. read + decode + render of a synthetic 100,000-entry hash map with two labels
+//!    (u32 pid + 16-byte comm), split into the batched read, the decode and the prom render;
+//! 2. time from exec to all programs attached, for the built-in biolatency;
+//! 3. peak RSS of a 3 s biolatency run with O_DIRECT writes alongside.
+//!
+//! Each figure is the median of several runs. The machine is noisy: compare figures taken in
+//! the same run (see also benches/anchors.sh for the reference loader side by side).
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, AsRawFd};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use ebpfx::collect::{read_map, MapShape};
+use ebpfx::config::Config;
+use ebpfx::decode::{Decoders, Env};
+use ebpfx::model::{Snapshot, Window};
+use ebpfx::render::{render, Format, Options};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
+
+const ENTRIES: u32 = 100_000;
+
+const TWO_LABELS: &str = r#"
+metrics:
+  counters:
+    - name: synthetic_total
+      help: synthetic two-label counter
+      labels:
+        - name: pid
+          size: 4
+          decoders: [{name: uint}]
+        - name: comm
+          size: 16
+          decoders: [{name: string}]
+"#;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn bench_map_pipeline() -> anyhow::Result<()> {
+    let map = MapHandle::create(MapType::Hash, Some("synthetic_total"), 20, 8, ENTRIES, &libbpf_rs::libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+        ..Default::default()
+    })?;
+    for i in 0..ENTRIES {
+        let mut key = [0u8; 20];
+        key[..4].copy_from_slice(&i.to_ne_bytes());
+        let comm = format!("proc-{}", i % 500);
+        key[4..4 + comm.len()].copy_from_slice(comm.as_bytes());
+        map.update(&key, &(u64::from(i) * 3).to_ne_bytes(), MapFlags::ANY)?;
+    }
+    let shape = MapShape { name: "synthetic_total".into(), key_size: 20, value_size: 8, max_entries: ENTRIES, map_type: MapType::Hash };
+    let config = Config::parse("synthetic", "synthetic.yaml", TWO_LABELS)?;
+    let (mut t_read, mut t_decode, mut t_render, mut t_total) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..15 {
+        let t0 = Instant::now();
+        let raw = read_map(map.as_fd().as_raw_fd(), &shape)?;
+        let t1 = Instant::now();
+        assert_eq!(raw.len(), ENTRIES as usize, "batched read must return every entry");
+        let mut decoders = Decoders::new(Env::system());
+        let metric = decoders.metric("synthetic", &config.metrics[0], &raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let t2 = Instant::now();
+        let now = SystemTime::now();
+        let snap = Snapshot {
+            window: Window { start: now, end: now, length: Duration::from_secs(1) },
+            metrics: vec![metric],
+            decoder_errors: vec![("synthetic".into(), 0)],
+            warnings: vec![],
+        };
+        let text = render(Format::Prom, &snap, &Options { prefix: "ebpfx_".into() });
+        let t3 = Instant::now();
+        assert!(text.len() > 1_000_000);
+        t_read.push(t1 - t0);
+        t_decode.push(t2 - t1);
+        t_render.push(t3 - t2);
+        t_total.push(t3 - t0);
+    }
+    println!("map pipeline, {ENTRIES} entries, 2 labels (median of 15):");
+    println!("  batched read        {}", ms(median(t_read)));
+    println!("  decode              {}", ms(median(t_decode)));
+    println!("  prom render         {}", ms(median(t_render)));
+    println!("  read+decode+render  {}", ms(median(t_total)));
+    Ok(())
+}
+
+fn ebpfx_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/release/deps/core-xxxx -> target/release/ebpfx
+    exe.parent().and_then(|d| d.parent()).map(|d| d.join("ebpfx")).unwrap_or_default()
+}
+
+fn bench_startup() -> anyhow::Result<()> {
+    let bin = ebpfx_bin();
+    if !bin.exists() {
+        println!("startup: {} missing (run `cargo build --release` first)", bin.display());
+        return Ok(());
+    }
+    let mut times = vec![];
+    for _ in 0..11 {
+        let t0 = Instant::now();
+        let mut child = Command::new(&bin)
+            .args(["-v", "run", "biolatency", "--for", "100ms", "--format", "prom"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut reader = BufReader::new(child.stderr.take().ok_or_else(|| anyhow::anyhow!("stderr"))?);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                anyhow::bail!("ebpfx exited before attaching");
+            }
+            if line.contains("programs attached in") {
+                times.push(t0.elapsed());
+                break;
+            }
+        }
+        child.wait()?;
+    }
+    times.remove(0); // warm-up
+    println!("exec -> all programs attached, biolatency (median of 10): {}", ms(median(times)));
+    Ok(())
+}
+
+fn bench_rss() -> anyhow::Result<()> {
+    let bin = ebpfx_bin();
+    if !bin.exists() {
+        return Ok(());
+    }
+    let dir = std::env::temp_dir().join(format!("ebpfx-bench-{}", std::process::id()));
+    let dir = if dir.starts_with("/tmp") { std::path::PathBuf::from(format!("/var/tmp/ebpfx-bench-{}", std::process::id())) } else { dir };
+    std::fs::create_dir_all(&dir)?;
+    let mut rss = vec![];
+    for _ in 0..3 {
+        let out = dir.join("io");
+        let dd = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = Command::new("dd")
+                .args(["if=/dev/zero", &format!("of={}", out.display()), "bs=4k", "count=3000", "oflag=direct", "status=none"])
+                .status();
+        });
+        let mut child = Command::new(&bin).args(["run", "biolatency", "--for", "3s", "--format", "hist"]).stdout(Stdio::null()).spawn()?;
+        let pid = child.id() as i32;
+        let mut status = 0;
+        let mut usage: libc::rusage = unsafe_zeroed_rusage();
+        // SAFETY: wait4 on our own child with valid out-pointers.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let _ = child.try_wait();
+        dd.join().ok();
+        if rc == pid {
+            rss.push(usage.ru_maxrss);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    rss.sort();
+    if let Some(m) = rss.get(rss.len() / 2) {
+        println!("peak RSS, 3 s biolatency run (median of {}): {:.1} MB", rss.len(), *m as f64 / 1024.0);
+    }
+    Ok(())
+}
+
+fn unsafe_zeroed_rusage() -> libc::rusage {
+    // SAFETY: rusage is a plain C struct of integers; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+fn main() -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("benchmarks need root (they load BPF programs and create maps)");
+        return Ok(());
+    }
+    bench_map_pipeline()?;
+    bench_startup()?;
+    bench_rss()?;
+    Ok(())
+}
