@@ -41,6 +41,24 @@ pub enum Command {
     Run(RunArgs),
     /// List the configs that can be run: name, where it comes from, what it measures.
     List,
+    /// Check configs against their BPF objects without attaching: maps, key and value sizes,
+    /// label layout against the key struct. Exit 0 when clean, 2 with every problem listed.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    /// Config names (see `ebpfx list`).
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Also load, attach and detach every program (needs root), like ebpf_exporter's config check.
+    #[arg(long)]
+    pub attach: bool,
+
+    /// BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux.
+    #[arg(long, value_name = "PATH")]
+    pub btf: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -4,6 +4,7 @@
 //! `model` → `render`. `session` drives one run (deadline, signals, progress) by calling these
 //! in order. Renderers never touch libbpf; the loader never formats output.
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -22,6 +22,13 @@ fn main() {
         }),
         Command::List => session::list(cli.config_dir.as_deref())
             .and_then(|text| session::write_output(None, &text)),
+        Command::Check(args) => session::check(
+            &args.names,
+            cli.config_dir.as_deref(),
+            args.attach,
+            args.btf,
+            cli.verbose,
+        ),
     };
     if let Err(err) = result {
         eprintln!("ebpfx: {err:#}");

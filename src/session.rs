@@ -144,6 +144,51 @@ fn progress_bar(duration: Option<Duration>, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// `ebpfx check`: prints each config's verdict and every problem; a config error (exit 2)
+/// when any config has problems.
+pub fn check(
+    names: &[String],
+    config_dir: Option<&Path>,
+    attach: bool,
+    btf: Option<PathBuf>,
+    verbose: u8,
+) -> anyhow::Result<()> {
+    let catalog = Catalog::new(config_dir)?;
+    loader::init_libbpf_logging(verbose);
+    if attach {
+        loader::check_privileges()?;
+    }
+    let opts = LoadOptions { strict: false, verbose, btf };
+    let mut out = String::new();
+    let mut failed = Vec::new();
+    for name in names {
+        let report = match catalog.resolve(name) {
+            Ok(r) => crate::check::check(&r, &opts, attach),
+            Err(e) => crate::check::Report { problems: vec![format!("{e:#}")], notes: vec![] },
+        };
+        if report.problems.is_empty() {
+            out.push_str(&format!("{name}: ok\n"));
+        } else {
+            failed.push(name.clone());
+            out.push_str(&format!("{name}: {} problem(s)\n", report.problems.len()));
+            for p in &report.problems {
+                out.push_str(&format!("  - {p}\n"));
+            }
+        }
+        if verbose > 0 {
+            for n in &report.notes {
+                out.push_str(&format!("  note: {n}\n"));
+            }
+        }
+    }
+    write_output(None, &out)?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::error::config_err(format!("check failed for {}", failed.join(", "))))
+    }
+}
+
 /// `ebpfx list`: name, source and description of every config.
 pub fn list(config_dir: Option<&Path>) -> anyhow::Result<String> {
     let catalog = Catalog::new(config_dir)?;

@@ -13,6 +13,9 @@ use crate::catalog::{ObjectSource, Resolved};
 use crate::config::{Config, MetricKind};
 use crate::error::config_err;
 
+mod kaddrs;
+pub mod sections;
+
 /// How a program fared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramStatus {
@@ -202,6 +205,7 @@ fn explain_attach(section: &str, err: &libbpf_rs::Error) -> String {
 
 /// Opens the object with libbpf (nothing is loaded into the kernel yet).
 fn open(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
+    sections::register_handlers();
     let name = &resolved.config.name;
     let mut builder = ObjectBuilder::default();
     builder
@@ -239,21 +243,29 @@ pub struct Prepared {
 /// Opens the object and checks every metric against its map (name, key and value sizes).
 /// Needs no privileges: config problems are reported before anything touches the kernel.
 pub fn prepare(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Prepared> {
-    let open_obj = open(resolved, opts)?;
-    let maps: Vec<MapDesc> = open_obj
+    let open_obj = open_object(resolved, opts)?;
+    validate_maps(&resolved.config, &map_descs(&open_obj))?;
+    Ok(Prepared { resolved: resolved.clone(), open: open_obj })
+}
+
+/// Opens the object and writes its `kaddrs` (nothing is loaded yet).
+pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
+    let mut open_obj = open(resolved, opts)?;
+    kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
+    Ok(open_obj)
+}
+
+/// Name, sizes and type of every map of an open object.
+pub fn map_descs(open_obj: &OpenObject) -> Vec<MapDesc> {
+    open_obj
         .maps()
-        .map(|m| MapDesc {
-            name: os(m.name()),
-            key_size: m.key_size(),
-            value_size: m.value_size(),
-            map_type: m.map_type(),
-        })
-        .collect();
-    validate_maps(&resolved.config, &maps)?;
-    Ok(Prepared {
-        resolved: resolved.clone(),
-        open: open_obj,
-    })
+        .map(|m| MapDesc { name: os(m.name()), key_size: m.key_size(), value_size: m.value_size(), map_type: m.map_type() })
+        .collect()
+}
+
+/// Per-CPU map types: one value slot per possible CPU.
+pub fn is_per_cpu(t: MapType) -> bool {
+    matches!(t, MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash)
 }
 
 /// Loads and attaches a prepared config. By default programs that cannot load or attach are
@@ -300,6 +312,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             // Find the programs that cannot load: try each alone, then load without them.
             for (prog, section) in &sections {
                 let mut probe = open(resolved, opts)?;
+                kaddrs::inject(&name, &mut probe, &resolved.config.kaddrs)?;
                 for mut p in probe.progs_mut() {
                     let keep = os(p.name()) == *prog;
                     p.set_autoload(keep);
@@ -338,6 +351,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
                 ));
             }
             open_obj = open(resolved, opts)?;
+            kaddrs::inject(&name, &mut open_obj, &resolved.config.kaddrs)?;
             for mut p in open_obj.progs_mut() {
                 let pname = os(p.name());
                 if left_out.iter().any(|l| l.name == pname) {
@@ -360,9 +374,14 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             programs.push(l.clone());
             continue;
         }
-        match prog.attach() {
-            Ok(link) => {
-                links.push(link);
+        let attached = if sections::is_custom(&section) {
+            sections::attach_custom(&prog, &section).map_err(|e| format!("{e:#}"))
+        } else {
+            prog.attach().map(|l| vec![l]).map_err(|e| explain_attach(&section, &e))
+        };
+        match attached {
+            Ok(new_links) => {
+                links.extend(new_links);
                 programs.push(ProgramStatus {
                     name: pname,
                     id,
@@ -371,8 +390,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
                     problem: None,
                 });
             }
-            Err(err) => {
-                let why = explain_attach(&section, &err);
+            Err(why) => {
                 if opts.strict {
                     return Err(anyhow!(
                         "config {name}: program {pname} ({section}) failed to attach: {why}"
@@ -430,7 +448,18 @@ pub struct MapDesc {
 /// Every counter/histogram/gauge needs a map of its name with 8-byte values (spec §4.8), and
 /// (ebpfx addition) a key as large as its labels say.
 pub fn validate_maps(config: &Config, maps: &[MapDesc]) -> anyhow::Result<()> {
+    let problems = map_problems(config, maps);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(config_err(problems.join("\n")))
+    }
+}
+
+/// Every mismatch between the config's metrics and the object's maps, one message each.
+pub fn map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
     let name = &config.name;
+    let mut problems = Vec::new();
     for metric in &config.metrics {
         if matches!(
             metric.kind,
@@ -440,31 +469,30 @@ pub fn validate_maps(config: &Config, maps: &[MapDesc]) -> anyhow::Result<()> {
         ) {
             continue;
         }
-        let map = maps.iter().find(|m| m.name == metric.name).ok_or_else(|| {
+        let map = maps.iter().find(|m| m.name == metric.name);
+        let Some(map) = map else {
             let available: Vec<String> = maps
                 .iter()
                 .map(|m| m.name.clone())
                 .filter(|n| !n.starts_with('.') && !n.contains(".rodata") && !n.contains(".bss") && !n.contains(".data"))
                 .collect();
-            config_err(format!(
+            problems.push(format!(
                 "config {name}: metric {}: the BPF object has no map named {:?} (a metric reads the map of the same name; maps in the object: {})",
                 metric.name,
                 metric.name,
                 if available.is_empty() { "none".to_string() } else { available.join(", ") }
-            ))
-        })?;
+            ));
+            continue;
+        };
         if map.value_size != 8 {
-            return Err(config_err(format!(
+            problems.push(format!(
                 "config {name}: metric {}: value size of map {:?} is {} bytes, expected 8 (u64)",
                 metric.name, metric.name, map.value_size
-            )));
+            ));
         }
         let labels_size = Config::key_size(metric);
         let key_size = map.key_size as usize;
-        let per_cpu = matches!(
-            map.map_type,
-            MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash
-        );
+        let per_cpu = is_per_cpu(map.map_type);
         let cpu_last = metric.labels.last().is_some_and(|l| l.name == "cpu");
         let ok = if metric.labels.is_empty() {
             key_size == 4
@@ -474,14 +502,14 @@ pub fn validate_maps(config: &Config, maps: &[MapDesc]) -> anyhow::Result<()> {
             key_size == labels_size
         };
         if !ok {
-            return Err(config_err(format!(
+            problems.push(format!(
                 "config {name}: metric {}: map key is {key_size} bytes but the labels' sizes and paddings add up to {labels_size}{} (declare padding, including trailing struct padding)",
                 metric.name,
                 if metric.labels.is_empty() { " (a metric without labels needs a 4-byte key, e.g. a one-entry array)" } else { "" }
-            )));
+            ));
         }
     }
-    Ok(())
+    problems
 }
 
 /// Called once after every config is attached, before the window starts, so that configs can
