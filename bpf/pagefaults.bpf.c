@@ -25,15 +25,10 @@ SEC("tp_btf/page_fault_user")
 int BPF_PROG(pagefaults_user, unsigned long address, struct pt_regs *regs, unsigned long error_code)
 {
 	struct comm_key key;
-	u64 one = 1, *c;
 
 	__builtin_memset(&key, 0, sizeof(key));
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
-	c = bpf_map_lookup_elem(&page_faults_total, &key);
-	if (c)
-		*c += 1; /* per-CPU value: no other writer */
-	else
-		bpf_map_update_elem(&page_faults_total, &key, &one, BPF_NOEXIST);
+	ebpfx_count_percpu(&page_faults_total, &key, 1);
 	return 0;
 }
 

@@ -22,27 +22,21 @@ struct {
 	__type(value, u64);
 } hrtimer_expirations_total SEC(".maps");
 
-static __always_inline void count_fn(void *map, u64 fn)
-{
-	u64 one = 1, *c = bpf_map_lookup_elem(map, &fn);
-
-	if (c)
-		*c += 1; /* per-CPU value: no other writer */
-	else
-		bpf_map_update_elem(map, &fn, &one, BPF_NOEXIST);
-}
-
 SEC("tp_btf/timer_expire_entry")
 int BPF_PROG(timers_expire, struct timer_list *timer, unsigned long baseclk)
 {
-	count_fn(&timer_expirations_total, (u64)BPF_CORE_READ(timer, function));
+	u64 fn = (u64)BPF_CORE_READ(timer, function);
+
+	ebpfx_count_percpu(&timer_expirations_total, &fn, 1);
 	return 0;
 }
 
 SEC("tp_btf/hrtimer_expire_entry")
 int BPF_PROG(timers_hrtimer_expire, struct hrtimer *hrtimer, ktime_t *now)
 {
-	count_fn(&hrtimer_expirations_total, (u64)BPF_CORE_READ(hrtimer, function));
+	u64 fn = (u64)BPF_CORE_READ(hrtimer, function);
+
+	ebpfx_count_percpu(&hrtimer_expirations_total, &fn, 1);
 	return 0;
 }
 
