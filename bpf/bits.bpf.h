@@ -61,3 +61,21 @@ static __always_inline void ebpfx_count(void *map, const void *key, __u64 delta)
 			__sync_fetch_and_add(c, delta);
 	}
 }
+
+/* Adds `delta` to a u64 counter in a per-CPU hash map: this CPU's slot has no other writer, so
+ * no atomic add is needed. Creates the entry when absent; when another CPU created the same key
+ * first (update fails), adds to this CPU's slot of that entry instead of losing the count. */
+static __always_inline void ebpfx_count_percpu(void *map, const void *key, __u64 delta)
+{
+	__u64 *c = bpf_map_lookup_elem(map, key);
+
+	if (c) {
+		*c += delta;
+		return;
+	}
+	if (bpf_map_update_elem(map, key, &delta, BPF_NOEXIST) != 0) {
+		c = bpf_map_lookup_elem(map, key);
+		if (c)
+			*c += delta;
+	}
+}

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0
+/* exec: successful execve()s, by the new command name. sched_process_exec fires after the new
+ * program image is in place, so the task's comm is already the new program's name. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "bits.bpf.h"
+
+#define COMM_LEN 16
+
+struct comm_key {
+	char comm[COMM_LEN]; /* decoded by `string` */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct comm_key);
+	__type(value, u64);
+} exec_total SEC(".maps");
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(exec_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct comm_key key;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	BPF_CORE_READ_STR_INTO(&key.comm, p, comm);
+	ebpfx_count(&exec_total, &key, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+/* offcpu: time tasks spend blocked off-CPU (sleeping, waiting for IO, locks, ...), by command
+ * name. The clock starts when sched_switch takes a task off the CPU in a non-runnable state and
+ * stops when it is switched back in; preempted (still runnable) tasks are not counted here, that
+ * is run-queue latency (see runqlat). Needs the 4-argument sched_switch (kernel >= 5.18). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "bits.bpf.h"
+
+#define MAX_SLOT 36 /* 2^36 ns = 68.7 s; the sum of blocked time goes to slot 37 */
+#define TASK_RUNNING 0
+#define COMM_LEN 16
+
+struct comm_key {
+	char comm[COMM_LEN]; /* decoded by `string` */
+	u64 bucket;
+};
+
+/* LRU: tasks that block and then exit must not fill it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u32);   /* thread id */
+	__type(value, u64); /* time it went off CPU, ns */
+} blocked_since SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct comm_key);
+	__type(value, u64);
+} offcpu_seconds SEC(".maps");
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	struct comm_key key;
+	u32 tid;
+	u64 *tsp, ts, delta;
+
+	ts = bpf_ktime_get_ns();
+	tid = BPF_CORE_READ(prev, pid);
+	if (tid != 0 && prev_state != TASK_RUNNING)
+		bpf_map_update_elem(&blocked_since, &tid, &ts, BPF_ANY);
+
+	tid = BPF_CORE_READ(next, pid);
+	if (tid == 0)
+		return 0;
+	tsp = bpf_map_lookup_elem(&blocked_since, &tid);
+	if (!tsp)
+		return 0;
+	delta = ts - *tsp;
+	bpf_map_delete_elem(&blocked_since, &tid);
+	__builtin_memset(&key, 0, sizeof(key));
+	BPF_CORE_READ_STR_INTO(&key.comm, next, comm);
+	EBPFX_HIST_OBSERVE(offcpu_seconds, &key, delta, MAX_SLOT);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
