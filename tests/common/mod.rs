@@ -292,3 +292,42 @@ pub fn loaded_program_ids() -> Vec<u32> {
         .map(|p| p.id)
         .collect()
 }
+
+/// Sample lines of metric `name` (exact family + optional suffix such as `_count`), as
+/// (labels text, value).
+pub fn prom_samples(prom: &str, name: &str) -> Vec<(String, f64)> {
+    prom.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, labels) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            (metric == name).then(|| (labels.to_string(), value.parse().unwrap_or(f64::NAN)))
+        })
+        .collect()
+}
+
+/// Sum of the values of metric `name` whose labels contain `needle`.
+pub fn prom_sum(prom: &str, name: &str, needle: &str) -> f64 {
+    prom_samples(prom, name).iter().filter(|(l, _)| l.contains(needle)).map(|(_, v)| v).sum()
+}
+
+/// Runs a shell command, panicking with its output when it fails.
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("run sh");
+    assert!(out.status.success(), "`{cmd}` failed: {}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Runs a built-in for `window` while `workload` runs (after attach); returns the prom text.
+pub fn run_builtin(name: &str, window: &str, workload: impl FnOnce()) -> String {
+    let run = start_attached(&["run", name, "--for", window, "--format", "prom"], 1);
+    workload();
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{name}: {err}");
+    assert!(!err.contains("warning"), "{name}: unexpected warning: {err}");
+    promtool_check(&prom);
+    prom
+}
