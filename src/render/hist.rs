@@ -230,6 +230,7 @@ fn compact(v: f64) -> String {
     if !v.is_finite() {
         return super::number::go_float(v);
     }
+    let v = super::units::denoise(v);
     let r = v.round();
     if (v - r).abs() <= 1e-9 * r.abs().max(1.0) {
         format!("{r:.0}")

@@ -41,8 +41,15 @@ pub(crate) fn raw_unit_name(metric_name: &str, multiplier: f64) -> &'static str 
     }
 }
 
+/// `v` with the noise of float arithmetic removed (37.749999999999996 → 37.75), so that the
+/// same quantity rounds the same way whichever unit it was computed in.
+pub(crate) fn denoise(v: f64) -> f64 {
+    format!("{v:.11e}").parse().unwrap_or(v)
+}
+
 /// `v` rounded to three significant digits, without trailing zeros: `23.5`, `1.2`, `512`.
 fn three_digits(v: f64) -> String {
+    let v = denoise(v);
     let a = v.abs();
     let s = if a >= 100.0 {
         format!("{v:.0}")
@@ -134,6 +141,11 @@ mod tests {
         assert_eq!(human(Quantity::Seconds, 0.0), "0s");
         assert_eq!(human(Quantity::Seconds, 120.0), "120s");
         assert_eq!(human(Quantity::Seconds, f64::NAN), "-");
+        // 20536 µs / 544 computed in seconds is 37.749999…µs: rounds like 37.75
+        assert_eq!(
+            human(Quantity::Seconds, 20536.0 * 0.000001 / 544.0),
+            "37.8µs"
+        );
     }
 
     #[test]
