@@ -64,13 +64,18 @@ struct Family {
     series: Vec<Series>,
 }
 
-/// Label values in label-name order, then (for series of merged families whose label names
-/// differ) the names themselves.
+/// As client_golang orders a family: fewer labels first (only differs in merged families),
+/// then label values in label-name order; then the names, to keep the order total.
 fn cmp_series(a: &Series, b: &Series) -> Ordering {
     a.labels
-        .iter()
-        .map(|(_, v)| v.as_bytes())
-        .cmp(b.labels.iter().map(|(_, v)| v.as_bytes()))
+        .len()
+        .cmp(&b.labels.len())
+        .then_with(|| {
+            a.labels
+                .iter()
+                .map(|(_, v)| v.as_bytes())
+                .cmp(b.labels.iter().map(|(_, v)| v.as_bytes()))
+        })
         .then_with(|| {
             a.labels
                 .iter()
@@ -487,6 +492,22 @@ ebpf_exporter_syscalls_total{syscall=\"write\"} 12
         let zz = out.find("# HELP ebpf_exporter_zz_total").unwrap_or(0);
         assert!(aa < zz);
         assert_eq!(out.matches("# TYPE ebpf_exporter_zz_total").count(), 1);
+    }
+
+    #[test]
+    fn merged_families_order_fewer_labels_first() {
+        let a = counter("one", "m_total", &["b"], &[(&["1"], 1.0)]);
+        let b = counter("two", "m_total", &["a", "c"], &[(&["0", "0"], 2.0)]);
+        let c = counter("three", "m_total", &[], &[(&[], 3.0)]);
+        let out = render(&snapshot(vec![a, b, c]), &opts());
+        assert_eq!(
+            family_lines(&out, "ebpf_exporter_m_total")[2..],
+            [
+                "ebpf_exporter_m_total 3",
+                "ebpf_exporter_m_total{b=\"1\"} 1",
+                "ebpf_exporter_m_total{a=\"0\",c=\"0\"} 2",
+            ]
+        );
     }
 
     #[test]
