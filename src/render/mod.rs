@@ -128,7 +128,10 @@ fn display_label_set(names: &[String], values: &[String]) -> String {
 /// A value for humans: a plain integer when it is one (and exactly representable), the
 /// Go-style shortest form otherwise.
 fn plain_number(v: f64) -> String {
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
+    if v == 0.0 {
+        // also -0
+        "0".to_string()
+    } else if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
         format!("{v:.0}")
     } else {
         number::go_float(v)
@@ -208,6 +211,7 @@ mod tests {
         assert_eq!(plain_number(1234567.0), "1234567");
         assert_eq!(plain_number(1.5), "1.5");
         assert_eq!(plain_number(-3.0), "-3");
+        assert_eq!(plain_number(-0.0), "0");
         assert_eq!(plain_number(1e300), "1e+300");
         assert_eq!(plain_number(f64::NAN), "NaN");
     }

@@ -33,6 +33,9 @@ pub fn go_float(v: f64) -> String {
         return format!("{v}");
     };
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if digits.is_empty() {
+        return format!("{v}");
+    }
     let n = digits.len() as i32;
 
     let mut out = String::with_capacity(digits.len() + 8);
