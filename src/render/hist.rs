@@ -1,0 +1,424 @@
+//! Terminal histograms in the layout bcc and libbpf-tools users know (`print_log2_hist`):
+//!
+//! ```text
+//! bio_latency_seconds: Block IO latency histogram
+//!
+//! device = vda, operation = write
+//!      usecs               : count    distribution
+//!          9 -> 16         : 52       |****                                    |
+//!         17 -> 32         : 428      |****************************************|
+//! count 501, sum 11249 usecs, avg 22.5 usecs
+//! ```
+//!
+//! * One block per label set (sorted by label values), headed `name = value, ...` in config
+//!   label order; no heading for a histogram without labels.
+//! * Ranges are in the raw unit the BPF program counted in (`le / bucket_multiplier`, rounded),
+//!   named from the metric name and multiplier (`usecs`, `nsecs`, `bytes`, `value`, ...).
+//!   ebpf_exporter's `exp2` bucket k holds (2^(k-1), 2^k], printed `2^(k-1)+1 -> 2^k`, bucket 0
+//!   `0 -> 1`; `exp2zero` bucket 0 holds exactly 0 and bucket k ≥ 1 holds (2^(k-2), 2^(k-1)];
+//!   `linear` and `fixed` buckets run from the previous bound + 1 (0 for the first) to their own.
+//! * Rows run from the first non-empty bucket to the last non-empty one (bcc starts at slot 0;
+//!   ebpf_exporter's microsecond histograms would open with a run of empty sub-10µs rows).
+//! * The bar is 40 characters, scaled to the largest row, as in bcc.
+//! * Counters and gauges print `labels : value` lines, sorted by label values, values as plain
+//!   integers when they are integers.
+//! * Configs with decoder errors are listed on a last line.
+use std::fmt::Write as _;
+
+use super::units::raw_unit_name;
+use super::{cmp_label_values, display_label, one_line, plain_number};
+use crate::model::{
+    BucketType, Histogram, HistogramSeries, Metric, MetricValues, Sample, Snapshot,
+};
+
+const BAR_WIDTH: u64 = 40;
+
+pub(crate) fn render(snapshot: &Snapshot) -> String {
+    let mut parts: Vec<String> = snapshot.metrics.iter().map(render_metric).collect();
+    let errors: Vec<String> = snapshot
+        .decoder_errors
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(config, n)| format!("{config}={n}"))
+        .collect();
+    if !errors.is_empty() {
+        parts.push(format!(
+            "decoder errors (metrics dropped): {}\n",
+            errors.join(", ")
+        ));
+    }
+    parts.join("\n")
+}
+
+fn render_metric(metric: &Metric) -> String {
+    let mut out = format!("{}: {}\n", metric.name, one_line(&metric.help));
+    match &metric.values {
+        MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
+            write_values(&mut out, &metric.label_names, samples)
+        }
+        MetricValues::Histogram(h) => write_histogram(&mut out, metric, h),
+    }
+    out
+}
+
+fn write_values(out: &mut String, label_names: &[String], samples: &[Sample]) {
+    if samples.is_empty() {
+        out.push_str("  (no data)\n");
+        return;
+    }
+    let mut sorted: Vec<&Sample> = samples.iter().collect();
+    sorted.sort_by(|a, b| cmp_label_values(&a.labels, &b.labels));
+    let rows: Vec<(String, String)> = sorted
+        .iter()
+        .map(|s| {
+            (
+                super::display_label_set(label_names, &s.labels),
+                plain_number(s.value),
+            )
+        })
+        .collect();
+    let label_width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let value_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (labels, value) in rows {
+        if label_names.is_empty() {
+            let _ = writeln!(out, "  {value}");
+        } else {
+            let _ = writeln!(out, "  {labels:<label_width$} : {value:>value_width$}");
+        }
+    }
+}
+
+fn write_histogram(out: &mut String, metric: &Metric, h: &Histogram) {
+    if h.series.is_empty() {
+        out.push_str("  (no data)\n");
+        return;
+    }
+    let unit = raw_unit_name(&metric.name, h.multiplier);
+    let mut sorted: Vec<&HistogramSeries> = h.series.iter().collect();
+    sorted.sort_by(|a, b| cmp_label_values(&a.labels, &b.labels));
+    for series in sorted {
+        out.push('\n');
+        if !metric.label_names.is_empty() {
+            let heading: Vec<String> = metric
+                .label_names
+                .iter()
+                .zip(&series.labels)
+                .map(|(n, v)| format!("{n} = {}", display_label(v)))
+                .collect();
+            out.push_str(&heading.join(", "));
+            out.push('\n');
+        }
+        write_block(out, h, series, unit);
+    }
+}
+
+/// One displayed bucket: its raw range and its own (non-cumulative) count.
+struct Row {
+    lo: f64,
+    hi: f64,
+    count: u64,
+}
+
+/// Buckets with their own counts, sorted by bound. Counts are taken in the order the buckets
+/// were rebuilt (config order for `fixed`), so unsorted `fixed` keys still get their own counts.
+fn rows(h: &Histogram, series: &HistogramSeries) -> Vec<Row> {
+    let m = if h.multiplier != 0.0 {
+        h.multiplier
+    } else {
+        1.0
+    };
+    let mut pairs: Vec<(f64, u64)> = series
+        .buckets
+        .iter()
+        .zip(series.counts())
+        .filter(|(b, _)| b.le.is_finite())
+        .map(|(b, c)| ((b.le / m).round(), c))
+        .collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut rows: Vec<Row> = Vec::with_capacity(pairs.len());
+    let mut previous: Option<f64> = None;
+    for (hi, count) in pairs {
+        let lo = match h.bucket_type {
+            BucketType::Exp2 if hi <= 1.0 => 0.0,
+            BucketType::Exp2 => (hi / 2.0).floor() + 1.0,
+            BucketType::Exp2Zero if hi <= 1.0 => hi,
+            BucketType::Exp2Zero => (hi / 2.0).floor() + 1.0,
+            BucketType::Linear | BucketType::Fixed => match previous {
+                Some(p) => p + 1.0,
+                None => hi.min(0.0),
+            },
+        };
+        if previous == Some(hi) {
+            // a repeated `fixed` key: the later one wins, as in the Prometheus output
+            if let Some(last) = rows.last_mut() {
+                last.count = count;
+            }
+            continue;
+        }
+        previous = Some(hi);
+        rows.push(Row { lo, hi, count });
+    }
+    rows
+}
+
+fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, unit: &str) {
+    let all = rows(h, series);
+    let first = all.iter().position(|r| r.count > 0);
+    let last = all.iter().rposition(|r| r.count > 0);
+    let (Some(first), Some(last)) = (first, last) else {
+        out.push_str("     (no events)\n");
+        return;
+    };
+    let shown = &all[first..=last];
+    let lo: Vec<String> = shown.iter().map(|r| format!("{:.0}", r.lo)).collect();
+    let hi: Vec<String> = shown.iter().map(|r| format!("{:.0}", r.hi)).collect();
+    let width = lo
+        .iter()
+        .chain(&hi)
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let max = shown.iter().map(|r| r.count).max().unwrap_or(0).max(1);
+
+    let _ = writeln!(
+        out,
+        "{:pad$}{unit:<field$} : count    distribution",
+        "",
+        pad = width - 5,
+        field = width + 9
+    );
+    for ((row, lo), hi) in shown.iter().zip(&lo).zip(&hi) {
+        let stars = (u128::from(row.count) * u128::from(BAR_WIDTH) / u128::from(max)) as usize;
+        let _ = writeln!(
+            out,
+            "{lo:>width$} -> {hi:<width$} : {:<8} |{:<bar$}|",
+            row.count,
+            "*".repeat(stars),
+            bar = BAR_WIDTH as usize
+        );
+    }
+    out.push_str(&summary(h, series, unit));
+}
+
+/// `count N[, sum S unit, avg A unit]`, the sum and average in the raw unit.
+fn summary(h: &Histogram, series: &HistogramSeries, unit: &str) -> String {
+    let mut line = format!("count {}", series.count);
+    if let Some(sum) = series.sum {
+        let m = if h.multiplier != 0.0 {
+            h.multiplier
+        } else {
+            1.0
+        };
+        let raw = sum / m;
+        let unit = if unit == "value" {
+            String::new()
+        } else {
+            format!(" {unit}")
+        };
+        let _ = write!(line, ", sum {}{unit}", compact(raw));
+        if series.count > 0 {
+            let _ = write!(line, ", avg {}{unit}", compact(raw / series.count as f64));
+        }
+    }
+    line.push('\n');
+    line
+}
+
+/// An integer when within rounding noise of one (11249 × 1e-6 / 1e-6), else one decimal.
+fn compact(v: f64) -> String {
+    if !v.is_finite() {
+        return super::number::go_float(v);
+    }
+    let v = super::units::denoise(v);
+    let r = v.round();
+    if (v - r).abs() <= 1e-9 * r.abs().max(1.0) {
+        format!("{r:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Bucket;
+
+    fn exp2_series(raw: &[(u32, u64)], sum: Option<f64>) -> HistogramSeries {
+        // buckets 0..=10 from raw (index, count)
+        let mut buckets = vec![];
+        let mut cumulative = 0;
+        for i in 0..=10u32 {
+            cumulative += raw.iter().find(|r| r.0 == i).map_or(0, |r| r.1);
+            buckets.push(Bucket {
+                le: 2f64.powi(i as i32) * 0.000001,
+                cumulative,
+            });
+        }
+        HistogramSeries {
+            labels: vec!["vda".into()],
+            buckets,
+            count: cumulative,
+            sum,
+        }
+    }
+
+    fn hist_metric(bucket_type: BucketType, multiplier: f64, series: HistogramSeries) -> Metric {
+        Metric {
+            config: "c".into(),
+            name: "lat_seconds".into(),
+            help: "Latency".into(),
+            label_names: vec!["disk".into()],
+            values: MetricValues::Histogram(Histogram {
+                bucket_type,
+                multiplier,
+                series: vec![series],
+            }),
+        }
+    }
+
+    #[test]
+    fn exp2_block_like_bcc() {
+        let m = hist_metric(
+            BucketType::Exp2,
+            0.000001,
+            exp2_series(&[(4, 52), (5, 428), (10, 1)], Some(11249.0 * 0.000001)),
+        );
+        let want = "\
+lat_seconds: Latency
+
+disk = vda
+     usecs               : count    distribution
+         9 -> 16         : 52       |****                                    |
+        17 -> 32         : 428      |****************************************|
+        33 -> 64         : 0        |                                        |
+        65 -> 128        : 0        |                                        |
+       129 -> 256        : 0        |                                        |
+       257 -> 512        : 0        |                                        |
+       513 -> 1024       : 1        |                                        |
+count 481, sum 11249 usecs, avg 23.4 usecs
+";
+        assert_eq!(render_metric(&m), want);
+    }
+
+    #[test]
+    fn exp2_low_buckets() {
+        let m = hist_metric(
+            BucketType::Exp2,
+            0.000001,
+            exp2_series(&[(0, 1), (1, 2), (2, 4)], None),
+        );
+        let out = render_metric(&m);
+        assert!(out.contains("         0 -> 1          : 1        |**********"));
+        assert!(out.contains("         2 -> 2          : 2        |********************"));
+        assert!(out.contains(
+            "         3 -> 4          : 4        |****************************************|"
+        ));
+        assert!(out.ends_with("count 7\n"));
+    }
+
+    #[test]
+    fn exp2zero_ranges() {
+        let mut s = exp2_series(&[(0, 1), (1, 1), (2, 1), (3, 1)], None);
+        // exp2zero le: 0, then 2^(i-1)
+        for (i, b) in s.buckets.iter_mut().enumerate() {
+            b.le = if i == 0 {
+                0.0
+            } else {
+                2f64.powi(i as i32 - 1) * 0.000001
+            };
+        }
+        let out = render_metric(&hist_metric(BucketType::Exp2Zero, 0.000001, s));
+        assert!(out.contains("         0 -> 0          : 1 "));
+        assert!(out.contains("         1 -> 1          : 1 "));
+        assert!(out.contains("         2 -> 2          : 1 "));
+        assert!(out.contains("         3 -> 4          : 1 "));
+    }
+
+    #[test]
+    fn fixed_unsorted_keys_get_own_counts() {
+        let s = HistogramSeries {
+            labels: vec!["vda".into()],
+            buckets: vec![
+                Bucket {
+                    le: 4.0,
+                    cumulative: 5,
+                },
+                Bucket {
+                    le: 1.0,
+                    cumulative: 12,
+                },
+                Bucket {
+                    le: 2.0,
+                    cumulative: 21,
+                },
+            ],
+            count: 21,
+            sum: None,
+        };
+        let mut m = hist_metric(BucketType::Fixed, 1.0, s);
+        m.name = "size".into();
+        let out = render_metric(&m);
+        assert!(out.contains("     value               : count    distribution\n"));
+        assert!(out.contains("         0 -> 1          : 7 "));
+        assert!(out.contains("         2 -> 2          : 9 "));
+        assert!(out.contains("         3 -> 4          : 5 "));
+    }
+
+    #[test]
+    fn empty_series_and_wide_bounds() {
+        let out = render_metric(&hist_metric(
+            BucketType::Exp2,
+            0.000001,
+            exp2_series(&[], Some(0.001231)),
+        ));
+        assert!(out.contains("disk = vda\n     (no events)\n"));
+
+        let s = HistogramSeries {
+            labels: vec!["x".into()],
+            buckets: vec![Bucket {
+                le: 2f64.powi(40),
+                cumulative: 3,
+            }],
+            count: 3,
+            sum: None,
+        };
+        let mut m = hist_metric(BucketType::Exp2, 1.0, s);
+        m.name = "big_bytes".into();
+        let out = render_metric(&m);
+        assert!(
+            out.contains(&format!(
+                "        {:<22} : count    distribution\n",
+                "bytes"
+            )),
+            "{out}"
+        );
+        assert!(out.contains(" 549755813889 -> 1099511627776 : 3        |"));
+    }
+
+    #[test]
+    fn counters_aligned() {
+        let m = Metric {
+            config: "c".into(),
+            name: "calls_total".into(),
+            help: "Calls\nby name".into(),
+            label_names: vec!["name".into(), "cpu".into()],
+            values: MetricValues::Counter(vec![
+                Sample {
+                    labels: vec!["write".into(), "0".into()],
+                    value: 12.0,
+                },
+                Sample {
+                    labels: vec!["read".into(), "1".into()],
+                    value: 1234567.0,
+                },
+            ]),
+        };
+        let want = "\
+calls_total: Calls by name
+  name=read, cpu=1  : 1234567
+  name=write, cpu=0 :      12
+";
+        assert_eq!(render_metric(&m), want);
+    }
+}

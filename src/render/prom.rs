@@ -1,0 +1,589 @@
+//! Prometheus text format 0.0.4, as Go's `expfmt` prints ebpf_exporter's registry (spec §11).
+//!
+//! * Family name = prefix + metric name; families sorted by name byte-wise, one group each
+//!   (metrics of the same name from different configs are merged into one group).
+//! * `# HELP` (escapes `\` and newline), `# TYPE`, then samples; labels sorted by name, samples
+//!   sorted by their label values byte-wise in label-name order; no braces without labels.
+//! * Histograms: `_bucket` lines in increasing `le`, `le="+Inf"` = count, `_sum` (0 without a
+//!   sum key), `_count`. A family without samples prints nothing.
+//! * Numbers via [`go_float`].
+//!
+//! What the reference cannot print either is resolved without breaking the format: a metric
+//! whose type differs from an earlier family of the same name is dropped, and of two series
+//! with the same labels in one family only the first (in config order) is kept.
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::number::go_float;
+use super::{sorted_buckets, unix_seconds};
+use crate::model::{Bucket, MetricValues, Snapshot};
+use crate::render::Options;
+
+const DECODER_ERRORS_HELP: &str = "How many times decoders encountered errors";
+const WINDOW_DURATION_HELP: &str = "Length of the collection window the other metrics cover \
+     (counters start at zero at the beginning of every run)";
+const WINDOW_END_HELP: &str = "Unix time at which the collection window ended \
+     (counters start at zero at the beginning of every run)";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+enum Body {
+    Value(f64),
+    Histogram {
+        buckets: Vec<Bucket>,
+        count: u64,
+        sum: f64,
+    },
+}
+
+struct Series {
+    /// (name, value) sorted by name.
+    labels: Vec<(String, String)>,
+    body: Body,
+}
+
+struct Family {
+    help: String,
+    kind: Kind,
+    series: Vec<Series>,
+}
+
+/// As client_golang orders a family: fewer labels first (only differs in merged families),
+/// then label values in label-name order; then the names, to keep the order total.
+fn cmp_series(a: &Series, b: &Series) -> Ordering {
+    a.labels
+        .len()
+        .cmp(&b.labels.len())
+        .then_with(|| {
+            a.labels
+                .iter()
+                .map(|(_, v)| v.as_bytes())
+                .cmp(b.labels.iter().map(|(_, v)| v.as_bytes()))
+        })
+        .then_with(|| {
+            a.labels
+                .iter()
+                .map(|(n, _)| n.as_bytes())
+                .cmp(b.labels.iter().map(|(n, _)| n.as_bytes()))
+        })
+}
+
+fn sorted_pairs(names: &[String], values: &[String]) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> =
+        names.iter().cloned().zip(values.iter().cloned()).collect();
+    pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    pairs
+}
+
+struct Families(BTreeMap<String, Family>);
+
+impl Families {
+    /// Adds series to family `name`, creating it; ignored if the family exists with another type.
+    fn add(&mut self, name: String, help: &str, kind: Kind, series: Vec<Series>) {
+        let family = self.0.entry(name).or_insert_with(|| Family {
+            help: help.to_string(),
+            kind,
+            series: Vec::new(),
+        });
+        if family.kind == kind {
+            family.series.extend(series);
+        }
+    }
+}
+
+pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
+    let mut families = Families(BTreeMap::new());
+
+    for metric in &snapshot.metrics {
+        let name = format!("{}{}", opts.prefix, metric.name);
+        let (kind, series) = match &metric.values {
+            MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
+                let kind = if matches!(metric.values, MetricValues::Counter(_)) {
+                    Kind::Counter
+                } else {
+                    Kind::Gauge
+                };
+                let series = samples
+                    .iter()
+                    .map(|s| Series {
+                        labels: sorted_pairs(&metric.label_names, &s.labels),
+                        body: Body::Value(s.value),
+                    })
+                    .collect();
+                (kind, series)
+            }
+            MetricValues::Histogram(h) => {
+                let series = h
+                    .series
+                    .iter()
+                    .map(|s| Series {
+                        labels: sorted_pairs(&metric.label_names, &s.labels),
+                        body: Body::Histogram {
+                            buckets: sorted_buckets(s),
+                            count: s.count,
+                            sum: s.sum.unwrap_or(0.0),
+                        },
+                    })
+                    .collect();
+                (Kind::Histogram, series)
+            }
+        };
+        families.add(name, &metric.help, kind, series);
+    }
+
+    let decoder_errors = snapshot
+        .decoder_errors
+        .iter()
+        .map(|(config, n)| Series {
+            labels: vec![("config".to_string(), config.clone())],
+            body: Body::Value(*n as f64),
+        })
+        .collect();
+    families.add(
+        format!("{}decoder_errors_total", opts.prefix),
+        DECODER_ERRORS_HELP,
+        Kind::Counter,
+        decoder_errors,
+    );
+
+    let window = &snapshot.window;
+    families.add(
+        format!("{}window_duration_seconds", opts.prefix),
+        WINDOW_DURATION_HELP,
+        Kind::Gauge,
+        vec![Series {
+            labels: vec![],
+            body: Body::Value(window.length.as_secs_f64()),
+        }],
+    );
+    families.add(
+        format!("{}window_end_time_seconds", opts.prefix),
+        WINDOW_END_HELP,
+        Kind::Gauge,
+        vec![Series {
+            labels: vec![],
+            body: Body::Value(unix_seconds(window.end)),
+        }],
+    );
+
+    let mut out = String::new();
+    for (name, mut family) in families.0 {
+        // Stable: among equal label sets the first in config order stays first and is kept.
+        family.series.sort_by(cmp_series);
+        family
+            .series
+            .dedup_by(|later, earlier| earlier.labels == later.labels);
+        if family.series.is_empty() {
+            continue;
+        }
+        write_family(&mut out, &name, &family);
+    }
+    out
+}
+
+fn write_family(out: &mut String, name: &str, family: &Family) {
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
+    escape_into(out, &family.help, false);
+    out.push('\n');
+    let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
+
+    for series in &family.series {
+        match &series.body {
+            Body::Value(v) => write_sample(out, name, "", &series.labels, None, *v),
+            Body::Histogram {
+                buckets,
+                count,
+                sum,
+            } => {
+                for b in buckets {
+                    let le = go_float(b.le);
+                    write_sample(
+                        out,
+                        name,
+                        "_bucket",
+                        &series.labels,
+                        Some(&le),
+                        b.cumulative as f64,
+                    );
+                }
+                write_sample(
+                    out,
+                    name,
+                    "_bucket",
+                    &series.labels,
+                    Some("+Inf"),
+                    *count as f64,
+                );
+                write_sample(out, name, "_sum", &series.labels, None, *sum);
+                write_sample(out, name, "_count", &series.labels, None, *count as f64);
+            }
+        }
+    }
+}
+
+fn write_sample(
+    out: &mut String,
+    name: &str,
+    suffix: &str,
+    labels: &[(String, String)],
+    le: Option<&str>,
+    value: f64,
+) {
+    out.push_str(name);
+    out.push_str(suffix);
+    if !labels.is_empty() || le.is_some() {
+        let mut separator = '{';
+        for (n, v) in labels {
+            out.push(separator);
+            out.push_str(n);
+            out.push_str("=\"");
+            escape_into(out, v, true);
+            out.push('"');
+            separator = ',';
+        }
+        if let Some(le) = le {
+            out.push(separator);
+            out.push_str("le=\"");
+            out.push_str(le);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    out.push_str(&go_float(value));
+    out.push('\n');
+}
+
+/// `\` → `\\`, newline → `\n`, and in label values `"` → `\"`; nothing else.
+fn escape_into(out: &mut String, s: &str, quotes: bool) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quotes => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BucketType, Histogram, HistogramSeries, Metric, Sample, Window};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn snapshot(metrics: Vec<Metric>) -> Snapshot {
+        Snapshot {
+            window: Window {
+                start: UNIX_EPOCH + Duration::from_secs(100),
+                end: UNIX_EPOCH + Duration::from_secs(103),
+                length: Duration::from_secs(3),
+            },
+            metrics,
+            decoder_errors: vec![],
+            warnings: vec![],
+        }
+    }
+
+    fn counter(config: &str, name: &str, labels: &[&str], samples: &[(&[&str], f64)]) -> Metric {
+        Metric {
+            config: config.into(),
+            name: name.into(),
+            help: format!("{name} help"),
+            label_names: labels.iter().map(|s| s.to_string()).collect(),
+            values: MetricValues::Counter(
+                samples
+                    .iter()
+                    .map(|(l, v)| Sample {
+                        labels: l.iter().map(|s| s.to_string()).collect(),
+                        value: *v,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    fn opts() -> Options {
+        Options {
+            prefix: "ebpf_exporter_".into(),
+        }
+    }
+
+    /// The lines of the output belonging to family `name` (prefixed).
+    fn family_lines(out: &str, name: &str) -> Vec<String> {
+        out.lines()
+            .filter(|l| {
+                l.starts_with(&format!("# HELP {name} "))
+                    || l.starts_with(&format!("# TYPE {name} "))
+                    || l.starts_with(&format!("{name}{{"))
+                    || l.starts_with(&format!("{name} "))
+                    || l.starts_with(&format!("{name}_"))
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn softirqs_spec_17_5_ordering() {
+        let names = [
+            "HI_SOFTIRQ",
+            "TIMER_SOFTIRQ",
+            "NET_TX_SOFTIRQ",
+            "NET_RX_SOFTIRQ",
+            "BLOCK_SOFTIRQ",
+            "IRQ_POLL_SOFTIRQ",
+            "TASKLET_SOFTIRQ",
+            "SCHED_SOFTIRQ",
+            "HRTIMER_SOFTIRQ",
+            "RCU_SOFTIRQ",
+        ];
+        let per_cpu = [
+            [0, 0],
+            [22, 13],
+            [0, 0],
+            [0, 0],
+            [0, 0],
+            [0, 0],
+            [0, 0],
+            [54, 64],
+            [0, 0],
+            [16, 18],
+        ];
+        let mut samples = vec![];
+        for (vec, counts) in names.iter().zip(per_cpu) {
+            for (cpu, c) in counts.iter().enumerate() {
+                samples.push(Sample {
+                    labels: vec![vec.to_string(), cpu.to_string()],
+                    value: *c as f64,
+                });
+            }
+        }
+        let m = Metric {
+            config: "percpu-softirq".into(),
+            name: "softirqs_total".into(),
+            help: "Total number of softirq calls per cpu".into(),
+            label_names: vec!["vec".into(), "cpu".into()],
+            values: MetricValues::Counter(samples),
+        };
+        let out = render(&snapshot(vec![m]), &opts());
+        let lines = family_lines(&out, "ebpf_exporter_softirqs_total");
+        assert_eq!(lines.len(), 22);
+        assert_eq!(
+            lines[..6],
+            [
+                "# HELP ebpf_exporter_softirqs_total Total number of softirq calls per cpu",
+                "# TYPE ebpf_exporter_softirqs_total counter",
+                "ebpf_exporter_softirqs_total{cpu=\"0\",vec=\"BLOCK_SOFTIRQ\"} 0",
+                "ebpf_exporter_softirqs_total{cpu=\"0\",vec=\"HI_SOFTIRQ\"} 0",
+                "ebpf_exporter_softirqs_total{cpu=\"0\",vec=\"HRTIMER_SOFTIRQ\"} 0",
+                "ebpf_exporter_softirqs_total{cpu=\"0\",vec=\"IRQ_POLL_SOFTIRQ\"} 0",
+            ]
+        );
+        assert_eq!(
+            lines[8..12],
+            [
+                "ebpf_exporter_softirqs_total{cpu=\"0\",vec=\"RCU_SOFTIRQ\"} 16",
+                "ebpf_exporter_softirqs_total{cpu=\"0\",vec=\"SCHED_SOFTIRQ\"} 54",
+                "ebpf_exporter_softirqs_total{cpu=\"0\",vec=\"TASKLET_SOFTIRQ\"} 0",
+                "ebpf_exporter_softirqs_total{cpu=\"0\",vec=\"TIMER_SOFTIRQ\"} 22",
+            ]
+        );
+        assert_eq!(
+            lines[21],
+            "ebpf_exporter_softirqs_total{cpu=\"1\",vec=\"TIMER_SOFTIRQ\"} 13"
+        );
+    }
+
+    #[test]
+    fn syscalls_spec_17_8() {
+        let m = counter(
+            "syscalls",
+            "syscalls_total",
+            &["syscall"],
+            &[
+                (&["write"], 12.0),
+                (&["read"], 1234567.0),
+                (&["unknown_syscall:1000"], 1.0),
+                (&["getpid"], 100003.0),
+            ],
+        );
+        let mut m = m;
+        m.help = "Total number of executed syscalls by name".into();
+        let out = render(&snapshot(vec![m]), &opts());
+        let want = "\
+# HELP ebpf_exporter_syscalls_total Total number of executed syscalls by name
+# TYPE ebpf_exporter_syscalls_total counter
+ebpf_exporter_syscalls_total{syscall=\"getpid\"} 100003
+ebpf_exporter_syscalls_total{syscall=\"read\"} 1.234567e+06
+ebpf_exporter_syscalls_total{syscall=\"unknown_syscall:1000\"} 1
+ebpf_exporter_syscalls_total{syscall=\"write\"} 12
+";
+        assert!(out.contains(want), "{out}");
+    }
+
+    #[test]
+    fn escaping_spec_17_13() {
+        let mut m = counter(
+            "stacks",
+            "stacks_total",
+            &["kstack"],
+            &[
+                (&["a_func\nb_func\n??"], 3.0),
+                (&["commit_timeout\t[jbd2] \"q\" \\"], 1.0),
+            ],
+        );
+        m.help = "line1\nline2 \\ back".into();
+        let out = render(&snapshot(vec![m]), &opts());
+        assert!(out.contains("# HELP ebpf_exporter_stacks_total line1\\nline2 \\\\ back\n"));
+        assert!(out.contains("ebpf_exporter_stacks_total{kstack=\"a_func\\nb_func\\n??\"} 3\n"));
+        assert!(out.contains(
+            "ebpf_exporter_stacks_total{kstack=\"commit_timeout\t[jbd2] \\\"q\\\" \\\\\"} 1\n"
+        ));
+    }
+
+    #[test]
+    fn no_labels_no_braces_and_empty_family_absent() {
+        let a = counter("a", "softirq_raised_total", &[], &[(&[], 1234.0)]);
+        let b = counter("a", "empty_total", &["x"], &[]);
+        let out = render(&snapshot(vec![a, b]), &opts());
+        assert!(out.contains("\nebpf_exporter_softirq_raised_total 1234\n"));
+        assert!(!out.contains("empty_total"));
+        assert!(!out.contains("decoder_errors_total"));
+    }
+
+    #[test]
+    fn families_merged_across_configs_and_sorted() {
+        let a = counter("one", "zz_total", &["k"], &[(&["b"], 1.0)]);
+        let b = counter("one", "aa_total", &["k"], &[(&["x"], 1.0)]);
+        let c = counter("two", "zz_total", &["k"], &[(&["a"], 2.0), (&["b"], 9.0)]);
+        let out = render(&snapshot(vec![a, b, c]), &opts());
+        let zz = family_lines(&out, "ebpf_exporter_zz_total");
+        assert_eq!(
+            zz,
+            [
+                "# HELP ebpf_exporter_zz_total zz_total help",
+                "# TYPE ebpf_exporter_zz_total counter",
+                "ebpf_exporter_zz_total{k=\"a\"} 2",
+                // duplicate series: the first in config order is kept
+                "ebpf_exporter_zz_total{k=\"b\"} 1",
+            ]
+        );
+        let aa = out
+            .find("# HELP ebpf_exporter_aa_total")
+            .unwrap_or(usize::MAX);
+        let zz = out.find("# HELP ebpf_exporter_zz_total").unwrap_or(0);
+        assert!(aa < zz);
+        assert_eq!(out.matches("# TYPE ebpf_exporter_zz_total").count(), 1);
+    }
+
+    #[test]
+    fn merged_families_order_fewer_labels_first() {
+        let a = counter("one", "m_total", &["b"], &[(&["1"], 1.0)]);
+        let b = counter("two", "m_total", &["a", "c"], &[(&["0", "0"], 2.0)]);
+        let c = counter("three", "m_total", &[], &[(&[], 3.0)]);
+        let out = render(&snapshot(vec![a, b, c]), &opts());
+        assert_eq!(
+            family_lines(&out, "ebpf_exporter_m_total")[2..],
+            [
+                "ebpf_exporter_m_total 3",
+                "ebpf_exporter_m_total{b=\"1\"} 1",
+                "ebpf_exporter_m_total{a=\"0\",c=\"0\"} 2",
+            ]
+        );
+    }
+
+    #[test]
+    fn conflicting_type_is_dropped() {
+        let a = counter("one", "x", &[], &[(&[], 1.0)]);
+        let mut b = counter("two", "x", &[], &[(&[], 2.0)]);
+        b.values = MetricValues::Gauge(vec![Sample {
+            labels: vec![],
+            value: 2.0,
+        }]);
+        let out = render(&snapshot(vec![a, b]), &opts());
+        assert_eq!(family_lines(&out, "ebpf_exporter_x").len(), 3);
+        assert!(out.contains("# TYPE ebpf_exporter_x counter\nebpf_exporter_x 1\n"));
+    }
+
+    #[test]
+    fn fixed_unsorted_keys_q7() {
+        // bucket_keys [4, 1, 2], raw counts 5, 7, 9, no sum key
+        let h = Histogram {
+            bucket_type: BucketType::Fixed,
+            multiplier: 1.0,
+            series: vec![HistogramSeries {
+                labels: vec![],
+                buckets: vec![
+                    Bucket {
+                        le: 4.0,
+                        cumulative: 5,
+                    },
+                    Bucket {
+                        le: 1.0,
+                        cumulative: 12,
+                    },
+                    Bucket {
+                        le: 2.0,
+                        cumulative: 21,
+                    },
+                ],
+                count: 21,
+                sum: None,
+            }],
+        };
+        let m = Metric {
+            config: "c".into(),
+            name: "h".into(),
+            help: "h help".into(),
+            label_names: vec![],
+            values: MetricValues::Histogram(h),
+        };
+        let out = render(&snapshot(vec![m]), &opts());
+        let want = "\
+# HELP ebpf_exporter_h h help
+# TYPE ebpf_exporter_h histogram
+ebpf_exporter_h_bucket{le=\"1\"} 12
+ebpf_exporter_h_bucket{le=\"2\"} 21
+ebpf_exporter_h_bucket{le=\"4\"} 5
+ebpf_exporter_h_bucket{le=\"+Inf\"} 21
+ebpf_exporter_h_sum 0
+ebpf_exporter_h_count 21
+";
+        assert!(out.contains(want), "{out}");
+    }
+
+    #[test]
+    fn window_and_decoder_errors() {
+        let mut s = snapshot(vec![]);
+        s.decoder_errors = vec![("b".into(), 0), ("a".into(), 2)];
+        let out = render(&s, &Options::default());
+        let want = "\
+# HELP ebpfx_decoder_errors_total How many times decoders encountered errors
+# TYPE ebpfx_decoder_errors_total counter
+ebpfx_decoder_errors_total{config=\"a\"} 2
+ebpfx_decoder_errors_total{config=\"b\"} 0
+";
+        assert!(out.starts_with(want), "{out}");
+        assert!(out.contains("\nebpfx_window_duration_seconds 3\n"));
+        assert!(out.contains("\nebpfx_window_end_time_seconds 103\n"));
+        assert!(out.ends_with('\n'));
+    }
+}
