@@ -45,10 +45,17 @@ fn ms(d: Duration) -> String {
 }
 
 fn bench_map_pipeline() -> anyhow::Result<()> {
-    let map = MapHandle::create(MapType::Hash, Some("synthetic_total"), 20, 8, ENTRIES, &libbpf_rs::libbpf_sys::bpf_map_create_opts {
-        sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-        ..Default::default()
-    })?;
+    let map = MapHandle::create(
+        MapType::Hash,
+        Some("synthetic_total"),
+        20,
+        8,
+        ENTRIES,
+        &libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+            ..Default::default()
+        },
+    )?;
     for i in 0..ENTRIES {
         let mut key = [0u8; 20];
         key[..4].copy_from_slice(&i.to_ne_bytes());
@@ -56,25 +63,47 @@ fn bench_map_pipeline() -> anyhow::Result<()> {
         key[4..4 + comm.len()].copy_from_slice(comm.as_bytes());
         map.update(&key, &(u64::from(i) * 3).to_ne_bytes(), MapFlags::ANY)?;
     }
-    let shape = MapShape { name: "synthetic_total".into(), key_size: 20, value_size: 8, max_entries: ENTRIES, map_type: MapType::Hash };
+    let shape = MapShape {
+        name: "synthetic_total".into(),
+        key_size: 20,
+        value_size: 8,
+        max_entries: ENTRIES,
+        map_type: MapType::Hash,
+    };
     let config = Config::parse("synthetic", "synthetic.yaml", TWO_LABELS)?;
     let (mut t_read, mut t_decode, mut t_render, mut t_total) = (vec![], vec![], vec![], vec![]);
     for _ in 0..15 {
         let t0 = Instant::now();
         let raw = read_map(map.as_fd().as_raw_fd(), &shape)?;
         let t1 = Instant::now();
-        assert_eq!(raw.len(), ENTRIES as usize, "batched read must return every entry");
+        assert_eq!(
+            raw.len(),
+            ENTRIES as usize,
+            "batched read must return every entry"
+        );
         let mut decoders = Decoders::new(Env::system());
-        let metric = decoders.metric("synthetic", &config.metrics[0], &raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let metric = decoders
+            .metric("synthetic", &config.metrics[0], &raw)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let t2 = Instant::now();
         let now = SystemTime::now();
         let snap = Snapshot {
-            window: Window { start: now, end: now, length: Duration::from_secs(1) },
+            window: Window {
+                start: now,
+                end: now,
+                length: Duration::from_secs(1),
+            },
             metrics: vec![metric],
             decoder_errors: vec![("synthetic".into(), 0)],
             warnings: vec![],
         };
-        let text = render(Format::Prom, &snap, &Options { prefix: "ebpfx_".into() });
+        let text = render(
+            Format::Prom,
+            &snap,
+            &Options {
+                prefix: "ebpfx_".into(),
+            },
+        );
         let t3 = Instant::now();
         assert!(text.len() > 1_000_000);
         t_read.push(t1 - t0);
@@ -93,24 +122,43 @@ fn bench_map_pipeline() -> anyhow::Result<()> {
 fn ebpfx_bin() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/release/deps/core-xxxx -> target/release/ebpfx
-    exe.parent().and_then(|d| d.parent()).map(|d| d.join("ebpfx")).unwrap_or_default()
+    exe.parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("ebpfx"))
+        .unwrap_or_default()
 }
 
 fn bench_startup() -> anyhow::Result<()> {
     let bin = ebpfx_bin();
     if !bin.exists() {
-        println!("startup: {} missing (run `cargo build --release` first)", bin.display());
+        println!(
+            "startup: {} missing (run `cargo build --release` first)",
+            bin.display()
+        );
         return Ok(());
     }
     let mut times = vec![];
     for _ in 0..11 {
         let t0 = Instant::now();
         let mut child = Command::new(&bin)
-            .args(["-v", "run", "biolatency", "--for", "100ms", "--format", "prom"])
+            .args([
+                "-v",
+                "run",
+                "biolatency",
+                "--for",
+                "100ms",
+                "--format",
+                "prom",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()?;
-        let mut reader = BufReader::new(child.stderr.take().ok_or_else(|| anyhow::anyhow!("stderr"))?);
+        let mut reader = BufReader::new(
+            child
+                .stderr
+                .take()
+                .ok_or_else(|| anyhow::anyhow!("stderr"))?,
+        );
         let mut line = String::new();
         loop {
             line.clear();
@@ -125,7 +173,10 @@ fn bench_startup() -> anyhow::Result<()> {
         child.wait()?;
     }
     times.remove(0); // warm-up
-    println!("exec -> all programs attached, biolatency (median of 10): {}", ms(median(times)));
+    println!(
+        "exec -> all programs attached, biolatency (median of 10): {}",
+        ms(median(times))
+    );
     Ok(())
 }
 
@@ -135,7 +186,11 @@ fn bench_rss() -> anyhow::Result<()> {
         return Ok(());
     }
     let dir = std::env::temp_dir().join(format!("ebpfx-bench-{}", std::process::id()));
-    let dir = if dir.starts_with("/tmp") { std::path::PathBuf::from(format!("/var/tmp/ebpfx-bench-{}", std::process::id())) } else { dir };
+    let dir = if dir.starts_with("/tmp") {
+        std::path::PathBuf::from(format!("/var/tmp/ebpfx-bench-{}", std::process::id()))
+    } else {
+        dir
+    };
     std::fs::create_dir_all(&dir)?;
     let mut rss = vec![];
     for _ in 0..3 {
@@ -143,10 +198,20 @@ fn bench_rss() -> anyhow::Result<()> {
         let dd = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
             let _ = Command::new("dd")
-                .args(["if=/dev/zero", &format!("of={}", out.display()), "bs=4k", "count=3000", "oflag=direct", "status=none"])
+                .args([
+                    "if=/dev/zero",
+                    &format!("of={}", out.display()),
+                    "bs=4k",
+                    "count=3000",
+                    "oflag=direct",
+                    "status=none",
+                ])
                 .status();
         });
-        let mut child = Command::new(&bin).args(["run", "biolatency", "--for", "3s", "--format", "hist"]).stdout(Stdio::null()).spawn()?;
+        let mut child = Command::new(&bin)
+            .args(["run", "biolatency", "--for", "3s", "--format", "hist"])
+            .stdout(Stdio::null())
+            .spawn()?;
         let pid = child.id() as i32;
         let mut status = 0;
         let mut usage: libc::rusage = unsafe_zeroed_rusage();
@@ -161,7 +226,11 @@ fn bench_rss() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     rss.sort();
     if let Some(m) = rss.get(rss.len() / 2) {
-        println!("peak RSS, 3 s biolatency run (median of {}): {:.1} MB", rss.len(), *m as f64 / 1024.0);
+        println!(
+            "peak RSS, 3 s biolatency run (median of {}): {:.1} MB",
+            rss.len(),
+            *m as f64 / 1024.0
+        );
     }
     Ok(())
 }

@@ -92,6 +92,19 @@ pub struct RunArgs {
     /// BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux.
     #[arg(long, value_name = "PATH")]
     pub btf: Option<PathBuf>,
+
+    /// Print a block every INTERVAL with the values of that interval only (like bcc's
+    /// `[interval]`); ends at --count blocks, at --for, or on Ctrl-C.
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+
+    /// Stop after N interval blocks (needs --interval).
+    #[arg(short, long, value_name = "N", requires = "interval", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Head each block with the time (HH:MM:SS).
+    #[arg(short = 'T', long)]
+    pub timestamp: bool,
 }
 
 /// humantime durations: `500ms`, `30s`, `2m`, `1h30m`.

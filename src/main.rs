@@ -19,6 +19,9 @@ fn main() {
             config_dir: cli.config_dir,
             verbose: cli.verbose,
             quiet: cli.quiet,
+            interval: args.interval,
+            count: args.count.map(|c| c as usize),
+            timestamp: args.timestamp,
         }),
         Command::List => session::list(cli.config_dir.as_deref())
             .and_then(|text| session::write_output(None, &text)),

@@ -56,3 +56,82 @@ impl RawMap {
         !self.is_array && self.max_entries > 0 && self.len() >= self.max_entries as usize
     }
 }
+
+/// What changed since `previous` (an earlier read of the same map): per key and slot, the
+/// current value minus the earlier one (keys not seen before count in full). Entries that did
+/// not change are left out of hash maps; arrays keep every index, as a full read does.
+/// This is how `--interval` reports each interval exactly without clearing kernel maps (and
+/// losing the events that land between a read and a clear).
+pub fn delta(current: &RawMap, previous: &RawMap) -> RawMap {
+    let mut before: std::collections::HashMap<&[u8], &[u64]> =
+        std::collections::HashMap::with_capacity(previous.len());
+    if previous.key_size == current.key_size && previous.slots == current.slots {
+        for i in 0..previous.len() {
+            before.insert(previous.key(i), previous.value(i));
+        }
+    }
+    let mut out = RawMap {
+        keys: Vec::new(),
+        values: Vec::new(),
+        ..current.clone()
+    };
+    let mut diff = vec![0u64; current.slots];
+    for i in 0..current.len() {
+        let key = current.key(i);
+        let now = current.value(i);
+        match before.get(key) {
+            Some(then) => {
+                for (d, (n, t)) in diff.iter_mut().zip(now.iter().zip(then.iter())) {
+                    // A value that went down was reset (map entry deleted and re-created).
+                    *d = if n >= t { n - t } else { *n };
+                }
+            }
+            None => diff.copy_from_slice(now),
+        }
+        if current.is_array || diff.iter().any(|v| *v != 0) {
+            out.push(key, &diff);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(entries: &[(u32, &[u64])], slots: usize) -> RawMap {
+        let mut m = RawMap {
+            name: "m".into(),
+            key_size: 4,
+            slots,
+            ..RawMap::default()
+        };
+        for (k, v) in entries {
+            m.push(&k.to_ne_bytes(), v);
+        }
+        m
+    }
+
+    #[test]
+    fn delta_subtracts_per_slot_and_drops_unchanged_hash_entries() {
+        let prev = map(&[(1, &[5, 5]), (2, &[1, 0])], 2);
+        let cur = map(&[(1, &[7, 5]), (2, &[1, 0]), (3, &[4, 4])], 2);
+        let d = delta(&cur, &prev);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.key(0), &1u32.to_ne_bytes());
+        assert_eq!(d.value(0), &[2, 0]);
+        assert_eq!(d.value(1), &[4, 4]);
+    }
+
+    #[test]
+    fn delta_keeps_array_indexes_and_handles_resets() {
+        let mut prev = map(&[(0, &[10]), (1, &[3])], 1);
+        prev.is_array = true;
+        let mut cur = map(&[(0, &[10]), (1, &[2])], 1);
+        cur.is_array = true;
+        let d = delta(&cur, &prev);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.value(0), &[0]);
+        assert_eq!(d.value(1), &[2]);
+    }
+}

@@ -33,6 +33,12 @@ pub struct RunRequest {
     pub config_dir: Option<PathBuf>,
     pub verbose: u8,
     pub quiet: bool,
+    /// Print a block per interval with that interval's values only.
+    pub interval: Option<Duration>,
+    /// Stop after this many interval blocks.
+    pub count: Option<usize>,
+    /// Head each block with the time.
+    pub timestamp: bool,
 }
 
 /// Interrupts seen so far (Ctrl-C, SIGTERM, SIGHUP).
@@ -158,13 +164,20 @@ pub fn check(
     if attach {
         loader::check_privileges()?;
     }
-    let opts = LoadOptions { strict: false, verbose, btf };
+    let opts = LoadOptions {
+        strict: false,
+        verbose,
+        btf,
+    };
     let mut out = String::new();
     let mut failed = Vec::new();
     for name in names {
         let report = match catalog.resolve(name) {
             Ok(r) => crate::check::check(&r, &opts, attach),
-            Err(e) => crate::check::Report { problems: vec![format!("{e:#}")], notes: vec![] },
+            Err(e) => crate::check::Report {
+                problems: vec![format!("{e:#}")],
+                notes: vec![],
+            },
         };
         if report.problems.is_empty() {
             out.push_str(&format!("{name}: ok\n"));
@@ -185,7 +198,10 @@ pub fn check(
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(crate::error::config_err(format!("check failed for {}", failed.join(", "))))
+        Err(crate::error::config_err(format!(
+            "check failed for {}",
+            failed.join(", ")
+        )))
     }
 }
 
@@ -282,6 +298,64 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
     loader::post_attach_mark();
 
+    let configs: Vec<crate::config::Config> = loaded.iter().map(|l| l.config.clone()).collect();
+    let mut decoders = Decoders::new(Env::system());
+    let render_opts = Options {
+        prefix: req.prefix.clone(),
+    };
+    let mut emitted = 0usize;
+
+    if let Some(interval) = req.interval {
+        // bcc's [interval] [count]: each block holds that interval's events only, computed as
+        // the difference between two reads (kernel maps are never cleared, so nothing is lost).
+        let deadline = req.duration.map(|d| Instant::now() + d);
+        let mut previous = read_all(&loaded)?;
+        loop {
+            let wait = match deadline {
+                Some(d) => interval.min(d.saturating_duration_since(Instant::now())),
+                None => interval,
+            };
+            let start_wall = SystemTime::now();
+            let start = Instant::now();
+            let interrupted = wait_window(Some(wait), &ProgressBar::hidden());
+            let window = Window {
+                start: start_wall,
+                end: SystemTime::now(),
+                length: start.elapsed(),
+            };
+            let current = read_all(&loaded)?;
+            let deltas: Vec<Vec<RawMap>> = current
+                .iter()
+                .zip(&previous)
+                .map(|(c, p)| {
+                    c.iter()
+                        .zip(p)
+                        .map(|(c, p)| crate::raw::delta(c, p))
+                        .collect()
+                })
+                .collect();
+            let snapshot = build_snapshot(
+                &configs.iter().collect::<Vec<_>>(),
+                &deltas,
+                window,
+                &mut decoders,
+            );
+            emit(req, format, &snapshot, &render_opts, emitted)?;
+            emitted += 1;
+            previous = current;
+            let done = interrupted
+                || req.count.is_some_and(|c| emitted >= c)
+                || deadline.is_some_and(|d| Instant::now() >= d);
+            if done {
+                break;
+            }
+        }
+        for l in &mut loaded {
+            l.detach();
+        }
+        return Ok(());
+    }
+
     let bar = progress_bar(req.duration, req.quiet);
     let start_wall = SystemTime::now();
     let start = Instant::now();
@@ -304,37 +378,72 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
 
     // Read everything first, then detach, so the window closes at the same moment for all maps.
-    let mut raws: Vec<(usize, Vec<RawMap>)> = Vec::with_capacity(loaded.len());
-    for (i, l) in loaded.iter().enumerate() {
-        raws.push((i, collect::read_config(l)?));
-    }
+    let maps = read_all(&loaded)?;
     for l in &mut loaded {
         l.detach();
     }
-
+    drop(loaded);
     let window = Window {
         start: start_wall,
         end: end_wall,
         length,
     };
-    let configs: Vec<&crate::config::Config> = loaded.iter().map(|l| &l.config).collect();
-    let maps: Vec<Vec<RawMap>> = raws.into_iter().map(|(_, r)| r).collect();
-    let snapshot = build_snapshot(&configs, &maps, window, &mut Decoders::new(Env::system()));
+    let snapshot = build_snapshot(
+        &configs.iter().collect::<Vec<_>>(),
+        &maps,
+        window,
+        &mut decoders,
+    );
+    emit(req, format, &snapshot, &render_opts, emitted)
+}
+
+/// Raw maps of every loaded config, in config order.
+fn read_all(loaded: &[Loaded]) -> anyhow::Result<Vec<Vec<RawMap>>> {
+    loaded.iter().map(collect::read_config).collect()
+}
+
+/// Prints warnings, renders and writes one snapshot (one block in interval mode).
+fn emit(
+    req: &RunRequest,
+    format: Option<Format>,
+    snapshot: &Snapshot,
+    opts: &Options,
+    index: usize,
+) -> anyhow::Result<()> {
     if !req.quiet {
         for w in &snapshot.warnings {
             eprintln!("ebpfx: warning: {w}");
         }
     }
-    drop(loaded);
-
-    let text = render_for(
-        format,
-        &snapshot,
-        &Options {
-            prefix: req.prefix.clone(),
-        },
-    );
+    let mut text = String::new();
+    if req.timestamp {
+        let stamp = local_time(snapshot.window.end);
+        match format {
+            Some(Format::Prom) => text.push_str(&format!("# {stamp}\n")),
+            Some(Format::Json) => {}
+            _ => text.push_str(&format!("{stamp}\n")),
+        }
+    } else if index > 0 && !matches!(format, Some(Format::Json)) && req.output.is_none() {
+        text.push('\n');
+    }
+    text.push_str(&render_for(format, snapshot, opts));
     write_output(req.output.as_deref(), &text)
+}
+
+/// `HH:MM:SS` in local time, as bcc's -T prints it.
+pub fn local_time(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as libc::time_t;
+    // SAFETY: `tm` is plain data filled by localtime_r from a valid time_t.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call.
+    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
+    if !ok {
+        return format!("{secs}");
+    }
+    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
 }
 
 /// Decodes every config's raw maps into one snapshot. A metric that fails to decode is dropped

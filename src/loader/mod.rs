@@ -245,13 +245,20 @@ pub struct Prepared {
 pub fn prepare(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Prepared> {
     let open_obj = open_object(resolved, opts)?;
     validate_maps(&resolved.config, &map_descs(&open_obj))?;
-    Ok(Prepared { resolved: resolved.clone(), open: open_obj })
+    Ok(Prepared {
+        resolved: resolved.clone(),
+        open: open_obj,
+    })
 }
 
 /// Opens the object and writes its `kaddrs` (nothing is loaded yet).
 pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
     let mut open_obj = open(resolved, opts)?;
-    kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
+    kaddrs::inject(
+        &resolved.config.name,
+        &mut open_obj,
+        &resolved.config.kaddrs,
+    )?;
     Ok(open_obj)
 }
 
@@ -259,13 +266,21 @@ pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Op
 pub fn map_descs(open_obj: &OpenObject) -> Vec<MapDesc> {
     open_obj
         .maps()
-        .map(|m| MapDesc { name: os(m.name()), key_size: m.key_size(), value_size: m.value_size(), map_type: m.map_type() })
+        .map(|m| MapDesc {
+            name: os(m.name()),
+            key_size: m.key_size(),
+            value_size: m.value_size(),
+            map_type: m.map_type(),
+        })
         .collect()
 }
 
 /// Per-CPU map types: one value slot per possible CPU.
 pub fn is_per_cpu(t: MapType) -> bool {
-    matches!(t, MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash)
+    matches!(
+        t,
+        MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash
+    )
 }
 
 /// Loads and attaches a prepared config. By default programs that cannot load or attach are
@@ -377,7 +392,9 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
         let attached = if sections::is_custom(&section) {
             sections::attach_custom(&prog, &section).map_err(|e| format!("{e:#}"))
         } else {
-            prog.attach().map(|l| vec![l]).map_err(|e| explain_attach(&section, &e))
+            prog.attach()
+                .map(|l| vec![l])
+                .map_err(|e| explain_attach(&section, &e))
         };
         match attached {
             Ok(new_links) => {
@@ -474,7 +491,12 @@ pub fn map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
             let available: Vec<String> = maps
                 .iter()
                 .map(|m| m.name.clone())
-                .filter(|n| !n.starts_with('.') && !n.contains(".rodata") && !n.contains(".bss") && !n.contains(".data"))
+                .filter(|n| {
+                    !n.starts_with('.')
+                        && !n.contains(".rodata")
+                        && !n.contains(".bss")
+                        && !n.contains(".data")
+                })
                 .collect();
             problems.push(format!(
                 "config {name}: metric {}: the BPF object has no map named {:?} (a metric reads the map of the same name; maps in the object: {})",

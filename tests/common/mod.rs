@@ -311,13 +311,25 @@ pub fn prom_samples(prom: &str, name: &str) -> Vec<(String, f64)> {
 
 /// Sum of the values of metric `name` whose labels contain `needle`.
 pub fn prom_sum(prom: &str, name: &str, needle: &str) -> f64 {
-    prom_samples(prom, name).iter().filter(|(l, _)| l.contains(needle)).map(|(_, v)| v).sum()
+    prom_samples(prom, name)
+        .iter()
+        .filter(|(l, _)| l.contains(needle))
+        .map(|(_, v)| v)
+        .sum()
 }
 
 /// Runs a shell command, panicking with its output when it fails.
 pub fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").args(["-c", cmd]).output().expect("run sh");
-    assert!(out.status.success(), "`{cmd}` failed: {}{}", text(&out.stdout), text(&out.stderr));
+    let out = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
@@ -327,7 +339,10 @@ pub fn run_builtin(name: &str, window: &str, workload: impl FnOnce()) -> String 
     workload();
     let (code, prom, err) = run.finish();
     assert_eq!(code, Some(0), "{name}: {err}");
-    assert!(!err.contains("warning"), "{name}: unexpected warning: {err}");
+    assert!(
+        !err.contains("warning"),
+        "{name}: unexpected warning: {err}"
+    );
     promtool_check(&prom);
     prom
 }
