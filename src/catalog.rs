@@ -48,6 +48,8 @@ pub struct Resolved {
     pub config: Config,
     pub object: ObjectSource,
     pub origin: Origin,
+    /// The YAML text the config was parsed from (kept for `--save-raw`).
+    pub yaml: String,
 }
 
 #[derive(Debug, Default)]
@@ -187,10 +189,13 @@ impl Catalog {
                     config,
                     object: ObjectSource::Embedded(bytes),
                     origin: Origin::BuiltIn,
+                    yaml: yaml.to_string(),
                 })
             }
             Origin::Dir(path) => {
-                let config = Config::from_file(path)?;
+                let yaml = std::fs::read_to_string(path)
+                    .map_err(|e| config_err(format!("cannot read config {}: {e}", path.display())))?;
+                let config = Config::parse(name, &path.display().to_string(), &yaml)?;
                 let obj = config::object_path(path);
                 if !obj.is_file() {
                     return Err(config_err(format!(
@@ -203,6 +208,7 @@ impl Catalog {
                     config,
                     object: ObjectSource::File(obj),
                     origin: entry.origin.clone(),
+                    yaml,
                 })
             }
         }

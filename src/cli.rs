@@ -44,6 +44,8 @@ pub enum Command {
     /// Check configs against their BPF objects without attaching: maps, key and value sizes,
     /// label layout against the key struct. Exit 0 when clean, 2 with every problem listed.
     Check(CheckArgs),
+    /// Render a snapshot saved with `run --save-raw` in any format (no root or BPF needed).
+    Render(RenderArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -105,6 +107,30 @@ pub struct RunArgs {
     /// Head each block with the time (HH:MM:SS).
     #[arg(short = 'T', long)]
     pub timestamp: bool,
+
+    /// Also store the raw map contents and the configs in FILE (JSON), to render later with
+    /// `ebpfx render FILE` in any format, without root.
+    #[arg(long, value_name = "FILE", conflicts_with = "interval")]
+    pub save_raw: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RenderArgs {
+    /// A file written by `ebpfx run --save-raw FILE`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Output format (same default as `run`).
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// Write the results to FILE atomically.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Prefix of every Prometheus metric name.
+    #[arg(long, value_name = "PREFIX", default_value = "ebpfx_", value_parser = parse_prefix)]
+    pub prefix: String,
 }
 
 /// humantime durations: `500ms`, `30s`, `2m`, `1h30m`.

@@ -15,3 +15,4 @@ pub mod model;
 pub mod raw;
 pub mod render;
 pub mod session;
+pub mod snapshot_file;

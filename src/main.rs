@@ -22,7 +22,11 @@ fn main() {
             interval: args.interval,
             count: args.count.map(|c| c as usize),
             timestamp: args.timestamp,
+            save_raw: args.save_raw,
         }),
+        Command::Render(args) => {
+            session::render_saved(&args.file, args.format, args.output.as_deref(), &args.prefix)
+        }
         Command::List => session::list(cli.config_dir.as_deref())
             .and_then(|text| session::write_output(None, &text)),
         Command::Check(args) => session::check(

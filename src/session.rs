@@ -39,6 +39,8 @@ pub struct RunRequest {
     pub count: Option<usize>,
     /// Head each block with the time.
     pub timestamp: bool,
+    /// Also store the raw map contents and configs here, for `ebpfx render`.
+    pub save_raw: Option<PathBuf>,
 }
 
 /// Interrupts seen so far (Ctrl-C, SIGTERM, SIGHUP).
@@ -150,6 +152,26 @@ fn progress_bar(duration: Option<Duration>, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// `ebpfx render FILE`: decodes and renders a `--save-raw` snapshot, without root or BPF.
+pub fn render_saved(file: &Path, format: Option<Format>, output: Option<&Path>, prefix: &str) -> anyhow::Result<()> {
+    let run = crate::snapshot_file::load(file)?;
+    if let Some(out) = output {
+        check_output_dir(out)?;
+    }
+    let configs: Vec<&crate::config::Config> = run.configs.iter().map(|(c, _)| c).collect();
+    let maps: Vec<Vec<RawMap>> = run.configs.iter().map(|(_, m)| m.clone()).collect();
+    let snapshot = build_snapshot(&configs, &maps, run.window, &mut Decoders::new(Env::system()));
+    for w in &snapshot.warnings {
+        eprintln!("ebpfx: warning: {w}");
+    }
+    let format = match format {
+        Some(f) => Some(f),
+        None if output.is_some() || !std::io::stdout().is_terminal() => Some(Format::Prom),
+        None => None,
+    };
+    write_output(output, &render_for(format, &snapshot, &Options { prefix: prefix.to_string() }))
+}
+
 /// `ebpfx check`: prints each config's verdict and every problem; a config error (exit 2)
 /// when any config has problems.
 pub fn check(
@@ -240,6 +262,12 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     let format = choose_format(req);
     if let Some(out) = &req.output {
         check_output_dir(out)?;
+    }
+    if let Some(out) = &req.save_raw {
+        check_output_dir(out)?;
+        if req.interval.is_some() {
+            return Err(usage_err("--save-raw stores one window: it cannot be combined with --interval"));
+        }
     }
 
     loader::init_libbpf_logging(req.verbose);
@@ -383,11 +411,15 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         l.detach();
     }
     drop(loaded);
-    let window = Window {
-        start: start_wall,
-        end: end_wall,
-        length,
-    };
+    let window = Window { start: start_wall, end: end_wall, length };
+    if let Some(path) = &req.save_raw {
+        let saved: Vec<(&str, &str, &str, &[RawMap])> = resolved
+            .iter()
+            .zip(&maps)
+            .map(|(r, m)| (r.config.name.as_str(), r.config.origin.as_str(), r.yaml.as_str(), m.as_slice()))
+            .collect();
+        write_atomic(path, crate::snapshot_file::to_json(&window, &saved)?.as_bytes())?;
+    }
     let snapshot = build_snapshot(
         &configs.iter().collect::<Vec<_>>(),
         &maps,

@@ -1,0 +1,202 @@
+//! `--save-raw FILE` and `ebpfx render FILE`: the raw map contents of a run plus each config's
+//! YAML, as JSON, so a run can be rendered later in any format without root or BPF. Decoding
+//! happens at render time, through the same code as a live run.
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::usage_err;
+use crate::model::Window;
+use crate::raw::RawMap;
+
+const KIND: &str = "ebpfx-raw-snapshot";
+const VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct File {
+    kind: String,
+    version: u32,
+    window: SavedWindow,
+    configs: Vec<SavedConfig>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedWindow {
+    start_unix_ns: u128,
+    end_unix_ns: u128,
+    length_ns: u128,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedConfig {
+    name: String,
+    origin: String,
+    yaml: String,
+    maps: Vec<SavedMap>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedMap {
+    name: String,
+    key_size: usize,
+    slots: usize,
+    per_cpu: bool,
+    max_entries: u32,
+    is_array: bool,
+    /// All keys, concatenated, as lowercase hex.
+    keys_hex: String,
+    values: Vec<u64>,
+}
+
+/// One config of a loaded snapshot file.
+pub struct SavedRun {
+    pub window: Window,
+    pub configs: Vec<(Config, Vec<RawMap>)>,
+}
+
+fn unix_ns(t: SystemTime) -> u128 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+fn from_unix_ns(ns: u128) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(ns.min(u64::MAX as u128) as u64)
+}
+
+/// Serialises a run: window, each config's YAML (name, origin) and its raw maps.
+pub fn to_json(window: &Window, configs: &[(&str, &str, &str, &[RawMap])]) -> anyhow::Result<String> {
+    let file = File {
+        kind: KIND.to_string(),
+        version: VERSION,
+        window: SavedWindow {
+            start_unix_ns: unix_ns(window.start),
+            end_unix_ns: unix_ns(window.end),
+            length_ns: window.length.as_nanos(),
+        },
+        configs: configs
+            .iter()
+            .map(|(name, origin, yaml, maps)| SavedConfig {
+                name: name.to_string(),
+                origin: origin.to_string(),
+                yaml: yaml.to_string(),
+                maps: maps
+                    .iter()
+                    .map(|m| SavedMap {
+                        name: m.name.clone(),
+                        key_size: m.key_size,
+                        slots: m.slots,
+                        per_cpu: m.per_cpu,
+                        max_entries: m.max_entries,
+                        is_array: m.is_array,
+                        keys_hex: hex(&m.keys),
+                        values: m.values.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string(&file).context("serialising the snapshot")?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Reads a file written by `--save-raw`, re-validating each config's YAML.
+pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| usage_err(format!("cannot read snapshot {}: {e}", path.display())))?;
+    let file: File = serde_json::from_str(&text).map_err(|e| {
+        usage_err(format!("{} is not an ebpfx raw snapshot (written by `ebpfx run --save-raw`): {e}", path.display()))
+    })?;
+    if file.kind != KIND {
+        return Err(usage_err(format!("{}: not an ebpfx raw snapshot (kind {:?})", path.display(), file.kind)));
+    }
+    if file.version != VERSION {
+        return Err(usage_err(format!(
+            "{}: snapshot version {} is not supported (this ebpfx reads version {VERSION})",
+            path.display(),
+            file.version
+        )));
+    }
+    let window = Window {
+        start: from_unix_ns(file.window.start_unix_ns),
+        end: from_unix_ns(file.window.end_unix_ns),
+        length: Duration::from_nanos(file.window.length_ns.min(u64::MAX as u128) as u64),
+    };
+    let mut configs = Vec::new();
+    for c in file.configs {
+        let config = Config::parse(&c.name, &c.origin, &c.yaml)?;
+        let mut maps = Vec::new();
+        for m in c.maps {
+            let keys = unhex(&m.keys_hex).ok_or_else(|| anyhow!("{}: map {} has malformed keys", path.display(), m.name))?;
+            let entries = if m.key_size == 0 { 0 } else { keys.len() / m.key_size };
+            if (m.key_size > 0 && keys.len() % m.key_size != 0) || m.values.len() != entries * m.slots {
+                return Err(usage_err(format!("{}: map {} is inconsistent (keys vs values)", path.display(), m.name)));
+            }
+            maps.push(RawMap {
+                name: m.name,
+                key_size: m.key_size,
+                slots: m.slots,
+                per_cpu: m.per_cpu,
+                keys,
+                values: m.values,
+                max_entries: m.max_entries,
+                is_array: m.is_array,
+            });
+        }
+        if maps.len() != config.metrics.len() {
+            return Err(usage_err(format!(
+                "{}: config {} has {} metrics but {} saved maps",
+                path.display(),
+                config.name,
+                config.metrics.len(),
+                maps.len()
+            )));
+        }
+        configs.push((config, maps));
+    }
+    Ok(SavedRun { window, configs })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let yaml = "metrics:\n  counters:\n    - name: c_total\n      help: h\n      labels:\n        - name: id\n          size: 4\n          decoders: [{name: uint}]\n";
+        let mut m = RawMap { name: "c_total".into(), key_size: 4, slots: 2, per_cpu: true, ..RawMap::default() };
+        m.push(&7u32.to_ne_bytes(), &[1, 2]);
+        let w = Window { start: from_unix_ns(1_000_000_123), end: from_unix_ns(3_000_000_456), length: Duration::from_nanos(2_000_000_333) };
+        let json = to_json(&w, &[("c", "c.yaml", yaml, std::slice::from_ref(&m))]).expect("json");
+        let dir = std::env::temp_dir().join(format!("ebpfx-snap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("s.json");
+        std::fs::write(&p, json).expect("write");
+        let run = load(&p).expect("load");
+        assert_eq!(run.window, w);
+        assert_eq!(run.configs[0].1[0], m);
+        assert_eq!(run.configs[0].0.name, "c");
+        std::fs::write(&p, "{}").expect("write");
+        assert!(load(&p).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
