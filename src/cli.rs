@@ -40,7 +40,17 @@ pub enum Command {
     /// Attach one or more configs, collect for a window, print the results.
     Run(RunArgs),
     /// List the configs that can be run: name, where it comes from, what it measures.
-    List,
+    List(ListArgs),
+    /// Write shell completions and man pages generated from this definition (for maintainers).
+    #[command(hide = true)]
+    Generate(crate::generate::GenerateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ListArgs {
+    /// Print only the config names, one per line (used by the shell completions).
+    #[arg(long, hide = true)]
+    pub names: bool,
 }
 
 #[derive(Debug, Args, Clone)]

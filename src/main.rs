@@ -20,8 +20,13 @@ fn main() {
             verbose: cli.verbose,
             quiet: cli.quiet,
         }),
-        Command::List => session::list(cli.config_dir.as_deref())
+        Command::List(args) if args.names => {
+            ebpfx::generate::config_names(cli.config_dir.as_deref())
+                .and_then(|text| session::write_output(None, &text))
+        }
+        Command::List(_) => session::list(cli.config_dir.as_deref())
             .and_then(|text| session::write_output(None, &text)),
+        Command::Generate(args) => ebpfx::generate::run(&args),
     };
     if let Err(err) = result {
         eprintln!("ebpfx: {err:#}");
