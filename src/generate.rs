@@ -107,11 +107,14 @@ pub fn completions() -> anyhow::Result<Vec<Artefact>> {
     use clap_complete::Shell;
     let cmd = Cli::command();
     let slots = NameSlots::of(&cmd);
+    let hidden = Hidden::of(&cmd);
     let render = |shell: Shell| -> anyhow::Result<String> {
         let mut cmd = Cli::command();
         let mut buf = Vec::new();
         clap_complete::generate(shell, &mut cmd, BIN, &mut buf);
-        String::from_utf8(buf).with_context(|| format!("clap_complete wrote non-UTF-8 {shell}"))
+        let script = String::from_utf8(buf)
+            .with_context(|| format!("clap_complete wrote non-UTF-8 {shell}"))?;
+        hidden.remove_from(shell, &script)
     };
     Ok(vec![
         Artefact {
@@ -178,6 +181,202 @@ impl NameSlots {
             }
         }
     }
+}
+
+/// Hidden subcommands and flags, which clap_complete's static scripts still offer: they are
+/// maintainer plumbing (`generate`, `list --names`) and are taken out of the scripts.
+#[derive(Debug, Default)]
+struct Hidden {
+    /// Top-level subcommand names.
+    subcommands: Vec<String>,
+    /// (subcommand or `None` for the top level, flag spellings such as `--names` and `-n`).
+    flags: Vec<(Option<String>, Vec<String>)>,
+}
+
+impl Hidden {
+    fn of(root: &clap::Command) -> Hidden {
+        let mut hidden = Hidden::default();
+        hidden.add_flags(None, root);
+        for sub in root.get_subcommands() {
+            if sub.is_hide_set() {
+                hidden.subcommands.push(sub.get_name().to_string());
+            } else {
+                hidden.add_flags(Some(sub.get_name()), sub);
+            }
+        }
+        hidden
+    }
+
+    fn add_flags(&mut self, sub: Option<&str>, cmd: &clap::Command) {
+        for arg in cmd.get_arguments().filter(|a| a.is_hide_set()) {
+            let mut spellings = Vec::new();
+            if let Some(long) = arg.get_long() {
+                spellings.push(format!("--{long}"));
+            }
+            if let Some(short) = arg.get_short() {
+                spellings.push(format!("-{short}"));
+            }
+            if !spellings.is_empty() {
+                self.flags.push((sub.map(str::to_string), spellings));
+            }
+        }
+    }
+
+    /// Hidden flags that apply in the block of `sub` (top-level flags apply everywhere, as clap
+    /// propagates global ones).
+    fn flags_of<'a>(&'a self, sub: Option<&'a str>) -> impl Iterator<Item = &'a str> + 'a {
+        self.flags
+            .iter()
+            .filter(move |(owner, _)| owner.is_none() || owner.as_deref() == sub)
+            .flat_map(|(_, spellings)| spellings.iter().map(String::as_str))
+    }
+
+    fn remove_from(&self, shell: clap_complete::Shell, script: &str) -> anyhow::Result<String> {
+        use clap_complete::Shell;
+        let (out, removed) = match shell {
+            Shell::Bash => self.strip_bash(script),
+            Shell::Zsh => self.strip_zsh(script),
+            Shell::Fish => self.strip_fish(script),
+            other => anyhow::bail!("no completion post-processing for {other}"),
+        };
+        let expected = self.subcommands.len() + self.flags.len();
+        if removed < expected {
+            anyhow::bail!(
+                "post-processing the {shell} completion: found {removed} of the {expected} hidden \
+                 subcommands and flags to take out of clap_complete's output (did clap_complete \
+                 change its output?)"
+            );
+        }
+        Ok(out)
+    }
+
+    /// bash: words in the `opts="..."` lines; blocks start with `        NAME)`.
+    fn strip_bash(&self, script: &str) -> (String, usize) {
+        let mut out = String::with_capacity(script.len());
+        let mut removed = 0;
+        let mut block = String::new();
+        for line in script.split_inclusive('\n') {
+            let trimmed = line.trim_end();
+            if let Some(name) = trimmed
+                .strip_prefix("        ")
+                .and_then(|l| l.strip_suffix(')'))
+            {
+                if !name.starts_with(' ') && !name.contains(',') {
+                    block = name.to_string();
+                }
+            }
+            let Some(words) = trimmed
+                .strip_prefix("            opts=\"")
+                .and_then(|l| l.strip_suffix('"'))
+            else {
+                out.push_str(line);
+                continue;
+            };
+            let sub = match block.strip_prefix("ebpfx__subcmd__") {
+                Some(sub) if !sub.contains("__") => Some(sub),
+                Some(_) => {
+                    out.push_str(line);
+                    continue;
+                }
+                None => None,
+            };
+            let lists_subcommands = block == BIN || block == "ebpfx__subcmd__help";
+            let kept: Vec<&str> = words
+                .split(' ')
+                .filter(|w| {
+                    let drop = (lists_subcommands && self.subcommands.iter().any(|h| h == w))
+                        || self.flags_of(sub).any(|f| f == *w);
+                    if drop {
+                        removed += 1;
+                    }
+                    !drop
+                })
+                .collect();
+            out.push_str(&format!("            opts=\"{}\"\n", kept.join(" ")));
+        }
+        (out, removed)
+    }
+
+    /// zsh: `'NAME:description' \` lines in the command lists, and option specs
+    /// (`'--names[...]' \`, `'(-q --quiet)*-v[...]' \`) in each subcommand's `_arguments`.
+    fn strip_zsh(&self, script: &str) -> (String, usize) {
+        let mut out = String::with_capacity(script.len());
+        let mut removed = 0;
+        let mut sub: Option<String> = None;
+        for line in script.split_inclusive('\n') {
+            let trimmed = line.trim();
+            if let Some(name) = trimmed.strip_prefix('(').and_then(|l| l.strip_suffix(')')) {
+                if !name.contains(' ') {
+                    sub = Some(name.to_string());
+                }
+            }
+            let is_command_entry = self
+                .subcommands
+                .iter()
+                .any(|h| line.starts_with(&format!("'{h}:")));
+            let is_hidden_flag = zsh_spec_flag(line)
+                .is_some_and(|flag| self.flags_of(sub.as_deref()).any(|f| f == flag));
+            if is_command_entry || is_hidden_flag {
+                removed += 1;
+            } else {
+                out.push_str(line);
+            }
+        }
+        (out, removed)
+    }
+
+    /// fish: `complete` lines offering a hidden subcommand or a hidden flag.
+    fn strip_fish(&self, script: &str) -> (String, usize) {
+        let mut out = String::with_capacity(script.len());
+        let mut removed = 0;
+        for line in script.split_inclusive('\n') {
+            let Some(rest) = line.strip_prefix("complete -c ebpfx -n \"") else {
+                out.push_str(line);
+                continue;
+            };
+            let condition = rest.split('"').next().unwrap_or_default();
+            let lists_subcommands = condition == "__fish_ebpfx_needs_command"
+                || condition.starts_with("__fish_ebpfx_using_subcommand help;");
+            let offers_hidden_subcommand = lists_subcommands
+                && self
+                    .subcommands
+                    .iter()
+                    .any(|h| line.contains(&format!(" -a \"{h}\" ")));
+            let sub = condition
+                .strip_prefix("__fish_ebpfx_using_subcommand ")
+                .filter(|s| !s.contains(';'));
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let offers_hidden_flag = words.windows(2).any(|w| {
+                let spelling = match w[0] {
+                    "-l" => format!("--{}", w[1]),
+                    "-s" => format!("-{}", w[1]),
+                    _ => return false,
+                };
+                self.flags_of(sub).any(|f| f == spelling)
+            });
+            if offers_hidden_subcommand || offers_hidden_flag {
+                removed += 1;
+            } else {
+                out.push_str(line);
+            }
+        }
+        (out, removed)
+    }
+}
+
+/// The flag a zsh `_arguments` option spec line describes: `'(-q --quiet)*-v[help]' \` → `-v`.
+fn zsh_spec_flag(line: &str) -> Option<&str> {
+    let spec = line.strip_prefix('\'')?;
+    let spec = match spec.strip_prefix('(') {
+        Some(rest) => rest.split_once(')')?.1,
+        None => spec,
+    };
+    let spec = spec.strip_prefix('*').unwrap_or(spec);
+    if !spec.starts_with('-') {
+        return None;
+    }
+    let end = spec.find(['[', '=', '+'])?;
+    Some(&spec[..end])
 }
 
 fn push_unique(v: &mut Vec<String>, s: &str) {
@@ -471,6 +670,27 @@ mod tests {
         assert!(slots.value_options.iter().any(|s| s == "--config-dir"));
         assert!(slots.value_options.iter().any(|s| s == "-f"));
         assert!(!slots.value_options.iter().any(|s| s == "--strict"));
+    }
+
+    #[test]
+    fn hidden_plumbing_is_found() {
+        let hidden = Hidden::of(&Cli::command());
+        assert_eq!(hidden.subcommands, ["generate"]);
+        assert!(hidden.flags_of(Some("list")).any(|f| f == "--names"));
+        assert!(!hidden.flags_of(Some("run")).any(|f| f == "--names"));
+    }
+
+    #[test]
+    fn zsh_option_specs() {
+        assert_eq!(zsh_spec_flag("'--names[Print]' \\\n"), Some("--names"));
+        assert_eq!(zsh_spec_flag("'(-q --quiet)*-v[Show]' \\\n"), Some("-v"));
+        assert_eq!(zsh_spec_flag("'-f+[Output]:FORMAT:(a b)' \\\n"), Some("-f"));
+        assert_eq!(
+            zsh_spec_flag("'--for=[How]:DURATION:_default' \\\n"),
+            Some("--for")
+        );
+        assert_eq!(zsh_spec_flag("'*::names -- Config:_default' \\\n"), None);
+        assert_eq!(zsh_spec_flag("'run:Attach' \\\n"), None);
     }
 
     #[test]
