@@ -140,6 +140,7 @@ fn cases(dir: &Path) -> Vec<(String, Vec<&'static str>, Vec<&'static str>)> {
             vec!["biolatency"],
         ),
         ("ebpfx run ".into(), vec!["biolatency"], vec!["foo"]),
+        (format!("ebpfx --config-dir={d} run f"), vec!["foo"], vec![]),
         // Maintainer plumbing stays out of the completions.
         ("ebpfx ".into(), vec!["run", "list"], vec!["generate"]),
         (
@@ -168,7 +169,8 @@ const BASH_HARNESS: &str = r#"
 source /usr/share/bash-completion/bash_completion || exit 3
 source "$1" || exit 3
 line="$2"
-read -ra COMP_WORDS <<<"$line"
+# bash splits words at COMP_WORDBREAKS too: `--config-dir=DIR` arrives as three words.
+read -ra COMP_WORDS <<<"${line//=/ = }"
 [[ "$line" == *" " ]] && COMP_WORDS+=("")
 COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
 COMP_LINE="$line"
@@ -213,6 +215,7 @@ fn bash_completes_in_a_real_shell() {
 }
 
 fn fish_complete(line: &str) -> Vec<String> {
+    let home = tempfile::tempdir().expect("temp dir");
     let (out, _) = run_with_timeout(
         Command::new("fish")
             .args([
@@ -222,6 +225,10 @@ fn fish_complete(line: &str) -> Vec<String> {
             ])
             .arg(script("ebpfx.fish"))
             .arg(line)
+            // fish keeps history and universal variables under these: not in the user's home.
+            .env("XDG_CONFIG_HOME", home.path())
+            .env("XDG_DATA_HOME", home.path())
+            .env("XDG_CACHE_HOME", home.path())
             .env("PATH", path_env())
             .env_remove("EBPFX_CONFIG_DIR"),
         Duration::from_secs(30),
