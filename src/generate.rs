@@ -606,17 +606,53 @@ pub fn man_pages() -> anyhow::Result<Vec<Artefact>> {
     pages.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
     let mut out = Vec::with_capacity(pages.len());
     for page in pages {
+        let after_help = page.get_after_help().map(|h| h.to_string());
         let man = clap_mangen::Man::new(page).source(source.clone());
         let file = man.get_filename();
         let mut buf = Vec::new();
         man.render(&mut buf)
             .with_context(|| format!("rendering man page {file}"))?;
+        let mut roff = String::from_utf8(buf)
+            .with_context(|| format!("clap_mangen wrote non-UTF-8 {file}"))?;
+        if let Some(text) = after_help {
+            roff = examples_section(&roff, &text)
+                .with_context(|| format!("rendering man page {file}"))?;
+        }
         out.push(Artefact {
             path: Path::new(MAN_DIR).join(file),
-            contents: buf,
+            contents: roff.into_bytes(),
         });
     }
     Ok(out)
+}
+
+/// clap_mangen puts `after_help` in a filled "EXTRA" section, which reflows and hyphenates the
+/// example command lines. Replace it with an EXAMPLES section (or NOTES, when the text does not
+/// start with "Examples:") printed line for line.
+fn examples_section(roff: &str, after_help: &str) -> anyhow::Result<String> {
+    const EXTRA: &str = ".SH EXTRA\n";
+    let start = roff
+        .find(EXTRA)
+        .ok_or_else(|| anyhow::anyhow!("no EXTRA section in clap_mangen's output"))?;
+    let end = roff[start + EXTRA.len()..]
+        .find("\n.SH ")
+        .map_or(roff.len(), |i| start + EXTRA.len() + i + 1);
+    let (title, body) = match after_help.strip_prefix("Examples:\n") {
+        Some(body) => ("EXAMPLES", body),
+        None => ("NOTES", after_help),
+    };
+    let mut section = format!(".SH {title}\n.nf\n");
+    for line in body.lines() {
+        let line = line.strip_prefix("  ").unwrap_or(line);
+        let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+        if escaped.starts_with('.') || escaped.starts_with('\'') {
+            section.push_str("\\&");
+        }
+        section.push_str(&escaped);
+        section.push('\n');
+    }
+    section.push_str(".fi\n");
+    Ok(format!("{}{section}{}", &roff[..start], &roff[end..]))
 }
 
 /// Compares the files `what` generates under `generated` with the copies under `committed`
@@ -714,6 +750,18 @@ mod tests {
         assert!(!files
             .iter()
             .any(|f| f.path == Path::new("man/ebpfx-generate.1")));
+    }
+
+    #[test]
+    fn examples_are_printed_line_for_line() {
+        let roff = ".TH x 1\n.SH EXTRA\nExamples:\n  a \\-b\n.SH VERSION\nv1\n";
+        let out = examples_section(roff, "Examples:\n  a -b\n  .c\n").expect("section");
+        assert_eq!(
+            out,
+            ".TH x 1\n.SH EXAMPLES\n.nf\na \\-b\n\\&.c\n.fi\n.SH VERSION\nv1\n"
+        );
+        let out = examples_section(".SH EXTRA\nsee x\n", "see x").expect("section");
+        assert_eq!(out, ".SH NOTES\n.nf\nsee x\n.fi\n");
     }
 
     #[test]
