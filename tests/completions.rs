@@ -313,3 +313,35 @@ fn zsh_completes_in_a_real_shell() {
         assert_not_offered("zsh", &line, &got, &unwanted);
     }
 }
+
+#[test]
+fn list_names_prints_one_config_per_line() {
+    let dir = config_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpfx"))
+        .args(["list", "--names", "--config-dir"])
+        .arg(dir.path())
+        .env_remove("EBPFX_CONFIG_DIR")
+        .output()
+        .expect("run ebpfx list --names");
+    assert!(out.status.success(), "{out:?}");
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for want in ["biolatency", "syscalls", "foo"] {
+        assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
+    }
+    assert!(names.iter().all(|n| !n.contains(char::is_whitespace)));
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_ebpfx"))
+        .args([
+            "list",
+            "--names",
+            "--config-dir",
+            "/nonexistent/ebpfx-configs",
+        ])
+        .output()
+        .expect("run ebpfx list --names");
+    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+    assert!(missing.stdout.is_empty(), "{missing:?}");
+}
