@@ -40,12 +40,22 @@ pub enum Command {
     /// Attach one or more configs, collect for a window, print the results.
     Run(RunArgs),
     /// List the configs that can be run: name, where it comes from, what it measures.
-    List,
+    List(ListArgs),
     /// Check configs against their BPF objects without attaching: maps, key and value sizes,
     /// label layout against the key struct. Exit 0 when clean, 2 with every problem listed.
     Check(CheckArgs),
     /// Render a snapshot saved with `run --save-raw` in any format (no root or BPF needed).
     Render(RenderArgs),
+    /// Write shell completions and man pages generated from this definition (for maintainers).
+    #[command(hide = true)]
+    Generate(crate::generate::GenerateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ListArgs {
+    /// Print only the config names, one per line (used by the shell completions).
+    #[arg(long, hide = true)]
+    pub names: bool,
 }
 
 #[derive(Debug, Args, Clone)]
