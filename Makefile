@@ -4,11 +4,13 @@
 
 CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
 # Debian packages the build and the tests need. clang compiles bpf/*.bpf.c; llvm gives llvm-strip;
-# libelf-dev, zlib1g-dev, pkg-config and make build the vendored libbpf; prometheus ships promtool.
-DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus
+# libelf-dev, zlib1g-dev, pkg-config and make build the vendored libbpf; prometheus ships promtool;
+# bash-completion, zsh, fish, groff-base and man-db let the tests run completions and man pages for
+# real; iproute2 (ip, tc), python3 and util-linux (setpriv) drive live-test workloads.
+DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus bash-completion zsh fish groff-base man-db iproute2 python3 util-linux
 BIN := target/release/ebpfx
 
-.PHONY: deps build run test bench fmt clean
+.PHONY: deps build run test bench fmt clean generate
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -42,3 +44,7 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+# Regenerates completions/ and man/ from the clap definition (tests fail when they are stale).
+generate:
+	$(CARGO) run --quiet -- generate all --out-dir .

@@ -17,6 +17,9 @@ _ebpfx_clap() {
             ",$1")
                 cmd="ebpfx"
                 ;;
+            ebpfx,check)
+                cmd="ebpfx__subcmd__check"
+                ;;
             ebpfx,generate)
                 cmd="ebpfx__subcmd__generate"
                 ;;
@@ -26,8 +29,14 @@ _ebpfx_clap() {
             ebpfx,list)
                 cmd="ebpfx__subcmd__list"
                 ;;
+            ebpfx,render)
+                cmd="ebpfx__subcmd__render"
+                ;;
             ebpfx,run)
                 cmd="ebpfx__subcmd__run"
+                ;;
+            ebpfx__subcmd__help,check)
+                cmd="ebpfx__subcmd__help__subcmd__check"
                 ;;
             ebpfx__subcmd__help,generate)
                 cmd="ebpfx__subcmd__help__subcmd__generate"
@@ -37,6 +46,9 @@ _ebpfx_clap() {
                 ;;
             ebpfx__subcmd__help,list)
                 cmd="ebpfx__subcmd__help__subcmd__list"
+                ;;
+            ebpfx__subcmd__help,render)
+                cmd="ebpfx__subcmd__help__subcmd__render"
                 ;;
             ebpfx__subcmd__help,run)
                 cmd="ebpfx__subcmd__help__subcmd__run"
@@ -48,12 +60,34 @@ _ebpfx_clap() {
 
     case "${cmd}" in
         ebpfx)
-            opts="-v -q -h -V --config-dir --verbose --quiet --help --version run list help"
+            opts="-v -q -h -V --config-dir --verbose --quiet --help --version run list check render help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ebpfx__subcmd__check)
+            opts="-v -q -h -V --attach --btf --config-dir --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --btf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -88,8 +122,22 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__help)
-            opts="run list help"
+            opts="run list check render help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ebpfx__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -143,6 +191,20 @@ _ebpfx_clap() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ebpfx__subcmd__help__subcmd__render)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ebpfx__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -175,8 +237,46 @@ _ebpfx_clap() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ebpfx__subcmd__render)
+            opts="-f -o -v -q -h -V --format --output --prefix --config-dir --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "prom hist table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "prom hist table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ebpfx__subcmd__run)
-            opts="-f -o -v -q -h -V --for --format --output --prefix --strict --btf --config-dir --verbose --quiet --help --version"
+            opts="-f -o -i -c -T -v -q -h -V --for --format --output --prefix --strict --btf --interval --count --timestamp --save-raw --config-dir --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -207,6 +307,26 @@ _ebpfx_clap() {
                     return 0
                     ;;
                 --btf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --save-raw)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -262,7 +382,7 @@ _ebpfx() {
     for (( i = 1; i < COMP_CWORD; i++ )); do
         word="${COMP_WORDS[i]}"
         case "$word" in
-            --config-dir|--for|--format|-f|--output|-o|--prefix|--btf)
+            --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw)
                 (( i++ ))
                 [[ "${COMP_WORDS[i]}" == "=" ]] && (( i++ ))
                 ;;
@@ -275,11 +395,11 @@ _ebpfx() {
     done
     (( i >= COMP_CWORD )) && return $status
     case "$sub" in
-        run) ;;
+        run|check) ;;
         *) return $status ;;
     esac
     case "${COMP_WORDS[COMP_CWORD-1]}" in
-        --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|=) return $status ;;
+        --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|=) return $status ;;
     esac
     local IFS=$'\n'
     COMPREPLY=( $(compgen -W "$(_ebpfx_config_names)" -- "$cur") )

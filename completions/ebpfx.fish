@@ -32,35 +32,61 @@ complete -c ebpfx -n "__fish_ebpfx_needs_command" -s h -l help -d 'Print help (s
 complete -c ebpfx -n "__fish_ebpfx_needs_command" -s V -l version -d 'Print version'
 complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "run" -d 'Attach one or more configs, collect for a window, print the results'
 complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "list" -d 'List the configs that can be run: name, where it comes from, what it measures'
+complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "check" -d 'Check configs against their BPF objects without attaching: maps, key and value sizes, label layout against the key struct. Exit 0 when clean, 2 with every problem listed'
+complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "render" -d 'Render a snapshot saved with `run --save-raw` in any format (no root or BPF needed)'
 complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l for -d 'How long to collect: 500ms, 30s, 2m, 1h30m. Without it, collect until Ctrl-C' -r
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s f -l format -d 'Output format. Default: prom when stdout is not a terminal or with --output; otherwise histograms as hist and counters as a table' -r -f -a "prom\t''
-hist\t''
-table\t''
-json\t''"
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s f -l format -d 'Output format. Default: prom when stdout is not a terminal or with --output; otherwise histograms as hist and counters as a table' -r -f -a "prom\t'Prometheus text exposition format 0.0.4 (as ebpf_exporter prints it)'
+hist\t'bcc-style ASCII histograms; counters and gauges as aligned lists'
+table\t'Tables; histograms summarised by count and estimated quantiles'
+json\t'One JSON document'"
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s o -l output -d 'Write the results to FILE atomically (temp file in the same directory, then rename), e.g. into node_exporter\'s textfile directory' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l prefix -d 'Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l btf -d 'BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s i -l interval -d 'Print a block every INTERVAL with the values of that interval only (like bcc\'s `[interval]`); ends at --count blocks, at --for, or on Ctrl-C' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s c -l count -d 'Stop after N interval blocks (needs --interval)' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l save-raw -d 'Also store the raw map contents and the configs in FILE (JSON), to render later with `ebpfx render FILE` in any format, without root' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l strict -d 'Fail when any program cannot load or attach, instead of leaving it out with a warning'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s T -l timestamp -d 'Head each block with the time (HH:MM:SS)'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s v -l verbose -d 'Show load details and libbpf\'s warnings on stderr; -vv adds libbpf\'s debug log'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s q -l quiet -d 'Print nothing but results and errors'
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s h -l help -d 'Print help'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s V -l version -d 'Print version'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand list" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand list" -s v -l verbose -d 'Show load details and libbpf\'s warnings on stderr; -vv adds libbpf\'s debug log'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand list" -s q -l quiet -d 'Print nothing but results and errors'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand list" -s h -l help -d 'Print help'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand list" -s V -l version -d 'Print version'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -l btf -d 'BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -l attach -d 'Also load, attach and detach every program (needs root), like ebpf_exporter\'s config check'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -s v -l verbose -d 'Show load details and libbpf\'s warnings on stderr; -vv adds libbpf\'s debug log'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -s q -l quiet -d 'Print nothing but results and errors'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -s h -l help -d 'Print help'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -s V -l version -d 'Print version'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -s f -l format -d 'Output format (same default as `run`)' -r -f -a "prom\t'Prometheus text exposition format 0.0.4 (as ebpf_exporter prints it)'
+hist\t'bcc-style ASCII histograms; counters and gauges as aligned lists'
+table\t'Tables; histograms summarised by count and estimated quantiles'
+json\t'One JSON document'"
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -s o -l output -d 'Write the results to FILE atomically' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -l prefix -d 'Prefix of every Prometheus metric name' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -s v -l verbose -d 'Show load details and libbpf\'s warnings on stderr; -vv adds libbpf\'s debug log'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -s q -l quiet -d 'Print nothing but results and errors'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -s V -l version -d 'Print version'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand generate" -l out-dir -d 'Write into DIR/completions and DIR/man (the repository root keeps the committed copies)' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand generate" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand generate" -s v -l verbose -d 'Show load details and libbpf\'s warnings on stderr; -vv adds libbpf\'s debug log'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand generate" -s q -l quiet -d 'Print nothing but results and errors'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list generate help" -f -a "run" -d 'Attach one or more configs, collect for a window, print the results'
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list generate help" -f -a "list" -d 'List the configs that can be run: name, where it comes from, what it measures'
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check render generate help" -f -a "run" -d 'Attach one or more configs, collect for a window, print the results'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check render generate help" -f -a "list" -d 'List the configs that can be run: name, where it comes from, what it measures'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check render generate help" -f -a "check" -d 'Check configs against their BPF objects without attaching: maps, key and value sizes, label layout against the key struct. Exit 0 when clean, 2 with every problem listed'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check render generate help" -f -a "render" -d 'Render a snapshot saved with `run --save-raw` in any format (no root or BPF needed)'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check render generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # Added by `ebpfx generate`: config names come from `ebpfx list --names` at completion time.
 function __fish_ebpfx_config_names
@@ -85,3 +111,4 @@ function __fish_ebpfx_config_names
     end
 end
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -f -a "(__fish_ebpfx_config_names)"
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -f -a "(__fish_ebpfx_config_names)"
