@@ -122,6 +122,15 @@ pub struct RunArgs {
     /// `ebpfx render FILE` in any format, without root.
     #[arg(long, value_name = "FILE", conflicts_with = "interval")]
     pub save_raw: Option<PathBuf>,
+
+    /// Push the Prometheus text to a Pushgateway at URL (PUT, one group per config:
+    /// job + config). Nothing is printed unless --format or --output asks for it.
+    #[arg(long, value_name = "URL")]
+    pub push: Option<String>,
+
+    /// Job name of the pushed group.
+    #[arg(long, value_name = "NAME", default_value = "ebpfx", requires = "push")]
+    pub job: String,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -14,6 +14,7 @@ pub mod generate;
 pub mod loader;
 pub mod model;
 pub mod raw;
+pub mod push;
 pub mod render;
 pub mod session;
 pub mod snapshot_file;

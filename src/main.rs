@@ -23,6 +23,8 @@ fn main() {
             count: args.count.map(|c| c as usize),
             timestamp: args.timestamp,
             save_raw: args.save_raw,
+            push: args.push,
+            job: args.job,
         }),
         Command::Render(args) => session::render_saved(&args.file, args.format, args.output.as_deref(), &args.prefix),
         Command::List(args) if args.names => {

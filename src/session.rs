@@ -41,6 +41,10 @@ pub struct RunRequest {
     pub timestamp: bool,
     /// Also store the raw map contents and configs here, for `ebpfx render`.
     pub save_raw: Option<PathBuf>,
+    /// Pushgateway base URL.
+    pub push: Option<String>,
+    /// Pushgateway job name.
+    pub job: String,
 }
 
 /// Interrupts seen so far (Ctrl-C, SIGTERM, SIGHUP).
@@ -263,6 +267,11 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     if let Some(out) = &req.output {
         check_output_dir(out)?;
     }
+    if let Some(url) = &req.push {
+        for r in &resolved {
+            crate::push::group_url(url, &req.job, &r.config.name)?;
+        }
+    }
     if let Some(out) = &req.save_raw {
         check_output_dir(out)?;
         if req.interval.is_some() {
@@ -445,6 +454,12 @@ fn emit(
     if !req.quiet {
         for w in &snapshot.warnings {
             eprintln!("ebpfx: warning: {w}");
+        }
+    }
+    if let Some(url) = &req.push {
+        crate::push::push(url, &req.job, snapshot, opts)?;
+        if req.format.is_none() && req.output.is_none() {
+            return Ok(());
         }
     }
     let mut text = String::new();

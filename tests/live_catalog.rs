@@ -205,7 +205,7 @@ fn live_pagefaults_counts_touched_pages() {
     }
     let _l = live_lock();
     let prom = run_builtin("pagefaults", "3s", || {
-        sh("python3 -c 'import mmap\nm = mmap.mmap(-1, 100 << 20)\nfor i in range(0, 100 << 20, 4096): m[i] = 1'");
+        sh("/usr/bin/python3 -c 'import mmap\nm = mmap.mmap(-1, 100 << 20)\nfor i in range(0, 100 << 20, 4096): m[i] = 1'");
     });
     let n = prom_sum(&prom, "ebpfx_page_faults_total", "comm=\"python3\"");
     assert!(
@@ -238,7 +238,7 @@ fn live_oomkill_names_the_victim() {
             .args([
                 "-c",
                 &format!(
-                    "echo $$ > {dir}/cgroup.procs && exec python3 -c 'b = bytearray(512 << 20)'"
+                    "echo $$ > {dir}/cgroup.procs && exec /usr/bin/python3 -c 'b = bytearray(512 << 20)'"
                 ),
             ])
             .status()
@@ -287,7 +287,7 @@ cl.close(); t.join()\n";
     let prom = run_builtin("tcpretrans", "20s", || {
         let out = Command::new("ip")
             .args([
-                "netns", "exec", &ns, "timeout", "15", "python3", "-c", transfer,
+                "netns", "exec", &ns, "timeout", "15", "/usr/bin/python3", "-c", transfer,
             ])
             .output()
             .expect("transfer");

@@ -1,0 +1,236 @@
+//! ebpfx against the real programs on the other side: node_exporter's textfile collector,
+//! the Pushgateway, JSON consumers, saved snapshots, intervals. Servers listen on 127.0.0.1 only.
+mod common;
+use common::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A server process killed on drop.
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(bin: &str, args: &[String], port: u16) -> Option<Server> {
+    let child = match Command::new(bin).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+                panic!("{bin} not available under CI: {e}");
+            }
+            eprintln!("SKIPPED: {bin} not installed ({e})");
+            return None;
+        }
+    };
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(server);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{bin} did not listen on 127.0.0.1:{port}");
+}
+
+fn http_get(url: &str) -> String {
+    ureq::get(url).call().expect("GET").into_body().read_to_string().expect("body")
+}
+
+#[test]
+fn live_node_exporter_textfile_collector_reads_the_output() {
+    if !require_root("live_node_exporter_textfile_collector_reads_the_output") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("textfile");
+    let port = free_port();
+    let Some(_ne) = start_server(
+        "prometheus-node-exporter",
+        &[
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--collector.disable-defaults".into(),
+            "--collector.textfile".into(),
+            format!("--collector.textfile.directory={}", dir.path().display()),
+        ],
+        port,
+    ) else {
+        return;
+    };
+    let out_file = dir.path().join("biolatency.prom");
+    let io = Scratch::new("textfile-io");
+    let run = start_attached(&["run", "biolatency", "--for", "2s", "--output", out_file.to_str().expect("utf8")], 1);
+    direct_writes(io.path(), 100);
+    let (code, _, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let scraped = http_get(&format!("http://127.0.0.1:{port}/metrics"));
+    assert!(scraped.contains("node_textfile_scrape_error 0"), "textfile collector reported an error:\n{scraped}");
+    let writes = prom_value(&scraped, "ebpfx_bio_latency_seconds_count{device=\"vda\",operation=\"write\"}").unwrap_or(0.0);
+    assert!(writes >= 100.0, "node_exporter does not serve our series ({writes}):\n{scraped}");
+    assert!(scraped.contains("ebpfx_window_duration_seconds "), "window gauge missing");
+}
+
+#[test]
+fn atomic_output_is_never_seen_half_written() {
+    // 100 rewrites of one file by `ebpfx render --output` while a reader polls it: every read
+    // is a whole file (it ends with the last family's final line).
+    let dir = Scratch::new("atomic");
+    let snap = dir.write("snap.json", &sample_snapshot_json());
+    let target = dir.path().join("out.prom");
+    let first = ebpfx(&["render", snap.to_str().expect("utf8"), "--output", target.to_str().expect("utf8")]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let whole = std::fs::read_to_string(&target).expect("read");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, target, whole) = (stop.clone(), target.clone(), whole.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(t) = std::fs::read_to_string(&target) {
+                    assert_eq!(t, whole, "a reader saw a partial or different file");
+                    reads += 1;
+                }
+            }
+            reads
+        })
+    };
+    for _ in 0..100 {
+        let out = ebpfx(&["render", snap.to_str().expect("utf8"), "--output", target.to_str().expect("utf8")]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let reads = reader.join().expect("reader");
+    assert!(reads > 100, "the reader only managed {reads} reads");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert_eq!(names.len(), 2, "temp files left behind: {names:?}");
+}
+
+/// A small saved snapshot (no kernel needed): one syscalls-like counter.
+fn sample_snapshot_json() -> String {
+    let yaml = "metrics:\n  counters:\n    - name: syscalls_total\n      help: System calls\n      labels:\n        - name: syscall\n          size: 8\n          decoders: [{name: uint}, {name: syscall}]\n";
+    let mut keys = String::new();
+    let mut values = Vec::new();
+    for (id, v) in [(39u64, 1234u64), (0, 99), (1, 7)] {
+        for b in id.to_ne_bytes() {
+            keys.push_str(&format!("{b:02x}"));
+        }
+        values.push(v.to_string());
+    }
+    format!(
+        "{{\"kind\":\"ebpfx-raw-snapshot\",\"version\":1,\"window\":{{\"start_unix_ns\":1700000000000000000,\"end_unix_ns\":1700000001000000000,\"length_ns\":1000000000}},\"configs\":[{{\"name\":\"syscalls\",\"origin\":\"syscalls.yaml\",\"yaml\":{},\"maps\":[{{\"name\":\"syscalls_total\",\"key_size\":8,\"slots\":1,\"per_cpu\":false,\"max_entries\":1024,\"is_array\":false,\"keys_hex\":\"{keys}\",\"values\":[{}]}}]}}]}}",
+        serde_json::to_string(yaml).expect("yaml as JSON"),
+        values.join(",")
+    )
+}
+
+#[test]
+fn live_pushgateway_receives_the_series() {
+    if !require_root("live_pushgateway_receives_the_series") {
+        return;
+    }
+    let _l = live_lock();
+    let port = free_port();
+    let data = Scratch::new("pgw");
+    let Some(_pg) = start_server(
+        "prometheus-pushgateway",
+        &[format!("--web.listen-address=127.0.0.1:{port}"), format!("--persistence.file={}/p.data", data.path().display())],
+        port,
+    ) else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let run = start_attached(&["run", "syscalls", "--for", "1s", "--push", &url, "--job", "ebpfx_test"], 1);
+    getpid_calls(5000);
+    let (code, out, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.is_empty(), "--push alone prints nothing: {out}");
+    let metrics = http_get(&format!("{url}/metrics"));
+    let got = prom_sum(&metrics, "ebpfx_syscalls_total", "syscall=\"getpid\"");
+    assert!(got >= 5000.0, "pushed getpid count missing ({got}):\n{metrics}");
+    let line = metrics.lines().find(|l| l.starts_with("ebpfx_syscalls_total{") && l.contains("getpid")).expect("series");
+    assert!(line.contains("config=\"syscalls\"") && line.contains("job=\"ebpfx_test\""), "grouping labels: {line}");
+
+    // A non-2xx answer is an error naming the status.
+    let out = ebpfx(&["run", "syscalls", "--for", "200ms", "--push", &format!("{url}/nonexistent")]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("answered 404") || err.contains("answered 405"), "{err}");
+}
+
+#[test]
+fn live_interval_blocks_add_up_to_a_single_window() {
+    if !require_root("live_interval_blocks_add_up_to_a_single_window") {
+        return;
+    }
+    let _l = live_lock();
+    let k = 30_000;
+    let count = |run: Running| -> Vec<f64> {
+        getpid_calls(k);
+        std::thread::sleep(Duration::from_millis(1200));
+        getpid_calls(k);
+        let (code, out, err) = run.finish();
+        assert_eq!(code, Some(0), "{err}");
+        serde_json::Deserializer::from_str(&out)
+            .into_iter::<serde_json::Value>()
+            .map(|doc| {
+                let doc = doc.expect("each block is a JSON document");
+                doc["metrics"]
+                    .as_array()
+                    .and_then(|ms| ms.iter().find(|m| m["name"] == "syscalls_total"))
+                    .and_then(|m| m["samples"].as_array())
+                    .and_then(|ss| ss.iter().find(|s| s["labels"]["syscall"] == "getpid"))
+                    .and_then(|s| s["value"].as_f64())
+                    .unwrap_or(0.0)
+            })
+            .collect()
+    };
+    let blocks = count(start_attached(&["run", "syscalls", "-i", "1s", "-c", "3", "-f", "json"], 1));
+    assert_eq!(blocks.len(), 3, "three interval blocks: {blocks:?}");
+    let single = count(start_attached(&["run", "syscalls", "--for", "3s", "-f", "json"], 1));
+    assert_eq!(single.len(), 1);
+    let total: f64 = blocks.iter().sum();
+    assert!(total >= 2.0 * k as f64, "blocks {blocks:?} miss calls");
+    assert!(single[0] >= 2.0 * k as f64);
+    let diff = (total - single[0]).abs();
+    assert!(diff <= 0.05 * single[0], "blocks {blocks:?} (sum {total}) vs single window {}", single[0]);
+    assert!(blocks[0] >= k as f64 && blocks[1] >= k as f64, "each burst lands in its own block: {blocks:?}");
+}
+
+#[test]
+fn live_saved_snapshot_renders_identically() {
+    if !require_root("live_saved_snapshot_renders_identically") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("snap");
+    let saved = dir.path().join("run.json");
+    for format in ["prom", "hist", "table", "json"] {
+        let run = start_attached(
+            &["run", "biolatency", "syscalls", "--for", "1s", "-f", format, "--save-raw", saved.to_str().expect("utf8")],
+            2,
+        );
+        direct_writes(dir.path(), 50);
+        let (code, live, err) = run.finish();
+        assert_eq!(code, Some(0), "{err}");
+        let rendered = ebpfx(&["render", saved.to_str().expect("utf8"), "-f", format]);
+        assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+        assert_eq!(text(&rendered.stdout), live, "{format}: render of the saved snapshot differs from the live output");
+    }
+}
+
+#[test]
+fn render_rejects_files_that_are_not_snapshots() {
+    let dir = Scratch::new("notsnap");
+    let f = dir.write("x.json", "{\"hello\": 1}");
+    let out = ebpfx(&["render", f.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not an ebpfx raw snapshot"), "{}", text(&out.stderr));
+}
