@@ -76,16 +76,6 @@ pub(super) fn hash_bytes(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
-/// Hash of a tuple of u32 ids.
-#[inline]
-pub(super) fn hash_ids(ids: &[u32]) -> u64 {
-    let mut h = FastHasher::default();
-    for &id in ids {
-        h.write_u32(id);
-    }
-    h.finish()
-}
-
 /// Maps a precomputed hash to items stored elsewhere (an arena indexed by `u32`), chaining
 /// items whose hashes collide. The caller supplies equality against its own storage.
 #[derive(Default, Debug)]
@@ -113,11 +103,6 @@ impl HashIndex {
     pub(super) fn insert(&mut self, hash: u64, index: u32) {
         let prev = self.heads.insert(hash, index).unwrap_or(u32::MAX);
         self.next.push(prev);
-    }
-
-    pub(super) fn reserve(&mut self, n: usize) {
-        self.heads.reserve(n);
-        self.next.reserve(n);
     }
 }
 

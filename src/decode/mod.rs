@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use crate::config::{Label, MetricConfig, MetricKind};
 use crate::model::{Histogram, HistogramSeries, Metric, MetricValues, Sample};
 use crate::raw::RawMap;
-use fasthash::{hash_bytes, hash_ids, FastMap, HashIndex};
+use fasthash::{hash_bytes, FastMap, HashIndex};
 
 pub use histogram::go_uint_parse;
 
@@ -250,24 +250,19 @@ impl MetricState {
     }
 }
 
-/// Summed rows: one entry per distinct tuple of interned label ids.
-struct Groups {
+/// Decoded rows, then (after [`Rows::merge`]) one entry per distinct label tuple, in output
+/// order. Rows are summed by sorting on per-label ranks rather than hashing: the sort is needed
+/// for the output order anyway, and equal tuples end up adjacent.
+struct Rows {
     width: usize,
+    /// `width` interned value ids per row.
     ids: Vec<u32>,
     values: Vec<u64>,
-    index: HashIndex,
 }
 
-impl Groups {
-    fn new(width: usize, capacity: usize) -> Groups {
-        let mut index = HashIndex::default();
-        index.reserve(capacity);
-        Groups {
-            width,
-            ids: Vec::with_capacity(capacity * width),
-            values: Vec::with_capacity(capacity),
-            index,
-        }
+impl Rows {
+    fn new(width: usize, capacity: usize) -> Rows {
+        Rows { width, ids: Vec::with_capacity(capacity * width), values: Vec::with_capacity(capacity) }
     }
 
     fn len(&self) -> usize {
@@ -275,27 +270,59 @@ impl Groups {
     }
 
     fn tuple(&self, g: usize) -> &[u32] {
-        self.ids
-            .get(g * self.width..(g + 1) * self.width)
-            .unwrap_or(&[])
+        self.ids.get(g * self.width..(g + 1) * self.width).unwrap_or(&[])
     }
 
     #[inline]
-    fn add(&mut self, ids: &[u32], value: u64) {
-        let h = hash_ids(ids);
-        let (all, w) = (&self.ids, self.width);
-        if let Some(g) = self.index.find(h, |g| {
-            all.get(g as usize * w..(g as usize + 1) * w) == Some(ids)
-        }) {
-            if let Some(v) = self.values.get_mut(g as usize) {
-                *v = v.saturating_add(value);
-            }
-            return;
-        }
-        let g = self.values.len() as u32;
+    fn push(&mut self, ids: &[u32], value: u64) {
         self.ids.extend_from_slice(ids);
         self.values.push(value);
-        self.index.insert(h, g);
+    }
+
+    /// Sorts rows by label values (byte strings, element-wise) and sums rows with equal labels.
+    fn merge(self, state: &MetricState) -> Rows {
+        let (w, n) = (self.width, self.len());
+        if n <= 1 {
+            return self;
+        }
+        if w == 0 {
+            let total = self.values.iter().fold(0u64, |a, &v| a.saturating_add(v));
+            return Rows { width: 0, ids: Vec::new(), values: vec![total] };
+        }
+        let ranks: Vec<Vec<u32>> = state.values.iter().take(w).map(ValueTable::ranks).collect();
+        let rank = |l: usize, id: u32| ranks.get(l).and_then(|r| r.get(id as usize)).copied().unwrap_or(0);
+        let order: Vec<u32> = if w <= 2 {
+            let mut keyed: Vec<(u64, u32)> = (0..n)
+                .map(|g| {
+                    let t = self.tuple(g);
+                    let k0 = u64::from(rank(0, t.first().copied().unwrap_or(0)));
+                    let k1 = t.get(1).map(|&id| u64::from(rank(1, id))).unwrap_or(0);
+                    ((k0 << 32) | k1, g as u32)
+                })
+                .collect();
+            keyed.sort_unstable_by_key(|&(k, _)| k);
+            keyed.into_iter().map(|(_, g)| g).collect()
+        } else {
+            let keys: Vec<u32> = self.ids.chunks_exact(w).flat_map(|t| t.iter().enumerate().map(|(l, &id)| rank(l, id))).collect();
+            let key = |g: u32| keys.get(g as usize * w..(g as usize + 1) * w).unwrap_or(&[]);
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.sort_unstable_by(|&x, &y| key(x).cmp(key(y)));
+            order
+        };
+        let mut out = Rows::new(w, n);
+        let mut last: Option<&[u32]> = None;
+        for g in order {
+            let (t, v) = (self.tuple(g as usize), self.values.get(g as usize).copied().unwrap_or(0));
+            if last == Some(t) {
+                if let Some(sum) = out.values.last_mut() {
+                    *sum = sum.saturating_add(v);
+                }
+            } else {
+                out.push(t, v);
+                last = Some(t);
+            }
+        }
+        out
     }
 }
 
@@ -531,12 +558,12 @@ fn rows(
     state: &mut MetricState,
     raw: &RawMap,
     scratch: &mut (Vec<u8>, Vec<u8>),
-) -> Result<Groups, (DecodeErrorKind, String)> {
+) -> Result<Rows, (DecodeErrorKind, String)> {
     let raw_err = |d: String| (DecodeErrorKind::RawMap, d);
     let n = raw.len();
     if raw.key_size == 0 {
         if raw.keys.is_empty() && raw.values.is_empty() {
-            return Ok(Groups::new(state.labels.len(), 0));
+            return Ok(Rows::new(state.labels.len(), 0));
         }
         return Err(raw_err(format!(
             "map {:?} has key size 0 but holds data",
@@ -560,7 +587,7 @@ fn rows(
     let cpu_rows = raw.per_cpu && state.labels.last().is_some_and(|l| l.name == "cpu");
     let only_cpu = cpu_rows && width == 1;
     let no_labels = width == 0;
-    let mut groups = Groups::new(
+    let mut groups = Rows::new(
         width,
         if cpu_rows {
             n.saturating_mul(raw.slots)
@@ -593,7 +620,7 @@ fn rows(
                 match decode_row(tables, state, bytes, &mut ids, a, b)
                     .map_err(|d| (DecodeErrorKind::Key, d))?
                 {
-                    Row::Keep => groups.add(&ids, value),
+                    Row::Keep => groups.push(&ids, value),
                     Row::Skip => {}
                 }
             }
@@ -603,143 +630,68 @@ fn rows(
         let value = values.iter().fold(0u64, |acc, &v| acc.saturating_add(v));
         // §5.4 rule 1: no labels and a 4-byte zero key → the empty label list.
         if no_labels && key == [0, 0, 0, 0] {
-            groups.add(&[], value);
+            groups.push(&[], value);
             continue;
         }
         match decode_row(tables, state, key, &mut ids, a, b)
             .map_err(|d| (DecodeErrorKind::Key, d))?
         {
-            Row::Keep => groups.add(&ids, value),
+            Row::Keep => groups.push(&ids, value),
             Row::Skip => {}
         }
     }
-    Ok(groups)
+    Ok(groups.merge(state))
 }
 
-/// Group order: label values compared element-wise as byte strings, over the first `n` labels.
-fn sorted_order(state: &MetricState, tuples: &[u32], width: usize, n: usize) -> Vec<usize> {
-    if width == 0 {
-        return Vec::new();
-    }
-    let count = tuples.len() / width;
-    let ranks: Vec<Vec<u32>> = state.values.iter().take(n).map(ValueTable::ranks).collect();
-    let rank_of = |g: usize, l: usize| -> u32 {
-        let id = tuples.get(g * width + l).copied().unwrap_or(0);
-        ranks
-            .get(l)
-            .and_then(|r| r.get(id as usize))
-            .copied()
-            .unwrap_or(0)
-    };
-    let mut order: Vec<usize> = (0..count).collect();
-    match n {
-        0 => {}
-        1 => order.sort_unstable_by_key(|&g| rank_of(g, 0)),
-        2 => order
-            .sort_unstable_by_key(|&g| (u64::from(rank_of(g, 0)) << 32) | u64::from(rank_of(g, 1))),
-        _ => {
-            let keys: Vec<u32> = (0..count)
-                .flat_map(|g| (0..n).map(move |l| (g, l)))
-                .map(|(g, l)| rank_of(g, l))
-                .collect();
-            order
-                .sort_unstable_by(|&x, &y| keys[x * n..(x + 1) * n].cmp(&keys[y * n..(y + 1) * n]));
-        }
-    }
-    order
-}
-
-fn samples(state: &MetricState, groups: &Groups) -> Vec<Sample> {
-    let width = groups.width;
-    if width == 0 {
-        return groups
-            .values
-            .iter()
-            .map(|&v| Sample {
-                labels: Vec::new(),
-                value: v as f64,
-            })
-            .collect();
-    }
-    sorted_order(state, &groups.ids, width, width)
-        .into_iter()
+fn samples(state: &MetricState, groups: &Rows) -> Vec<Sample> {
+    (0..groups.len())
         .map(|g| Sample {
-            labels: groups
-                .tuple(g)
-                .iter()
-                .zip(&state.values)
-                .map(|(&id, t)| t.get(id).to_string())
-                .collect(),
+            labels: groups.tuple(g).iter().zip(&state.values).map(|(&id, t)| t.get(id).to_string()).collect(),
             value: groups.values.get(g).copied().unwrap_or(0) as f64,
         })
         .collect()
 }
 
+/// Series from merged rows: rows sharing all labels but the bucket label are adjacent (spec §9.1).
 fn histogram_series(
     state: &MetricState,
-    groups: &Groups,
+    groups: &Rows,
     spec: &crate::config::HistogramSpec,
 ) -> Result<Vec<HistogramSeries>, (DecodeErrorKind, String)> {
-    let width = groups.width;
-    let Some(bucket_label) = width.checked_sub(1) else {
-        return Err((
-            DecodeErrorKind::HistogramConfig,
-            "a histogram needs at least one label".to_string(),
-        ));
+    let Some(bucket_label) = groups.width.checked_sub(1) else {
+        return Err((DecodeErrorKind::HistogramConfig, "a histogram needs at least one label".to_string()));
     };
-    let buckets = state.values.get(bucket_label);
+    let bucket_values = state.values.get(bucket_label);
     let mut parsed: HashMap<u32, u64> = HashMap::new();
-    // Series: distinct prefixes (all labels but the bucket), each with index → count.
-    let mut prefixes = Groups::new(bucket_label, 16);
-    let mut raw: Vec<HashMap<u64, u64>> = Vec::new();
-    for g in 0..groups.len() {
-        let tuple = groups.tuple(g);
-        let (prefix, last) = tuple.split_at(bucket_label);
-        let id = last.first().copied().unwrap_or(0);
-        let index = match parsed.get(&id) {
-            Some(&i) => i,
-            None => {
-                let text = buckets.map(|b| b.get(id)).unwrap_or("");
-                let i = go_uint_parse(text).ok_or_else(|| {
-                    (
-                        DecodeErrorKind::HistogramBucket,
-                        format!("bucket label value {text:?} is not an unsigned integer"),
-                    )
-                })?;
-                parsed.insert(id, i);
-                i
-            }
-        };
-        let before = prefixes.len();
-        prefixes.add(prefix, 0);
-        let series = if prefixes.len() > before {
-            raw.push(HashMap::new());
-            before
-        } else {
-            find_group(&prefixes, prefix)
-        };
-        if let Some(m) = raw.get_mut(series) {
-            let c = m.entry(index).or_insert(0);
+    let mut out = Vec::new();
+    let mut counts: HashMap<u64, u64> = HashMap::new();
+    let mut g = 0;
+    while g < groups.len() {
+        let prefix = groups.tuple(g).get(..bucket_label).unwrap_or(&[]);
+        counts.clear();
+        while g < groups.len() && groups.tuple(g).get(..bucket_label) == Some(prefix) {
+            let id = groups.tuple(g).get(bucket_label).copied().unwrap_or(0);
+            let index = match parsed.get(&id) {
+                Some(&i) => i,
+                None => {
+                    let text = bucket_values.map(|b| b.get(id)).unwrap_or("");
+                    let i = go_uint_parse(text).ok_or_else(|| {
+                        (
+                            DecodeErrorKind::HistogramBucket,
+                            format!("bucket label value {text:?} is not an unsigned integer"),
+                        )
+                    })?;
+                    parsed.insert(id, i);
+                    i
+                }
+            };
+            let c = counts.entry(index).or_insert(0);
             *c = c.saturating_add(groups.values.get(g).copied().unwrap_or(0));
+            g += 1;
         }
-    }
-    let order: Vec<usize> = if bucket_label == 0 {
-        (0..prefixes.len()).collect()
-    } else {
-        sorted_order(state, &prefixes.ids, bucket_label, bucket_label)
-    };
-    let mut out = Vec::with_capacity(order.len());
-    for s in order {
-        let counts = raw.get(s).cloned().unwrap_or_default();
-        let rebuilt =
-            histogram::rebuild(spec, &counts).map_err(|e| (DecodeErrorKind::HistogramConfig, e))?;
+        let rebuilt = histogram::rebuild(spec, &counts).map_err(|e| (DecodeErrorKind::HistogramConfig, e))?;
         out.push(HistogramSeries {
-            labels: prefixes
-                .tuple(s)
-                .iter()
-                .zip(&state.values)
-                .map(|(&id, t)| t.get(id).to_string())
-                .collect(),
+            labels: prefix.iter().zip(&state.values).map(|(&id, t)| t.get(id).to_string()).collect(),
             buckets: rebuilt.buckets,
             count: rebuilt.count,
             sum: rebuilt.sum,
@@ -748,14 +700,5 @@ fn histogram_series(
     Ok(out)
 }
 
-fn find_group(groups: &Groups, ids: &[u32]) -> usize {
-    let h = hash_ids(ids);
-    let w = groups.width;
-    groups
-        .index
-        .find(h, |g| {
-            groups.ids.get(g as usize * w..(g as usize + 1) * w) == Some(ids)
-        })
-        .map(|g| g as usize)
-        .unwrap_or(0)
-}
+#[cfg(test)]
+mod tests;
