@@ -79,6 +79,25 @@ pub(super) fn compile(specs: &[DecoderSpec]) -> Vec<Compiled> {
         .collect()
 }
 
+/// Whether results of `chain` are worth caching: it reads the environment (whose answer is
+/// then frozen at first sight, spec §6.5) or runs regular expressions. Pure byte and number
+/// formatting is cheaper to redo than to look up.
+pub(super) fn worth_caching(chain: &[Compiled]) -> bool {
+    chain.iter().any(|c| {
+        !matches!(
+            c.step,
+            Step::Uint
+                | Step::Hex
+                | Step::Str
+                | Step::InetIp
+                | Step::Errno
+                | Step::Syscall
+                | Step::StaticMap { .. }
+                | Step::Dname
+        )
+    })
+}
+
 /// Why a chain failed; rendered into the spec §3.3 details by the caller, who knows the label.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum ChainError {
@@ -99,14 +118,14 @@ pub(super) fn run(
     if chain.is_empty() {
         return Err(ChainError::NoDecoders);
     }
-    a.clear();
-    a.extend_from_slice(field);
-    for c in chain {
+    for (i, c) in chain.iter().enumerate() {
         if matches!(c.step, Step::Unknown) {
             return Err(ChainError::Unknown(c.name.clone()));
         }
         b.clear();
-        match apply(tables, &c.step, a, b) {
+        // The first decoder reads the field itself; later ones the previous output.
+        let input: &[u8] = if i == 0 { field } else { a };
+        match apply(tables, &c.step, input, b) {
             Ok(true) => std::mem::swap(a, b),
             Ok(false) => return Ok(false),
             Err(e) => {

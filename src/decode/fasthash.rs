@@ -1,5 +1,4 @@
-//! A small non-cryptographic hasher and a hash index over arena-stored items: the decode hot
-//! path hashes millions of short keys per second and must not allocate per map entry.
+//! A small non-cryptographic hasher for the decode caches (field bytes → label value).
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -66,62 +65,3 @@ impl Hasher for FastHasher {
 }
 
 pub(super) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
-
-/// Hash of a byte string with [`FastHasher`].
-#[inline]
-pub(super) fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h = FastHasher::default();
-    h.write(bytes);
-    h.write_usize(bytes.len());
-    h.finish()
-}
-
-/// Maps a precomputed hash to items stored elsewhere (an arena indexed by `u32`), chaining
-/// items whose hashes collide. The caller supplies equality against its own storage.
-#[derive(Default, Debug)]
-pub(super) struct HashIndex {
-    heads: FastMap<u64, u32>,
-    /// `next[i]`: the next item with the same hash as item `i`, or `u32::MAX`.
-    next: Vec<u32>,
-}
-
-impl HashIndex {
-    pub(super) fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
-        let mut at = *self.heads.get(&hash)?;
-        loop {
-            if eq(at) {
-                return Some(at);
-            }
-            at = *self.next.get(at as usize)?;
-            if at == u32::MAX {
-                return None;
-            }
-        }
-    }
-
-    /// Registers item `index`, which must be the number of items inserted so far.
-    pub(super) fn insert(&mut self, hash: u64, index: u32) {
-        let prev = self.heads.insert(hash, index).unwrap_or(u32::MAX);
-        self.next.push(prev);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn index_chains_collisions() {
-        let items = ["a", "b", "c"];
-        let mut idx = HashIndex::default();
-        for (i, _) in items.iter().enumerate() {
-            idx.insert(7, i as u32); // same hash for all
-        }
-        for (i, it) in items.iter().enumerate() {
-            assert_eq!(idx.find(7, |j| items[j as usize] == *it), Some(i as u32));
-        }
-        assert_eq!(idx.find(7, |_| false), None);
-        assert_eq!(idx.find(8, |_| true), None);
-        assert_ne!(hash_bytes(b"ab"), hash_bytes(b"ab\0"));
-    }
-}

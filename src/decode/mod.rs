@@ -3,10 +3,9 @@
 //! [`Decoders::metric`] turns one [`RawMap`] into one [`Metric`]: rows (§5), key splitting and
 //! decoder chains (§6, §7), aggregation (§5.5), counters/gauges (§8) and histograms (§9).
 //!
-//! Speed: decoded label values are cached per label by field bytes and interned per label, so
-//! a row costs a few hash lookups on small integer keys; aggregation hashes tuples of interned
-//! ids; sorting compares precomputed per-label ranks. Nothing is allocated per map entry except
-//! the output samples themselves.
+//! Speed: label values are written into one byte arena (no allocation per map entry), rows are
+//! summed by one sort on label prefixes, and only decoders that read the environment or run
+//! regular expressions are cached (per label, by field bytes); the rest are cheaper to redo.
 mod block;
 mod cgroup;
 mod chain;
@@ -25,7 +24,7 @@ use std::path::PathBuf;
 use crate::config::{Label, MetricConfig, MetricKind};
 use crate::model::{Histogram, HistogramSeries, Metric, MetricValues, Sample};
 use crate::raw::RawMap;
-use fasthash::{hash_bytes, FastMap, HashIndex};
+use fasthash::FastMap;
 
 pub use histogram::go_uint_parse;
 
@@ -143,193 +142,44 @@ pub struct Decoders {
     tables: chain::Tables,
     metrics: HashMap<(String, String), MetricState>,
     scratch: (Vec<u8>, Vec<u8>),
-}
-
-/// Field bytes → interned value id, for one label. Fields up to 16 bytes are packed into an
-/// integer key; a label's field size is fixed, so packing cannot confuse two fields.
-#[derive(Debug, Default)]
-struct FieldCache {
-    small: FastMap<u128, u32>,
-    large: FastMap<Box<[u8]>, u32>,
-}
-
-fn pack(field: &[u8]) -> u128 {
-    let mut b = [0u8; 16];
-    b[..field.len()].copy_from_slice(field);
-    u128::from_le_bytes(b)
-}
-
-impl FieldCache {
-    #[inline]
-    fn get(&self, field: &[u8]) -> Option<u32> {
-        if field.len() <= 16 {
-            self.small.get(&pack(field)).copied()
-        } else {
-            self.large.get(field).copied()
-        }
-    }
-
-    fn insert(&mut self, field: &[u8], id: u32) {
-        if field.len() <= 16 {
-            self.small.insert(pack(field), id);
-        } else {
-            self.large.insert(field.into(), id);
-        }
-    }
-}
-
-/// The distinct values of one label, each stored once.
-#[derive(Debug, Default)]
-struct ValueTable {
-    strings: Vec<Box<str>>,
-    index: HashIndex,
-}
-
-impl ValueTable {
-    fn intern(&mut self, s: &str) -> u32 {
-        let h = hash_bytes(s.as_bytes());
-        let strings = &self.strings;
-        if let Some(id) = self
-            .index
-            .find(h, |i| strings.get(i as usize).map(|v| &**v) == Some(s))
-        {
-            return id;
-        }
-        let id = self.strings.len() as u32;
-        self.strings.push(s.into());
-        self.index.insert(h, id);
-        id
-    }
-
-    fn get(&self, id: u32) -> &str {
-        self.strings.get(id as usize).map(|s| &**s).unwrap_or("")
-    }
-
-    /// `rank[id]`: the position of each value in byte-string order.
-    fn ranks(&self) -> Vec<u32> {
-        let mut order: Vec<(u64, u32)> = self
-            .strings
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let mut p = [0u8; 8];
-                let n = s.len().min(8);
-                p[..n].copy_from_slice(&s.as_bytes()[..n]);
-                (u64::from_be_bytes(p), i as u32)
-            })
-            .collect();
-        // A zero-padded big-endian prefix orders like the strings whenever prefixes differ.
-        order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| self.get(a.1).cmp(self.get(b.1))));
-        let mut rank = vec![0u32; self.strings.len()];
-        for (r, &(_, id)) in order.iter().enumerate() {
-            if let Some(slot) = rank.get_mut(id as usize) {
-                *slot = r as u32;
-            }
-        }
-        rank
-    }
+    rows: Rows,
 }
 
 /// Everything remembered about one metric across reads (spec §6.5).
 #[derive(Debug)]
 struct MetricState {
     labels: Vec<Label>,
-    chains: Vec<Vec<chain::Compiled>>,
-    fields: Vec<FieldCache>,
-    values: Vec<ValueTable>,
+    /// Sum of sizes and paddings: the length every row key must have.
+    key_len: usize,
+    chains: Vec<chain::Compiled>,
+    /// Per label: `chains[ranges[l]]`.
+    ranges: Vec<std::ops::Range<usize>>,
+    /// Per label: field bytes → decoded value, for chains worth caching (`None` otherwise).
+    caches: Vec<Option<FastMap<Box<[u8]>, Box<str>>>>,
 }
 
 impl MetricState {
     fn new(labels: &[Label]) -> MetricState {
+        let mut chains = Vec::new();
+        let mut ranges = Vec::new();
+        let mut caches = Vec::new();
+        for l in labels {
+            let c = chain::compile(&l.decoders);
+            caches.push(chain::worth_caching(&c).then(FastMap::default));
+            ranges.push(chains.len()..chains.len() + c.len());
+            chains.extend(c);
+        }
         MetricState {
             labels: labels.to_vec(),
-            chains: labels.iter().map(|l| chain::compile(&l.decoders)).collect(),
-            fields: labels.iter().map(|_| FieldCache::default()).collect(),
-            values: labels.iter().map(|_| ValueTable::default()).collect(),
+            key_len: labels
+                .iter()
+                .map(|l| l.size.saturating_add(l.padding))
+                .sum(),
+            chains,
+            ranges,
+            caches,
         }
     }
-}
-
-/// Decoded rows, then (after [`Rows::merge`]) one entry per distinct label tuple, in output
-/// order. Rows are summed by sorting on per-label ranks rather than hashing: the sort is needed
-/// for the output order anyway, and equal tuples end up adjacent.
-struct Rows {
-    width: usize,
-    /// `width` interned value ids per row.
-    ids: Vec<u32>,
-    values: Vec<u64>,
-}
-
-impl Rows {
-    fn new(width: usize, capacity: usize) -> Rows {
-        Rows { width, ids: Vec::with_capacity(capacity * width), values: Vec::with_capacity(capacity) }
-    }
-
-    fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    fn tuple(&self, g: usize) -> &[u32] {
-        self.ids.get(g * self.width..(g + 1) * self.width).unwrap_or(&[])
-    }
-
-    #[inline]
-    fn push(&mut self, ids: &[u32], value: u64) {
-        self.ids.extend_from_slice(ids);
-        self.values.push(value);
-    }
-
-    /// Sorts rows by label values (byte strings, element-wise) and sums rows with equal labels.
-    fn merge(self, state: &MetricState) -> Rows {
-        let (w, n) = (self.width, self.len());
-        if n <= 1 {
-            return self;
-        }
-        if w == 0 {
-            let total = self.values.iter().fold(0u64, |a, &v| a.saturating_add(v));
-            return Rows { width: 0, ids: Vec::new(), values: vec![total] };
-        }
-        let ranks: Vec<Vec<u32>> = state.values.iter().take(w).map(ValueTable::ranks).collect();
-        let rank = |l: usize, id: u32| ranks.get(l).and_then(|r| r.get(id as usize)).copied().unwrap_or(0);
-        let order: Vec<u32> = if w <= 2 {
-            let mut keyed: Vec<(u64, u32)> = (0..n)
-                .map(|g| {
-                    let t = self.tuple(g);
-                    let k0 = u64::from(rank(0, t.first().copied().unwrap_or(0)));
-                    let k1 = t.get(1).map(|&id| u64::from(rank(1, id))).unwrap_or(0);
-                    ((k0 << 32) | k1, g as u32)
-                })
-                .collect();
-            keyed.sort_unstable_by_key(|&(k, _)| k);
-            keyed.into_iter().map(|(_, g)| g).collect()
-        } else {
-            let keys: Vec<u32> = self.ids.chunks_exact(w).flat_map(|t| t.iter().enumerate().map(|(l, &id)| rank(l, id))).collect();
-            let key = |g: u32| keys.get(g as usize * w..(g as usize + 1) * w).unwrap_or(&[]);
-            let mut order: Vec<u32> = (0..n as u32).collect();
-            order.sort_unstable_by(|&x, &y| key(x).cmp(key(y)));
-            order
-        };
-        let mut out = Rows::new(w, n);
-        let mut last: Option<&[u32]> = None;
-        for g in order {
-            let (t, v) = (self.tuple(g as usize), self.values.get(g as usize).copied().unwrap_or(0));
-            if last == Some(t) {
-                if let Some(sum) = out.values.last_mut() {
-                    *sum = sum.saturating_add(v);
-                }
-            } else {
-                out.push(t, v);
-                last = Some(t);
-            }
-        }
-        out
-    }
-}
-
-/// Result of decoding one row's labels.
-enum Row {
-    Keep,
-    Skip,
 }
 
 /// The metric's state, rebuilt when its labels changed since the last read.
@@ -348,6 +198,146 @@ fn state_for<'a>(
     state
 }
 
+/// Decoded rows: label values appended to one byte arena, `width` spans per row, then (after
+/// [`Rows::merge`]) `merged`: one `(row, sum)` per distinct label tuple, in output order.
+///
+/// Rows are summed by sorting rather than hashing: the sort is needed for the output order
+/// anyway, and rows with equal labels end up adjacent. Sort keys are the first 8 bytes of the
+/// first two labels (big-endian, zero-padded, which orders like the strings whenever the
+/// prefixes differ); only ties look at the full strings. The buffers are kept between reads
+/// (fresh memory is expensive to fault in on large maps).
+#[derive(Debug, Default)]
+struct Rows {
+    width: usize,
+    arena: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+    values: Vec<u64>,
+    keyed: Vec<(u64, u64, u32)>,
+    merged: Vec<(u32, u64)>,
+}
+
+impl Rows {
+    fn reset(&mut self, width: usize, capacity: usize) {
+        self.width = width;
+        self.arena.clear();
+        self.spans.clear();
+        self.values.clear();
+        self.keyed.clear();
+        self.merged.clear();
+        self.arena.reserve(capacity * width * 8);
+        self.spans.reserve(capacity * width);
+        self.values.reserve(capacity);
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Label `l` of row `r`.
+    #[inline]
+    fn label(&self, r: usize, l: usize) -> &[u8] {
+        self.spans
+            .get(r * self.width + l)
+            .and_then(|&(s, n)| self.arena.get(s as usize..s as usize + n as usize))
+            .unwrap_or(&[])
+    }
+
+    /// Label `l` of row `r` as text (checked to be UTF-8 when it was added).
+    fn text(&self, r: usize, l: usize) -> &str {
+        std::str::from_utf8(self.label(r, l)).unwrap_or("")
+    }
+
+    fn labels(&self, r: usize, n: usize) -> Vec<String> {
+        (0..n).map(|l| self.text(r, l).to_string()).collect()
+    }
+
+    /// Drops the labels of an unfinished row (one that was skipped or failed).
+    fn truncate_to(&mut self, rows: usize, arena: usize) {
+        self.spans.truncate(rows * self.width);
+        self.arena.truncate(arena);
+    }
+
+    /// Records label bytes appended to the arena since `start`.
+    fn close_label(&mut self, start: usize) -> Result<(), String> {
+        match (
+            u32::try_from(start),
+            u32::try_from(self.arena.len() - start),
+        ) {
+            (Ok(s), Ok(n)) if self.arena.len() <= u32::MAX as usize => {
+                self.spans.push((s, n));
+                Ok(())
+            }
+            _ => Err("label values exceed 4 GiB".to_string()),
+        }
+    }
+
+    fn prefix(&self, r: usize, l: usize) -> u64 {
+        let b = self.label(r, l);
+        let mut p = [0u8; 8];
+        let n = b.len().min(8);
+        p[..n].copy_from_slice(&b[..n]);
+        u64::from_be_bytes(p)
+    }
+
+    fn cmp_rows(&self, x: usize, y: usize, from: usize) -> std::cmp::Ordering {
+        (from..self.width)
+            .map(|l| self.label(x, l).cmp(self.label(y, l)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+
+    /// Sorts rows by label values (byte strings, element-wise) and sums rows with equal labels
+    /// into `merged`.
+    fn merge(&mut self) {
+        let (w, n) = (self.width, self.len());
+        self.merged.clear();
+        if w == 0 {
+            if n > 0 {
+                let total = self.values.iter().fold(0u64, |a, &v| a.saturating_add(v));
+                self.merged.push((0, total));
+            }
+            return;
+        }
+        let mut keyed = std::mem::take(&mut self.keyed);
+        keyed.clear();
+        keyed.extend((0..n).map(|r| {
+            (
+                self.prefix(r, 0),
+                if w > 1 { self.prefix(r, 1) } else { 0 },
+                r as u32,
+            )
+        }));
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| self.label(a.2 as usize, 0).cmp(self.label(b.2 as usize, 0)))
+                .then_with(|| a.1.cmp(&b.1))
+                .then_with(|| self.cmp_rows(a.2 as usize, b.2 as usize, 1))
+        });
+        let mut last: Option<(u64, u64, usize)> = None;
+        for &(p0, p1, r) in &keyed {
+            let r = r as usize;
+            let v = self.values.get(r).copied().unwrap_or(0);
+            if let Some((q0, q1, prev)) = last {
+                if (q0, q1) == (p0, p1) && self.cmp_rows(prev, r, 0).is_eq() {
+                    if let Some((_, sum)) = self.merged.last_mut() {
+                        *sum = sum.saturating_add(v);
+                    }
+                    continue;
+                }
+            }
+            self.merged.push((r as u32, v));
+            last = Some((p0, p1, r));
+        }
+        self.keyed = keyed;
+    }
+}
+
+/// Result of decoding one row's labels.
+enum Row {
+    Keep,
+    Skip,
+}
+
 impl Decoders {
     /// Cheap: tables are loaded on first use.
     pub fn new(env: Env) -> Decoders {
@@ -355,6 +345,7 @@ impl Decoders {
             tables: chain::Tables::new(env),
             metrics: HashMap::new(),
             scratch: (Vec::new(), Vec::new()),
+            rows: Rows::default(),
         }
     }
 
@@ -402,25 +393,23 @@ impl Decoders {
         }
         self.tables.new_read();
         let state = state_for(&mut self.metrics, config, spec);
-        let groups = rows(&mut self.tables, state, raw, &mut self.scratch).map_err(err)?;
+        let rows = &mut self.rows;
+        read_rows(&mut self.tables, state, raw, &mut self.scratch, rows).map_err(err)?;
+        let width = spec.labels.len();
         match &spec.kind {
-            MetricKind::Counter { .. } => Ok(metric(
-                names(spec.labels.len()),
-                MetricValues::Counter(samples(state, &groups)),
-            )),
-            MetricKind::Gauge => Ok(metric(
-                names(spec.labels.len()),
-                MetricValues::Gauge(samples(state, &groups)),
-            )),
+            MetricKind::Counter { .. } => {
+                Ok(metric(names(width), MetricValues::Counter(samples(rows))))
+            }
+            MetricKind::Gauge => Ok(metric(names(width), MetricValues::Gauge(samples(rows)))),
             MetricKind::Histogram(h) => {
-                let series = histogram_series(state, &groups, h).map_err(err)?;
+                let series = histogram_series(rows, h).map_err(err)?;
                 let values = Histogram {
                     bucket_type: h.bucket_type,
                     multiplier: h.multiplier,
                     series,
                 };
                 Ok(metric(
-                    names(spec.labels.len().saturating_sub(1)),
+                    names(width.saturating_sub(1)),
                     MetricValues::Histogram(values),
                 ))
             }
@@ -438,15 +427,11 @@ impl Decoders {
     ) -> Result<Option<Vec<String>>, DecodeError> {
         self.tables.new_read();
         let state = state_for(&mut self.metrics, config, spec);
-        let mut ids = vec![0u32; state.labels.len()];
+        let rows = &mut self.rows;
+        rows.reset(state.labels.len(), 1);
         let (a, b) = &mut self.scratch;
-        match decode_row(&mut self.tables, state, key, &mut ids, a, b) {
-            Ok(Row::Keep) => Ok(Some(
-                ids.iter()
-                    .zip(&state.values)
-                    .map(|(&id, v)| v.get(id).to_string())
-                    .collect(),
-            )),
+        match decode_row(&mut self.tables, state, key, rows, a, b) {
+            Ok(Row::Keep) => Ok(Some(rows.labels(0, rows.width))),
             Ok(Row::Skip) => Ok(None),
             Err(detail) => Err(DecodeError {
                 config: config.to_string(),
@@ -485,65 +470,6 @@ fn not_utf8(label: &str, value: &[u8]) -> String {
     )
 }
 
-/// Splits `key` (after §5.4) and decodes every label into `ids` (spec §6). The error is the
-/// §3.3 detail.
-fn decode_row(
-    tables: &mut chain::Tables,
-    state: &mut MetricState,
-    key: &[u8],
-    ids: &mut [u32],
-    a: &mut Vec<u8>,
-    b: &mut Vec<u8>,
-) -> Result<Row, String> {
-    let total: usize = state
-        .labels
-        .iter()
-        .map(|l| l.size.saturating_add(l.padding))
-        .sum();
-    if key.len() != total {
-        return Err(format!(
-            "error decoding labels: total size of key {} is {} bytes, but we have labels to decode {total}",
-            text::go_bytes_literal(key),
-            key.len()
-        ));
-    }
-    let mut offset = 0usize;
-    for (li, label) in state.labels.iter().enumerate() {
-        if label.size == 0 {
-            return Err(format!(
-                "error decoding label {:?}: size is zero or not set",
-                label.name
-            ));
-        }
-        let field = key.get(offset..offset + label.size).unwrap_or(&[]);
-        offset += label.size + label.padding;
-        let (Some(cache), Some(values), Some(chain), Some(slot)) = (
-            state.fields.get_mut(li),
-            state.values.get_mut(li),
-            state.chains.get(li),
-            ids.get_mut(li),
-        ) else {
-            return Err("internal error: label state out of step".to_string());
-        };
-        if let Some(id) = cache.get(field) {
-            *slot = id;
-            continue;
-        }
-        match chain::run(tables, chain, field, a, b) {
-            Ok(true) => {}
-            Ok(false) => return Ok(Row::Skip),
-            Err(e) => return Err(chain_error(&label.name, e)),
-        }
-        let Ok(value) = std::str::from_utf8(a) else {
-            return Err(not_utf8(&label.name, a));
-        };
-        let id = values.intern(value);
-        cache.insert(field, id);
-        *slot = id;
-    }
-    Ok(Row::Keep)
-}
-
 fn chain_error(label: &str, e: chain::ChainError) -> String {
     match e {
         chain::ChainError::NoDecoders => format!("error decoding label {label:?}: no decoders set"),
@@ -552,18 +478,91 @@ fn chain_error(label: &str, e: chain::ChainError) -> String {
     }
 }
 
-/// Rows of `raw` per spec §5, decoded and summed.
-fn rows(
+/// Splits `key` (after §5.4), decodes every label (spec §6) and appends the row's labels to
+/// `rows` (without a value; the caller pushes it on `Keep`). The error is the §3.3 detail.
+fn decode_row(
+    tables: &mut chain::Tables,
+    state: &mut MetricState,
+    key: &[u8],
+    rows: &mut Rows,
+    a: &mut Vec<u8>,
+    b: &mut Vec<u8>,
+) -> Result<Row, String> {
+    if key.len() != state.key_len {
+        return Err(format!(
+            "error decoding labels: total size of key {} is {} bytes, but we have labels to decode {}",
+            text::go_bytes_literal(key),
+            key.len(),
+            state.key_len
+        ));
+    }
+    let (row_start, arena_start) = (rows.len(), rows.arena.len());
+    let mut offset = 0usize;
+    for (li, label) in state.labels.iter().enumerate() {
+        if label.size == 0 {
+            rows.truncate_to(row_start, arena_start);
+            return Err(format!(
+                "error decoding label {:?}: size is zero or not set",
+                label.name
+            ));
+        }
+        let field = key.get(offset..offset + label.size).unwrap_or(&[]);
+        offset += label.size + label.padding;
+        let start = rows.arena.len();
+        let cache = state.caches.get_mut(li).and_then(Option::as_mut);
+        if let Some(hit) = cache.as_ref().and_then(|c| c.get(field)) {
+            rows.arena.extend_from_slice(hit.as_bytes());
+        } else {
+            let chain = state
+                .ranges
+                .get(li)
+                .and_then(|r| state.chains.get(r.clone()))
+                .unwrap_or(&[]);
+            let outcome = chain::run(tables, chain, field, a, b);
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => {
+                    rows.truncate_to(row_start, arena_start);
+                    return Ok(Row::Skip);
+                }
+                Err(e) => {
+                    rows.truncate_to(row_start, arena_start);
+                    return Err(chain_error(&label.name, e));
+                }
+            }
+            let Ok(value) = std::str::from_utf8(a) else {
+                rows.truncate_to(row_start, arena_start);
+                return Err(not_utf8(&label.name, a));
+            };
+            if let Some(c) = cache {
+                c.insert(field.into(), value.into());
+            }
+            rows.arena.extend_from_slice(a);
+        }
+        if let Err(e) = rows.close_label(start) {
+            rows.truncate_to(row_start, arena_start);
+            return Err(e);
+        }
+    }
+    Ok(Row::Keep)
+}
+
+/// Rows of `raw` per spec §5, decoded, sorted and summed.
+fn read_rows(
     tables: &mut chain::Tables,
     state: &mut MetricState,
     raw: &RawMap,
     scratch: &mut (Vec<u8>, Vec<u8>),
-) -> Result<Rows, (DecodeErrorKind, String)> {
+    rows: &mut Rows,
+) -> Result<(), (DecodeErrorKind, String)> {
     let raw_err = |d: String| (DecodeErrorKind::RawMap, d);
+    let key_err = |d: String| (DecodeErrorKind::Key, d);
+    let width = state.labels.len();
     let n = raw.len();
+    rows.reset(width, 0);
     if raw.key_size == 0 {
         if raw.keys.is_empty() && raw.values.is_empty() {
-            return Ok(Rows::new(state.labels.len(), 0));
+            return Ok(());
         }
         return Err(raw_err(format!(
             "map {:?} has key size 0 but holds data",
@@ -583,11 +582,9 @@ fn rows(
     if n > 0 && raw.slots == 0 {
         return Err(raw_err(format!("map {:?} has no value slots", raw.name)));
     }
-    let width = state.labels.len();
     let cpu_rows = raw.per_cpu && state.labels.last().is_some_and(|l| l.name == "cpu");
     let only_cpu = cpu_rows && width == 1;
-    let no_labels = width == 0;
-    let mut groups = Rows::new(
+    rows.reset(
         width,
         if cpu_rows {
             n.saturating_mul(raw.slots)
@@ -595,7 +592,6 @@ fn rows(
             n
         },
     );
-    let mut ids = vec![0u32; width];
     let mut row = Vec::with_capacity(raw.key_size + 2);
     let (a, b) = scratch;
     for (key, values) in raw
@@ -617,11 +613,8 @@ fn rows(
                     Some([0, 0, 0, 0]) if only_cpu => &row[4..],
                     _ => &row[..],
                 };
-                match decode_row(tables, state, bytes, &mut ids, a, b)
-                    .map_err(|d| (DecodeErrorKind::Key, d))?
-                {
-                    Row::Keep => groups.push(&ids, value),
-                    Row::Skip => {}
+                if let Row::Keep = decode_row(tables, state, bytes, rows, a, b).map_err(key_err)? {
+                    rows.values.push(value);
                 }
             }
             continue;
@@ -629,69 +622,67 @@ fn rows(
         // Non-per-CPU maps have one slot; per-CPU slots with identical labels are summed.
         let value = values.iter().fold(0u64, |acc, &v| acc.saturating_add(v));
         // §5.4 rule 1: no labels and a 4-byte zero key → the empty label list.
-        if no_labels && key == [0, 0, 0, 0] {
-            groups.push(&[], value);
+        if width == 0 && key == [0, 0, 0, 0] {
+            rows.values.push(value);
             continue;
         }
-        match decode_row(tables, state, key, &mut ids, a, b)
-            .map_err(|d| (DecodeErrorKind::Key, d))?
-        {
-            Row::Keep => groups.push(&ids, value),
-            Row::Skip => {}
+        if let Row::Keep = decode_row(tables, state, key, rows, a, b).map_err(key_err)? {
+            rows.values.push(value);
         }
     }
-    Ok(groups.merge(state))
+    rows.merge();
+    Ok(())
 }
 
-fn samples(state: &MetricState, groups: &Rows) -> Vec<Sample> {
-    (0..groups.len())
-        .map(|g| Sample {
-            labels: groups.tuple(g).iter().zip(&state.values).map(|(&id, t)| t.get(id).to_string()).collect(),
-            value: groups.values.get(g).copied().unwrap_or(0) as f64,
+fn samples(rows: &Rows) -> Vec<Sample> {
+    rows.merged
+        .iter()
+        .map(|&(r, sum)| Sample {
+            labels: rows.labels(r as usize, rows.width),
+            value: sum as f64,
         })
         .collect()
 }
 
 /// Series from merged rows: rows sharing all labels but the bucket label are adjacent (spec §9.1).
 fn histogram_series(
-    state: &MetricState,
-    groups: &Rows,
+    rows: &Rows,
     spec: &crate::config::HistogramSpec,
 ) -> Result<Vec<HistogramSeries>, (DecodeErrorKind, String)> {
-    let Some(bucket_label) = groups.width.checked_sub(1) else {
-        return Err((DecodeErrorKind::HistogramConfig, "a histogram needs at least one label".to_string()));
+    let Some(bucket) = rows.width.checked_sub(1) else {
+        return Err((
+            DecodeErrorKind::HistogramConfig,
+            "a histogram needs at least one label".to_string(),
+        ));
     };
-    let bucket_values = state.values.get(bucket_label);
-    let mut parsed: HashMap<u32, u64> = HashMap::new();
+    let same_series =
+        |x: usize, y: usize| (0..bucket).all(|l| rows.label(x, l) == rows.label(y, l));
     let mut out = Vec::new();
     let mut counts: HashMap<u64, u64> = HashMap::new();
-    let mut g = 0;
-    while g < groups.len() {
-        let prefix = groups.tuple(g).get(..bucket_label).unwrap_or(&[]);
+    let merged = &rows.merged;
+    let mut i = 0;
+    while let Some(&(first, _)) = merged.get(i) {
+        let first = first as usize;
         counts.clear();
-        while g < groups.len() && groups.tuple(g).get(..bucket_label) == Some(prefix) {
-            let id = groups.tuple(g).get(bucket_label).copied().unwrap_or(0);
-            let index = match parsed.get(&id) {
-                Some(&i) => i,
-                None => {
-                    let text = bucket_values.map(|b| b.get(id)).unwrap_or("");
-                    let i = go_uint_parse(text).ok_or_else(|| {
-                        (
-                            DecodeErrorKind::HistogramBucket,
-                            format!("bucket label value {text:?} is not an unsigned integer"),
-                        )
-                    })?;
-                    parsed.insert(id, i);
-                    i
-                }
-            };
+        while let Some(&(r, sum)) = merged
+            .get(i)
+            .filter(|&&(r, _)| same_series(first, r as usize))
+        {
+            let text = rows.text(r as usize, bucket);
+            let index = go_uint_parse(text).ok_or_else(|| {
+                (
+                    DecodeErrorKind::HistogramBucket,
+                    format!("bucket label value {text:?} is not an unsigned integer"),
+                )
+            })?;
             let c = counts.entry(index).or_insert(0);
-            *c = c.saturating_add(groups.values.get(g).copied().unwrap_or(0));
-            g += 1;
+            *c = c.saturating_add(sum);
+            i += 1;
         }
-        let rebuilt = histogram::rebuild(spec, &counts).map_err(|e| (DecodeErrorKind::HistogramConfig, e))?;
+        let rebuilt =
+            histogram::rebuild(spec, &counts).map_err(|e| (DecodeErrorKind::HistogramConfig, e))?;
         out.push(HistogramSeries {
-            labels: prefix.iter().zip(&state.values).map(|(&id, t)| t.get(id).to_string()).collect(),
+            labels: rows.labels(first, bucket),
             buckets: rebuilt.buckets,
             count: rebuilt.count,
             sum: rebuilt.sum,
