@@ -146,7 +146,7 @@ pub(super) fn rebuild(spec: &HistogramSpec, raw: &HashMap<u64, u64>) -> Result<R
                 let le = match kind {
                     BucketType::Exp2 => exp2(i) * m,
                     BucketType::Exp2Zero if i == 0 => 0.0,
-                    BucketType::Exp2Zero => exp2(i - 1) * m,
+                    BucketType::Exp2Zero => exp2(i.saturating_sub(1)) * m,
                     _ => i as f64 * m,
                 };
                 buckets.push(Bucket {

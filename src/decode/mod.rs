@@ -145,6 +145,9 @@ pub struct Decoders {
     rows: Rows,
 }
 
+/// Field bytes → decoded label value, for one label.
+type LabelCache = FastMap<Box<[u8]>, Box<str>>;
+
 /// Everything remembered about one metric across reads (spec §6.5).
 #[derive(Debug)]
 struct MetricState {
@@ -155,7 +158,7 @@ struct MetricState {
     /// Per label: `chains[ranges[l]]`.
     ranges: Vec<std::ops::Range<usize>>,
     /// Per label: field bytes → decoded value, for chains worth caching (`None` otherwise).
-    caches: Vec<Option<FastMap<Box<[u8]>, Box<str>>>>,
+    caches: Vec<Option<LabelCache>>,
 }
 
 impl MetricState {
@@ -206,7 +209,7 @@ fn state_for<'a>(
 /// first two labels (big-endian, zero-padded, which orders like the strings whenever the
 /// prefixes differ); only ties look at the full strings. The buffers are kept between reads
 /// (fresh memory is expensive to fault in on large maps).
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Rows {
     width: usize,
     arena: Vec<u8>,
@@ -214,6 +217,18 @@ struct Rows {
     values: Vec<u64>,
     keyed: Vec<(u64, u64, u32)>,
     merged: Vec<(u32, u64)>,
+}
+
+impl fmt::Debug for Rows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Rows {{ width: {}, rows: {}, merged: {} }}",
+            self.width,
+            self.len(),
+            self.merged.len()
+        )
+    }
 }
 
 impl Rows {
@@ -506,8 +521,9 @@ fn decode_row(
                 label.name
             ));
         }
-        let field = key.get(offset..offset + label.size).unwrap_or(&[]);
-        offset += label.size + label.padding;
+        let end = offset.saturating_add(label.size);
+        let field = key.get(offset..end).unwrap_or(&[]);
+        offset = end.saturating_add(label.padding);
         let start = rows.arena.len();
         let cache = state.caches.get_mut(li).and_then(Option::as_mut);
         if let Some(hit) = cache.as_ref().and_then(|c| c.get(field)) {
