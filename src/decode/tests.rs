@@ -1336,3 +1336,27 @@ fn thread_cpu() -> std::time::Duration {
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
+
+#[test]
+fn environment_results_are_frozen_at_first_sight() {
+    let f = Fixture::new();
+    let mut d = f.decoders();
+    let spec = counter("x", vec![label("interface", 4, 0, vec![dec("ifname")])]);
+    let map = raw(4, 1, false, &[(4u32.to_ne_bytes().to_vec(), vec![1])]);
+    let first = d.metric("c", &spec, &map).expect("ok");
+    assert_eq!(counter_samples(&first), [(strs(&["eth0"]), 1.0)]);
+    std::fs::rename(f.path().join("net/eth0"), f.path().join("net/ens3")).expect("rename");
+    assert_eq!(d.metric("c", &spec, &map).expect("ok"), first);
+    // A fresh Decoders sees the new name.
+    assert_eq!(
+        counter_samples(&f.decoders().metric("c", &spec, &map).expect("ok")),
+        [(strs(&["ens3"]), 1.0)]
+    );
+    // Skips are not cached and not errors through decode_key either.
+    let re_spec = counter(
+        "y",
+        vec![label("comm", 2, 0, vec![dec("string"), re(&["^a$"])])],
+    );
+    assert_eq!(d.decode_key("c", &re_spec, b"b\0"), Ok(None));
+    assert_eq!(d.decode_key("c", &re_spec, b"a\0"), Ok(Some(strs(&["a"]))));
+}
