@@ -1,1 +1,711 @@
 //! Raw map contents → labelled samples (spec §5–9).
+//!
+//! [`Decoders::metric`] turns one [`RawMap`] into one [`Metric`]: rows (§5), key splitting and
+//! decoder chains (§6, §7), aggregation (§5.5), counters/gauges (§8) and histograms (§9).
+//!
+//! Speed: label values are written into one byte arena (no allocation per map entry), rows are
+//! summed by one sort on label prefixes, and only decoders that read the environment or run
+//! regular expressions are cached (per label, by field bytes); the rest are cheaper to redo.
+mod block;
+mod cgroup;
+mod chain;
+mod fasthash;
+mod histogram;
+mod ksym;
+mod net;
+mod pci;
+mod tables;
+mod text;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::config::{Label, MetricConfig, MetricKind};
+use crate::model::{Histogram, HistogramSeries, Metric, MetricValues, Sample};
+use crate::raw::RawMap;
+use fasthash::FastMap;
+
+pub use histogram::go_uint_parse;
+
+/// Where the system-dependent decoders look things up. Tests point these at fixtures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Env {
+    /// `/proc/kallsyms` (`ksym`, `kstack`).
+    pub kallsyms: PathBuf,
+    /// `/proc/partitions` (`majorminor`).
+    pub partitions: PathBuf,
+    /// `/sys/fs/cgroup` (`cgroup`).
+    pub cgroup_root: PathBuf,
+    /// Candidate `pci.ids` files in order of preference; the first that exists is used.
+    pub pci_ids: Vec<PathBuf>,
+    /// `/sys/class/net` (`ifname`).
+    pub net_class: PathBuf,
+    /// Which syscall table `syscall` uses.
+    pub arch: Arch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    /// The architecture this binary was built for (x86_64 unless aarch64).
+    pub fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
+    }
+}
+
+impl Env {
+    /// The real system paths, and the architecture of this build.
+    pub fn system() -> Env {
+        let mut pci_ids = Vec::new();
+        if let Some(home) = std::env::var_os("HOME") {
+            pci_ids.push(PathBuf::from(home).join(".cache/pci.ids"));
+        }
+        pci_ids.push(PathBuf::from("/usr/share/hwdata/pci.ids"));
+        pci_ids.push(PathBuf::from("/usr/share/misc/pci.ids"));
+        Env {
+            kallsyms: PathBuf::from("/proc/kallsyms"),
+            partitions: PathBuf::from("/proc/partitions"),
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            pci_ids,
+            net_class: PathBuf::from("/sys/class/net"),
+            arch: Arch::host(),
+        }
+    }
+}
+
+/// Why a metric could not be decoded. The whole metric is dropped for this read (Q1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeError {
+    pub config: String,
+    pub metric: String,
+    pub kind: DecodeErrorKind,
+    /// The spec §3.3 detail, e.g. `error decoding labels: total size of key ...`.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// A key failed to split or decode (counted in `decoder_errors`).
+    Key,
+    /// The raw map is inconsistent (keys/values lengths); counted like a failed map read.
+    RawMap,
+    /// A histogram bucket label is not an unsigned integer: logged, not counted (§3.3).
+    HistogramBucket,
+    /// The histogram's bucket configuration cannot be rebuilt: logged, not counted (§3.3).
+    HistogramConfig,
+}
+
+impl DecodeError {
+    /// Whether the caller should add this to the config's decoder error count (spec §3.3).
+    pub fn counts_as_decoder_error(&self) -> bool {
+        matches!(self.kind, DecodeErrorKind::Key | DecodeErrorKind::RawMap)
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "config {}: metric {}: {}",
+            self.config, self.metric, self.detail
+        )
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// A single label failed to decode (see [`Decoders::decode_label`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelError(pub String);
+
+impl fmt::Display for LabelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LabelError {}
+
+/// Decodes raw maps. Owns the environment tables (loaded on first use) and the per-metric
+/// caches, so keep one for the whole run.
+#[derive(Debug)]
+pub struct Decoders {
+    tables: chain::Tables,
+    metrics: HashMap<(String, String), MetricState>,
+    scratch: (Vec<u8>, Vec<u8>),
+    rows: Rows,
+}
+
+/// Field bytes → decoded label value, for one label.
+type LabelCache = FastMap<Box<[u8]>, Box<str>>;
+
+/// Everything remembered about one metric across reads (spec §6.5).
+#[derive(Debug)]
+struct MetricState {
+    labels: Vec<Label>,
+    /// Sum of sizes and paddings: the length every row key must have.
+    key_len: usize,
+    chains: Vec<chain::Compiled>,
+    /// Per label: `chains[ranges[l]]`.
+    ranges: Vec<std::ops::Range<usize>>,
+    /// Per label: field bytes → decoded value, for chains worth caching (`None` otherwise).
+    caches: Vec<Option<LabelCache>>,
+}
+
+impl MetricState {
+    fn new(labels: &[Label]) -> MetricState {
+        let mut chains = Vec::new();
+        let mut ranges = Vec::new();
+        let mut caches = Vec::new();
+        for l in labels {
+            let c = chain::compile(&l.decoders);
+            caches.push(chain::worth_caching(&c).then(FastMap::default));
+            ranges.push(chains.len()..chains.len() + c.len());
+            chains.extend(c);
+        }
+        MetricState {
+            labels: labels.to_vec(),
+            key_len: labels
+                .iter()
+                .map(|l| l.size.saturating_add(l.padding))
+                .sum(),
+            chains,
+            ranges,
+            caches,
+        }
+    }
+}
+
+/// The metric's state, rebuilt when its labels changed since the last read.
+fn state_for<'a>(
+    metrics: &'a mut HashMap<(String, String), MetricState>,
+    config: &str,
+    spec: &MetricConfig,
+) -> &'a mut MetricState {
+    let key = (config.to_string(), spec.name.clone());
+    let state = metrics
+        .entry(key)
+        .or_insert_with(|| MetricState::new(&spec.labels));
+    if state.labels != spec.labels {
+        *state = MetricState::new(&spec.labels);
+    }
+    state
+}
+
+/// Decoded rows: label values appended to one byte arena, `width` spans per row, then (after
+/// [`Rows::merge`]) `merged`: one `(row, sum)` per distinct label tuple, in output order.
+///
+/// Rows are summed by sorting rather than hashing: the sort is needed for the output order
+/// anyway, and rows with equal labels end up adjacent. Sort keys are the first 8 bytes of the
+/// first two labels (big-endian, zero-padded, which orders like the strings whenever the
+/// prefixes differ); only ties look at the full strings. The buffers are kept between reads
+/// (fresh memory is expensive to fault in on large maps).
+#[derive(Default)]
+struct Rows {
+    width: usize,
+    arena: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+    values: Vec<u64>,
+    keyed: Vec<(u64, u64, u32)>,
+    merged: Vec<(u32, u64)>,
+}
+
+impl fmt::Debug for Rows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Rows {{ width: {}, rows: {}, merged: {} }}",
+            self.width,
+            self.len(),
+            self.merged.len()
+        )
+    }
+}
+
+impl Rows {
+    fn reset(&mut self, width: usize, capacity: usize) {
+        self.width = width;
+        self.arena.clear();
+        self.spans.clear();
+        self.values.clear();
+        self.keyed.clear();
+        self.merged.clear();
+        self.arena.reserve(capacity * width * 8);
+        self.spans.reserve(capacity * width);
+        self.values.reserve(capacity);
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Label `l` of row `r`.
+    #[inline]
+    fn label(&self, r: usize, l: usize) -> &[u8] {
+        self.spans
+            .get(r * self.width + l)
+            .and_then(|&(s, n)| self.arena.get(s as usize..s as usize + n as usize))
+            .unwrap_or(&[])
+    }
+
+    /// Label `l` of row `r` as text (checked to be UTF-8 when it was added).
+    fn text(&self, r: usize, l: usize) -> &str {
+        std::str::from_utf8(self.label(r, l)).unwrap_or("")
+    }
+
+    fn labels(&self, r: usize, n: usize) -> Vec<String> {
+        (0..n).map(|l| self.text(r, l).to_string()).collect()
+    }
+
+    /// Drops the labels of an unfinished row (one that was skipped or failed).
+    fn truncate_to(&mut self, rows: usize, arena: usize) {
+        self.spans.truncate(rows * self.width);
+        self.arena.truncate(arena);
+    }
+
+    /// Records label bytes appended to the arena since `start`.
+    fn close_label(&mut self, start: usize) -> Result<(), String> {
+        match (
+            u32::try_from(start),
+            u32::try_from(self.arena.len() - start),
+        ) {
+            (Ok(s), Ok(n)) if self.arena.len() <= u32::MAX as usize => {
+                self.spans.push((s, n));
+                Ok(())
+            }
+            _ => Err("label values exceed 4 GiB".to_string()),
+        }
+    }
+
+    fn prefix(&self, r: usize, l: usize) -> u64 {
+        let b = self.label(r, l);
+        let mut p = [0u8; 8];
+        let n = b.len().min(8);
+        p[..n].copy_from_slice(&b[..n]);
+        u64::from_be_bytes(p)
+    }
+
+    fn cmp_rows(&self, x: usize, y: usize, from: usize) -> std::cmp::Ordering {
+        (from..self.width)
+            .map(|l| self.label(x, l).cmp(self.label(y, l)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+
+    /// Sorts rows by label values (byte strings, element-wise) and sums rows with equal labels
+    /// into `merged`.
+    fn merge(&mut self) {
+        let (w, n) = (self.width, self.len());
+        self.merged.clear();
+        if w == 0 {
+            if n > 0 {
+                let total = self.values.iter().fold(0u64, |a, &v| a.saturating_add(v));
+                self.merged.push((0, total));
+            }
+            return;
+        }
+        let mut keyed = std::mem::take(&mut self.keyed);
+        keyed.clear();
+        keyed.extend((0..n).map(|r| {
+            (
+                self.prefix(r, 0),
+                if w > 1 { self.prefix(r, 1) } else { 0 },
+                r as u32,
+            )
+        }));
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| self.label(a.2 as usize, 0).cmp(self.label(b.2 as usize, 0)))
+                .then_with(|| a.1.cmp(&b.1))
+                .then_with(|| self.cmp_rows(a.2 as usize, b.2 as usize, 1))
+        });
+        let mut last: Option<(u64, u64, usize)> = None;
+        for &(p0, p1, r) in &keyed {
+            let r = r as usize;
+            let v = self.values.get(r).copied().unwrap_or(0);
+            if let Some((q0, q1, prev)) = last {
+                if (q0, q1) == (p0, p1) && self.cmp_rows(prev, r, 0).is_eq() {
+                    if let Some((_, sum)) = self.merged.last_mut() {
+                        *sum = sum.saturating_add(v);
+                    }
+                    continue;
+                }
+            }
+            self.merged.push((r as u32, v));
+            last = Some((p0, p1, r));
+        }
+        self.keyed = keyed;
+    }
+}
+
+/// Result of decoding one row's labels.
+enum Row {
+    Keep,
+    Skip,
+}
+
+impl Decoders {
+    /// Cheap: tables are loaded on first use.
+    pub fn new(env: Env) -> Decoders {
+        Decoders {
+            tables: chain::Tables::new(env),
+            metrics: HashMap::new(),
+            scratch: (Vec::new(), Vec::new()),
+            rows: Rows::default(),
+        }
+    }
+
+    pub fn env(&self) -> &Env {
+        &self.tables.env
+    }
+
+    /// Decodes one metric's map. `Err`: the whole metric is dropped for this read (spec §3.3,
+    /// Q1); see [`DecodeError::counts_as_decoder_error`] for whether to count it.
+    pub fn metric(
+        &mut self,
+        config: &str,
+        spec: &MetricConfig,
+        raw: &RawMap,
+    ) -> Result<Metric, DecodeError> {
+        let err = |(kind, detail): (DecodeErrorKind, String)| DecodeError {
+            config: config.to_string(),
+            metric: spec.name.clone(),
+            kind,
+            detail,
+        };
+        let names = |n: usize| {
+            spec.labels
+                .iter()
+                .take(n)
+                .map(|l| l.name.clone())
+                .collect::<Vec<_>>()
+        };
+        let metric = |label_names, values| Metric {
+            config: config.to_string(),
+            name: spec.name.clone(),
+            help: spec.help.clone(),
+            label_names,
+            values,
+        };
+        if let MetricKind::Counter {
+            perf_event_array: true,
+        } = spec.kind
+        {
+            // Event counters are counted by `collect`, not read from a map.
+            return Ok(metric(
+                names(spec.labels.len()),
+                MetricValues::Counter(Vec::new()),
+            ));
+        }
+        self.tables.new_read();
+        let state = state_for(&mut self.metrics, config, spec);
+        let rows = &mut self.rows;
+        read_rows(&mut self.tables, state, raw, &mut self.scratch, rows).map_err(err)?;
+        let width = spec.labels.len();
+        match &spec.kind {
+            MetricKind::Counter { .. } => {
+                Ok(metric(names(width), MetricValues::Counter(samples(rows))))
+            }
+            MetricKind::Gauge => Ok(metric(names(width), MetricValues::Gauge(samples(rows)))),
+            MetricKind::Histogram(h) => {
+                let series = histogram_series(rows, h).map_err(err)?;
+                let values = Histogram {
+                    bucket_type: h.bucket_type,
+                    multiplier: h.multiplier,
+                    series,
+                };
+                Ok(metric(
+                    names(width.saturating_sub(1)),
+                    MetricValues::Histogram(values),
+                ))
+            }
+        }
+    }
+
+    /// Decodes one key (e.g. a `perf_event_array` record already truncated to the key size,
+    /// spec §10) into label values in config order, using the metric's caches.
+    /// `Ok(None)`: a decoder asked to skip it.
+    pub fn decode_key(
+        &mut self,
+        config: &str,
+        spec: &MetricConfig,
+        key: &[u8],
+    ) -> Result<Option<Vec<String>>, DecodeError> {
+        self.tables.new_read();
+        let state = state_for(&mut self.metrics, config, spec);
+        let rows = &mut self.rows;
+        rows.reset(state.labels.len(), 1);
+        let (a, b) = &mut self.scratch;
+        match decode_row(&mut self.tables, state, key, rows, a, b) {
+            Ok(Row::Keep) => Ok(Some(rows.labels(0, rows.width))),
+            Ok(Row::Skip) => Ok(None),
+            Err(detail) => Err(DecodeError {
+                config: config.to_string(),
+                metric: spec.name.clone(),
+                kind: DecodeErrorKind::Key,
+                detail,
+            }),
+        }
+    }
+
+    /// Runs one label's decoder chain on `field` (exactly the label's bytes), uncached.
+    /// `Ok(None)`: the chain asked to skip the row.
+    pub fn decode_label(
+        &mut self,
+        label: &Label,
+        field: &[u8],
+    ) -> Result<Option<String>, LabelError> {
+        self.tables.new_read();
+        let chain = chain::compile(&label.decoders);
+        let (a, b) = &mut self.scratch;
+        match chain::run(&mut self.tables, &chain, field, a, b) {
+            Ok(true) => match std::str::from_utf8(a) {
+                Ok(s) => Ok(Some(s.to_string())),
+                Err(_) => Err(LabelError(not_utf8(&label.name, a))),
+            },
+            Ok(false) => Ok(None),
+            Err(e) => Err(LabelError(chain_error(&label.name, e))),
+        }
+    }
+}
+
+fn not_utf8(label: &str, value: &[u8]) -> String {
+    format!(
+        "error decoding label {label:?}: value {:?} is not valid UTF-8",
+        String::from_utf8_lossy(value)
+    )
+}
+
+fn chain_error(label: &str, e: chain::ChainError) -> String {
+    match e {
+        chain::ChainError::NoDecoders => format!("error decoding label {label:?}: no decoders set"),
+        chain::ChainError::Unknown(name) => format!("unknown decoder {name:?}"),
+        chain::ChainError::Failed(detail) => format!("error decoding label {label:?}: {detail}"),
+    }
+}
+
+/// Splits `key` (after §5.4), decodes every label (spec §6) and appends the row's labels to
+/// `rows` (without a value; the caller pushes it on `Keep`). The error is the §3.3 detail.
+fn decode_row(
+    tables: &mut chain::Tables,
+    state: &mut MetricState,
+    key: &[u8],
+    rows: &mut Rows,
+    a: &mut Vec<u8>,
+    b: &mut Vec<u8>,
+) -> Result<Row, String> {
+    if key.len() != state.key_len {
+        return Err(format!(
+            "error decoding labels: total size of key {} is {} bytes, but we have labels to decode {}",
+            text::go_bytes_literal(key),
+            key.len(),
+            state.key_len
+        ));
+    }
+    let (row_start, arena_start) = (rows.len(), rows.arena.len());
+    let mut offset = 0usize;
+    for (li, label) in state.labels.iter().enumerate() {
+        if label.size == 0 {
+            rows.truncate_to(row_start, arena_start);
+            return Err(format!(
+                "error decoding label {:?}: size is zero or not set",
+                label.name
+            ));
+        }
+        let end = offset.saturating_add(label.size);
+        let field = key.get(offset..end).unwrap_or(&[]);
+        offset = end.saturating_add(label.padding);
+        let start = rows.arena.len();
+        let cache = state.caches.get_mut(li).and_then(Option::as_mut);
+        if let Some(hit) = cache.as_ref().and_then(|c| c.get(field)) {
+            rows.arena.extend_from_slice(hit.as_bytes());
+        } else {
+            let chain = state
+                .ranges
+                .get(li)
+                .and_then(|r| state.chains.get(r.clone()))
+                .unwrap_or(&[]);
+            let outcome = chain::run(tables, chain, field, a, b);
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => {
+                    rows.truncate_to(row_start, arena_start);
+                    return Ok(Row::Skip);
+                }
+                Err(e) => {
+                    rows.truncate_to(row_start, arena_start);
+                    return Err(chain_error(&label.name, e));
+                }
+            }
+            let Ok(value) = std::str::from_utf8(a) else {
+                rows.truncate_to(row_start, arena_start);
+                return Err(not_utf8(&label.name, a));
+            };
+            if let Some(c) = cache {
+                c.insert(field.into(), value.into());
+            }
+            rows.arena.extend_from_slice(a);
+        }
+        if let Err(e) = rows.close_label(start) {
+            rows.truncate_to(row_start, arena_start);
+            return Err(e);
+        }
+    }
+    Ok(Row::Keep)
+}
+
+/// Rows of `raw` per spec §5, decoded, sorted and summed.
+fn read_rows(
+    tables: &mut chain::Tables,
+    state: &mut MetricState,
+    raw: &RawMap,
+    scratch: &mut (Vec<u8>, Vec<u8>),
+    rows: &mut Rows,
+) -> Result<(), (DecodeErrorKind, String)> {
+    let raw_err = |d: String| (DecodeErrorKind::RawMap, d);
+    let key_err = |d: String| (DecodeErrorKind::Key, d);
+    let width = state.labels.len();
+    let n = raw.len();
+    rows.reset(width, 0);
+    if raw.key_size == 0 {
+        if raw.keys.is_empty() && raw.values.is_empty() {
+            return Ok(());
+        }
+        return Err(raw_err(format!(
+            "map {:?} has key size 0 but holds data",
+            raw.name
+        )));
+    }
+    if raw.keys.len() % raw.key_size != 0 || raw.values.len() != n.saturating_mul(raw.slots) {
+        return Err(raw_err(format!(
+            "map {:?} is inconsistent: {} key bytes of {} bytes each, {} values for {} slots per entry",
+            raw.name,
+            raw.keys.len(),
+            raw.key_size,
+            raw.values.len(),
+            raw.slots
+        )));
+    }
+    if n > 0 && raw.slots == 0 {
+        return Err(raw_err(format!("map {:?} has no value slots", raw.name)));
+    }
+    let cpu_rows = raw.per_cpu && state.labels.last().is_some_and(|l| l.name == "cpu");
+    let only_cpu = cpu_rows && width == 1;
+    rows.reset(
+        width,
+        if cpu_rows {
+            n.saturating_mul(raw.slots)
+        } else {
+            n
+        },
+    );
+    let mut row = Vec::with_capacity(raw.key_size + 2);
+    let (a, b) = scratch;
+    for (key, values) in raw
+        .keys
+        .chunks_exact(raw.key_size)
+        .zip(raw.values.chunks_exact(raw.slots.max(1)))
+    {
+        if cpu_rows {
+            row.clear();
+            row.extend_from_slice(key);
+            row.extend_from_slice(&[0, 0]);
+            for (cpu, &value) in values.iter().enumerate() {
+                let cpu = u16::try_from(cpu)
+                    .map_err(|_| raw_err(format!("map {:?}: more than 65536 CPUs", raw.name)))?;
+                let len = row.len();
+                row[len - 2..].copy_from_slice(&cpu.to_ne_bytes());
+                // §5.4 rule 2: a per-CPU map whose only label is `cpu` drops 4 leading zero bytes.
+                let bytes = match row.get(..4) {
+                    Some([0, 0, 0, 0]) if only_cpu => &row[4..],
+                    _ => &row[..],
+                };
+                if let Row::Keep = decode_row(tables, state, bytes, rows, a, b).map_err(key_err)? {
+                    rows.values.push(value);
+                }
+            }
+            continue;
+        }
+        // Non-per-CPU maps have one slot; per-CPU slots with identical labels are summed.
+        let value = values.iter().fold(0u64, |acc, &v| acc.saturating_add(v));
+        // §5.4 rule 1: no labels and a 4-byte zero key → the empty label list.
+        if width == 0 && key == [0, 0, 0, 0] {
+            rows.values.push(value);
+            continue;
+        }
+        if let Row::Keep = decode_row(tables, state, key, rows, a, b).map_err(key_err)? {
+            rows.values.push(value);
+        }
+    }
+    rows.merge();
+    Ok(())
+}
+
+fn samples(rows: &Rows) -> Vec<Sample> {
+    rows.merged
+        .iter()
+        .map(|&(r, sum)| Sample {
+            labels: rows.labels(r as usize, rows.width),
+            value: sum as f64,
+        })
+        .collect()
+}
+
+/// Series from merged rows: rows sharing all labels but the bucket label are adjacent (spec §9.1).
+fn histogram_series(
+    rows: &Rows,
+    spec: &crate::config::HistogramSpec,
+) -> Result<Vec<HistogramSeries>, (DecodeErrorKind, String)> {
+    let Some(bucket) = rows.width.checked_sub(1) else {
+        return Err((
+            DecodeErrorKind::HistogramConfig,
+            "a histogram needs at least one label".to_string(),
+        ));
+    };
+    let same_series =
+        |x: usize, y: usize| (0..bucket).all(|l| rows.label(x, l) == rows.label(y, l));
+    let mut out = Vec::new();
+    let mut counts: HashMap<u64, u64> = HashMap::new();
+    let merged = &rows.merged;
+    let mut i = 0;
+    while let Some(&(first, _)) = merged.get(i) {
+        let first = first as usize;
+        counts.clear();
+        while let Some(&(r, sum)) = merged
+            .get(i)
+            .filter(|&&(r, _)| same_series(first, r as usize))
+        {
+            let text = rows.text(r as usize, bucket);
+            let index = go_uint_parse(text).ok_or_else(|| {
+                (
+                    DecodeErrorKind::HistogramBucket,
+                    format!("bucket label value {text:?} is not an unsigned integer"),
+                )
+            })?;
+            let c = counts.entry(index).or_insert(0);
+            *c = c.saturating_add(sum);
+            i += 1;
+        }
+        let rebuilt =
+            histogram::rebuild(spec, &counts).map_err(|e| (DecodeErrorKind::HistogramConfig, e))?;
+        out.push(HistogramSeries {
+            labels: rows.labels(first, bucket),
+            buckets: rebuilt.buckets,
+            count: rebuilt.count,
+            sum: rebuilt.sum,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

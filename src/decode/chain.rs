@@ -1,0 +1,369 @@
+//! One label's decoder chain, compiled once per metric, and the environment tables the
+//! system-dependent decoders read (loaded lazily, reloaded at most once per metric read).
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use super::ksym::{self, Kallsyms};
+use super::pci::{PciDb, PciKind};
+use super::text::{self, Pattern};
+use super::{block, cgroup, net, Env};
+use crate::config::DecoderSpec;
+
+#[derive(Debug)]
+enum Step {
+    Uint,
+    Hex,
+    Str,
+    InetIp,
+    Errno,
+    Syscall,
+    StaticMap {
+        map: Option<BTreeMap<String, String>>,
+        allow_unknown: bool,
+    },
+    Regexp(Vec<Pattern>),
+    /// `regexp` without a `regexps` key: an error whenever it runs.
+    RegexpMissing,
+    Dname,
+    Ksym,
+    Kstack,
+    Cgroup,
+    Ifname,
+    MajorMinor,
+    Pci(PciKind),
+    Unknown,
+}
+
+#[derive(Debug)]
+pub(super) struct Compiled {
+    name: String,
+    step: Step,
+}
+
+pub(super) fn compile(specs: &[DecoderSpec]) -> Vec<Compiled> {
+    specs
+        .iter()
+        .map(|d| {
+            let step = match d.name.as_str() {
+                "uint" => Step::Uint,
+                "hex" => Step::Hex,
+                "string" => Step::Str,
+                "inet_ip" => Step::InetIp,
+                "errno" => Step::Errno,
+                "syscall" => Step::Syscall,
+                "static_map" => Step::StaticMap {
+                    map: d.static_map.clone(),
+                    allow_unknown: d.allow_unknown,
+                },
+                "regexp" => match &d.regexps {
+                    Some(r) => Step::Regexp(r.iter().map(|p| Pattern::compile(p)).collect()),
+                    None => Step::RegexpMissing,
+                },
+                "dname" => Step::Dname,
+                "ksym" => Step::Ksym,
+                "kstack" => Step::Kstack,
+                "cgroup" => Step::Cgroup,
+                "ifname" => Step::Ifname,
+                "majorminor" => Step::MajorMinor,
+                "pci_vendor" => Step::Pci(PciKind::Vendor),
+                "pci_device" => Step::Pci(PciKind::Device),
+                "pci_class" => Step::Pci(PciKind::Class),
+                "pci_subclass" => Step::Pci(PciKind::Subclass),
+                _ => Step::Unknown,
+            };
+            Compiled {
+                name: d.name.clone(),
+                step,
+            }
+        })
+        .collect()
+}
+
+/// Whether results of `chain` are worth caching: it reads the environment (whose answer is
+/// then frozen at first sight, spec §6.5) or runs regular expressions. Pure byte and number
+/// formatting is cheaper to redo than to look up.
+pub(super) fn worth_caching(chain: &[Compiled]) -> bool {
+    chain.iter().any(|c| {
+        !matches!(
+            c.step,
+            Step::Uint
+                | Step::Hex
+                | Step::Str
+                | Step::InetIp
+                | Step::Errno
+                | Step::Syscall
+                | Step::StaticMap { .. }
+                | Step::Dname
+        )
+    })
+}
+
+/// Why a chain failed; rendered into the spec §3.3 details by the caller, who knows the label.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum ChainError {
+    NoDecoders,
+    Unknown(String),
+    /// `error decoding with decoder "<name>": <detail>`.
+    Failed(String),
+}
+
+/// Runs `chain` on `field`. `Ok(true)`: the label value is in `a`; `Ok(false)`: skip the row.
+pub(super) fn run(
+    tables: &mut Tables,
+    chain: &[Compiled],
+    field: &[u8],
+    a: &mut Vec<u8>,
+    b: &mut Vec<u8>,
+) -> Result<bool, ChainError> {
+    if chain.is_empty() {
+        return Err(ChainError::NoDecoders);
+    }
+    for (i, c) in chain.iter().enumerate() {
+        if matches!(c.step, Step::Unknown) {
+            return Err(ChainError::Unknown(c.name.clone()));
+        }
+        b.clear();
+        // The first decoder reads the field itself; later ones the previous output.
+        let input: &[u8] = if i == 0 { field } else { a };
+        match apply(tables, &c.step, input, b) {
+            Ok(true) => std::mem::swap(a, b),
+            Ok(false) => return Ok(false),
+            Err(e) => {
+                return Err(ChainError::Failed(format!(
+                    "error decoding with decoder {:?}: {e}",
+                    c.name
+                )))
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn apply(
+    tables: &mut Tables,
+    step: &Step,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<bool, String> {
+    match step {
+        Step::Uint => text::uint(input, out)?,
+        Step::Hex => text::hex(input, out),
+        Step::Str => text::string(input, out),
+        Step::InetIp => text::inet_ip(input, out),
+        Step::Errno => text::errno(input, out)?,
+        Step::Syscall => text::syscall(input, tables.env.arch, out)?,
+        Step::StaticMap { map, allow_unknown } => {
+            text::static_map(input, map.as_ref(), *allow_unknown, out)
+        }
+        Step::Regexp(patterns) => return text::regexp(input, patterns, out),
+        Step::RegexpMissing => return Err("no regexps defined".to_string()),
+        Step::Dname => text::dname(input, out),
+        Step::Ksym => tables.ksym(input, out)?,
+        Step::Kstack => tables.kstack(input, out)?,
+        Step::Cgroup => tables.cgroup(input, out)?,
+        Step::Ifname => tables.ifname(input, out)?,
+        Step::MajorMinor => tables.majorminor(input, out)?,
+        Step::Pci(kind) => tables.pci(*kind, input, out)?,
+        Step::Unknown => return Err("unknown decoder".to_string()),
+    }
+    Ok(true)
+}
+
+/// A lazily loaded table and whether it was (re)loaded during the current metric read: a miss
+/// triggers at most one reload per read, so a map full of unknown ids costs one reload.
+#[derive(Debug)]
+struct Lazy<T> {
+    value: Option<T>,
+    fresh: bool,
+}
+
+impl<T> Default for Lazy<T> {
+    fn default() -> Self {
+        Lazy {
+            value: None,
+            fresh: false,
+        }
+    }
+}
+
+impl<T> Lazy<T> {
+    fn get(&mut self, load: impl FnOnce() -> Result<T, String>) -> Result<&T, String> {
+        if self.value.is_none() {
+            self.value = Some(load()?);
+            self.fresh = true;
+        }
+        self.value
+            .as_ref()
+            .ok_or_else(|| "table not loaded".to_string())
+    }
+
+    /// Reloads if not already done during this read; `false` when it was.
+    fn reload(
+        &mut self,
+        load: impl FnOnce(Option<T>) -> Result<T, String>,
+    ) -> Result<bool, String> {
+        if self.fresh {
+            return Ok(false);
+        }
+        self.value = Some(load(self.value.take())?);
+        self.fresh = true;
+        Ok(true)
+    }
+}
+
+/// Environment-dependent lookup tables.
+#[derive(Debug)]
+pub(super) struct Tables {
+    pub(super) env: Env,
+    kallsyms: Lazy<Kallsyms>,
+    cgroups: Lazy<HashMap<u64, String>>,
+    ifnames: Lazy<HashMap<u32, String>>,
+    partitions: Lazy<String>,
+    /// `Some(None)`: no pci.ids file exists.
+    pci: Option<Option<PciDb>>,
+}
+
+impl Tables {
+    pub(super) fn new(env: Env) -> Tables {
+        Tables {
+            env,
+            kallsyms: Lazy::default(),
+            cgroups: Lazy::default(),
+            ifnames: Lazy::default(),
+            partitions: Lazy::default(),
+            pci: None,
+        }
+    }
+
+    /// Called at the start of each metric read: allows one reload per table again.
+    pub(super) fn new_read(&mut self) {
+        self.kallsyms.fresh = false;
+        self.cgroups.fresh = false;
+        self.ifnames.fresh = false;
+        self.partitions.fresh = false;
+    }
+
+    fn ksym(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let addr = text::host_u64_prefix(input)?;
+        let path = self.env.kallsyms.clone();
+        loop {
+            if let Some(name) = self.kallsyms.get(|| Kallsyms::load(&path))?.exact(addr) {
+                out.extend_from_slice(name.as_bytes());
+                return Ok(());
+            }
+            if !self.kallsyms.reload(|_| Kallsyms::load(&path))? {
+                let _ = write!(out_string(out), "unknown_addr:0x{addr:x}");
+                return Ok(());
+            }
+        }
+    }
+
+    fn kstack(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let frames = ksym::frames(input)?;
+        let path = self.env.kallsyms.clone();
+        loop {
+            let syms = self.kallsyms.get(|| Kallsyms::load(&path))?;
+            let all = frames.iter().all(|&f| syms.containing(f).is_some());
+            if all || !self.kallsyms.reload(|_| Kallsyms::load(&path))? {
+                break;
+            }
+        }
+        let syms = self.kallsyms.get(|| Kallsyms::load(&path))?;
+        for (i, &f) in frames.iter().enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(syms.containing(f).unwrap_or("??").as_bytes());
+        }
+        Ok(())
+    }
+
+    fn cgroup(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let id = text::parse_decimal_id(input)
+            .ok_or_else(|| text::not_a_number(input, "a decimal integer"))?;
+        let root = self.env.cgroup_root.clone();
+        let walk = |prev: Option<HashMap<u64, String>>| {
+            let mut table = prev.unwrap_or_default();
+            cgroup::walk(&root, &mut table);
+            Ok(table)
+        };
+        loop {
+            if let Some(path) = self.cgroups.get(|| walk(None))?.get(&id) {
+                out.extend_from_slice(path.as_bytes());
+                return Ok(());
+            }
+            if !self.cgroups.reload(walk)? {
+                out.extend_from_slice(b"unknown_cgroup_id:");
+                // The id as the text said it, sign included.
+                out.extend_from_slice(input);
+                return Ok(());
+            }
+        }
+    }
+
+    fn ifname(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let idx = text::host_u32_prefix(input)?;
+        let dir = self.env.net_class.clone();
+        loop {
+            if let Some(name) = self.ifnames.get(|| Ok(net::scan(&dir)))?.get(&idx) {
+                out.extend_from_slice(name.as_bytes());
+                return Ok(());
+            }
+            if !self.ifnames.reload(|_| Ok(net::scan(&dir)))? {
+                out.extend_from_slice(b"unknown:");
+                text::push_decimal(out, u64::from(idx));
+                return Ok(());
+            }
+        }
+    }
+
+    fn majorminor(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let (major, minor) = block::split_dev(text::host_u32_prefix(input)?);
+        let path = self.env.partitions.clone();
+        loop {
+            if let Some(name) =
+                block::lookup(self.partitions.get(|| block::read(&path))?, major, minor)
+            {
+                out.extend_from_slice(name.as_bytes());
+                return Ok(());
+            }
+            if !self.partitions.reload(|_| block::read(&path))? {
+                let _ = write!(out_string(out), "unknown:{major}:{minor}");
+                return Ok(());
+            }
+        }
+    }
+
+    fn pci(&mut self, kind: PciKind, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        if self.pci.is_none() {
+            let found = self.env.pci_ids.iter().find(|p| p.exists()).cloned();
+            self.pci = Some(match found {
+                None => None,
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                    Some(PciDb::parse(&text))
+                }
+            });
+        }
+        match &self.pci {
+            Some(Some(db)) => db.decode(kind, input, out),
+            _ => {
+                out.extend_from_slice(b"missing pci.ids db");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `fmt::Write` over a byte buffer, for `write!` of ASCII text.
+fn out_string(out: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
+    struct W<'a>(&'a mut Vec<u8>);
+    impl std::fmt::Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+    }
+    W(out)
+}
