@@ -34,7 +34,7 @@ run: build
 	$(BIN) run biolatency --for 10s; status=$$?; wait; rm -rf $$scratch; exit $$status
 
 test: deps
-	$(CARGO) test --release --no-fail-fast -- --test-threads=2
+	$(CARGO) test --no-fail-fast -- --test-threads=2
 
 bench: build
 	$(CARGO) bench --bench core

@@ -15,15 +15,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CLANG");
 
     // libbpf-sys exports the headers of the libbpf it builds (same version that loads the objects).
-    let libbpf_include = env::var("DEP_BPF_INCLUDE").unwrap_or_else(|_| {
-        fail("DEP_BPF_INCLUDE is not set: the libbpf-sys dependency must export its headers")
-    });
+    let libbpf_include = env::var("DEP_BPF_INCLUDE")
+        .unwrap_or_else(|_| fail("DEP_BPF_INCLUDE is not set: the libbpf-sys dependency must export its headers"));
     let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
         Ok("x86_64") => "x86",
         Ok("aarch64") => "arm64",
-        Ok(other) => fail(&format!(
-            "unsupported target architecture {other}: ebpfx supports x86_64 and aarch64"
-        )),
+        Ok(other) => fail(&format!("unsupported target architecture {other}: ebpfx supports x86_64 and aarch64")),
         Err(_) => "x86",
     };
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".to_string());
@@ -49,16 +46,11 @@ fn main() {
     if test_src.is_dir() {
         let test_out = out.join("tests");
         let _ = fs::create_dir_all(&test_out);
-        let mut tests: Vec<PathBuf> = fs::read_dir(&test_src)
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
+        let mut tests: Vec<PathBuf> =
+            fs::read_dir(&test_src).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
         tests.retain(|p| p.to_string_lossy().ends_with(".bpf.c"));
         for src in &tests {
-            let name = src
-                .file_name()
-                .and_then(|f| f.to_str())
-                .unwrap_or_default()
-                .trim_end_matches(".bpf.c");
+            let name = src.file_name().and_then(|f| f.to_str()).unwrap_or_default().trim_end_matches(".bpf.c");
             compile(
                 &clang,
                 arch,
@@ -77,21 +69,8 @@ fn main() {
         let file = src.file_name().and_then(|f| f.to_str()).unwrap_or_default();
         let name = file.trim_end_matches(".bpf.c");
         let obj = out.join(format!("{name}.bpf.o"));
-        compile(
-            &clang,
-            arch,
-            &vmlinux_dir,
-            &libbpf_include,
-            &bpf_dir,
-            src,
-            &obj,
-            strip.as_deref(),
-        );
-        let _ = writeln!(
-            table,
-            "    ({name:?}, include_bytes!({:?})),",
-            obj.display().to_string()
-        );
+        compile(&clang, arch, &vmlinux_dir, &libbpf_include, &bpf_dir, src, &obj, strip.as_deref());
+        let _ = writeln!(table, "    ({name:?}, include_bytes!({:?})),", obj.display().to_string());
     }
     table.push_str("];\n");
 
@@ -102,20 +81,13 @@ fn main() {
         .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", configs_dir.display())))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter_map(|p| {
-            p.file_name()
-                .and_then(|f| f.to_str())
-                .and_then(|f| f.strip_suffix(".yaml"))
-                .map(str::to_string)
+            p.file_name().and_then(|f| f.to_str()).and_then(|f| f.strip_suffix(".yaml")).map(str::to_string)
         })
         .collect();
     configs.sort();
     let objects: Vec<String> = sources
         .iter()
-        .filter_map(|s| {
-            s.file_name()
-                .and_then(|f| f.to_str())
-                .map(|f| f.trim_end_matches(".bpf.c").to_string())
-        })
+        .filter_map(|s| s.file_name().and_then(|f| f.to_str()).map(|f| f.trim_end_matches(".bpf.c").to_string()))
         .collect();
     for c in &configs {
         if !objects.contains(c) {
@@ -130,15 +102,10 @@ fn main() {
     table.push_str("/// (name, YAML text) for every configs/NAME.yaml, sorted by name.\npub static BUILTIN_CONFIGS: &[(&str, &str)] = &[\n");
     for c in &configs {
         let path = configs_dir.join(format!("{c}.yaml"));
-        let _ = writeln!(
-            table,
-            "    ({c:?}, include_str!({:?})),",
-            path.display().to_string()
-        );
+        let _ = writeln!(table, "    ({c:?}, include_str!({:?})),", path.display().to_string());
     }
     table.push_str("];\n");
-    fs::write(out.join("bpf_objects.rs"), table)
-        .unwrap_or_else(|e| fail(&format!("writing bpf_objects.rs: {e}")));
+    fs::write(out.join("bpf_objects.rs"), table).unwrap_or_else(|e| fail(&format!("writing bpf_objects.rs: {e}")));
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -172,12 +139,7 @@ fn compile(
     }
     if let Some(strip) = strip {
         // Drops DWARF, keeps BTF and CO-RE relocations (~630 KB -> ~18 KB per object).
-        let ok = Command::new(strip)
-            .arg("-g")
-            .arg(obj)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+        let ok = Command::new(strip).arg("-g").arg(obj).status().map(|s| s.success()).unwrap_or(false);
         if !ok {
             fail(&format!("{strip} -g {} failed", obj.display()));
         }
@@ -195,12 +157,7 @@ fn find_llvm_strip() -> Option<String> {
         "llvm-strip-19",
     ];
     for c in candidates {
-        if Command::new(c)
-            .arg("--version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-        {
+        if Command::new(c).arg("--version").output().map(|o| o.status.success()).unwrap_or(false) {
             return Some(c.to_string());
         }
     }

@@ -76,34 +76,18 @@ fn bench_map_pipeline() -> anyhow::Result<()> {
         let t0 = Instant::now();
         let raw = read_map(map.as_fd().as_raw_fd(), &shape)?;
         let t1 = Instant::now();
-        assert_eq!(
-            raw.len(),
-            ENTRIES as usize,
-            "batched read must return every entry"
-        );
+        assert_eq!(raw.len(), ENTRIES as usize, "batched read must return every entry");
         let mut decoders = Decoders::new(Env::system());
-        let metric = decoders
-            .metric("synthetic", &config.metrics[0], &raw)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let metric = decoders.metric("synthetic", &config.metrics[0], &raw).map_err(|e| anyhow::anyhow!("{e}"))?;
         let t2 = Instant::now();
         let now = SystemTime::now();
         let snap = Snapshot {
-            window: Window {
-                start: now,
-                end: now,
-                length: Duration::from_secs(1),
-            },
+            window: Window { start: now, end: now, length: Duration::from_secs(1) },
             metrics: vec![metric],
             decoder_errors: vec![("synthetic".into(), 0)],
             warnings: vec![],
         };
-        let text = render(
-            Format::Prom,
-            &snap,
-            &Options {
-                prefix: "ebpfx_".into(),
-            },
-        );
+        let text = render(Format::Prom, &snap, &Options { prefix: "ebpfx_".into() });
         let t3 = Instant::now();
         assert!(text.len() > 1_000_000);
         t_read.push(t1 - t0);
@@ -122,43 +106,24 @@ fn bench_map_pipeline() -> anyhow::Result<()> {
 fn ebpfx_bin() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/release/deps/core-xxxx -> target/release/ebpfx
-    exe.parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("ebpfx"))
-        .unwrap_or_default()
+    exe.parent().and_then(|d| d.parent()).map(|d| d.join("ebpfx")).unwrap_or_default()
 }
 
 fn bench_startup() -> anyhow::Result<()> {
     let bin = ebpfx_bin();
     if !bin.exists() {
-        println!(
-            "startup: {} missing (run `cargo build --release` first)",
-            bin.display()
-        );
+        println!("startup: {} missing (run `cargo build --release` first)", bin.display());
         return Ok(());
     }
     let mut times = vec![];
     for _ in 0..11 {
         let t0 = Instant::now();
         let mut child = Command::new(&bin)
-            .args([
-                "-v",
-                "run",
-                "biolatency",
-                "--for",
-                "100ms",
-                "--format",
-                "prom",
-            ])
+            .args(["-v", "run", "biolatency", "--for", "100ms", "--format", "prom"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()?;
-        let mut reader = BufReader::new(
-            child
-                .stderr
-                .take()
-                .ok_or_else(|| anyhow::anyhow!("stderr"))?,
-        );
+        let mut reader = BufReader::new(child.stderr.take().ok_or_else(|| anyhow::anyhow!("stderr"))?);
         let mut line = String::new();
         loop {
             line.clear();
@@ -173,10 +138,7 @@ fn bench_startup() -> anyhow::Result<()> {
         child.wait()?;
     }
     times.remove(0); // warm-up
-    println!(
-        "exec -> all programs attached, biolatency (median of 10): {}",
-        ms(median(times))
-    );
+    println!("exec -> all programs attached, biolatency (median of 10): {}", ms(median(times)));
     Ok(())
 }
 
@@ -226,11 +188,7 @@ fn bench_rss() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     rss.sort();
     if let Some(m) = rss.get(rss.len() / 2) {
-        println!(
-            "peak RSS, 3 s biolatency run (median of {}): {:.1} MB",
-            rss.len(),
-            *m as f64 / 1024.0
-        );
+        println!("peak RSS, 3 s biolatency run (median of {}): {:.1} MB", rss.len(), *m as f64 / 1024.0);
     }
     Ok(())
 }

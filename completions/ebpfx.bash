@@ -276,7 +276,7 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__run)
-            opts="-f -o -i -c -T -v -q -h -V --for --format --output --prefix --strict --btf --interval --count --timestamp --save-raw --config-dir --verbose --quiet --help --version"
+            opts="-f -o -i -c -T -v -q -h -V --for --format --output --prefix --strict --btf --interval --count --timestamp --save-raw --push --job --config-dir --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -327,6 +327,14 @@ _ebpfx_clap() {
                     return 0
                     ;;
                 --save-raw)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --push)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --job)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -382,7 +390,7 @@ _ebpfx() {
     for (( i = 1; i < COMP_CWORD; i++ )); do
         word="${COMP_WORDS[i]}"
         case "$word" in
-            --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw)
+            --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job)
                 (( i++ ))
                 [[ "${COMP_WORDS[i]}" == "=" ]] && (( i++ ))
                 ;;
@@ -399,7 +407,7 @@ _ebpfx() {
         *) return $status ;;
     esac
     case "${COMP_WORDS[COMP_CWORD-1]}" in
-        --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|=) return $status ;;
+        --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|=) return $status ;;
     esac
     local IFS=$'\n'
     COMPREPLY=( $(compgen -W "$(_ebpfx_config_names)" -- "$cur") )

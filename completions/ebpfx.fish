@@ -46,6 +46,8 @@ complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l btf -d 'BTF file for
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s i -l interval -d 'Print a block every INTERVAL with the values of that interval only (like bcc\'s `[interval]`); ends at --count blocks, at --for, or on Ctrl-C' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s c -l count -d 'Stop after N interval blocks (needs --interval)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l save-raw -d 'Also store the raw map contents and the configs in FILE (JSON), to render later with `ebpfx render FILE` in any format, without root' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l push -d 'Push the Prometheus text to a Pushgateway at URL (PUT, one group per config: job + config). Nothing is printed unless --format or --output asks for it' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l job -d 'Job name of the pushed group' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l strict -d 'Fail when any program cannot load or attach, instead of leaving it out with a warning'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s T -l timestamp -d 'Head each block with the time (HH:MM:SS)'

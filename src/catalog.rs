@@ -71,17 +71,10 @@ impl Catalog {
     pub fn new(config_dir: Option<&Path>) -> anyhow::Result<Catalog> {
         let mut entries = BTreeMap::new();
         for (name, _) in embedded::BUILTIN_CONFIGS {
-            entries.insert(
-                name.to_string(),
-                Entry {
-                    name: name.to_string(),
-                    origin: Origin::BuiltIn,
-                },
-            );
+            entries.insert(name.to_string(), Entry { name: name.to_string(), origin: Origin::BuiltIn });
         }
         if let Some(dir) = config_dir {
-            let rd = std::fs::read_dir(dir)
-                .map_err(|e| usage_err(format!("--config-dir {}: {e}", dir.display())))?;
+            let rd = std::fs::read_dir(dir).map_err(|e| usage_err(format!("--config-dir {}: {e}", dir.display())))?;
             for item in rd {
                 let path = match item {
                     Ok(i) => i.path(),
@@ -92,19 +85,10 @@ impl Catalog {
                     continue;
                 }
                 let name = config::config_name(&path);
-                entries.insert(
-                    name.clone(),
-                    Entry {
-                        name,
-                        origin: Origin::Dir(path),
-                    },
-                );
+                entries.insert(name.clone(), Entry { name, origin: Origin::Dir(path) });
             }
         }
-        Ok(Catalog {
-            entries,
-            config_dir: config_dir.map(Path::to_path_buf),
-        })
+        Ok(Catalog { entries, config_dir: config_dir.map(Path::to_path_buf) })
     }
 
     /// Config names, sorted.
@@ -119,10 +103,7 @@ impl Catalog {
 
     /// The embedded YAML of a built-in.
     pub fn builtin_yaml(name: &str) -> Option<&'static str> {
-        embedded::BUILTIN_CONFIGS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, y)| *y)
+        embedded::BUILTIN_CONFIGS.iter().find(|(n, _)| *n == name).map(|(_, y)| *y)
     }
 
     /// Every config with its source and one-line description. Invalid directory configs are
@@ -134,9 +115,7 @@ impl Catalog {
                 let (source, description) = match &e.origin {
                     Origin::BuiltIn => {
                         let d = Catalog::builtin_yaml(&e.name)
-                            .and_then(|y| {
-                                Config::parse(&e.name, &format!("configs/{}.yaml", e.name), y).ok()
-                            })
+                            .and_then(|y| Config::parse(&e.name, &format!("configs/{}.yaml", e.name), y).ok())
                             .map(|c| c.summary())
                             .unwrap_or_default();
                         ("built-in".to_string(), d)
@@ -146,19 +125,10 @@ impl Catalog {
                             Ok(c) => c.summary(),
                             Err(err) => format!("(invalid: {err:#})"),
                         };
-                        (
-                            p.parent()
-                                .map(|d| d.display().to_string())
-                                .unwrap_or_default(),
-                            d,
-                        )
+                        (p.parent().map(|d| d.display().to_string()).unwrap_or_default(), d)
                     }
                 };
-                Listing {
-                    name: e.name.clone(),
-                    source,
-                    description,
-                }
+                Listing { name: e.name.clone(), source, description }
             })
             .collect()
     }
@@ -204,12 +174,7 @@ impl Catalog {
                         obj.display()
                     )));
                 }
-                Ok(Resolved {
-                    config,
-                    object: ObjectSource::File(obj),
-                    origin: entry.origin.clone(),
-                    yaml,
-                })
+                Ok(Resolved { config, object: ObjectSource::File(obj), origin: entry.origin.clone(), yaml })
             }
         }
     }
@@ -223,9 +188,7 @@ mod tests {
     fn builtins_parse_and_have_objects() {
         let cat = Catalog::new(None).expect("catalog");
         let names: Vec<_> = cat.names().map(str::to_string).collect();
-        assert!(
-            names.contains(&"biolatency".to_string()) && names.contains(&"syscalls".to_string())
-        );
+        assert!(names.contains(&"biolatency".to_string()) && names.contains(&"syscalls".to_string()));
         for n in names {
             let r = cat.resolve(&n).expect("built-in resolves");
             assert!(!r.config.metrics.is_empty(), "{n}");

@@ -51,11 +51,7 @@ pub fn layout_problems(labels: &[crate::config::Label], layout: &KeyLayout) -> V
             )),
             Some(i) => {
                 let m = &layout.members[i];
-                let next = layout
-                    .members
-                    .get(i + 1)
-                    .map(|n| n.offset)
-                    .unwrap_or(layout.size);
+                let next = layout.members.get(i + 1).map(|n| n.offset).unwrap_or(layout.size);
                 let end = offset + label.size;
                 if end < m.offset + m.size {
                     problems.push(format!(
@@ -79,27 +75,13 @@ pub fn layout_problems(labels: &[crate::config::Label], layout: &KeyLayout) -> V
 pub fn describe(labels: &[crate::config::Label], layout: &KeyLayout) -> String {
     let mut s = format!("    key {} ({} bytes):\n", layout.type_name, layout.size);
     for m in &layout.members {
-        let _ = writeln!(
-            s,
-            "      {:>3}..{:<3} {} ({} bytes)",
-            m.offset,
-            m.offset + m.size,
-            m.name,
-            m.size
-        );
+        let _ = writeln!(s, "      {:>3}..{:<3} {} ({} bytes)", m.offset, m.offset + m.size, m.name, m.size);
     }
     s.push_str("    labels:\n");
     let mut off = 0;
     for l in labels {
-        let _ = writeln!(
-            s,
-            "      {:>3}..{:<3} {} (size {}, padding {})",
-            off,
-            off + l.size,
-            l.name,
-            l.size,
-            l.padding
-        );
+        let _ =
+            writeln!(s, "      {:>3}..{:<3} {} (size {}, padding {})", off, off + l.size, l.name, l.size, l.padding);
         off += l.size + l.padding;
     }
     s
@@ -117,10 +99,7 @@ fn key_layout(btf: &Btf<'_>, type_id: u32) -> Option<KeyLayout> {
     if size < 0 {
         return None;
     }
-    let type_name = ty
-        .name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "(anonymous)".into());
+    let type_name = ty.name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "(anonymous)".into());
     let mut members = Vec::new();
     if let Ok(st) = Struct::try_from(ty) {
         for m in st.iter() {
@@ -131,18 +110,14 @@ fn key_layout(btf: &Btf<'_>, type_id: u32) -> Option<KeyLayout> {
             // SAFETY: as above; member type ids come from the same BTF.
             let msize = unsafe { libbpf_sys::btf__resolve_size(raw, m.ty.into()) };
             members.push(KeyMember {
-                name: m
-                    .name
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                name: m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                 offset: (bit_offset / 8) as usize,
                 size: msize.max(0) as usize,
             });
         }
     }
     Some(KeyLayout {
-        type_name: format!("struct {type_name}")
-            .replace("struct (anonymous)", "(anonymous struct)"),
+        type_name: format!("struct {type_name}").replace("struct (anonymous)", "(anonymous struct)"),
         size: size as usize,
         members,
     })
@@ -182,26 +157,16 @@ pub fn check(resolved: &Resolved, opts: &LoadOptions, attach: bool) -> Report {
     report.problems.extend(loader::map_problems(config, &maps));
     let layouts = layouts(&open);
     for metric in &config.metrics {
-        if matches!(
-            metric.kind,
-            MetricKind::Counter {
-                perf_event_array: true
-            }
-        ) {
+        if matches!(metric.kind, MetricKind::Counter { perf_event_array: true }) {
             continue;
         }
         let Some((_, layout)) = layouts.iter().find(|(n, _)| *n == metric.name) else {
             continue;
         };
         let per_cpu_cpu = metric.labels.last().is_some_and(|l| l.name == "cpu")
-            && maps
-                .iter()
-                .any(|m| m.name == metric.name && loader::is_per_cpu(m.map_type));
-        let labels: &[crate::config::Label] = if per_cpu_cpu {
-            &metric.labels[..metric.labels.len() - 1]
-        } else {
-            &metric.labels
-        };
+            && maps.iter().any(|m| m.name == metric.name && loader::is_per_cpu(m.map_type));
+        let labels: &[crate::config::Label] =
+            if per_cpu_cpu { &metric.labels[..metric.labels.len() - 1] } else { &metric.labels };
         let problems = layout_problems(labels, layout);
         if !problems.is_empty() {
             report.problems.push(format!(
@@ -214,10 +179,9 @@ pub fn check(resolved: &Resolved, opts: &LoadOptions, attach: bool) -> Report {
         }
     }
     if config.tracing_spans > 0 {
-        report.notes.push(format!(
-            "{} tracing span(s) parsed; one-shot runs do not collect spans",
-            config.tracing_spans
-        ));
+        report
+            .notes
+            .push(format!("{} tracing span(s) parsed; one-shot runs do not collect spans", config.tracing_spans));
     }
     drop(open);
     if attach && report.problems.is_empty() {
@@ -225,9 +189,7 @@ pub fn check(resolved: &Resolved, opts: &LoadOptions, attach: bool) -> Report {
             Ok(mut loaded) => {
                 for p in &loaded.programs {
                     match &p.problem {
-                        None => report
-                            .notes
-                            .push(format!("program {} ({}) attached", p.name, p.section)),
+                        None => report.notes.push(format!("program {} ({}) attached", p.name, p.section)),
                         Some(why) => report.problems.push(format!(
                             "config {}: program {} ({}) cannot be used: {why}",
                             config.name, p.name, p.section
@@ -252,12 +214,7 @@ mod tests {
             name: name.into(),
             size,
             padding,
-            decoders: vec![DecoderSpec {
-                name: "uint".into(),
-                static_map: None,
-                allow_unknown: false,
-                regexps: None,
-            }],
+            decoders: vec![DecoderSpec { name: "uint".into(), static_map: None, allow_unknown: false, regexps: None }],
         }
     }
 
@@ -266,21 +223,9 @@ mod tests {
             type_name: "struct disk_key".into(),
             size: 16,
             members: vec![
-                KeyMember {
-                    name: "dev".into(),
-                    offset: 0,
-                    size: 4,
-                },
-                KeyMember {
-                    name: "op".into(),
-                    offset: 4,
-                    size: 1,
-                },
-                KeyMember {
-                    name: "bucket".into(),
-                    offset: 8,
-                    size: 8,
-                },
+                KeyMember { name: "dev".into(), offset: 0, size: 4 },
+                KeyMember { name: "op".into(), offset: 4, size: 1 },
+                KeyMember { name: "bucket".into(), offset: 8, size: 8 },
             ],
         }
     }
@@ -288,14 +233,8 @@ mod tests {
     #[test]
     fn folded_and_explicit_padding_both_line_up() {
         let k = bio_key();
-        assert!(
-            layout_problems(&[label("d", 4, 0), label("op", 4, 0), label("b", 8, 0)], &k)
-                .is_empty()
-        );
-        assert!(
-            layout_problems(&[label("d", 4, 0), label("op", 1, 3), label("b", 8, 0)], &k)
-                .is_empty()
-        );
+        assert!(layout_problems(&[label("d", 4, 0), label("op", 4, 0), label("b", 8, 0)], &k).is_empty());
+        assert!(layout_problems(&[label("d", 4, 0), label("op", 1, 3), label("b", 8, 0)], &k).is_empty());
     }
 
     #[test]
@@ -303,15 +242,9 @@ mod tests {
         let k = bio_key();
         let labels = [label("d", 2, 0), label("op", 2, 4), label("b", 8, 0)];
         let p = layout_problems(&labels, &k);
-        assert!(
-            p.iter().any(|s| s.contains("member dev is 4 bytes")),
-            "{p:?}"
-        );
+        assert!(p.iter().any(|s| s.contains("member dev is 4 bytes")), "{p:?}");
         assert!(p.iter().any(|s| s.contains("starts at byte 2")), "{p:?}");
         let d = describe(&labels, &k);
-        assert!(
-            d.contains("struct disk_key (16 bytes)") && d.contains("op (1 bytes)"),
-            "{d}"
-        );
+        assert!(d.contains("struct disk_key (16 bytes)") && d.contains("op (1 bytes)"), "{d}");
     }
 }

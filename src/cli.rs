@@ -166,9 +166,7 @@ fn parse_prefix(s: &str) -> Result<String, String> {
     if s.is_empty() || crate::config::valid_metric_name(s) {
         Ok(s.to_string())
     } else {
-        Err(format!(
-            "{s:?} is not a valid Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)"
-        ))
+        Err(format!("{s:?} is not a valid Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)"))
     }
 }
 

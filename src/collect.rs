@@ -16,30 +16,15 @@ use crate::raw::RawMap;
 pub fn read_config(loaded: &Loaded) -> anyhow::Result<Vec<RawMap>> {
     let mut out = Vec::with_capacity(loaded.config.metrics.len());
     for metric in &loaded.config.metrics {
-        if matches!(
-            metric.kind,
-            MetricKind::Counter {
-                perf_event_array: true
-            }
-        ) {
-            out.push(RawMap {
-                name: metric.name.clone(),
-                slots: 1,
-                ..RawMap::default()
-            });
+        if matches!(metric.kind, MetricKind::Counter { perf_event_array: true }) {
+            out.push(RawMap { name: metric.name.clone(), slots: 1, ..RawMap::default() });
             continue;
         }
         let map = loaded
             .object
             .maps()
             .find(|m| m.name() == OsStr::new(&metric.name))
-            .ok_or_else(|| {
-                anyhow!(
-                    "config {}: map {} vanished",
-                    loaded.config.name,
-                    metric.name
-                )
-            })?;
+            .ok_or_else(|| anyhow!("config {}: map {} vanished", loaded.config.name, metric.name))?;
         let info = MapShape {
             name: metric.name.clone(),
             key_size: map.key_size() as usize,
@@ -47,13 +32,8 @@ pub fn read_config(loaded: &Loaded) -> anyhow::Result<Vec<RawMap>> {
             max_entries: map.max_entries(),
             map_type: map.map_type(),
         };
-        let raw = read_map(map.as_fd().as_raw_fd(), &info).map_err(|e| {
-            anyhow!(
-                "config {}: reading map {}: {e}",
-                loaded.config.name,
-                metric.name
-            )
-        })?;
+        let raw = read_map(map.as_fd().as_raw_fd(), &info)
+            .map_err(|e| anyhow!("config {}: reading map {}: {e}", loaded.config.name, metric.name))?;
         out.push(raw);
     }
     Ok(out)
@@ -71,10 +51,7 @@ pub struct MapShape {
 
 impl MapShape {
     fn per_cpu(&self) -> bool {
-        matches!(
-            self.map_type,
-            MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash
-        )
+        matches!(self.map_type, MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash)
     }
     fn is_array(&self) -> bool {
         matches!(self.map_type, MapType::Array | MapType::PercpuArray)
@@ -86,10 +63,7 @@ pub fn possible_cpus() -> anyhow::Result<usize> {
     // SAFETY: plain libbpf call without arguments; it reads /sys and caches the result.
     let n = unsafe { libbpf_sys::libbpf_num_possible_cpus() };
     if n <= 0 {
-        return Err(anyhow!(
-            "cannot count possible CPUs: {}",
-            std::io::Error::from_raw_os_error(-n)
-        ));
+        return Err(anyhow!("cannot count possible CPUs: {}", std::io::Error::from_raw_os_error(-n)));
     }
     Ok(n as usize)
 }
@@ -108,10 +82,7 @@ pub fn read_map(fd: i32, shape: &MapShape) -> anyhow::Result<RawMap> {
         is_array: shape.is_array(),
     };
     if shape.value_size != 8 {
-        return Err(anyhow!(
-            "value size is {} bytes, expected 8",
-            shape.value_size
-        ));
+        return Err(anyhow!("value size is {} bytes, expected 8", shape.value_size));
     }
     match read_batched(fd, shape, &mut raw) {
         Ok(()) => Ok(raw),
@@ -121,10 +92,7 @@ pub fn read_map(fd: i32, shape: &MapShape) -> anyhow::Result<RawMap> {
             read_by_key(fd, shape, &mut raw)?;
             Ok(raw)
         }
-        Err(e) => Err(anyhow!(
-            "BPF_MAP_LOOKUP_BATCH failed: {}",
-            std::io::Error::from_raw_os_error(e)
-        )),
+        Err(e) => Err(anyhow!("BPF_MAP_LOOKUP_BATCH failed: {}", std::io::Error::from_raw_os_error(e))),
     }
 }
 
@@ -146,11 +114,7 @@ fn read_batched(fd: i32, shape: &MapShape, raw: &mut RawMap) -> Result<(), i32> 
     let mut first = true;
     loop {
         let mut count = chunk as u32;
-        let in_ptr = if first {
-            std::ptr::null_mut()
-        } else {
-            in_token.as_mut_ptr().cast()
-        };
+        let in_ptr = if first { std::ptr::null_mut() } else { in_token.as_mut_ptr().cast() };
         // SAFETY: `keys` holds `chunk` keys and `values` `chunk × slots` u64 (value size 8, so the
         // per-CPU stride round_up(8, 8) × ncpus is `slots` u64s); the tokens are at least as large
         // as a key or a u32 bucket index; `count` tells the kernel the capacity and gets the
@@ -166,13 +130,7 @@ fn read_batched(fd: i32, shape: &MapShape, raw: &mut RawMap) -> Result<(), i32> 
                 &opts,
             )
         };
-        let err = if rc < 0 {
-            std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(-rc)
-        } else {
-            0
-        };
+        let err = if rc < 0 { std::io::Error::last_os_error().raw_os_error().unwrap_or(-rc) } else { 0 };
         let n = (count as usize).min(chunk);
         if rc == 0 || err == libc::ENOENT {
             raw.keys.extend_from_slice(&keys[..n * shape.key_size]);
@@ -208,11 +166,7 @@ fn read_by_key(fd: i32, shape: &MapShape, raw: &mut RawMap) -> anyhow::Result<()
     let mut value = vec![0u64; raw.slots];
     let mut first = true;
     loop {
-        let prev = if first {
-            std::ptr::null()
-        } else {
-            key.as_ptr().cast()
-        };
+        let prev = if first { std::ptr::null() } else { key.as_ptr().cast() };
         // SAFETY: `prev` is null or a key-sized buffer; `next` is key-sized.
         let rc = unsafe { libbpf_sys::bpf_map_get_next_key(fd, prev, next.as_mut_ptr().cast()) };
         if rc < 0 {
@@ -224,9 +178,7 @@ fn read_by_key(fd: i32, shape: &MapShape, raw: &mut RawMap) -> anyhow::Result<()
         }
         first = false;
         // SAFETY: `next` is key-sized; `value` holds `slots` u64 (8-byte value × possible CPUs).
-        let rc = unsafe {
-            libbpf_sys::bpf_map_lookup_elem(fd, next.as_ptr().cast(), value.as_mut_ptr().cast())
-        };
+        let rc = unsafe { libbpf_sys::bpf_map_lookup_elem(fd, next.as_ptr().cast(), value.as_mut_ptr().cast()) };
         if rc == 0 {
             raw.push(&next, &value);
         }

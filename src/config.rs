@@ -125,23 +125,14 @@ impl Config {
         if let Some(d) = &self.description {
             return d.lines().next().unwrap_or_default().trim().to_string();
         }
-        self.metrics
-            .first()
-            .map(|m| m.help.lines().next().unwrap_or_default().trim().to_string())
-            .unwrap_or_default()
+        self.metrics.first().map(|m| m.help.lines().next().unwrap_or_default().trim().to_string()).unwrap_or_default()
     }
 }
 
 /// `DIR/NAME.yaml` → `NAME`.
 pub fn config_name(path: &Path) -> String {
-    let file = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    file.strip_suffix(".yaml")
-        .or_else(|| file.strip_suffix(".yml"))
-        .unwrap_or(&file)
-        .to_string()
+    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    file.strip_suffix(".yaml").or_else(|| file.strip_suffix(".yml")).unwrap_or(&file).to_string()
 }
 
 /// Path of the object beside a config file: `DIR/NAME.yaml` → `DIR/NAME.bpf.o`.
@@ -167,16 +158,15 @@ impl Parser<'_> {
         let doc = serde_yaml::Deserializer::from_str(text)
             .next()
             .ok_or_else(|| self.err("the file holds no YAML document"))?;
-        let root: Value = serde::Deserialize::deserialize(doc)
-            .map_err(|e| self.err(format!("YAML syntax error: {e}")))?;
+        let root: Value =
+            serde::Deserialize::deserialize(doc).map_err(|e| self.err(format!("YAML syntax error: {e}")))?;
         let root = match root {
             Value::Mapping(m) => m,
             Value::Null => return Err(self.err("the file holds no YAML mapping")),
             other => {
-                return Err(self.err(format!(
-                    "expected a mapping with `metrics:` at the top level, found {}",
-                    kind_of(&other)
-                )))
+                return Err(
+                    self.err(format!("expected a mapping with `metrics:` at the top level, found {}", kind_of(&other)))
+                )
             }
         };
         self.reject_bcc_era(&root)?;
@@ -198,12 +188,7 @@ impl Parser<'_> {
             let metrics = match metrics {
                 Value::Mapping(m) => m.clone(),
                 Value::Null => Default::default(),
-                other => {
-                    return Err(self.err(format!(
-                        "`metrics` must be a mapping, found {}",
-                        kind_of(other)
-                    )))
-                }
+                other => return Err(self.err(format!("`metrics` must be a mapping, found {}", kind_of(other)))),
             };
             for (section, kind) in [("counters", 0), ("histograms", 1), ("gauges", 2)] {
                 let Some(list) = get(&metrics, section) else {
@@ -212,11 +197,7 @@ impl Parser<'_> {
                 if !list.is_null() {
                     any_section = true;
                 }
-                for (i, item) in self
-                    .list(list, &format!("metrics.{section}"))?
-                    .iter()
-                    .enumerate()
-                {
+                for (i, item) in self.list(list, &format!("metrics.{section}"))?.iter().enumerate() {
                     cfg.metrics.push(self.metric(item, section, i, kind)?);
                 }
             }
@@ -233,23 +214,15 @@ impl Parser<'_> {
         if let Some(c) = get(&root, "cgroup_id_map") {
             if let Value::Mapping(m) = c {
                 let name = match get(m, "name") {
-                    Some(v) => self
-                        .opt_string(v, "cgroup_id_map.name")?
-                        .unwrap_or_default(),
+                    Some(v) => self.opt_string(v, "cgroup_id_map.name")?.unwrap_or_default(),
                     None => String::new(),
                 };
                 if !name.is_empty() {
                     let map_type = match get(m, "type") {
-                        Some(v) => self
-                            .opt_string(v, "cgroup_id_map.type")?
-                            .unwrap_or_default(),
+                        Some(v) => self.opt_string(v, "cgroup_id_map.type")?.unwrap_or_default(),
                         None => String::new(),
                     };
-                    let map_type = if map_type.is_empty() {
-                        "hash".to_string()
-                    } else {
-                        map_type
-                    };
+                    let map_type = if map_type.is_empty() { "hash".to_string() } else { map_type };
                     if map_type != "hash" && map_type != "cgrp_storage" {
                         return Err(self.err(format!(
                             "cgroup_id_map.type: unknown type {map_type:?} (expected `hash` or `cgrp_storage`)"
@@ -260,18 +233,12 @@ impl Parser<'_> {
                         for (i, v) in self.list(r, "cgroup_id_map.regexps")?.iter().enumerate() {
                             let s = self.string(v, &format!("cgroup_id_map.regexps[{i}]"))?;
                             regex::Regex::new(&s).map_err(|e| {
-                                self.err(format!(
-                                    "cgroup_id_map.regexps[{i}]: invalid regular expression: {e}"
-                                ))
+                                self.err(format!("cgroup_id_map.regexps[{i}]: invalid regular expression: {e}"))
                             })?;
                             regexps.push(s);
                         }
                     }
-                    cfg.cgroup_id_map = Some(CgroupIdMap {
-                        name,
-                        map_type,
-                        regexps,
-                    });
+                    cfg.cgroup_id_map = Some(CgroupIdMap { name, map_type, regexps });
                 }
             } else if !c.is_null() {
                 return Err(self.err("`cgroup_id_map` must be a mapping"));
@@ -322,23 +289,15 @@ impl Parser<'_> {
         let m = match item {
             Value::Mapping(m) => m,
             other => {
-                return Err(self.err(format!(
-                    "metrics.{section}[{index}] must be a mapping, found {}",
-                    kind_of(other)
-                )))
+                return Err(self.err(format!("metrics.{section}[{index}] must be a mapping, found {}", kind_of(other))))
             }
         };
         let name = match get(m, "name") {
-            Some(v) => self
-                .opt_string(v, &format!("metrics.{section}[{index}].name"))?
-                .unwrap_or_default(),
+            Some(v) => self.opt_string(v, &format!("metrics.{section}[{index}].name"))?.unwrap_or_default(),
             None => String::new(),
         };
         if name.is_empty() {
-            return Err(self.err(format!(
-                "{what} #{} (metrics.{section}[{index}]) lacks `name`",
-                index + 1
-            )));
+            return Err(self.err(format!("{what} #{} (metrics.{section}[{index}]) lacks `name`", index + 1)));
         }
         let here = format!("{what} {name}");
         if !valid_metric_name(&name) {
@@ -347,9 +306,7 @@ impl Parser<'_> {
             )));
         }
         let help = match get(m, "help") {
-            Some(v) => self
-                .opt_string(v, &format!("{here}: help"))?
-                .unwrap_or_default(),
+            Some(v) => self.opt_string(v, &format!("{here}: help"))?.unwrap_or_default(),
             None => String::new(),
         };
         if help.is_empty() {
@@ -396,29 +353,17 @@ impl Parser<'_> {
                 )));
             }
         }
-        Ok(MetricConfig {
-            name,
-            help,
-            labels,
-            kind,
-        })
+        Ok(MetricConfig { name, help, labels, kind })
     }
 
-    fn histogram(
-        &self,
-        m: &serde_yaml::Mapping,
-        here: &str,
-        labels: &[Label],
-    ) -> Res<HistogramSpec> {
+    fn histogram(&self, m: &serde_yaml::Mapping, here: &str, labels: &[Label]) -> Res<HistogramSpec> {
         if labels.is_empty() {
-            return Err(self.err(format!(
-                "{here}: a histogram needs at least one label (the last label is the bucket index)"
-            )));
+            return Err(
+                self.err(format!("{here}: a histogram needs at least one label (the last label is the bucket index)"))
+            );
         }
         let bt = match get(m, "bucket_type") {
-            Some(v) => self
-                .opt_string(v, &format!("{here}: bucket_type"))?
-                .unwrap_or_default(),
+            Some(v) => self.opt_string(v, &format!("{here}: bucket_type"))?.unwrap_or_default(),
             None => String::new(),
         };
         let bucket_type = match bt.as_str() {
@@ -438,16 +383,9 @@ impl Parser<'_> {
                 None | Some(Value::Null) => Ok(0),
                 Some(Value::Number(n)) => n
                     .as_i64()
-                    .or_else(|| {
-                        n.as_f64()
-                            .filter(|f| f.is_finite())
-                            .map(|f| f.trunc() as i64)
-                    })
+                    .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.trunc() as i64))
                     .ok_or_else(|| self.err(format!("{here}: {key} must be an integer"))),
-                Some(other) => Err(self.err(format!(
-                    "{here}: {key} must be an integer, found {}",
-                    kind_of(other)
-                ))),
+                Some(other) => Err(self.err(format!("{here}: {key} must be an integer, found {}", kind_of(other)))),
             }
         };
         let bucket_min = int("bucket_min")?;
@@ -459,27 +397,19 @@ impl Parser<'_> {
         let multiplier = if multiplier == 0.0 { 1.0 } else { multiplier };
         let mut bucket_keys = Vec::new();
         if let Some(k) = get(m, "bucket_keys") {
-            for (i, v) in self
-                .list(k, &format!("{here}: bucket_keys"))?
-                .iter()
-                .enumerate()
-            {
+            for (i, v) in self.list(k, &format!("{here}: bucket_keys"))?.iter().enumerate() {
                 bucket_keys.push(self.float(v, &format!("{here}: bucket_keys[{i}]"))?);
             }
         }
         match bucket_type {
             BucketType::Fixed => {
                 if bucket_keys.is_empty() {
-                    return Err(self.err(format!(
-                        "{here}: bucket_type fixed needs a non-empty `bucket_keys` list"
-                    )));
+                    return Err(self.err(format!("{here}: bucket_type fixed needs a non-empty `bucket_keys` list")));
                 }
             }
             _ => {
                 if bucket_max < bucket_min {
-                    return Err(self.err(format!(
-                        "{here}: bucket_max ({bucket_max}) < bucket_min ({bucket_min})"
-                    )));
+                    return Err(self.err(format!("{here}: bucket_max ({bucket_max}) < bucket_min ({bucket_min})")));
                 }
                 if bucket_max == bucket_min {
                     return Err(self.err(format!(
@@ -487,103 +417,61 @@ impl Parser<'_> {
                     )));
                 }
                 if bucket_min < 0 {
-                    return Err(self.err(format!(
-                        "{here}: bucket_min ({bucket_min}) must not be negative"
-                    )));
+                    return Err(self.err(format!("{here}: bucket_min ({bucket_min}) must not be negative")));
                 }
-                if matches!(bucket_type, BucketType::Exp2 | BucketType::Exp2Zero)
-                    && bucket_max > 1023
-                {
-                    return Err(self.err(format!(
-                        "{here}: bucket_max ({bucket_max}) is too large for {bt}"
-                    )));
+                if matches!(bucket_type, BucketType::Exp2 | BucketType::Exp2Zero) && bucket_max > 1023 {
+                    return Err(self.err(format!("{here}: bucket_max ({bucket_max}) is too large for {bt}")));
                 }
             }
         }
-        Ok(HistogramSpec {
-            bucket_type,
-            bucket_min,
-            bucket_max,
-            multiplier,
-            bucket_keys,
-        })
+        Ok(HistogramSpec { bucket_type, bucket_min, bucket_max, multiplier, bucket_keys })
     }
 
     fn label(&self, v: &Value, here: &str, index: usize) -> Res<Label> {
         let m = match v {
             Value::Mapping(m) => m,
             other => {
-                return Err(self.err(format!(
-                    "{here}: labels[{index}] must be a mapping, found {}",
-                    kind_of(other)
-                )))
+                return Err(self.err(format!("{here}: labels[{index}] must be a mapping, found {}", kind_of(other))))
             }
         };
         let name = match get(m, "name") {
-            Some(v) => self
-                .opt_string(v, &format!("{here}: labels[{index}].name"))?
-                .unwrap_or_default(),
+            Some(v) => self.opt_string(v, &format!("{here}: labels[{index}].name"))?.unwrap_or_default(),
             None => String::new(),
         };
-        let lhere = if name.is_empty() {
-            format!("{here}: labels[{index}]")
-        } else {
-            format!("{here}: label {name}")
-        };
+        let lhere = if name.is_empty() { format!("{here}: labels[{index}]") } else { format!("{here}: label {name}") };
         let size = self.unsigned(get(m, "size"), &format!("{lhere}: size"))?;
         if size == 0 {
-            return Err(self.err(format!(
-                "{lhere}: size is zero or not set (the number of key bytes for this label)"
-            )));
+            return Err(self.err(format!("{lhere}: size is zero or not set (the number of key bytes for this label)")));
         }
         let padding = self.unsigned(get(m, "padding"), &format!("{lhere}: padding"))?;
         let mut decoders = Vec::new();
         if let Some(d) = get(m, "decoders") {
-            for (i, dv) in self
-                .list(d, &format!("{lhere}: decoders"))?
-                .iter()
-                .enumerate()
-            {
+            for (i, dv) in self.list(d, &format!("{lhere}: decoders"))?.iter().enumerate() {
                 decoders.push(self.decoder(dv, &lhere, i)?);
             }
         }
         if decoders.is_empty() {
-            return Err(self.err(format!(
-                "{lhere}: no decoders set (add e.g. `decoders: [{{name: uint}}]`)"
-            )));
+            return Err(self.err(format!("{lhere}: no decoders set (add e.g. `decoders: [{{name: uint}}]`)")));
         }
-        Ok(Label {
-            name,
-            size,
-            padding,
-            decoders,
-        })
+        Ok(Label { name, size, padding, decoders })
     }
 
     fn decoder(&self, v: &Value, lhere: &str, index: usize) -> Res<DecoderSpec> {
         let m = match v {
             Value::Mapping(m) => m,
             other => {
-                return Err(self.err(format!(
-                    "{lhere}: decoders[{index}] must be a mapping, found {}",
-                    kind_of(other)
-                )))
+                return Err(self.err(format!("{lhere}: decoders[{index}] must be a mapping, found {}", kind_of(other))))
             }
         };
         let name = match get(m, "name") {
-            Some(v) => self
-                .opt_string(v, &format!("{lhere}: decoders[{index}].name"))?
-                .unwrap_or_default(),
+            Some(v) => self.opt_string(v, &format!("{lhere}: decoders[{index}].name"))?.unwrap_or_default(),
             None => String::new(),
         };
         if name.is_empty() {
             return Err(self.err(format!("{lhere}: decoders[{index}] lacks `name`")));
         }
         if !DECODERS.contains(&name.as_str()) {
-            return Err(self.err(format!(
-                "{lhere}: unknown decoder {name:?} (known: {})",
-                DECODERS.join(", ")
-            )));
+            return Err(self.err(format!("{lhere}: unknown decoder {name:?} (known: {})", DECODERS.join(", "))));
         }
         let dhere = format!("{lhere}: decoder {name}");
         let static_map = match get(m, "static_map") {
@@ -592,23 +480,16 @@ impl Parser<'_> {
             Some(Value::Mapping(sm)) => {
                 let mut out = BTreeMap::new();
                 for (k, v) in sm {
-                    let key = scalar_text(k).ok_or_else(|| {
-                        self.err(format!("{dhere}: static_map keys must be scalars"))
-                    })?;
-                    let val = scalar_text(v).ok_or_else(|| {
-                        self.err(format!(
-                            "{dhere}: static_map value for {key:?} must be a scalar"
-                        ))
-                    })?;
+                    let key =
+                        scalar_text(k).ok_or_else(|| self.err(format!("{dhere}: static_map keys must be scalars")))?;
+                    let val = scalar_text(v)
+                        .ok_or_else(|| self.err(format!("{dhere}: static_map value for {key:?} must be a scalar")))?;
                     out.insert(key, val);
                 }
                 Some(out)
             }
             Some(other) => {
-                return Err(self.err(format!(
-                    "{dhere}: static_map must be a mapping, found {}",
-                    kind_of(other)
-                )))
+                return Err(self.err(format!("{dhere}: static_map must be a mapping, found {}", kind_of(other))))
             }
         };
         let allow_unknown = match get(m, "allow_unknown") {
@@ -619,16 +500,10 @@ impl Parser<'_> {
             None | Some(Value::Null) => None,
             Some(r) => {
                 let mut out = Vec::new();
-                for (i, v) in self
-                    .list(r, &format!("{dhere}: regexps"))?
-                    .iter()
-                    .enumerate()
-                {
+                for (i, v) in self.list(r, &format!("{dhere}: regexps"))?.iter().enumerate() {
                     let s = self.string(v, &format!("{dhere}: regexps[{i}]"))?;
                     regex::Regex::new(&s).map_err(|e| {
-                        self.err(format!(
-                            "{dhere}: regexps[{i}] is not a valid regular expression: {e}"
-                        ))
+                        self.err(format!("{dhere}: regexps[{i}] is not a valid regular expression: {e}"))
                     })?;
                     out.push(s);
                 }
@@ -638,12 +513,7 @@ impl Parser<'_> {
         if name == "regexp" && regexps.is_none() {
             return Err(self.err(format!("{dhere}: needs a `regexps` list")));
         }
-        Ok(DecoderSpec {
-            name,
-            static_map,
-            allow_unknown,
-            regexps,
-        })
+        Ok(DecoderSpec { name, static_map, allow_unknown, regexps })
     }
 
     fn list<'v>(&self, v: &'v Value, what: &str) -> Res<Vec<Value>> {
@@ -655,8 +525,7 @@ impl Parser<'_> {
     }
 
     fn string(&self, v: &Value, what: &str) -> Res<String> {
-        self.opt_string(v, what)?
-            .ok_or_else(|| self.err(format!("{what} must not be empty")))
+        self.opt_string(v, what)?.ok_or_else(|| self.err(format!("{what} must not be empty")))
     }
 
     fn opt_string(&self, v: &Value, what: &str) -> Res<Option<String>> {
@@ -675,16 +544,11 @@ impl Parser<'_> {
             Value::Bool(b) => Ok(*b),
             // YAML 1.1 spellings, as go-yaml v2 accepts them.
             Value::String(s) => match s.as_str() {
-                "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On"
-                | "ON" => Ok(true),
-                "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off"
-                | "OFF" => Ok(false),
+                "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => Ok(true),
+                "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => Ok(false),
                 _ => Err(self.err(format!("{what} must be a boolean, found {s:?}"))),
             },
-            other => Err(self.err(format!(
-                "{what} must be a boolean, found {}",
-                kind_of(other)
-            ))),
+            other => Err(self.err(format!("{what} must be a boolean, found {}", kind_of(other)))),
         }
     }
 
@@ -700,18 +564,13 @@ impl Parser<'_> {
                     _ => Err(self.err(format!("{what} must be a non-negative integer, found {n}"))),
                 }
             }
-            Some(other) => Err(self.err(format!(
-                "{what} must be a non-negative integer, found {}",
-                kind_of(other)
-            ))),
+            Some(other) => Err(self.err(format!("{what} must be a non-negative integer, found {}", kind_of(other)))),
         }
     }
 
     fn float(&self, v: &Value, what: &str) -> Res<f64> {
         match v {
-            Value::Number(n) => n
-                .as_f64()
-                .ok_or_else(|| self.err(format!("{what} must be a number"))),
+            Value::Number(n) => n.as_f64().ok_or_else(|| self.err(format!("{what} must be a number"))),
             Value::String(s) => match s.as_str() {
                 ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Ok(f64::INFINITY),
                 "-.inf" | "-.Inf" | "-.INF" => Ok(f64::NEG_INFINITY),
@@ -803,37 +662,24 @@ metrics:
         assert_eq!(c.metrics.len(), 1);
         let m = &c.metrics[0];
         assert_eq!(Config::key_size(m), 16);
-        let MetricKind::Histogram(h) = &m.kind else {
-            panic!("histogram")
-        };
+        let MetricKind::Histogram(h) = &m.kind else { panic!("histogram") };
         assert_eq!(h.bucket_type, BucketType::Exp2);
         assert_eq!(h.bucket_max, 27);
         assert_eq!(h.multiplier, 0.000001);
         let d = &m.labels[1].decoders[1];
         assert!(d.allow_unknown);
-        assert_eq!(
-            d.static_map
-                .as_ref()
-                .and_then(|s| s.get("1"))
-                .map(String::as_str),
-            Some("write")
-        );
+        assert_eq!(d.static_map.as_ref().and_then(|s| s.get("1")).map(String::as_str), Some("write"));
     }
 
     fn err_of(text: &str) -> String {
-        format!(
-            "{:#}",
-            Config::parse("x", "x.yaml", text).expect_err("must fail")
-        )
+        format!("{:#}", Config::parse("x", "x.yaml", text).expect_err("must fail"))
     }
 
     #[test]
     fn rejects_bad_buckets_and_names_the_metric() {
         let e = err_of(&BIO.replace("bucket_max: 27", "bucket_max: -3"));
         assert!(
-            e.contains("x.yaml")
-                && e.contains("bio_latency_seconds")
-                && e.contains("bucket_max (-3) < bucket_min (0)"),
+            e.contains("x.yaml") && e.contains("bio_latency_seconds") && e.contains("bucket_max (-3) < bucket_min (0)"),
             "{e}"
         );
     }
@@ -841,10 +687,7 @@ metrics:
     #[test]
     fn rejects_unknown_decoder() {
         let e = err_of(&BIO.replace("name: majorminor", "name: majorminr"));
-        assert!(
-            e.contains("unknown decoder \"majorminr\"") && e.contains("label device"),
-            "{e}"
-        );
+        assert!(e.contains("unknown decoder \"majorminr\"") && e.contains("label device"), "{e}");
     }
 
     #[test]
@@ -856,8 +699,7 @@ metrics:
     #[test]
     fn requires_metrics_or_tracing() {
         assert!(err_of("kaddrs: [a]\n").contains("neither metrics nor tracing"));
-        let ok = Config::parse("t", "t.yaml", "tracing:\n  spans:\n    - ringbuf: x\n")
-            .expect("tracing only");
+        let ok = Config::parse("t", "t.yaml", "tracing:\n  spans:\n    - ringbuf: x\n").expect("tracing only");
         assert_eq!(ok.tracing_spans, 1);
         assert!(Config::parse("c", "c.yaml", "metrics:\n  counters: []\n").is_ok());
     }
@@ -870,20 +712,13 @@ metrics:
             "foo: 1\nmetrics:\n  counters:\n    - name: a_total\n      help: h\n      perf_event_array: off\n      whatever: 3\n      labels:\n        - name: x\n          size: 8\n          decoders: [{name: uint}]\n",
         )
         .expect("parses");
-        assert_eq!(
-            c.metrics[0].kind,
-            MetricKind::Counter {
-                perf_event_array: false
-            }
-        );
+        assert_eq!(c.metrics[0].kind, MetricKind::Counter { perf_event_array: false });
     }
 
     #[test]
     fn rejects_invalid_names() {
-        assert!(
-            err_of("metrics:\n  counters:\n    - name: a-b\n      help: h\n")
-                .contains("not a valid Prometheus metric name")
-        );
+        assert!(err_of("metrics:\n  counters:\n    - name: a-b\n      help: h\n")
+            .contains("not a valid Prometheus metric name"));
         assert!(err_of("metrics:\n  counters:\n    - name: a\n      help: h\n      labels:\n        - name: __x\n          size: 4\n          decoders: [{name: uint}]\n").contains("label name"));
         assert!(err_of("metrics:\n  counters:\n    - name: a\n").contains("lacks `help`"));
         assert!(err_of("metrics: [").contains("YAML syntax error"));

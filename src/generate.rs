@@ -89,11 +89,9 @@ pub fn write(what: What, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     for file in &files {
         let path = out_dir.join(&file.path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating directory {}", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| format!("creating directory {}", parent.display()))?;
         }
-        std::fs::write(&path, &file.contents)
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, &file.contents).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }
     Ok(written)
@@ -112,8 +110,7 @@ pub fn completions() -> anyhow::Result<Vec<Artefact>> {
         let mut cmd = Cli::command();
         let mut buf = Vec::new();
         clap_complete::generate(shell, &mut cmd, BIN, &mut buf);
-        let script = String::from_utf8(buf)
-            .with_context(|| format!("clap_complete wrote non-UTF-8 {shell}"))?;
+        let script = String::from_utf8(buf).with_context(|| format!("clap_complete wrote non-UTF-8 {shell}"))?;
         hidden.remove_from(shell, &script)
     };
     Ok(vec![
@@ -156,9 +153,7 @@ impl NameSlots {
         for sub in root.get_subcommands().filter(|s| !s.is_hide_set()) {
             slots.add_value_options(sub);
             for arg in sub.get_positionals() {
-                let is_name = arg
-                    .get_value_names()
-                    .is_some_and(|v| v.iter().any(|n| n.as_str() == NAME_VALUE));
+                let is_name = arg.get_value_names().is_some_and(|v| v.iter().any(|n| n.as_str() == NAME_VALUE));
                 if is_name {
                     push_unique(&mut slots.subcommands, sub.get_name());
                     push_unique(&mut slots.arg_ids, arg.get_id().as_str());
@@ -257,18 +252,12 @@ impl Hidden {
         let mut block = String::new();
         for line in script.split_inclusive('\n') {
             let trimmed = line.trim_end();
-            if let Some(name) = trimmed
-                .strip_prefix("        ")
-                .and_then(|l| l.strip_suffix(')'))
-            {
+            if let Some(name) = trimmed.strip_prefix("        ").and_then(|l| l.strip_suffix(')')) {
                 if !name.starts_with(' ') && !name.contains(',') {
                     block = name.to_string();
                 }
             }
-            let Some(words) = trimmed
-                .strip_prefix("            opts=\"")
-                .and_then(|l| l.strip_suffix('"'))
-            else {
+            let Some(words) = trimmed.strip_prefix("            opts=\"").and_then(|l| l.strip_suffix('"')) else {
                 out.push_str(line);
                 continue;
             };
@@ -310,12 +299,9 @@ impl Hidden {
                     sub = Some(name.to_string());
                 }
             }
-            let is_command_entry = self
-                .subcommands
-                .iter()
-                .any(|h| line.starts_with(&format!("'{h}:")));
-            let is_hidden_flag = zsh_spec_flag(line)
-                .is_some_and(|flag| self.flags_of(sub.as_deref()).any(|f| f == flag));
+            let is_command_entry = self.subcommands.iter().any(|h| line.starts_with(&format!("'{h}:")));
+            let is_hidden_flag =
+                zsh_spec_flag(line).is_some_and(|flag| self.flags_of(sub.as_deref()).any(|f| f == flag));
             if is_command_entry || is_hidden_flag {
                 removed += 1;
             } else {
@@ -337,14 +323,9 @@ impl Hidden {
             let condition = rest.split('"').next().unwrap_or_default();
             let lists_subcommands = condition == "__fish_ebpfx_needs_command"
                 || condition.starts_with("__fish_ebpfx_using_subcommand help;");
-            let offers_hidden_subcommand = lists_subcommands
-                && self
-                    .subcommands
-                    .iter()
-                    .any(|h| line.contains(&format!(" -a \"{h}\" ")));
-            let sub = condition
-                .strip_prefix("__fish_ebpfx_using_subcommand ")
-                .filter(|s| !s.contains(';'));
+            let offers_hidden_subcommand =
+                lists_subcommands && self.subcommands.iter().any(|h| line.contains(&format!(" -a \"{h}\" ")));
+            let sub = condition.strip_prefix("__fish_ebpfx_using_subcommand ").filter(|s| !s.contains(';'));
             let words: Vec<&str> = line.split_whitespace().collect();
             let offers_hidden_flag = words.windows(2).any(|w| {
                 let spelling = match w[0] {
@@ -400,10 +381,8 @@ fn replace_once(script: &str, from: &str, to: &str, shell: &str) -> anyhow::Resu
 /// bash: clap's function becomes `_ebpfx_clap`; `_ebpfx` calls it, then replaces the candidates
 /// with config names when the word is a `NAME` of a subcommand that takes them.
 fn bash_script(generated: &str, slots: &NameSlots) -> anyhow::Result<String> {
-    let script = generated
-        .strip_prefix("_ebpfx() {\n")
-        .map(|rest| format!("_ebpfx_clap() {{\n{rest}"))
-        .ok_or_else(|| {
+    let script =
+        generated.strip_prefix("_ebpfx() {\n").map(|rest| format!("_ebpfx_clap() {{\n{rest}")).ok_or_else(|| {
             anyhow::anyhow!(
                 "post-processing the bash completion: clap_complete's output does not start with \
                  `_ebpfx() {{` (did clap_complete change its output?)"
@@ -586,8 +565,7 @@ end
     Ok(out)
 }
 
-const GENERATED_HEADER: &str =
-    "# Generated by `ebpfx generate completions` from src/cli.rs; do not edit.\n";
+const GENERATED_HEADER: &str = "# Generated by `ebpfx generate completions` from src/cli.rs; do not edit.\n";
 
 /// zsh reads `#compdef` only on the first line: the header goes after it.
 fn insert_after_first_line(script: &str, text: &str) -> String {
@@ -610,18 +588,12 @@ pub fn man_pages() -> anyhow::Result<Vec<Artefact>> {
         let man = clap_mangen::Man::new(page).source(source.clone());
         let file = man.get_filename();
         let mut buf = Vec::new();
-        man.render(&mut buf)
-            .with_context(|| format!("rendering man page {file}"))?;
-        let mut roff = String::from_utf8(buf)
-            .with_context(|| format!("clap_mangen wrote non-UTF-8 {file}"))?;
+        man.render(&mut buf).with_context(|| format!("rendering man page {file}"))?;
+        let mut roff = String::from_utf8(buf).with_context(|| format!("clap_mangen wrote non-UTF-8 {file}"))?;
         if let Some(text) = after_help {
-            roff = examples_section(&roff, &text)
-                .with_context(|| format!("rendering man page {file}"))?;
+            roff = examples_section(&roff, &text).with_context(|| format!("rendering man page {file}"))?;
         }
-        out.push(Artefact {
-            path: Path::new(MAN_DIR).join(file),
-            contents: roff.into_bytes(),
-        });
+        out.push(Artefact { path: Path::new(MAN_DIR).join(file), contents: roff.into_bytes() });
     }
     Ok(out)
 }
@@ -631,12 +603,8 @@ pub fn man_pages() -> anyhow::Result<Vec<Artefact>> {
 /// start with "Examples:") printed line for line.
 fn examples_section(roff: &str, after_help: &str) -> anyhow::Result<String> {
     const EXTRA: &str = ".SH EXTRA\n";
-    let start = roff
-        .find(EXTRA)
-        .ok_or_else(|| anyhow::anyhow!("no EXTRA section in clap_mangen's output"))?;
-    let end = roff[start + EXTRA.len()..]
-        .find("\n.SH ")
-        .map_or(roff.len(), |i| start + EXTRA.len() + i + 1);
+    let start = roff.find(EXTRA).ok_or_else(|| anyhow::anyhow!("no EXTRA section in clap_mangen's output"))?;
+    let end = roff[start + EXTRA.len()..].find("\n.SH ").map_or(roff.len(), |i| start + EXTRA.len() + i + 1);
     let (title, body) = match after_help.strip_prefix("Examples:\n") {
         Some(body) => ("EXAMPLES", body),
         None => ("NOTES", after_help),
@@ -681,14 +649,10 @@ pub fn differences(what: What, generated: &Path, committed: &Path) -> anyhow::Re
             continue;
         };
         for entry in entries {
-            let entry =
-                entry.with_context(|| format!("listing {}", committed.join(dir).display()))?;
+            let entry = entry.with_context(|| format!("listing {}", committed.join(dir).display()))?;
             let path = dir.join(entry.file_name());
             if !files.iter().any(|f| f.path == path) {
-                problems.push(format!(
-                    "{} is not generated any more (delete it)",
-                    path.display()
-                ));
+                problems.push(format!("{} is not generated any more (delete it)", path.display()));
             }
         }
     }
@@ -721,10 +685,7 @@ mod tests {
         assert_eq!(zsh_spec_flag("'--names[Print]' \\\n"), Some("--names"));
         assert_eq!(zsh_spec_flag("'(-q --quiet)*-v[Show]' \\\n"), Some("-v"));
         assert_eq!(zsh_spec_flag("'-f+[Output]:FORMAT:(a b)' \\\n"), Some("-f"));
-        assert_eq!(
-            zsh_spec_flag("'--for=[How]:DURATION:_default' \\\n"),
-            Some("--for")
-        );
+        assert_eq!(zsh_spec_flag("'--for=[How]:DURATION:_default' \\\n"), Some("--for"));
         assert_eq!(zsh_spec_flag("'*::names -- Config:_default' \\\n"), None);
         assert_eq!(zsh_spec_flag("'run:Attach' \\\n"), None);
     }
@@ -732,34 +693,23 @@ mod tests {
     #[test]
     fn every_script_and_page_renders() {
         let files = artefacts(What::All).expect("generation succeeds");
-        for name in [
-            "completions/ebpfx.bash",
-            "completions/_ebpfx",
-            "completions/ebpfx.fish",
-        ] {
-            let file = files
-                .iter()
-                .find(|f| f.path == Path::new(name))
-                .unwrap_or_else(|| panic!("{name} not generated"));
+        for name in ["completions/ebpfx.bash", "completions/_ebpfx", "completions/ebpfx.fish"] {
+            let file =
+                files.iter().find(|f| f.path == Path::new(name)).unwrap_or_else(|| panic!("{name} not generated"));
             let text = String::from_utf8_lossy(&file.contents);
             assert!(text.contains("ebpfx list --names"), "{name}: {text}");
         }
         for name in ["man/ebpfx.1", "man/ebpfx-run.1", "man/ebpfx-list.1"] {
             assert!(files.iter().any(|f| f.path == Path::new(name)), "{name}");
         }
-        assert!(!files
-            .iter()
-            .any(|f| f.path == Path::new("man/ebpfx-generate.1")));
+        assert!(!files.iter().any(|f| f.path == Path::new("man/ebpfx-generate.1")));
     }
 
     #[test]
     fn examples_are_printed_line_for_line() {
         let roff = ".TH x 1\n.SH EXTRA\nExamples:\n  a \\-b\n.SH VERSION\nv1\n";
         let out = examples_section(roff, "Examples:\n  a -b\n  .c\n").expect("section");
-        assert_eq!(
-            out,
-            ".TH x 1\n.SH EXAMPLES\n.nf\na \\-b\n\\&.c\n.fi\n.SH VERSION\nv1\n"
-        );
+        assert_eq!(out, ".TH x 1\n.SH EXAMPLES\n.nf\na \\-b\n\\&.c\n.fi\n.SH VERSION\nv1\n");
         let out = examples_section(".SH EXTRA\nsee x\n", "see x").expect("section");
         assert_eq!(out, ".SH NOTES\n.nf\nsee x\n.fi\n");
     }
@@ -767,10 +717,7 @@ mod tests {
     #[test]
     fn zsh_keeps_compdef_first() {
         let files = completions().expect("generation succeeds");
-        let zsh = files
-            .iter()
-            .find(|f| f.path == Path::new("completions/_ebpfx"))
-            .expect("zsh script");
+        let zsh = files.iter().find(|f| f.path == Path::new("completions/_ebpfx")).expect("zsh script");
         assert!(zsh.contents.starts_with(b"#compdef ebpfx\n"));
     }
 }

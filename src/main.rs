@@ -30,8 +30,12 @@ fn main() {
         Command::List(args) if args.names => {
             ebpfx::generate::config_names(cli.config_dir.as_deref()).and_then(|text| session::write_output(None, &text))
         }
-        Command::List(_) => session::list(cli.config_dir.as_deref()).and_then(|text| session::write_output(None, &text)),
-        Command::Check(args) => session::check(&args.names, cli.config_dir.as_deref(), args.attach, args.btf, cli.verbose),
+        Command::List(_) => {
+            session::list(cli.config_dir.as_deref()).and_then(|text| session::write_output(None, &text))
+        }
+        Command::Check(args) => {
+            session::check(&args.names, cli.config_dir.as_deref(), args.attach, args.btf, cli.verbose)
+        }
         Command::Generate(args) => ebpfx::generate::run(&args),
     };
     if let Err(err) = result {

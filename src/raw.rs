@@ -63,18 +63,13 @@ impl RawMap {
 /// This is how `--interval` reports each interval exactly without clearing kernel maps (and
 /// losing the events that land between a read and a clear).
 pub fn delta(current: &RawMap, previous: &RawMap) -> RawMap {
-    let mut before: std::collections::HashMap<&[u8], &[u64]> =
-        std::collections::HashMap::with_capacity(previous.len());
+    let mut before: std::collections::HashMap<&[u8], &[u64]> = std::collections::HashMap::with_capacity(previous.len());
     if previous.key_size == current.key_size && previous.slots == current.slots {
         for i in 0..previous.len() {
             before.insert(previous.key(i), previous.value(i));
         }
     }
-    let mut out = RawMap {
-        keys: Vec::new(),
-        values: Vec::new(),
-        ..current.clone()
-    };
+    let mut out = RawMap { keys: Vec::new(), values: Vec::new(), ..current.clone() };
     let mut diff = vec![0u64; current.slots];
     for i in 0..current.len() {
         let key = current.key(i);
@@ -100,12 +95,7 @@ mod tests {
     use super::*;
 
     fn map(entries: &[(u32, &[u64])], slots: usize) -> RawMap {
-        let mut m = RawMap {
-            name: "m".into(),
-            key_size: 4,
-            slots,
-            ..RawMap::default()
-        };
+        let mut m = RawMap { name: "m".into(), key_size: 4, slots, ..RawMap::default() };
         for (k, v) in entries {
             m.push(&k.to_ne_bytes(), v);
         }

@@ -61,8 +61,7 @@ fn install_signal_handler() -> anyhow::Result<()> {
     ctrlc::set_handler(move || {
         if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
             // Second interrupt: quit now. The kernel frees our programs and maps on exit.
-            let _ = std::io::stderr()
-                .write_all(b"\nebpfx: interrupted again, quitting without results\n");
+            let _ = std::io::stderr().write_all(b"\nebpfx: interrupted again, quitting without results\n");
             std::process::exit(130);
         }
         let _ = tx.send(());
@@ -89,11 +88,7 @@ fn wait_window(duration: Option<Duration>, bar: &ProgressBar) -> bool {
     if INTERRUPTS.load(Ordering::SeqCst) > 0 {
         return true;
     }
-    let slice = if bar.is_hidden() {
-        Duration::from_secs(3600)
-    } else {
-        Duration::from_millis(100)
-    };
+    let slice = if bar.is_hidden() { Duration::from_secs(3600) } else { Duration::from_millis(100) };
     loop {
         let wait = match duration {
             Some(d) => {
@@ -129,25 +124,19 @@ fn progress_bar(duration: Option<Duration>, quiet: bool) -> ProgressBar {
     }
     let bar = match duration {
         Some(d) => {
-            let b = ProgressBar::with_draw_target(
-                Some(d.as_millis() as u64),
-                ProgressDrawTarget::stderr(),
-            );
-            let style = ProgressStyle::with_template(
-                "{spinner} collecting [{bar:30}] {elapsed}/{msg}  (Ctrl-C ends early)",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+            let b = ProgressBar::with_draw_target(Some(d.as_millis() as u64), ProgressDrawTarget::stderr());
+            let style =
+                ProgressStyle::with_template("{spinner} collecting [{bar:30}] {elapsed}/{msg}  (Ctrl-C ends early)")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
             b.set_style(style);
             b.set_message(humantime::format_duration(d).to_string());
             b
         }
         None => {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
-                "{spinner} collecting for {elapsed}  (Ctrl-C stops and prints)",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let style = ProgressStyle::with_template("{spinner} collecting for {elapsed}  (Ctrl-C stops and prints)")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
             b.set_style(style);
             b
         }
@@ -190,20 +179,13 @@ pub fn check(
     if attach {
         loader::check_privileges()?;
     }
-    let opts = LoadOptions {
-        strict: false,
-        verbose,
-        btf,
-    };
+    let opts = LoadOptions { strict: false, verbose, btf };
     let mut out = String::new();
     let mut failed = Vec::new();
     for name in names {
         let report = match catalog.resolve(name) {
             Ok(r) => crate::check::check(&r, &opts, attach),
-            Err(e) => crate::check::Report {
-                problems: vec![format!("{e:#}")],
-                notes: vec![],
-            },
+            Err(e) => crate::check::Report { problems: vec![format!("{e:#}")], notes: vec![] },
         };
         if report.problems.is_empty() {
             out.push_str(&format!("{name}: ok\n"));
@@ -224,10 +206,7 @@ pub fn check(
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(crate::error::config_err(format!(
-            "check failed for {}",
-            failed.join(", ")
-        )))
+        Err(crate::error::config_err(format!("check failed for {}", failed.join(", "))))
     }
 }
 
@@ -243,11 +222,7 @@ pub fn list(config_dir: Option<&Path>) -> anyhow::Result<String> {
     }
     let mut text = table.to_string();
     // comfy-table pads the last column; keep lines clean for grep and diff.
-    text = text
-        .lines()
-        .map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end())
-        .collect::<Vec<_>>()
-        .join("\n");
+    text = text.lines().map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end()).collect::<Vec<_>>().join("\n");
     text.push('\n');
     Ok(text)
 }
@@ -280,16 +255,9 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
 
     loader::init_libbpf_logging(req.verbose);
-    let opts = LoadOptions {
-        strict: req.strict,
-        verbose: req.verbose,
-        btf: req.btf.clone(),
-    };
+    let opts = LoadOptions { strict: req.strict, verbose: req.verbose, btf: req.btf.clone() };
     // Objects are opened and checked against their configs before anything is loaded.
-    let prepared = resolved
-        .iter()
-        .map(|r| loader::prepare(r, &opts))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let prepared = resolved.iter().map(|r| loader::prepare(r, &opts)).collect::<anyhow::Result<Vec<_>>>()?;
 
     loader::check_privileges()?;
     install_signal_handler()?;
@@ -316,12 +284,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             }
         }
         if req.verbose > 0 {
-            let ids: Vec<String> = l
-                .programs
-                .iter()
-                .filter(|p| p.attached)
-                .map(|p| p.id.to_string())
-                .collect();
+            let ids: Vec<String> = l.programs.iter().filter(|p| p.attached).map(|p| p.id.to_string()).collect();
             eprintln!(
                 "ebpfx: config {}: {} of {} programs attached in {:.1} ms (program ids {})",
                 l.config.name,
@@ -337,9 +300,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
 
     let configs: Vec<crate::config::Config> = loaded.iter().map(|l| l.config.clone()).collect();
     let mut decoders = Decoders::new(Env::system());
-    let render_opts = Options {
-        prefix: req.prefix.clone(),
-    };
+    let render_opts = Options { prefix: req.prefix.clone() };
     let mut emitted = 0usize;
 
     if let Some(interval) = req.interval {
@@ -355,34 +316,19 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             let start_wall = SystemTime::now();
             let start = Instant::now();
             let interrupted = wait_window(Some(wait), &ProgressBar::hidden());
-            let window = Window {
-                start: start_wall,
-                end: SystemTime::now(),
-                length: start.elapsed(),
-            };
+            let window = Window { start: start_wall, end: SystemTime::now(), length: start.elapsed() };
             let current = read_all(&loaded)?;
             let deltas: Vec<Vec<RawMap>> = current
                 .iter()
                 .zip(&previous)
-                .map(|(c, p)| {
-                    c.iter()
-                        .zip(p)
-                        .map(|(c, p)| crate::raw::delta(c, p))
-                        .collect()
-                })
+                .map(|(c, p)| c.iter().zip(p).map(|(c, p)| crate::raw::delta(c, p)).collect())
                 .collect();
-            let snapshot = build_snapshot(
-                &configs.iter().collect::<Vec<_>>(),
-                &deltas,
-                window,
-                &mut decoders,
-            );
+            let snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &deltas, window, &mut decoders);
             emit(req, format, &snapshot, &render_opts, emitted)?;
             emitted += 1;
             previous = current;
-            let done = interrupted
-                || req.count.is_some_and(|c| emitted >= c)
-                || deadline.is_some_and(|d| Instant::now() >= d);
+            let done =
+                interrupted || req.count.is_some_and(|c| emitted >= c) || deadline.is_some_and(|d| Instant::now() >= d);
             if done {
                 break;
             }
@@ -401,16 +347,10 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     let end_wall = SystemTime::now();
     bar.finish_and_clear();
     if interrupted && !req.quiet {
-        eprintln!(
-            "ebpfx: interrupted after {:.1}s: printing what was collected",
-            length.as_secs_f64()
-        );
+        eprintln!("ebpfx: interrupted after {:.1}s: printing what was collected", length.as_secs_f64());
     }
     // Lets the tests hit the "second Ctrl-C while printing" path deterministically.
-    if let Some(ms) = std::env::var("EBPFX_TEST_DELAY_PRINT_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+    if let Some(ms) = std::env::var("EBPFX_TEST_DELAY_PRINT_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
         std::thread::sleep(Duration::from_millis(ms));
     }
 
@@ -429,12 +369,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             .collect();
         write_atomic(path, crate::snapshot_file::to_json(&window, &saved)?.as_bytes())?;
     }
-    let snapshot = build_snapshot(
-        &configs.iter().collect::<Vec<_>>(),
-        &maps,
-        window,
-        &mut decoders,
-    );
+    let snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &maps, window, &mut decoders);
     emit(req, format, &snapshot, &render_opts, emitted)
 }
 
@@ -479,10 +414,7 @@ fn emit(
 
 /// `HH:MM:SS` in local time, as bcc's -T prints it.
 pub fn local_time(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as libc::time_t;
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as libc::time_t;
     // SAFETY: `tm` is plain data filled by localtime_r from a valid time_t.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are valid for the call.
@@ -501,12 +433,7 @@ pub fn build_snapshot(
     window: Window,
     decoders: &mut Decoders,
 ) -> Snapshot {
-    let mut snapshot = Snapshot {
-        window,
-        metrics: Vec::new(),
-        decoder_errors: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut snapshot = Snapshot { window, metrics: Vec::new(), decoder_errors: Vec::new(), warnings: Vec::new() };
     for (config, raws) in configs.iter().zip(maps) {
         let mut errors = 0u64;
         for (metric, raw) in config.metrics.iter().zip(raws) {
@@ -520,9 +447,7 @@ pub fn build_snapshot(
                 Ok(m) => snapshot.metrics.push(m),
                 Err(e) => {
                     errors += 1;
-                    snapshot
-                        .warnings
-                        .push(format!("{e} (metric dropped from the output)"));
+                    snapshot.warnings.push(format!("{e} (metric dropped from the output)"));
                 }
             }
         }
@@ -544,27 +469,18 @@ pub fn render_for(format: Option<Format>, snapshot: &Snapshot, opts: &Options) -
     if let Some(f) = format {
         return render::render(f, snapshot, opts);
     }
-    let (hists, others): (Vec<_>, Vec<_>) = snapshot
-        .metrics
-        .iter()
-        .cloned()
-        .partition(|m| matches!(m.values, MetricValues::Histogram(_)));
+    let (hists, others): (Vec<_>, Vec<_>) =
+        snapshot.metrics.iter().cloned().partition(|m| matches!(m.values, MetricValues::Histogram(_)));
     let mut out = String::new();
     if !hists.is_empty() {
-        let s = Snapshot {
-            metrics: hists,
-            ..snapshot.clone()
-        };
+        let s = Snapshot { metrics: hists, ..snapshot.clone() };
         out.push_str(&render::render(Format::Hist, &s, opts));
     }
     if !others.is_empty() {
         if !out.is_empty() {
             out.push('\n');
         }
-        let s = Snapshot {
-            metrics: others,
-            ..snapshot.clone()
-        };
+        let s = Snapshot { metrics: others, ..snapshot.clone() };
         out.push_str(&render::render(Format::Table, &s, opts));
     }
     if out.is_empty() {
@@ -576,17 +492,10 @@ pub fn render_for(format: Option<Format>, snapshot: &Snapshot, opts: &Options) -
 fn check_output_dir(out: &Path) -> anyhow::Result<()> {
     let dir = parent_dir(out);
     if !dir.is_dir() {
-        return Err(usage_err(format!(
-            "--output {}: directory {} does not exist",
-            out.display(),
-            dir.display()
-        )));
+        return Err(usage_err(format!("--output {}: directory {} does not exist", out.display(), dir.display())));
     }
     if out.is_dir() {
-        return Err(usage_err(format!(
-            "--output {}: is a directory, expected a file path",
-            out.display()
-        )));
+        return Err(usage_err(format!("--output {}: is a directory, expected a file path", out.display())));
     }
     Ok(())
 }
@@ -624,10 +533,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .into_owned();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -104,8 +104,8 @@ pub fn to_json(window: &Window, configs: &[(&str, &str, &str, &[RawMap])]) -> an
 
 /// Reads a file written by `--save-raw`, re-validating each config's YAML.
 pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| usage_err(format!("cannot read snapshot {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage_err(format!("cannot read snapshot {}: {e}", path.display())))?;
     let file: File = serde_json::from_str(&text).map_err(|e| {
         usage_err(format!("{} is not an ebpfx raw snapshot (written by `ebpfx run --save-raw`): {e}", path.display()))
     })?;
@@ -129,7 +129,8 @@ pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
         let config = Config::parse(&c.name, &c.origin, &c.yaml)?;
         let mut maps = Vec::new();
         for m in c.maps {
-            let keys = unhex(&m.keys_hex).ok_or_else(|| anyhow!("{}: map {} has malformed keys", path.display(), m.name))?;
+            let keys =
+                unhex(&m.keys_hex).ok_or_else(|| anyhow!("{}: map {} has malformed keys", path.display(), m.name))?;
             let entries = if m.key_size == 0 { 0 } else { keys.len() / m.key_size };
             if (m.key_size > 0 && keys.len() % m.key_size != 0) || m.values.len() != entries * m.slots {
                 return Err(usage_err(format!("{}: map {} is inconsistent (keys vs values)", path.display(), m.name)));
@@ -185,7 +186,11 @@ mod tests {
         let yaml = "metrics:\n  counters:\n    - name: c_total\n      help: h\n      labels:\n        - name: id\n          size: 4\n          decoders: [{name: uint}]\n";
         let mut m = RawMap { name: "c_total".into(), key_size: 4, slots: 2, per_cpu: true, ..RawMap::default() };
         m.push(&7u32.to_ne_bytes(), &[1, 2]);
-        let w = Window { start: from_unix_ns(1_000_000_123), end: from_unix_ns(3_000_000_456), length: Duration::from_nanos(2_000_000_333) };
+        let w = Window {
+            start: from_unix_ns(1_000_000_123),
+            end: from_unix_ns(3_000_000_456),
+            length: Duration::from_nanos(2_000_000_333),
+        };
         let json = to_json(&w, &[("c", "c.yaml", yaml, std::slice::from_ref(&m))]).expect("json");
         let dir = std::env::temp_dir().join(format!("ebpfx-snap-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");

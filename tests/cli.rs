@@ -29,23 +29,14 @@ metrics:
 fn config_dir(name: &str, yaml: &str) -> Scratch {
     let s = Scratch::new("cli");
     s.write(&format!("{name}.yaml"), yaml);
-    std::fs::copy(
-        object_dir().join("biolatency.bpf.o"),
-        s.path().join(format!("{name}.bpf.o")),
-    )
-    .expect("copy object");
+    std::fs::copy(object_dir().join("biolatency.bpf.o"), s.path().join(format!("{name}.bpf.o"))).expect("copy object");
     s
 }
 
 fn assert_usage_error(args: &[&str], needles: &[&str]) {
     let out = ebpfx(args);
     let err = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "args {args:?}: expected exit 2, got {:?}\n{err}",
-        out.status
-    );
+    assert_eq!(out.status.code(), Some(2), "args {args:?}: expected exit 2, got {:?}\n{err}", out.status);
     for n in needles {
         assert!(err.contains(n), "args {args:?}: stderr lacks {n:?}:\n{err}");
     }
@@ -54,37 +45,23 @@ fn assert_usage_error(args: &[&str], needles: &[&str]) {
 
 #[test]
 fn missing_config_exits_2() {
-    assert_usage_error(
-        &["run", "no_such_tool", "--for", "1s"],
-        &["no config named \"no_such_tool\"", "ebpfx list"],
-    );
+    assert_usage_error(&["run", "no_such_tool", "--for", "1s"], &["no config named \"no_such_tool\"", "ebpfx list"]);
 }
 
 #[test]
 fn yaml_syntax_error_names_the_file() {
     let d = config_dir("broken", "metrics:\n  counters: [\n");
     let dir = d.path().to_str().expect("utf8");
-    assert_usage_error(
-        &["--config-dir", dir, "run", "broken", "--for", "1s"],
-        &["broken.yaml", "YAML syntax error"],
-    );
+    assert_usage_error(&["--config-dir", dir, "run", "broken", "--for", "1s"], &["broken.yaml", "YAML syntax error"]);
 }
 
 #[test]
 fn unknown_decoder_names_metric_label_and_decoder() {
-    let d = config_dir(
-        "bad",
-        &GOOD_HIST.replace("name: majorminor", "name: majorminr"),
-    );
+    let d = config_dir("bad", &GOOD_HIST.replace("name: majorminor", "name: majorminr"));
     let dir = d.path().to_str().expect("utf8");
     assert_usage_error(
         &["run", "bad", "--for", "1s", "--config-dir", dir],
-        &[
-            "bad.yaml",
-            "bio_latency_seconds",
-            "label device",
-            "unknown decoder \"majorminr\"",
-        ],
+        &["bad.yaml", "bio_latency_seconds", "label device", "unknown decoder \"majorminr\""],
     );
 }
 
@@ -100,19 +77,11 @@ fn bucket_max_below_bucket_min() {
 
 #[test]
 fn metric_without_map_in_object() {
-    let d = config_dir(
-        "nomap",
-        &GOOD_HIST.replace("name: bio_latency_seconds", "name: not_in_object_seconds"),
-    );
+    let d = config_dir("nomap", &GOOD_HIST.replace("name: bio_latency_seconds", "name: not_in_object_seconds"));
     let dir = d.path().to_str().expect("utf8");
     assert_usage_error(
         &["--config-dir", dir, "run", "nomap", "--for", "1s"],
-        &[
-            "nomap",
-            "not_in_object_seconds",
-            "no map named",
-            "bio_latency_seconds",
-        ],
+        &["nomap", "not_in_object_seconds", "no map named", "bio_latency_seconds"],
     );
 }
 
@@ -120,10 +89,7 @@ fn metric_without_map_in_object() {
 fn key_size_mismatch_is_a_config_error() {
     let d = config_dir("badkey", &GOOD_HIST.replace("padding: 3", "padding: 1"));
     let dir = d.path().to_str().expect("utf8");
-    assert_usage_error(
-        &["--config-dir", dir, "run", "badkey"],
-        &["map key is 16 bytes", "add up to 14"],
-    );
+    assert_usage_error(&["--config-dir", dir, "run", "badkey"], &["map key is 16 bytes", "add up to 14"]);
 }
 
 #[test]
@@ -131,19 +97,13 @@ fn missing_object_beside_yaml() {
     let s = Scratch::new("cli");
     s.write("lonely.yaml", GOOD_HIST);
     let dir = s.path().to_str().expect("utf8");
-    assert_usage_error(
-        &["--config-dir", dir, "run", "lonely"],
-        &["lonely.bpf.o", "missing"],
-    );
+    assert_usage_error(&["--config-dir", dir, "run", "lonely"], &["lonely.bpf.o", "missing"]);
 }
 
 #[test]
 fn unknown_flag_and_bad_duration() {
     assert_usage_error(&["run", "biolatency", "--frobnicate"], &["--frobnicate"]);
-    assert_usage_error(
-        &["run", "biolatency", "--for", "soon"],
-        &["--for", "duration"],
-    );
+    assert_usage_error(&["run", "biolatency", "--for", "soon"], &["--for", "duration"]);
     assert_usage_error(&["run", "biolatency", "--prefix", "1bad"], &["--prefix"]);
     assert_usage_error(&["run", "biolatency", "--format", "xml"], &["--format"]);
 }
@@ -151,14 +111,7 @@ fn unknown_flag_and_bad_duration() {
 #[test]
 fn output_into_missing_directory() {
     assert_usage_error(
-        &[
-            "run",
-            "biolatency",
-            "--for",
-            "1s",
-            "--output",
-            "/nonexistent-dir/x.prom",
-        ],
+        &["run", "biolatency", "--for", "1s", "--output", "/nonexistent-dir/x.prom"],
         &["/nonexistent-dir"],
     );
 }
@@ -169,33 +122,18 @@ fn list_shows_builtins_with_descriptions() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     for name in ["biolatency", "syscalls"] {
-        let line = s
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} missing:\n{s}"));
+        let line = s.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing:\n{s}"));
         assert!(line.contains("built-in"), "{line}");
-        assert!(
-            line.split_whitespace().count() > 3,
-            "no description: {line}"
-        );
+        assert!(line.split_whitespace().count() > 3, "no description: {line}");
     }
 }
 
 #[test]
 fn directory_config_wins_over_builtin_and_is_listed() {
-    let d = config_dir(
-        "biolatency",
-        &format!("description: my own biolatency\n{GOOD_HIST}"),
-    );
+    let d = config_dir("biolatency", &format!("description: my own biolatency\n{GOOD_HIST}"));
     let dir = d.path().to_str().expect("utf8");
     let out = ebpfx(&["list", "--config-dir", dir]);
     let s = text(&out.stdout);
-    let line = s
-        .lines()
-        .find(|l| l.starts_with("biolatency"))
-        .expect("listed");
-    assert!(
-        line.contains(dir) && line.contains("my own biolatency"),
-        "{line}"
-    );
+    let line = s.lines().find(|l| l.starts_with("biolatency")).expect("listed");
+    assert!(line.contains(dir) && line.contains("my own biolatency"), "{line}");
 }

@@ -19,10 +19,7 @@ fn script(name: &str) -> PathBuf {
 }
 
 fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_ebpfx"))
-        .parent()
-        .expect("the binary has a directory")
-        .to_path_buf()
+    Path::new(env!("CARGO_BIN_EXE_ebpfx")).parent().expect("the binary has a directory").to_path_buf()
 }
 
 /// PATH with the binary under test first, so the scripts' `ebpfx list --names` runs it.
@@ -41,17 +38,11 @@ fn config_dir() -> tempfile::TempDir {
 /// Whether the tests for `shell` can run: true if `probe` works; otherwise skips (prints why) or,
 /// under CI=true, fails.
 fn shell_ready(shell: &str, package: &str, probe: &mut Command) -> bool {
-    let ok = probe
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = probe.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     if ok {
         return true;
     }
-    let msg = format!(
-        "{shell} completion test needs {shell} (Debian package: {package}); it is not usable here"
-    );
+    let msg = format!("{shell} completion test needs {shell} (Debian package: {package}); it is not usable here");
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{msg} (CI=true: a missing shell is a failure)");
     }
@@ -61,12 +52,8 @@ fn shell_ready(shell: &str, package: &str, probe: &mut Command) -> bool {
 
 /// Runs `cmd`, killing it after `limit`: a wedged shell must fail the test, not hang it.
 fn run_with_timeout(cmd: &mut Command, limit: Duration) -> (String, String) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the shell");
+    let mut child =
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start the shell");
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
     let out_reader = std::thread::spawn(move || {
@@ -93,28 +80,19 @@ fn run_with_timeout(cmd: &mut Command, limit: Duration) -> (String, String) {
     };
     let out = out_reader.join().expect("stdout reader");
     let err = err_reader.join().expect("stderr reader");
-    assert!(
-        status.success(),
-        "{cmd:?} failed ({status})\nstdout:\n{out}\nstderr:\n{err}"
-    );
+    assert!(status.success(), "{cmd:?} failed ({status})\nstdout:\n{out}\nstderr:\n{err}");
     (out, err)
 }
 
 fn assert_offers(shell: &str, line: &str, got: &[String], want: &[&str]) {
     for w in want {
-        assert!(
-            got.iter().any(|g| g == w),
-            "{shell}: completing {line:?} should offer {w:?}; it offered {got:?}"
-        );
+        assert!(got.iter().any(|g| g == w), "{shell}: completing {line:?} should offer {w:?}; it offered {got:?}");
     }
 }
 
 fn assert_not_offered(shell: &str, line: &str, got: &[String], unwanted: &[&str]) {
     for w in unwanted {
-        assert!(
-            !got.iter().any(|g| g == w),
-            "{shell}: completing {line:?} should not offer {w:?}; it offered {got:?}"
-        );
+        assert!(!got.iter().any(|g| g == w), "{shell}: completing {line:?} should not offer {w:?}; it offered {got:?}");
     }
 }
 
@@ -124,30 +102,14 @@ fn cases(dir: &Path) -> Vec<(String, Vec<&'static str>, Vec<&'static str>)> {
     vec![
         ("ebpfx run bio".into(), vec!["biolatency"], vec!["syscalls"]),
         ("ebpfx run --f".into(), vec!["--for", "--format"], vec![]),
-        (
-            format!("ebpfx --config-dir {d} run "),
-            vec!["foo", "biolatency", "syscalls"],
-            vec![],
-        ),
-        (
-            format!("ebpfx run --config-dir {d} biolatency "),
-            vec!["foo", "syscalls"],
-            vec![],
-        ),
-        (
-            "ebpfx run --format ".into(),
-            vec!["prom", "table"],
-            vec!["biolatency"],
-        ),
+        (format!("ebpfx --config-dir {d} run "), vec!["foo", "biolatency", "syscalls"], vec![]),
+        (format!("ebpfx run --config-dir {d} biolatency "), vec!["foo", "syscalls"], vec![]),
+        ("ebpfx run --format ".into(), vec!["prom", "table"], vec!["biolatency"]),
         ("ebpfx run ".into(), vec!["biolatency"], vec!["foo"]),
         (format!("ebpfx --config-dir={d} run f"), vec!["foo"], vec![]),
         // Maintainer plumbing stays out of the completions.
         ("ebpfx ".into(), vec!["run", "list"], vec!["generate"]),
-        (
-            "ebpfx list --".into(),
-            vec!["--config-dir"],
-            vec!["--names"],
-        ),
+        ("ebpfx list --".into(), vec!["--config-dir"], vec!["--names"]),
     ]
 }
 
@@ -155,8 +117,7 @@ fn cases(dir: &Path) -> Vec<(String, Vec<&'static str>, Vec<&'static str>)> {
 fn completions_are_fresh() {
     let tmp = tempfile::tempdir().expect("temp dir");
     generate::write(What::Completions, tmp.path()).expect("generate completions");
-    let problems =
-        generate::differences(What::Completions, tmp.path(), &repo()).expect("compare files");
+    let problems = generate::differences(What::Completions, tmp.path(), &repo()).expect("compare files");
     assert!(
         problems.is_empty(),
         "the committed completions do not match src/cli.rs:\n  {}\nrun `{}` and commit the result",
@@ -198,11 +159,7 @@ fn bash_completes_in_a_real_shell() {
     if !shell_ready(
         "bash",
         "bash-completion",
-        Command::new("bash").args([
-            "--norc",
-            "-c",
-            "source /usr/share/bash-completion/bash_completion",
-        ]),
+        Command::new("bash").args(["--norc", "-c", "source /usr/share/bash-completion/bash_completion"]),
     ) {
         return;
     }
@@ -218,11 +175,7 @@ fn fish_complete(line: &str) -> Vec<String> {
     let home = tempfile::tempdir().expect("temp dir");
     let (out, _) = run_with_timeout(
         Command::new("fish")
-            .args([
-                "--no-config",
-                "-c",
-                "source $argv[1]; and complete --do-complete=$argv[2]",
-            ])
+            .args(["--no-config", "-c", "source $argv[1]; and complete --do-complete=$argv[2]"])
             .arg(script("ebpfx.fish"))
             .arg(line)
             // fish keeps history and universal variables under these: not in the user's home.
@@ -234,18 +187,12 @@ fn fish_complete(line: &str) -> Vec<String> {
         Duration::from_secs(30),
     );
     // `candidate<TAB>description`
-    out.lines()
-        .map(|l| l.split('\t').next().unwrap_or(l).to_string())
-        .collect()
+    out.lines().map(|l| l.split('\t').next().unwrap_or(l).to_string()).collect()
 }
 
 #[test]
 fn fish_completes_in_a_real_shell() {
-    if !shell_ready(
-        "fish",
-        "fish",
-        Command::new("fish").args(["--no-config", "-c", "true"]),
-    ) {
+    if !shell_ready("fish", "fish", Command::new("fish").args(["--no-config", "-c", "true"])) {
         return;
     }
     let dir = config_dir();
@@ -299,11 +246,7 @@ fn zsh_complete(line: &str) -> Vec<String> {
 
 #[test]
 fn zsh_completes_in_a_real_shell() {
-    if !shell_ready(
-        "zsh",
-        "zsh",
-        Command::new("zsh").args(["-f", "-c", "zmodload zsh/zpty"]),
-    ) {
+    if !shell_ready("zsh", "zsh", Command::new("zsh").args(["-f", "-c", "zmodload zsh/zpty"])) {
         return;
     }
     let dir = config_dir();
@@ -324,22 +267,14 @@ fn list_names_prints_one_config_per_line() {
         .output()
         .expect("run ebpfx list --names");
     assert!(out.status.success(), "{out:?}");
-    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
     for want in ["biolatency", "syscalls", "foo"] {
         assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
     }
     assert!(names.iter().all(|n| !n.contains(char::is_whitespace)));
 
     let missing = Command::new(env!("CARGO_BIN_EXE_ebpfx"))
-        .args([
-            "list",
-            "--names",
-            "--config-dir",
-            "/nonexistent/ebpfx-configs",
-        ])
+        .args(["list", "--names", "--config-dir", "/nonexistent/ebpfx-configs"])
         .output()
         .expect("run ebpfx list --names");
     assert_eq!(missing.status.code(), Some(2), "{missing:?}");

@@ -73,7 +73,8 @@ fn live_node_exporter_textfile_collector_reads_the_output() {
     assert_eq!(code, Some(0), "{err}");
     let scraped = http_get(&format!("http://127.0.0.1:{port}/metrics"));
     assert!(scraped.contains("node_textfile_scrape_error 0"), "textfile collector reported an error:\n{scraped}");
-    let writes = prom_value(&scraped, "ebpfx_bio_latency_seconds_count{device=\"vda\",operation=\"write\"}").unwrap_or(0.0);
+    let writes =
+        prom_value(&scraped, "ebpfx_bio_latency_seconds_count{device=\"vda\",operation=\"write\"}").unwrap_or(0.0);
     assert!(writes >= 100.0, "node_exporter does not serve our series ({writes}):\n{scraped}");
     assert!(scraped.contains("ebpfx_window_duration_seconds "), "window gauge missing");
 }
@@ -109,7 +110,8 @@ fn atomic_output_is_never_seen_half_written() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let reads = reader.join().expect("reader");
     assert!(reads > 100, "the reader only managed {reads} reads");
-    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).expect("ls").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
     assert_eq!(names.len(), 2, "temp files left behind: {names:?}");
 }
 
@@ -141,7 +143,10 @@ fn live_pushgateway_receives_the_series() {
     let data = Scratch::new("pgw");
     let Some(_pg) = start_server(
         "prometheus-pushgateway",
-        &[format!("--web.listen-address=127.0.0.1:{port}"), format!("--persistence.file={}/p.data", data.path().display())],
+        &[
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--persistence.file={}/p.data", data.path().display()),
+        ],
         port,
     ) else {
         return;
@@ -155,7 +160,8 @@ fn live_pushgateway_receives_the_series() {
     let metrics = http_get(&format!("{url}/metrics"));
     let got = prom_sum(&metrics, "ebpfx_syscalls_total", "syscall=\"getpid\"");
     assert!(got >= 5000.0, "pushed getpid count missing ({got}):\n{metrics}");
-    let line = metrics.lines().find(|l| l.starts_with("ebpfx_syscalls_total{") && l.contains("getpid")).expect("series");
+    let line =
+        metrics.lines().find(|l| l.starts_with("ebpfx_syscalls_total{") && l.contains("getpid")).expect("series");
     assert!(line.contains("config=\"syscalls\"") && line.contains("job=\"ebpfx_test\""), "grouping labels: {line}");
 
     // A non-2xx answer is an error naming the status.
@@ -214,7 +220,17 @@ fn live_saved_snapshot_renders_identically() {
     let saved = dir.path().join("run.json");
     for format in ["prom", "hist", "table", "json"] {
         let run = start_attached(
-            &["run", "biolatency", "syscalls", "--for", "1s", "-f", format, "--save-raw", saved.to_str().expect("utf8")],
+            &[
+                "run",
+                "biolatency",
+                "syscalls",
+                "--for",
+                "1s",
+                "-f",
+                format,
+                "--save-raw",
+                saved.to_str().expect("utf8"),
+            ],
             2,
         );
         direct_writes(dir.path(), 50);

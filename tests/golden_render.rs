@@ -24,50 +24,25 @@ use ebpfx::render::*;
 const US: f64 = 0.000001;
 
 /// Buckets as the decoder rebuilds them for exp2 (spec §9.2): le = 2^i × m, cumulative.
-fn exp2_series(
-    labels: &[&str],
-    raw: &[(u32, u64)],
-    max: u32,
-    sum_raw: Option<f64>,
-) -> HistogramSeries {
+fn exp2_series(labels: &[&str], raw: &[(u32, u64)], max: u32, sum_raw: Option<f64>) -> HistogramSeries {
     let mut buckets = Vec::new();
     let mut count = 0;
     for i in 0..=max {
         count += raw.iter().filter(|r| r.0 == i).map(|r| r.1).sum::<u64>();
-        buckets.push(Bucket {
-            le: 2f64.powi(i as i32) * US,
-            cumulative: count,
-        });
+        buckets.push(Bucket { le: 2f64.powi(i as i32) * US, cumulative: count });
     }
-    HistogramSeries {
-        labels: strings(labels),
-        buckets,
-        count,
-        sum: sum_raw.map(|s| s * US),
-    }
+    HistogramSeries { labels: strings(labels), buckets, count, sum: sum_raw.map(|s| s * US) }
 }
 
 /// Buckets as the decoder rebuilds them for `fixed` keys (config order, cumulative).
-fn fixed_series(
-    labels: &[&str],
-    keys_and_counts: &[(f64, u64)],
-    sum: Option<f64>,
-) -> HistogramSeries {
+fn fixed_series(labels: &[&str], keys_and_counts: &[(f64, u64)], sum: Option<f64>) -> HistogramSeries {
     let mut buckets = Vec::new();
     let mut count = 0;
     for &(key, c) in keys_and_counts {
         count += c;
-        buckets.push(Bucket {
-            le: key,
-            cumulative: count,
-        });
+        buckets.push(Bucket { le: key, cumulative: count });
     }
-    HistogramSeries {
-        labels: strings(labels),
-        buckets,
-        count,
-        sum,
-    }
+    HistogramSeries { labels: strings(labels), buckets, count, sum }
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -75,12 +50,7 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 fn samples(v: &[(&[&str], f64)]) -> Vec<Sample> {
-    v.iter()
-        .map(|(labels, value)| Sample {
-            labels: strings(labels),
-            value: *value,
-        })
-        .collect()
+    v.iter().map(|(labels, value)| Sample { labels: strings(labels), value: *value }).collect()
 }
 
 fn metric(config: &str, name: &str, help: &str, labels: &[&str], values: MetricValues) -> Metric {
@@ -101,34 +71,16 @@ fn snapshot() -> Snapshot {
         multiplier: US,
         series: vec![
             // spec §17.1, the write group
-            exp2_series(
-                &["vda", "write"],
-                &[(4, 52), (5, 428), (6, 9), (7, 8), (8, 3), (10, 1)],
-                27,
-                Some(11249.0),
-            ),
-            exp2_series(
-                &["vda", "read"],
-                &[(5, 492), (6, 37), (7, 12), (9, 2), (13, 1)],
-                27,
-                Some(20536.0),
-            ),
+            exp2_series(&["vda", "write"], &[(4, 52), (5, 428), (6, 9), (7, 8), (8, 3), (10, 1)], 27, Some(11249.0)),
+            exp2_series(&["vda", "read"], &[(5, 492), (6, 37), (7, 12), (9, 2), (13, 1)], 27, Some(20536.0)),
         ],
     };
     let vfs = Histogram {
         bucket_type: BucketType::Fixed,
         multiplier: 1.0,
         series: vec![
-            fixed_series(
-                &["postgres"],
-                &[(512.0, 0), (1024.0, 0), (4096.0, 40), (65536.0, 2)],
-                None,
-            ),
-            fixed_series(
-                &["nginx"],
-                &[(512.0, 10), (1024.0, 3), (4096.0, 120), (65536.0, 7)],
-                None,
-            ),
+            fixed_series(&["postgres"], &[(512.0, 0), (1024.0, 0), (4096.0, 40), (65536.0, 2)], None),
+            fixed_series(&["nginx"], &[(512.0, 10), (1024.0, 3), (4096.0, 120), (65536.0, 7)], None),
         ],
     };
     Snapshot {
@@ -180,33 +132,17 @@ fn snapshot() -> Snapshot {
                 "run_queue_length",
                 "Run queue length per CPU at the end of the window",
                 &["cpu"],
-                MetricValues::Gauge(samples(&[
-                    (&["0"], 1.5),
-                    (&["1"], 3.0),
-                    (&["10"], 0.25),
-                    (&["2"], 0.0),
-                ])),
+                MetricValues::Gauge(samples(&[(&["0"], 1.5), (&["1"], 3.0), (&["10"], 0.25), (&["2"], 0.0)])),
             ),
-            metric(
-                "vfs",
-                "vfs_read_size_bytes",
-                "Size of VFS reads",
-                &["comm"],
-                MetricValues::Histogram(vfs),
-            ),
+            metric("vfs", "vfs_read_size_bytes", "Size of VFS reads", &["comm"], MetricValues::Histogram(vfs)),
         ],
         decoder_errors: vec![("biolatency".to_string(), 0), ("syscalls".to_string(), 2)],
-        warnings: vec![
-            "syscalls: syscall_errors_total dropped: key is 4 bytes, labels add up to 8"
-                .to_string(),
-        ],
+        warnings: vec!["syscalls: syscall_errors_total dropped: key is 4 bytes, labels add up to 8".to_string()],
     }
 }
 
 fn golden_path(ext: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("snapshot.{ext}"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("snapshot.{ext}"))
 }
 
 fn check_golden(format: Format, ext: &str) {
@@ -218,8 +154,8 @@ fn check_golden(format: Format, ext: &str) {
         std::fs::write(&path, &got).expect("write golden file");
         return;
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
+    let want =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
     if got != want {
         let first = got
             .lines()
@@ -306,9 +242,7 @@ ebpf_exporter_bio_latency_seconds_count{device="vda",operation="write"} 501
 
 #[test]
 fn prom_has_spec_17_1_write_group() {
-    let opts = Options {
-        prefix: "ebpf_exporter_".to_string(),
-    };
+    let opts = Options { prefix: "ebpf_exporter_".to_string() };
     let out = render(Format::Prom, &snapshot(), &opts);
     assert!(out.contains(SPEC_17_1_WRITE_GROUP), "{out}");
     // the read group sorts before the write group (label values byte-wise)
@@ -320,11 +254,8 @@ fn prom_has_spec_17_1_write_group() {
 
 /// Which promtool to run, or None to skip (never under CI=true).
 fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("promtool"))
-            .find(|p| p.is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("promtool")).find(|p| p.is_file()));
     if found.is_none() {
         assert_ne!(
             std::env::var("CI").as_deref(),
@@ -342,9 +273,7 @@ fn prom_passes_promtool_check_metrics() {
         return;
     };
     for prefix in ["ebpfx_", "ebpf_exporter_"] {
-        let opts = Options {
-            prefix: prefix.to_string(),
-        };
+        let opts = Options { prefix: prefix.to_string() };
         let out = render(Format::Prom, &snapshot(), &opts);
         let mut child = Command::new(&promtool)
             .args(["check", "metrics"])
@@ -353,12 +282,7 @@ fn prom_passes_promtool_check_metrics() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run promtool");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(out.as_bytes())
-            .expect("write to promtool");
+        child.stdin.take().expect("stdin").write_all(out.as_bytes()).expect("write to promtool");
         let result = child.wait_with_output().expect("promtool output");
         assert!(
             result.status.success(),
@@ -388,9 +312,7 @@ fn parse_sample(line: &str) -> Line {
     let mut rest = rest;
     if let Some(mut s) = rest.strip_prefix('{') {
         loop {
-            let eq = s
-                .find("=\"")
-                .unwrap_or_else(|| panic!("bad labels: {line}"));
+            let eq = s.find("=\"").unwrap_or_else(|| panic!("bad labels: {line}"));
             let label = s[..eq].to_string();
             let mut value = String::new();
             let mut chars = s[eq + 2..].char_indices();
@@ -419,23 +341,14 @@ fn parse_sample(line: &str) -> Line {
             }
         }
     }
-    let value = rest
-        .strip_prefix(' ')
-        .unwrap_or_else(|| panic!("no space before value: {line}"));
-    assert!(
-        !value.contains(' '),
-        "timestamp or junk after value: {line}"
-    );
+    let value = rest.strip_prefix(' ').unwrap_or_else(|| panic!("no space before value: {line}"));
+    assert!(!value.contains(' '), "timestamp or junk after value: {line}");
     let value = match value {
         "+Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
         v => v.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
     };
-    Line {
-        name: name.to_string(),
-        labels,
-        value,
-    }
+    Line { name: name.to_string(), labels, value }
 }
 
 #[test]
@@ -474,10 +387,8 @@ fn prom_structural_rules() {
         let family = current.clone().expect("sample before HELP");
         let kind = types[&family].as_str();
         let sample = parse_sample(line);
-        let suffix = sample
-            .name
-            .strip_prefix(&family)
-            .unwrap_or_else(|| panic!("{} outside its family {family}", sample.name));
+        let suffix =
+            sample.name.strip_prefix(&family).unwrap_or_else(|| panic!("{} outside its family {family}", sample.name));
         let mut key_labels = sample.labels.clone();
         let series_id = format!("{}{:?}", sample.name, key_labels);
         assert!(seen_series.insert(series_id), "duplicate series: {line}");
@@ -501,11 +412,7 @@ fn prom_structural_rules() {
                 let group = format!("{family}{key_labels:?}");
                 match (suffix, le) {
                     ("_bucket", Some(le)) => {
-                        let le = if le == "+Inf" {
-                            f64::INFINITY
-                        } else {
-                            le.parse().expect("le")
-                        };
+                        let le = if le == "+Inf" { f64::INFINITY } else { le.parse().expect("le") };
                         buckets.entry(group).or_default().push((le, sample.value));
                     }
                     ("_sum", None) => {}
@@ -531,25 +438,14 @@ fn prom_structural_rules() {
     assert!(!buckets.is_empty());
     for (group, list) in &buckets {
         let les: Vec<f64> = list.iter().map(|b| b.0).collect();
-        assert!(
-            les.windows(2).all(|w| w[0] < w[1]),
-            "le not increasing: {group}"
-        );
+        assert!(les.windows(2).all(|w| w[0] < w[1]), "le not increasing: {group}");
         let (last_le, inf_count) = *list.last().expect("buckets");
         assert_eq!(last_le, f64::INFINITY, "+Inf missing: {group}");
-        assert_eq!(
-            Some(&inf_count),
-            counts.get(group),
-            "+Inf != _count: {group}"
-        );
+        assert_eq!(Some(&inf_count), counts.get(group), "+Inf != _count: {group}");
     }
     assert_eq!(buckets.len(), counts.len());
 
-    for family in [
-        "ebpfx_decoder_errors_total",
-        "ebpfx_window_duration_seconds",
-        "ebpfx_window_end_time_seconds",
-    ] {
+    for family in ["ebpfx_decoder_errors_total", "ebpfx_window_duration_seconds", "ebpfx_window_end_time_seconds"] {
         assert!(types.contains_key(family), "{family} missing");
     }
 }

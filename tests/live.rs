@@ -7,11 +7,7 @@ const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
 fn vda_writes(prom: &str) -> f64 {
-    prom_value(
-        prom,
-        "ebpfx_bio_latency_seconds_count{device=\"vda\",operation=\"write\"}",
-    )
-    .unwrap_or(0.0)
+    prom_value(prom, "ebpfx_bio_latency_seconds_count{device=\"vda\",operation=\"write\"}").unwrap_or(0.0)
 }
 
 #[test]
@@ -27,21 +23,11 @@ fn live_biolatency_counts_direct_writes() {
     let (code, prom, err) = run.finish();
     assert_eq!(code, Some(0), "{err}");
     let writes = vda_writes(&prom);
-    assert!(
-        writes >= n as f64,
-        "expected at least {n} writes on vda, got {writes}\n{prom}\n{err}"
-    );
+    assert!(writes >= n as f64, "expected at least {n} writes on vda, got {writes}\n{prom}\n{err}");
     // The sum is in seconds and positive; +Inf equals _count.
-    let sum = prom_value(
-        &prom,
-        "ebpfx_bio_latency_seconds_sum{device=\"vda\",operation=\"write\"}",
-    )
-    .unwrap_or(0.0);
+    let sum = prom_value(&prom, "ebpfx_bio_latency_seconds_sum{device=\"vda\",operation=\"write\"}").unwrap_or(0.0);
     assert!(sum > 0.0 && sum < writes * 10.0, "implausible sum {sum}");
-    let inf = prom_value(
-        &prom,
-        "ebpfx_bio_latency_seconds_bucket{device=\"vda\",operation=\"write\",le=\"+Inf\"}",
-    );
+    let inf = prom_value(&prom, "ebpfx_bio_latency_seconds_bucket{device=\"vda\",operation=\"write\",le=\"+Inf\"}");
     assert_eq!(inf, Some(writes));
     promtool_check(&prom);
 }
@@ -58,10 +44,7 @@ fn live_syscalls_counts_getpid() {
     let (code, prom, err) = run.finish();
     assert_eq!(code, Some(0), "{err}");
     let got = prom_value(&prom, "ebpfx_syscalls_total{syscall=\"getpid\"}").unwrap_or(0.0);
-    assert!(
-        got >= k as f64,
-        "expected at least {k} getpid calls, got {got}\n{prom}"
-    );
+    assert!(got >= k as f64, "expected at least {k} getpid calls, got {got}\n{prom}");
     promtool_check(&prom);
 }
 
@@ -71,25 +54,11 @@ fn live_no_program_remains_after_exit() {
         return;
     }
     let _l = live_lock();
-    let run = start_attached(
-        &[
-            "run",
-            "biolatency",
-            "syscalls",
-            "--for",
-            "500ms",
-            "--format",
-            "prom",
-        ],
-        2,
-    );
+    let run = start_attached(&["run", "biolatency", "syscalls", "--for", "500ms", "--format", "prom"], 2);
     let ids = run.program_ids();
     assert_eq!(ids.len(), 3, "biolatency has 2 programs, syscalls 1");
     let loaded = loaded_program_ids();
-    assert!(
-        ids.iter().all(|id| loaded.contains(id)),
-        "programs {ids:?} not loaded while running"
-    );
+    assert!(ids.iter().all(|id| loaded.contains(id)), "programs {ids:?} not loaded while running");
     let (code, _, err) = run.finish();
     assert_eq!(code, Some(0), "{err}");
     // The kernel frees programs asynchronously (RCU) once the last reference is closed: allow
@@ -102,10 +71,7 @@ fn live_no_program_remains_after_exit() {
         left.retain(|id| loaded.contains(id));
     }
     eprintln!("programs gone {:?} after exit", exited.elapsed());
-    assert!(
-        left.is_empty(),
-        "programs still loaded 10 s after ebpfx exited: {left:?}"
-    );
+    assert!(left.is_empty(), "programs still loaded 10 s after ebpfx exited: {left:?}");
 }
 
 #[test]
@@ -120,10 +86,7 @@ fn live_ctrl_c_ends_window_and_still_prints() {
         run.signal(sig);
         let (code, prom, err) = run.finish();
         assert_eq!(code, Some(0), "signal {sig}: {err}");
-        assert!(
-            prom.contains("ebpfx_syscalls_total{syscall=\"getpid\"}"),
-            "signal {sig}: no results:\n{prom}\n{err}"
-        );
+        assert!(prom.contains("ebpfx_syscalls_total{syscall=\"getpid\"}"), "signal {sig}: no results:\n{prom}\n{err}");
         assert!(err.contains("interrupted"), "{err}");
     }
 }
@@ -153,22 +116,13 @@ fn live_non_root_user_is_told_what_privilege_is_needed() {
         return;
     }
     let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            bin(),
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", bin()])
         .args(["run", "syscalls", "--for", "1s"])
         .output()
         .expect("run setpriv");
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("needs root") && err.contains("CAP_BPF") && err.contains("CAP_PERFMON"),
-        "{err}"
-    );
+    assert!(err.contains("needs root") && err.contains("CAP_BPF") && err.contains("CAP_PERFMON"), "{err}");
 }
 
 #[test]
@@ -179,32 +133,15 @@ fn live_output_file_is_written_atomically() {
     let _l = live_lock();
     let scratch = Scratch::new("out");
     let target = scratch.path().join("syscalls.prom");
-    let out = ebpfx(&[
-        "run",
-        "syscalls",
-        "--for",
-        "300ms",
-        "--output",
-        target.to_str().expect("utf8"),
-    ]);
+    let out = ebpfx(&["run", "syscalls", "--for", "300ms", "--output", target.to_str().expect("utf8")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        out.stdout.is_empty(),
-        "with --output nothing goes to stdout"
-    );
+    assert!(out.stdout.is_empty(), "with --output nothing goes to stdout");
     let prom = std::fs::read_to_string(&target).expect("output written");
-    assert!(
-        prom.contains("# TYPE ebpfx_syscalls_total counter"),
-        "{prom}"
-    );
+    assert!(prom.contains("# TYPE ebpfx_syscalls_total counter"), "{prom}");
     promtool_check(&prom);
     let names: Vec<_> = std::fs::read_dir(scratch.path())
         .expect("list")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
-    assert_eq!(
-        names,
-        vec!["syscalls.prom".to_string()],
-        "temp files left behind"
-    );
+    assert_eq!(names, vec!["syscalls.prom".to_string()], "temp files left behind");
 }

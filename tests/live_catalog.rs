@@ -32,33 +32,15 @@ fn live_biosize_sees_4k_and_64k_writes() {
     let s = Scratch::new("biosize");
     let prom = run_builtin("biosize", "3s", || {
         direct_writes(s.path(), 100);
-        sh(&format!(
-            "dd if=/dev/zero of={}/big bs=64k count=50 oflag=direct status=none",
-            s.path().display()
-        ));
+        sh(&format!("dd if=/dev/zero of={}/big bs=64k count=50 oflag=direct status=none", s.path().display()));
     });
     let w = "device=\"vda\",operation=\"write\"";
-    let le4k = prom_value(
-        &prom,
-        &format!("ebpfx_bio_size_bytes_bucket{{{w},le=\"4096\"}}"),
-    )
-    .unwrap_or(0.0);
-    let le64k = prom_value(
-        &prom,
-        &format!("ebpfx_bio_size_bytes_bucket{{{w},le=\"65536\"}}"),
-    )
-    .unwrap_or(0.0);
+    let le4k = prom_value(&prom, &format!("ebpfx_bio_size_bytes_bucket{{{w},le=\"4096\"}}")).unwrap_or(0.0);
+    let le64k = prom_value(&prom, &format!("ebpfx_bio_size_bytes_bucket{{{w},le=\"65536\"}}")).unwrap_or(0.0);
     assert!(le4k >= 100.0, "4 KiB writes: {le4k}\n{prom}");
-    assert!(
-        le64k - le4k >= 50.0,
-        "64 KiB writes: {}\n{prom}",
-        le64k - le4k
-    );
+    assert!(le64k - le4k >= 50.0, "64 KiB writes: {}\n{prom}", le64k - le4k);
     let sum = prom_sum(&prom, "ebpfx_bio_size_bytes_sum", w);
-    assert!(
-        sum >= (100 * 4096 + 50 * 65536) as f64,
-        "sum of bytes {sum}"
-    );
+    assert!(sum >= (100 * 4096 + 50 * 65536) as f64, "sum of bytes {sum}");
 }
 
 #[test]
@@ -68,22 +50,10 @@ fn live_syslatency_times_getpid() {
     }
     let _l = live_lock();
     let prom = run_builtin("syslatency", "2s", || getpid_calls(20_000));
-    let n = prom_sum(
-        &prom,
-        "ebpfx_syscall_latency_seconds_count",
-        "syscall=\"getpid\"",
-    );
+    let n = prom_sum(&prom, "ebpfx_syscall_latency_seconds_count", "syscall=\"getpid\"");
     assert!(n >= 20_000.0, "getpid latency count {n}");
-    let sum = prom_sum(
-        &prom,
-        "ebpfx_syscall_latency_seconds_sum",
-        "syscall=\"getpid\"",
-    );
-    assert!(
-        sum > 0.0 && sum / n < 0.001,
-        "mean getpid latency {} s is implausible",
-        sum / n
-    );
+    let sum = prom_sum(&prom, "ebpfx_syscall_latency_seconds_sum", "syscall=\"getpid\"");
+    assert!(sum > 0.0 && sum / n < 0.001, "mean getpid latency {} s is implausible", sum / n);
 }
 
 #[test]
@@ -92,9 +62,7 @@ fn live_runqlat_with_more_runnable_threads_than_cpus() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("runqlat", "2s", || {
-        spin_threads(4, Duration::from_millis(1200))
-    });
+    let prom = run_builtin("runqlat", "2s", || spin_threads(4, Duration::from_millis(1200)));
     let n = prom_sum(&prom, "ebpfx_run_queue_latency_seconds_count", "");
     let sum = prom_sum(&prom, "ebpfx_run_queue_latency_seconds_sum", "");
     assert!(n >= 10.0 && sum > 0.01, "count {n} sum {sum}\n{prom}");
@@ -106,15 +74,11 @@ fn live_runqlat_cgroup_labels_cgroup_paths() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("runqlat_cgroup", "2s", || {
-        spin_threads(4, Duration::from_millis(1000))
-    });
+    let prom = run_builtin("runqlat_cgroup", "2s", || spin_threads(4, Duration::from_millis(1000)));
     let samples = prom_samples(&prom, "ebpfx_run_queue_latency_cgroup_seconds_count");
     assert!(!samples.is_empty(), "{prom}");
     assert!(
-        samples
-            .iter()
-            .any(|(l, v)| l.contains("cgroup=\"/sys/fs/cgroup") && *v > 0.0),
+        samples.iter().any(|(l, v)| l.contains("cgroup=\"/sys/fs/cgroup") && *v > 0.0),
         "no cgroup path label: {samples:?}"
     );
 }
@@ -134,10 +98,7 @@ fn live_offcpu_counts_sleeps() {
     let n = prom_sum(&prom, "ebpfx_offcpu_seconds_count", "comm=\"sleep\"");
     let sum = prom_sum(&prom, "ebpfx_offcpu_seconds_sum", "comm=\"sleep\"");
     assert!(n >= 5.0, "sleep blocked {n} times\n{prom}");
-    assert!(
-        sum >= 0.9 && sum < 3.0,
-        "sleep blocked {sum} s in total, expected about 1 s"
-    );
+    assert!(sum >= 0.9 && sum < 3.0, "sleep blocked {sum} s in total, expected about 1 s");
 }
 
 #[test]
@@ -154,10 +115,7 @@ fn live_softirqs_and_hardirqs_during_io() {
     assert!(timer > 0.0, "no timer/rcu/sched softirqs in 2 s\n{prom}");
     let prom = run_builtin("hardirqs", "2s", || direct_writes(s.path(), 200));
     let virtio = prom_sum(&prom, "ebpfx_hardirq_seconds_count", "virtio");
-    assert!(
-        virtio >= 1.0,
-        "no virtio interrupts during 200 direct writes\n{prom}"
-    );
+    assert!(virtio >= 1.0, "no virtio interrupts during 200 direct writes\n{prom}");
 }
 
 #[test]
@@ -171,16 +129,9 @@ fn live_timers_resolves_callbacks() {
             std::thread::sleep(Duration::from_millis(10));
         }
     });
-    let wakeups = prom_sum(
-        &prom,
-        "ebpfx_hrtimer_expirations_total",
-        "function=\"hrtimer_wakeup\"",
-    );
+    let wakeups = prom_sum(&prom, "ebpfx_hrtimer_expirations_total", "function=\"hrtimer_wakeup\"");
     assert!(wakeups >= 20.0, "hrtimer_wakeup {wakeups}\n{prom}");
-    assert!(
-        !prom.contains("unknown_addr"),
-        "unresolved callback addresses:\n{prom}"
-    );
+    assert!(!prom.contains("unknown_addr"), "unresolved callback addresses:\n{prom}");
 }
 
 #[test]
@@ -208,10 +159,7 @@ fn live_pagefaults_counts_touched_pages() {
         sh("/usr/bin/python3 -c 'import mmap\nm = mmap.mmap(-1, 100 << 20)\nfor i in range(0, 100 << 20, 4096): m[i] = 1'");
     });
     let n = prom_sum(&prom, "ebpfx_page_faults_total", "comm=\"python3\"");
-    assert!(
-        n >= 25_600.0,
-        "page faults of python3 touching 25600 pages: {n}\n{prom}"
-    );
+    assert!(n >= 25_600.0, "page faults of python3 touching 25600 pages: {n}\n{prom}");
 }
 
 #[test]
@@ -222,10 +170,7 @@ fn live_oomkill_names_the_victim() {
     let _l = live_lock();
     // A memory cgroup of our own with a 64 MiB limit: v1 (hybrid hosts) or v2.
     let (dir, limit_file) = if std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-        (
-            "/sys/fs/cgroup/memory/ebpfx-oomtest".to_string(),
-            "memory.limit_in_bytes",
-        )
+        ("/sys/fs/cgroup/memory/ebpfx-oomtest".to_string(), "memory.limit_in_bytes")
     } else {
         ("/sys/fs/cgroup/ebpfx-oomtest".to_string(), "memory.max")
     };
@@ -237,9 +182,7 @@ fn live_oomkill_names_the_victim() {
         let st = Command::new("sh")
             .args([
                 "-c",
-                &format!(
-                    "echo $$ > {dir}/cgroup.procs && exec /usr/bin/python3 -c 'b = bytearray(512 << 20)'"
-                ),
+                &format!("echo $$ > {dir}/cgroup.procs && exec /usr/bin/python3 -c 'b = bytearray(512 << 20)'"),
             ])
             .status()
             .expect("run oom child");
@@ -286,21 +229,12 @@ for _ in range(16): cl.sendall(b'x' * 65536)\n\
 cl.close(); t.join()\n";
     let prom = run_builtin("tcpretrans", "20s", || {
         let out = Command::new("ip")
-            .args([
-                "netns", "exec", &ns, "timeout", "15", "/usr/bin/python3", "-c", transfer,
-            ])
+            .args(["netns", "exec", &ns, "timeout", "15", "/usr/bin/python3", "-c", transfer])
             .output()
             .expect("transfer");
         let _ = out;
     });
     cleanup(&ns);
-    let n = prom_sum(
-        &prom,
-        "ebpfx_tcp_retransmits_total",
-        "daddr=\"127.0.0.1\",dport=\"45678\"",
-    );
-    assert!(
-        n >= 1.0,
-        "no retransmit to 127.0.0.1:45678 seen with 30% loss\n{prom}"
-    );
+    let n = prom_sum(&prom, "ebpfx_tcp_retransmits_total", "daddr=\"127.0.0.1\",dport=\"45678\"");
+    assert!(n >= 1.0, "no retransmit to 127.0.0.1:45678 seen with 30% loss\n{prom}");
 }

@@ -88,10 +88,8 @@ fn man_pages_are_fresh() {
 
 #[test]
 fn one_page_per_visible_subcommand() {
-    let names: Vec<String> = pages()
-        .iter()
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect();
+    let names: Vec<String> =
+        pages().iter().filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
     assert!(names.iter().any(|n| n == "ebpfx.1"), "{names:?}");
     let cmd = ebpfx::cli::Cli::command();
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
@@ -110,25 +108,17 @@ fn pages_render_without_warnings_and_document_their_flags() {
     cmd.build();
     for page in pages() {
         let text = render(&page);
-        let file = page
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let sub_name = file
-            .strip_suffix(".1")
-            .and_then(|s| s.strip_prefix("ebpfx-"));
+        let file = page.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let sub_name = file.strip_suffix(".1").and_then(|s| s.strip_prefix("ebpfx-"));
         let documented = match sub_name {
-            Some(name) => cmd
-                .find_subcommand(name)
-                .unwrap_or_else(|| panic!("{file}: no subcommand {name:?} in src/cli.rs")),
+            Some(name) => {
+                cmd.find_subcommand(name).unwrap_or_else(|| panic!("{file}: no subcommand {name:?} in src/cli.rs"))
+            }
             None => &cmd,
         };
         for arg in documented.get_arguments().filter(|a| !a.is_hide_set()) {
             if let Some(long) = arg.get_long() {
-                assert!(
-                    text.contains(&format!("--{long}")),
-                    "{file} does not mention --{long}:\n{text}"
-                );
+                assert!(text.contains(&format!("--{long}")), "{file} does not mention --{long}:\n{text}");
             }
         }
     }

@@ -41,12 +41,7 @@ mod tests {
         let mut t = HashMap::new();
         walk(root, &mut t);
         assert_eq!(t.len(), 3, "{t:?}");
-        let ino = std::fs::metadata(root.join("system.slice/ssh.service"))
-            .expect("meta")
-            .ino();
-        assert_eq!(
-            t[&ino],
-            root.join("system.slice/ssh.service").to_string_lossy()
-        );
+        let ino = std::fs::metadata(root.join("system.slice/ssh.service")).expect("meta").ino();
+        assert_eq!(t[&ino], root.join("system.slice/ssh.service").to_string_lossy());
     }
 }

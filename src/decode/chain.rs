@@ -51,10 +51,7 @@ pub(super) fn compile(specs: &[DecoderSpec]) -> Vec<Compiled> {
                 "inet_ip" => Step::InetIp,
                 "errno" => Step::Errno,
                 "syscall" => Step::Syscall,
-                "static_map" => Step::StaticMap {
-                    map: d.static_map.clone(),
-                    allow_unknown: d.allow_unknown,
-                },
+                "static_map" => Step::StaticMap { map: d.static_map.clone(), allow_unknown: d.allow_unknown },
                 "regexp" => match &d.regexps {
                     Some(r) => Step::Regexp(r.iter().map(|p| Pattern::compile(p)).collect()),
                     None => Step::RegexpMissing,
@@ -71,10 +68,7 @@ pub(super) fn compile(specs: &[DecoderSpec]) -> Vec<Compiled> {
                 "pci_subclass" => Step::Pci(PciKind::Subclass),
                 _ => Step::Unknown,
             };
-            Compiled {
-                name: d.name.clone(),
-                step,
-            }
+            Compiled { name: d.name.clone(), step }
         })
         .collect()
 }
@@ -128,23 +122,13 @@ pub(super) fn run(
         match apply(tables, &c.step, input, b) {
             Ok(true) => std::mem::swap(a, b),
             Ok(false) => return Ok(false),
-            Err(e) => {
-                return Err(ChainError::Failed(format!(
-                    "error decoding with decoder {:?}: {e}",
-                    c.name
-                )))
-            }
+            Err(e) => return Err(ChainError::Failed(format!("error decoding with decoder {:?}: {e}", c.name))),
         }
     }
     Ok(true)
 }
 
-fn apply(
-    tables: &mut Tables,
-    step: &Step,
-    input: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<bool, String> {
+fn apply(tables: &mut Tables, step: &Step, input: &[u8], out: &mut Vec<u8>) -> Result<bool, String> {
     match step {
         Step::Uint => text::uint(input, out)?,
         Step::Hex => text::hex(input, out),
@@ -152,9 +136,7 @@ fn apply(
         Step::InetIp => text::inet_ip(input, out),
         Step::Errno => text::errno(input, out)?,
         Step::Syscall => text::syscall(input, tables.env.arch, out)?,
-        Step::StaticMap { map, allow_unknown } => {
-            text::static_map(input, map.as_ref(), *allow_unknown, out)
-        }
+        Step::StaticMap { map, allow_unknown } => text::static_map(input, map.as_ref(), *allow_unknown, out),
         Step::Regexp(patterns) => return text::regexp(input, patterns, out),
         Step::RegexpMissing => return Err("no regexps defined".to_string()),
         Step::Dname => text::dname(input, out),
@@ -179,10 +161,7 @@ struct Lazy<T> {
 
 impl<T> Default for Lazy<T> {
     fn default() -> Self {
-        Lazy {
-            value: None,
-            fresh: false,
-        }
+        Lazy { value: None, fresh: false }
     }
 }
 
@@ -192,16 +171,11 @@ impl<T> Lazy<T> {
             self.value = Some(load()?);
             self.fresh = true;
         }
-        self.value
-            .as_ref()
-            .ok_or_else(|| "table not loaded".to_string())
+        self.value.as_ref().ok_or_else(|| "table not loaded".to_string())
     }
 
     /// Reloads if not already done during this read; `false` when it was.
-    fn reload(
-        &mut self,
-        load: impl FnOnce(Option<T>) -> Result<T, String>,
-    ) -> Result<bool, String> {
+    fn reload(&mut self, load: impl FnOnce(Option<T>) -> Result<T, String>) -> Result<bool, String> {
         if self.fresh {
             return Ok(false);
         }
@@ -279,8 +253,7 @@ impl Tables {
     }
 
     fn cgroup(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        let id = text::parse_decimal_id(input)
-            .ok_or_else(|| text::not_a_number(input, "a decimal integer"))?;
+        let id = text::parse_decimal_id(input).ok_or_else(|| text::not_a_number(input, "a decimal integer"))?;
         let root = self.env.cgroup_root.clone();
         let walk = |prev: Option<HashMap<u64, String>>| {
             let mut table = prev.unwrap_or_default();
@@ -321,9 +294,7 @@ impl Tables {
         let (major, minor) = block::split_dev(text::host_u32_prefix(input)?);
         let path = self.env.partitions.clone();
         loop {
-            if let Some(name) =
-                block::lookup(self.partitions.get(|| block::read(&path))?, major, minor)
-            {
+            if let Some(name) = block::lookup(self.partitions.get(|| block::read(&path))?, major, minor) {
                 out.extend_from_slice(name.as_bytes());
                 return Ok(());
             }
@@ -340,8 +311,7 @@ impl Tables {
             self.pci = Some(match found {
                 None => None,
                 Some(p) => {
-                    let text = std::fs::read_to_string(&p)
-                        .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                    let text = std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
                     Some(PciDb::parse(&text))
                 }
             });

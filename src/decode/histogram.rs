@@ -113,17 +113,10 @@ pub(super) fn rebuild(spec: &HistogramSpec, raw: &HashMap<u64, u64>) -> Result<R
             buckets.reserve(spec.bucket_keys.len());
             for &k in &spec.bucket_keys {
                 count = count.saturating_add(get_f(k).unwrap_or(0));
-                buckets.push(Bucket {
-                    le: k * m,
-                    cumulative: count,
-                });
+                buckets.push(Bucket { le: k * m, cumulative: count });
             }
             let sum = get_f(last + 1.0).map(|s| s as f64 * m);
-            Ok(Rebuilt {
-                buckets,
-                count,
-                sum,
-            })
+            Ok(Rebuilt { buckets, count, sum })
         }
         kind => {
             let (min, max) = (spec.bucket_min, spec.bucket_max);
@@ -131,14 +124,10 @@ pub(super) fn rebuild(spec: &HistogramSpec, raw: &HashMap<u64, u64>) -> Result<R
                 return Err(format!("bucket_max ({max}) < bucket_min ({min})"));
             }
             if max == min {
-                return Err(format!(
-                    "histogram buckets have zero size: [bucket_min .. bucket_max] = [{min} .. {max}]"
-                ));
+                return Err(format!("histogram buckets have zero size: [bucket_min .. bucket_max] = [{min} .. {max}]"));
             }
             if max.saturating_sub(min) > MAX_BUCKETS {
-                return Err(format!(
-                    "too many histogram buckets: [bucket_min .. bucket_max] = [{min} .. {max}]"
-                ));
+                return Err(format!("too many histogram buckets: [bucket_min .. bucket_max] = [{min} .. {max}]"));
             }
             buckets.reserve((max - min + 1) as usize);
             for i in min..=max {
@@ -149,25 +138,17 @@ pub(super) fn rebuild(spec: &HistogramSpec, raw: &HashMap<u64, u64>) -> Result<R
                     BucketType::Exp2Zero => exp2(i.saturating_sub(1)) * m,
                     _ => i as f64 * m,
                 };
-                buckets.push(Bucket {
-                    le,
-                    cumulative: count,
-                });
+                buckets.push(Bucket { le, cumulative: count });
             }
             let sum = max.checked_add(1).and_then(get).map(|s| s as f64 * m);
-            Ok(Rebuilt {
-                buckets,
-                count,
-                sum,
-            })
+            Ok(Rebuilt { buckets, count, sum })
         }
     }
 }
 
 /// A `fixed` bucket key as a raw index: only whole, non-negative numbers in range match.
 fn whole_index(k: f64) -> Option<u64> {
-    (k.is_finite() && k >= 0.0 && k.fract() == 0.0 && k < 18446744073709551616.0)
-        .then_some(k as u64)
+    (k.is_finite() && k >= 0.0 && k.fract() == 0.0 && k < 18446744073709551616.0).then_some(k as u64)
 }
 
 #[cfg(test)]
@@ -199,13 +180,7 @@ mod tests {
     }
 
     fn spec(t: BucketType, min: i64, max: i64, m: f64, keys: &[f64]) -> HistogramSpec {
-        HistogramSpec {
-            bucket_type: t,
-            bucket_min: min,
-            bucket_max: max,
-            multiplier: m,
-            bucket_keys: keys.to_vec(),
-        }
+        HistogramSpec { bucket_type: t, bucket_min: min, bucket_max: max, multiplier: m, bucket_keys: keys.to_vec() }
     }
 
     fn raw(pairs: &[(u64, u64)]) -> HashMap<u64, u64> {
@@ -222,11 +197,8 @@ mod tests {
 
     #[test]
     fn exp2_backfills_and_ignores_out_of_range() {
-        let r = rebuild(
-            &spec(BucketType::Exp2, 1, 4, 1.0, &[]),
-            &raw(&[(0, 100), (2, 3), (4, 1), (5, 40), (9, 7)]),
-        )
-        .expect("ok");
+        let r = rebuild(&spec(BucketType::Exp2, 1, 4, 1.0, &[]), &raw(&[(0, 100), (2, 3), (4, 1), (5, 40), (9, 7)]))
+            .expect("ok");
         assert_eq!(les(&r), [2.0, 4.0, 8.0, 16.0]);
         assert_eq!(cums(&r), [0, 3, 3, 4]);
         assert_eq!((r.count, r.sum), (4, Some(40.0)));
@@ -237,19 +209,11 @@ mod tests {
 
     #[test]
     fn exp2zero_and_linear() {
-        let r = rebuild(
-            &spec(BucketType::Exp2Zero, 0, 3, 0.5, &[]),
-            &raw(&[(0, 2), (3, 1), (4, 9)]),
-        )
-        .expect("ok");
+        let r = rebuild(&spec(BucketType::Exp2Zero, 0, 3, 0.5, &[]), &raw(&[(0, 2), (3, 1), (4, 9)])).expect("ok");
         assert_eq!(les(&r), [0.0, 0.5, 1.0, 2.0]);
         assert_eq!(cums(&r), [2, 2, 2, 3]);
         assert_eq!(r.sum, Some(4.5));
-        let r = rebuild(
-            &spec(BucketType::Linear, 0, 3, 10.0, &[]),
-            &raw(&[(1, 1), (3, 2)]),
-        )
-        .expect("ok");
+        let r = rebuild(&spec(BucketType::Linear, 0, 3, 10.0, &[]), &raw(&[(1, 1), (3, 2)])).expect("ok");
         assert_eq!(les(&r), [0.0, 10.0, 20.0, 30.0]);
         assert_eq!(cums(&r), [0, 1, 1, 3]);
         let m = 0.1;
@@ -268,24 +232,15 @@ mod tests {
         assert_eq!(cums(&r), [2, 6, 7, 7]);
         assert_eq!(r.count, 7);
         assert_eq!(r.sum, None); // last key 2.5 → sum key 3.5 never matches
-        let r = rebuild(
-            &spec(BucketType::Fixed, 0, 0, 2.0, &[1.0, 5.0]),
-            &raw(&[(6, 77)]),
-        )
-        .expect("ok");
+        let r = rebuild(&spec(BucketType::Fixed, 0, 0, 2.0, &[1.0, 5.0]), &raw(&[(6, 77)])).expect("ok");
         assert_eq!(r.sum, Some(154.0));
         assert!(rebuild(&spec(BucketType::Fixed, 0, 0, 1.0, &[]), &raw(&[])).is_err());
     }
 
     #[test]
     fn bad_ranges_are_errors() {
-        let e = rebuild(&spec(BucketType::Exp2, 3, 3, 1.0, &[]), &raw(&[]))
-            .err()
-            .expect("error");
-        assert_eq!(
-            e,
-            "histogram buckets have zero size: [bucket_min .. bucket_max] = [3 .. 3]"
-        );
+        let e = rebuild(&spec(BucketType::Exp2, 3, 3, 1.0, &[]), &raw(&[])).err().expect("error");
+        assert_eq!(e, "histogram buckets have zero size: [bucket_min .. bucket_max] = [3 .. 3]");
         assert!(rebuild(&spec(BucketType::Linear, 5, 3, 1.0, &[]), &raw(&[])).is_err());
         assert!(rebuild(&spec(BucketType::Linear, 0, i64::MAX, 1.0, &[]), &raw(&[])).is_err());
         assert_eq!(exp2(27), 134217728.0);

@@ -11,8 +11,7 @@ pub(super) struct Kallsyms {
 
 impl Kallsyms {
     pub(super) fn load(path: &Path) -> Result<Kallsyms, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Ok(Kallsyms::parse(text))
     }
 
@@ -26,8 +25,7 @@ impl Kallsyms {
             offset += line.len();
             let body = line.strip_suffix('\n').unwrap_or(line);
             let mut parts = body.split(' ');
-            let (Some(addr), Some(_), Some(name)) = (parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(addr), Some(_), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
                 continue;
             };
             let Ok(addr) = u64::from_str_radix(addr, 16) else {
@@ -69,10 +67,7 @@ pub(super) fn frames(input: &[u8]) -> Result<Vec<u64>, String> {
     let mut out = Vec::new();
     for chunk in input.chunks(8) {
         let Ok(b) = <[u8; 8]>::try_from(chunk) else {
-            return Err(format!(
-                "stack of {} bytes is not a multiple of 8",
-                input.len()
-            ));
+            return Err(format!("stack of {} bytes is not a multiple of 8", input.len()));
         };
         let addr = u64::from_ne_bytes(b);
         if addr == 0 {

@@ -113,11 +113,7 @@ impl DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "config {}: metric {}: {}",
-            self.config, self.metric, self.detail
-        )
+        write!(f, "config {}: metric {}: {}", self.config, self.metric, self.detail)
     }
 }
 
@@ -174,10 +170,7 @@ impl MetricState {
         }
         MetricState {
             labels: labels.to_vec(),
-            key_len: labels
-                .iter()
-                .map(|l| l.size.saturating_add(l.padding))
-                .sum(),
+            key_len: labels.iter().map(|l| l.size.saturating_add(l.padding)).sum(),
             chains,
             ranges,
             caches,
@@ -192,9 +185,7 @@ fn state_for<'a>(
     spec: &MetricConfig,
 ) -> &'a mut MetricState {
     let key = (config.to_string(), spec.name.clone());
-    let state = metrics
-        .entry(key)
-        .or_insert_with(|| MetricState::new(&spec.labels));
+    let state = metrics.entry(key).or_insert_with(|| MetricState::new(&spec.labels));
     if state.labels != spec.labels {
         *state = MetricState::new(&spec.labels);
     }
@@ -221,13 +212,7 @@ struct Rows {
 
 impl fmt::Debug for Rows {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Rows {{ width: {}, rows: {}, merged: {} }}",
-            self.width,
-            self.len(),
-            self.merged.len()
-        )
+        write!(f, "Rows {{ width: {}, rows: {}, merged: {} }}", self.width, self.len(), self.merged.len())
     }
 }
 
@@ -274,10 +259,7 @@ impl Rows {
 
     /// Records label bytes appended to the arena since `start`.
     fn close_label(&mut self, start: usize) -> Result<(), String> {
-        match (
-            u32::try_from(start),
-            u32::try_from(self.arena.len() - start),
-        ) {
+        match (u32::try_from(start), u32::try_from(self.arena.len() - start)) {
             (Ok(s), Ok(n)) if self.arena.len() <= u32::MAX as usize => {
                 self.spans.push((s, n));
                 Ok(())
@@ -315,13 +297,7 @@ impl Rows {
         }
         let mut keyed = std::mem::take(&mut self.keyed);
         keyed.clear();
-        keyed.extend((0..n).map(|r| {
-            (
-                self.prefix(r, 0),
-                if w > 1 { self.prefix(r, 1) } else { 0 },
-                r as u32,
-            )
-        }));
+        keyed.extend((0..n).map(|r| (self.prefix(r, 0), if w > 1 { self.prefix(r, 1) } else { 0 }, r as u32)));
         keyed.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
                 .then_with(|| self.label(a.2 as usize, 0).cmp(self.label(b.2 as usize, 0)))
@@ -370,25 +346,14 @@ impl Decoders {
 
     /// Decodes one metric's map. `Err`: the whole metric is dropped for this read (spec §3.3,
     /// Q1); see [`DecodeError::counts_as_decoder_error`] for whether to count it.
-    pub fn metric(
-        &mut self,
-        config: &str,
-        spec: &MetricConfig,
-        raw: &RawMap,
-    ) -> Result<Metric, DecodeError> {
+    pub fn metric(&mut self, config: &str, spec: &MetricConfig, raw: &RawMap) -> Result<Metric, DecodeError> {
         let err = |(kind, detail): (DecodeErrorKind, String)| DecodeError {
             config: config.to_string(),
             metric: spec.name.clone(),
             kind,
             detail,
         };
-        let names = |n: usize| {
-            spec.labels
-                .iter()
-                .take(n)
-                .map(|l| l.name.clone())
-                .collect::<Vec<_>>()
-        };
+        let names = |n: usize| spec.labels.iter().take(n).map(|l| l.name.clone()).collect::<Vec<_>>();
         let metric = |label_names, values| Metric {
             config: config.to_string(),
             name: spec.name.clone(),
@@ -396,15 +361,9 @@ impl Decoders {
             label_names,
             values,
         };
-        if let MetricKind::Counter {
-            perf_event_array: true,
-        } = spec.kind
-        {
+        if let MetricKind::Counter { perf_event_array: true } = spec.kind {
             // Event counters are counted by `collect`, not read from a map.
-            return Ok(metric(
-                names(spec.labels.len()),
-                MetricValues::Counter(Vec::new()),
-            ));
+            return Ok(metric(names(spec.labels.len()), MetricValues::Counter(Vec::new())));
         }
         self.tables.new_read();
         let state = state_for(&mut self.metrics, config, spec);
@@ -412,21 +371,12 @@ impl Decoders {
         read_rows(&mut self.tables, state, raw, &mut self.scratch, rows).map_err(err)?;
         let width = spec.labels.len();
         match &spec.kind {
-            MetricKind::Counter { .. } => {
-                Ok(metric(names(width), MetricValues::Counter(samples(rows))))
-            }
+            MetricKind::Counter { .. } => Ok(metric(names(width), MetricValues::Counter(samples(rows)))),
             MetricKind::Gauge => Ok(metric(names(width), MetricValues::Gauge(samples(rows)))),
             MetricKind::Histogram(h) => {
                 let series = histogram_series(rows, h).map_err(err)?;
-                let values = Histogram {
-                    bucket_type: h.bucket_type,
-                    multiplier: h.multiplier,
-                    series,
-                };
-                Ok(metric(
-                    names(width.saturating_sub(1)),
-                    MetricValues::Histogram(values),
-                ))
+                let values = Histogram { bucket_type: h.bucket_type, multiplier: h.multiplier, series };
+                Ok(metric(names(width.saturating_sub(1)), MetricValues::Histogram(values)))
             }
         }
     }
@@ -459,11 +409,7 @@ impl Decoders {
 
     /// Runs one label's decoder chain on `field` (exactly the label's bytes), uncached.
     /// `Ok(None)`: the chain asked to skip the row.
-    pub fn decode_label(
-        &mut self,
-        label: &Label,
-        field: &[u8],
-    ) -> Result<Option<String>, LabelError> {
+    pub fn decode_label(&mut self, label: &Label, field: &[u8]) -> Result<Option<String>, LabelError> {
         self.tables.new_read();
         let chain = chain::compile(&label.decoders);
         let (a, b) = &mut self.scratch;
@@ -479,10 +425,7 @@ impl Decoders {
 }
 
 fn not_utf8(label: &str, value: &[u8]) -> String {
-    format!(
-        "error decoding label {label:?}: value {:?} is not valid UTF-8",
-        String::from_utf8_lossy(value)
-    )
+    format!("error decoding label {label:?}: value {:?} is not valid UTF-8", String::from_utf8_lossy(value))
 }
 
 fn chain_error(label: &str, e: chain::ChainError) -> String {
@@ -516,10 +459,7 @@ fn decode_row(
     for (li, label) in state.labels.iter().enumerate() {
         if label.size == 0 {
             rows.truncate_to(row_start, arena_start);
-            return Err(format!(
-                "error decoding label {:?}: size is zero or not set",
-                label.name
-            ));
+            return Err(format!("error decoding label {:?}: size is zero or not set", label.name));
         }
         let end = offset.saturating_add(label.size);
         let field = key.get(offset..end).unwrap_or(&[]);
@@ -529,11 +469,7 @@ fn decode_row(
         if let Some(hit) = cache.as_ref().and_then(|c| c.get(field)) {
             rows.arena.extend_from_slice(hit.as_bytes());
         } else {
-            let chain = state
-                .ranges
-                .get(li)
-                .and_then(|r| state.chains.get(r.clone()))
-                .unwrap_or(&[]);
+            let chain = state.ranges.get(li).and_then(|r| state.chains.get(r.clone())).unwrap_or(&[]);
             let outcome = chain::run(tables, chain, field, a, b);
             match outcome {
                 Ok(true) => {}
@@ -580,10 +516,7 @@ fn read_rows(
         if raw.keys.is_empty() && raw.values.is_empty() {
             return Ok(());
         }
-        return Err(raw_err(format!(
-            "map {:?} has key size 0 but holds data",
-            raw.name
-        )));
+        return Err(raw_err(format!("map {:?} has key size 0 but holds data", raw.name)));
     }
     if raw.keys.len() % raw.key_size != 0 || raw.values.len() != n.saturating_mul(raw.slots) {
         return Err(raw_err(format!(
@@ -600,28 +533,17 @@ fn read_rows(
     }
     let cpu_rows = raw.per_cpu && state.labels.last().is_some_and(|l| l.name == "cpu");
     let only_cpu = cpu_rows && width == 1;
-    rows.reset(
-        width,
-        if cpu_rows {
-            n.saturating_mul(raw.slots)
-        } else {
-            n
-        },
-    );
+    rows.reset(width, if cpu_rows { n.saturating_mul(raw.slots) } else { n });
     let mut row = Vec::with_capacity(raw.key_size + 2);
     let (a, b) = scratch;
-    for (key, values) in raw
-        .keys
-        .chunks_exact(raw.key_size)
-        .zip(raw.values.chunks_exact(raw.slots.max(1)))
-    {
+    for (key, values) in raw.keys.chunks_exact(raw.key_size).zip(raw.values.chunks_exact(raw.slots.max(1))) {
         if cpu_rows {
             row.clear();
             row.extend_from_slice(key);
             row.extend_from_slice(&[0, 0]);
             for (cpu, &value) in values.iter().enumerate() {
-                let cpu = u16::try_from(cpu)
-                    .map_err(|_| raw_err(format!("map {:?}: more than 65536 CPUs", raw.name)))?;
+                let cpu =
+                    u16::try_from(cpu).map_err(|_| raw_err(format!("map {:?}: more than 65536 CPUs", raw.name)))?;
                 let len = row.len();
                 row[len - 2..].copy_from_slice(&cpu.to_ne_bytes());
                 // §5.4 rule 2: a per-CPU map whose only label is `cpu` drops 4 leading zero bytes.
@@ -653,10 +575,7 @@ fn read_rows(
 fn samples(rows: &Rows) -> Vec<Sample> {
     rows.merged
         .iter()
-        .map(|&(r, sum)| Sample {
-            labels: rows.labels(r as usize, rows.width),
-            value: sum as f64,
-        })
+        .map(|&(r, sum)| Sample { labels: rows.labels(r as usize, rows.width), value: sum as f64 })
         .collect()
 }
 
@@ -666,13 +585,9 @@ fn histogram_series(
     spec: &crate::config::HistogramSpec,
 ) -> Result<Vec<HistogramSeries>, (DecodeErrorKind, String)> {
     let Some(bucket) = rows.width.checked_sub(1) else {
-        return Err((
-            DecodeErrorKind::HistogramConfig,
-            "a histogram needs at least one label".to_string(),
-        ));
+        return Err((DecodeErrorKind::HistogramConfig, "a histogram needs at least one label".to_string()));
     };
-    let same_series =
-        |x: usize, y: usize| (0..bucket).all(|l| rows.label(x, l) == rows.label(y, l));
+    let same_series = |x: usize, y: usize| (0..bucket).all(|l| rows.label(x, l) == rows.label(y, l));
     let mut out = Vec::new();
     let mut counts: HashMap<u64, u64> = HashMap::new();
     let merged = &rows.merged;
@@ -680,23 +595,16 @@ fn histogram_series(
     while let Some(&(first, _)) = merged.get(i) {
         let first = first as usize;
         counts.clear();
-        while let Some(&(r, sum)) = merged
-            .get(i)
-            .filter(|&&(r, _)| same_series(first, r as usize))
-        {
+        while let Some(&(r, sum)) = merged.get(i).filter(|&&(r, _)| same_series(first, r as usize)) {
             let text = rows.text(r as usize, bucket);
             let index = go_uint_parse(text).ok_or_else(|| {
-                (
-                    DecodeErrorKind::HistogramBucket,
-                    format!("bucket label value {text:?} is not an unsigned integer"),
-                )
+                (DecodeErrorKind::HistogramBucket, format!("bucket label value {text:?} is not an unsigned integer"))
             })?;
             let c = counts.entry(index).or_insert(0);
             *c = c.saturating_add(sum);
             i += 1;
         }
-        let rebuilt =
-            histogram::rebuild(spec, &counts).map_err(|e| (DecodeErrorKind::HistogramConfig, e))?;
+        let rebuilt = histogram::rebuild(spec, &counts).map_err(|e| (DecodeErrorKind::HistogramConfig, e))?;
         out.push(HistogramSeries {
             labels: rows.labels(first, bucket),
             buckets: rebuilt.buckets,

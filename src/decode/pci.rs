@@ -55,8 +55,7 @@ impl PciDb {
                 if let Some((_, subs)) = class.as_mut() {
                     subs.insert(id.to_ascii_lowercase(), name.to_string());
                 } else if let Some(v) = &vendor {
-                    db.devices
-                        .insert(format!("{v}{}", id.to_ascii_lowercase()), name.to_string());
+                    db.devices.insert(format!("{v}{}", id.to_ascii_lowercase()), name.to_string());
                 }
             } else if let Some((id, name)) = split_id(line) {
                 if let Some((cid, subs)) = class.take() {
@@ -70,14 +69,8 @@ impl PciDb {
         db
     }
 
-    pub(super) fn decode(
-        &self,
-        kind: PciKind,
-        input: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), String> {
-        let n = parse_decimal_i64(input)
-            .ok_or_else(|| super::text::not_a_number(input, "a decimal integer"))?;
+    pub(super) fn decode(&self, kind: PciKind, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let n = parse_decimal_i64(input).ok_or_else(|| super::text::not_a_number(input, "a decimal integer"))?;
         let text = match kind {
             PciKind::Vendor => {
                 let key = go_hex(n, 2);
@@ -155,8 +148,7 @@ C 03  Display controller\n\
 
     fn dec(db: &PciDb, kind: PciKind, n: i64) -> String {
         let mut o = Vec::new();
-        db.decode(kind, n.to_string().as_bytes(), &mut o)
-            .expect("decodes");
+        db.decode(kind, n.to_string().as_bytes(), &mut o).expect("decodes");
         String::from_utf8(o).expect("utf8")
     }
 
@@ -164,43 +156,20 @@ C 03  Display controller\n\
     fn lookups_and_quirks() {
         let db = PciDb::parse(PCI_IDS);
         assert_eq!(dec(&db, PciKind::Vendor, 0x8086), "Intel Corporation");
-        assert_eq!(
-            dec(&db, PciKind::Vendor, 0x0e11),
-            "unknown pci vendor: 0xe11"
-        );
+        assert_eq!(dec(&db, PciKind::Vendor, 0x0e11), "unknown pci vendor: 0xe11");
         assert_eq!(dec(&db, PciKind::Vendor, 5), "unknown pci vendor: 0x05");
-        assert_eq!(
-            dec(&db, PciKind::Device, 0x8086_1237),
-            "440FX - 82441FX PMC [Natoma]"
-        );
-        assert_eq!(
-            dec(&db, PciKind::Device, 0x0e11_0001),
-            "unknown pci device: 0xe110001"
-        );
-        assert_eq!(
-            dec(&db, PciKind::Device, 0x8086_9999),
-            "unknown pci device: 0x80869999"
-        );
+        assert_eq!(dec(&db, PciKind::Device, 0x8086_1237), "440FX - 82441FX PMC [Natoma]");
+        assert_eq!(dec(&db, PciKind::Device, 0x0e11_0001), "unknown pci device: 0xe110001");
+        assert_eq!(dec(&db, PciKind::Device, 0x8086_9999), "unknown pci device: 0x80869999");
         assert_eq!(dec(&db, PciKind::Class, 2), "Network controller");
         assert_eq!(dec(&db, PciKind::Class, 0x0c), "unknown pci class: 0x0c");
         assert_eq!(dec(&db, PciKind::Subclass, 0x0106), "SATA controller");
         assert_eq!(dec(&db, PciKind::Subclass, 0x0200), "Ethernet controller");
-        assert_eq!(
-            dec(&db, PciKind::Subclass, 0x0107),
-            "unknown pci subclass: 0x07 (class 0x01)"
-        );
-        assert_eq!(
-            dec(&db, PciKind::Subclass, 0x0c03),
-            "unknown pci class: 0x0c"
-        );
+        assert_eq!(dec(&db, PciKind::Subclass, 0x0107), "unknown pci subclass: 0x07 (class 0x01)");
+        assert_eq!(dec(&db, PciKind::Subclass, 0x0c03), "unknown pci class: 0x0c");
         // The last class block gets no subclasses.
-        assert_eq!(
-            dec(&db, PciKind::Subclass, 0x0300),
-            "unknown pci subclass: 0x00 (class 0x03)"
-        );
-        assert!(db
-            .decode(PciKind::Vendor, b"0x10", &mut Vec::new())
-            .is_err());
+        assert_eq!(dec(&db, PciKind::Subclass, 0x0300), "unknown pci subclass: 0x00 (class 0x03)");
+        assert!(db.decode(PciKind::Vendor, b"0x10", &mut Vec::new()).is_err());
         assert_eq!(go_hex(-1, 2), "-1");
     }
 }

@@ -206,11 +206,7 @@ pub(super) const SYSCALLS_AARCH64: &[(u16, &str)] = &[
 /// Looks a number up in one of the sorted tables above.
 pub(super) fn lookup(table: &'static [(u16, &'static str)], n: u64) -> Option<&'static str> {
     let n = u16::try_from(n).ok()?;
-    table
-        .binary_search_by_key(&n, |&(k, _)| k)
-        .ok()
-        .and_then(|i| table.get(i))
-        .map(|&(_, name)| name)
+    table.binary_search_by_key(&n, |&(k, _)| k).ok().and_then(|i| table.get(i)).map(|&(_, name)| name)
 }
 
 #[cfg(test)]
@@ -222,10 +218,7 @@ mod tests {
         for t in [ERRNO, SYSCALLS_X86_64, SYSCALLS_AARCH64] {
             assert!(t.windows(2).all(|w| w[0].0 < w[1].0));
         }
-        assert_eq!(
-            (ERRNO.len(), SYSCALLS_X86_64.len(), SYSCALLS_AARCH64.len()),
-            (131, 373, 317)
-        );
+        assert_eq!((ERRNO.len(), SYSCALLS_X86_64.len(), SYSCALLS_AARCH64.len()), (131, 373, 317));
         assert_eq!(lookup(ERRNO, 95), Some("ENOTSUP"));
         assert_eq!(lookup(ERRNO, 41), None);
         assert_eq!(lookup(SYSCALLS_X86_64, 39), Some("getpid"));

@@ -9,25 +9,12 @@ use crate::config::{DecoderSpec, HistogramSpec};
 use crate::model::BucketType;
 
 fn dec(name: &str) -> DecoderSpec {
-    DecoderSpec {
-        name: name.to_string(),
-        static_map: None,
-        allow_unknown: false,
-        regexps: None,
-    }
+    DecoderSpec { name: name.to_string(), static_map: None, allow_unknown: false, regexps: None }
 }
 
 fn smap(pairs: &[(&str, &str)], allow_unknown: bool) -> DecoderSpec {
-    let map: BTreeMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    DecoderSpec {
-        name: "static_map".into(),
-        static_map: Some(map),
-        allow_unknown,
-        regexps: None,
-    }
+    let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    DecoderSpec { name: "static_map".into(), static_map: Some(map), allow_unknown, regexps: None }
 }
 
 fn re(patterns: &[&str]) -> DecoderSpec {
@@ -40,12 +27,7 @@ fn re(patterns: &[&str]) -> DecoderSpec {
 }
 
 fn label(name: &str, size: usize, padding: usize, decoders: Vec<DecoderSpec>) -> Label {
-    Label {
-        name: name.to_string(),
-        size,
-        padding,
-        decoders,
-    }
+    Label { name: name.to_string(), size, padding, decoders }
 }
 
 fn uint(name: &str, size: usize) -> Label {
@@ -57,29 +39,16 @@ fn counter(name: &str, labels: Vec<Label>) -> MetricConfig {
         name: name.into(),
         help: "help".into(),
         labels,
-        kind: MetricKind::Counter {
-            perf_event_array: false,
-        },
+        kind: MetricKind::Counter { perf_event_array: false },
     }
 }
 
 fn histogram(name: &str, labels: Vec<Label>, h: HistogramSpec) -> MetricConfig {
-    MetricConfig {
-        name: name.into(),
-        help: "help".into(),
-        labels,
-        kind: MetricKind::Histogram(h),
-    }
+    MetricConfig { name: name.into(), help: "help".into(), labels, kind: MetricKind::Histogram(h) }
 }
 
 fn raw(key_size: usize, slots: usize, per_cpu: bool, entries: &[(Vec<u8>, Vec<u64>)]) -> RawMap {
-    let mut m = RawMap {
-        name: "m".into(),
-        key_size,
-        slots,
-        per_cpu,
-        ..Default::default()
-    };
+    let mut m = RawMap { name: "m".into(), key_size, slots, per_cpu, ..Default::default() };
     for (k, v) in entries {
         m.push(k, v);
     }
@@ -88,10 +57,7 @@ fn raw(key_size: usize, slots: usize, per_cpu: bool, entries: &[(Vec<u8>, Vec<u6
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
 }
 
 /// A temp dir with kallsyms, partitions, a cgroup tree, pci.ids and a net class directory.
@@ -110,8 +76,7 @@ impl Fixture {
         std::fs::write(p.join("pci.ids"), super::pci::tests::PCI_IDS).expect("pci");
         for (n, i) in [("lo", 1), ("eth0", 4)] {
             std::fs::create_dir_all(p.join("net").join(n)).expect("net");
-            std::fs::write(p.join("net").join(n).join("ifindex"), format!("{i}\n"))
-                .expect("ifindex");
+            std::fs::write(p.join("net").join(n).join("ifindex"), format!("{i}\n")).expect("ifindex");
         }
         Fixture { dir }
     }
@@ -143,14 +108,11 @@ ffffffff814203c0 t process_timeout\n\
 ffffffff81420400 T schedule\n\
 ffffffffc0000000 t commit_timeout\t[jbd2]\n";
 
-const PARTITIONS: &str =
-    "major minor  #blocks  name\n\n 254        0   52428800 vda\n 254        1   52427759 vda1\n";
+const PARTITIONS: &str = "major minor  #blocks  name\n\n 254        0   52428800 vda\n 254        1   52427759 vda1\n";
 
 fn counter_samples(m: &Metric) -> Vec<(Vec<String>, f64)> {
     match &m.values {
-        MetricValues::Counter(s) | MetricValues::Gauge(s) => {
-            s.iter().map(|s| (s.labels.clone(), s.value)).collect()
-        }
+        MetricValues::Counter(s) | MetricValues::Gauge(s) => s.iter().map(|s| (s.labels.clone(), s.value)).collect(),
         MetricValues::Histogram(_) => panic!("not a counter"),
     }
 }
@@ -172,18 +134,7 @@ fn biolatency() -> MetricConfig {
                 "operation",
                 4,
                 0,
-                vec![
-                    dec("uint"),
-                    smap(
-                        &[
-                            ("0", "read"),
-                            ("1", "write"),
-                            ("2", "flush"),
-                            ("3", "discard"),
-                        ],
-                        true,
-                    ),
-                ],
+                vec![dec("uint"), smap(&[("0", "read"), ("1", "write"), ("2", "flush"), ("3", "discard")], true)],
             ),
             uint("bucket", 8),
         ],
@@ -215,37 +166,19 @@ fn spec_17_1_biolatency_histogram() {
         ("00fe0000 01000000 1d00000000000000", 999),
     ];
     let entries: Vec<_> = rows.iter().map(|(k, v)| (hex(k), vec![*v])).collect();
-    let m = d
-        .metric("biolatency", &biolatency(), &raw(16, 1, false, &entries))
-        .expect("decodes");
+    let m = d.metric("biolatency", &biolatency(), &raw(16, 1, false, &entries)).expect("decodes");
     assert_eq!(m.label_names, strs(&["device", "operation"]));
-    let MetricValues::Histogram(h) = &m.values else {
-        panic!("histogram")
-    };
+    let MetricValues::Histogram(h) = &m.values else { panic!("histogram") };
     assert_eq!((h.bucket_type, h.multiplier), (BucketType::Exp2, 0.000001));
     let labels: Vec<_> = h.series.iter().map(|s| s.labels.clone()).collect();
-    assert_eq!(
-        labels,
-        [
-            strs(&["vda", "discard"]),
-            strs(&["vda", "read"]),
-            strs(&["vda", "write"])
-        ]
-    );
+    assert_eq!(labels, [strs(&["vda", "discard"]), strs(&["vda", "read"]), strs(&["vda", "write"])]);
     let write = &h.series[2];
     assert_eq!(write.buckets.len(), 28);
     let expected_cum = [
-        0, 0, 0, 0, 52, 480, 489, 497, 500, 500, 501, 501, 501, 501, 501, 501, 501, 501, 501, 501,
-        501, 501, 501, 501, 501, 501, 501, 501,
+        0, 0, 0, 0, 52, 480, 489, 497, 500, 500, 501, 501, 501, 501, 501, 501, 501, 501, 501, 501, 501, 501, 501, 501,
+        501, 501, 501, 501,
     ];
-    assert_eq!(
-        write
-            .buckets
-            .iter()
-            .map(|b| b.cumulative)
-            .collect::<Vec<_>>(),
-        expected_cum
-    );
+    assert_eq!(write.buckets.iter().map(|b| b.cumulative).collect::<Vec<_>>(), expected_cum);
     for (i, b) in write.buckets.iter().enumerate() {
         assert_eq!(b.le, (1u64 << i) as f64 * 0.000001, "le of bucket {i}");
     }
@@ -268,50 +201,14 @@ fn spec_17_2_four_u16_fields() {
     let spec = counter(
         "kfree_skb_total",
         vec![
-            label(
-                "eth_proto",
-                2,
-                0,
-                vec![
-                    dec("uint"),
-                    smap(&[("2048", "ipv4"), ("34525", "ipv6")], false),
-                ],
-            ),
-            label(
-                "ip_proto",
-                2,
-                0,
-                vec![
-                    dec("uint"),
-                    smap(&[("1", "icmp"), ("6", "tcp"), ("17", "udp")], false),
-                ],
-            ),
+            label("eth_proto", 2, 0, vec![dec("uint"), smap(&[("2048", "ipv4"), ("34525", "ipv6")], false)]),
+            label("ip_proto", 2, 0, vec![dec("uint"), smap(&[("1", "icmp"), ("6", "tcp"), ("17", "udp")], false)]),
             uint("port", 2),
-            label(
-                "reason",
-                2,
-                0,
-                vec![
-                    dec("uint"),
-                    smap(&[("3", "SKB_DROP_REASON_NO_SOCKET")], false),
-                ],
-            ),
+            label("reason", 2, 0, vec![dec("uint"), smap(&[("3", "SKB_DROP_REASON_NO_SOCKET")], false)]),
         ],
     );
-    let m = d
-        .metric(
-            "kfree_skb",
-            &spec,
-            &raw(8, 1, false, &[(hex("0008 1100 0900 0300"), vec![100])]),
-        )
-        .expect("ok");
-    assert_eq!(
-        counter_samples(&m),
-        [(
-            strs(&["ipv4", "udp", "9", "SKB_DROP_REASON_NO_SOCKET"]),
-            100.0
-        )]
-    );
+    let m = d.metric("kfree_skb", &spec, &raw(8, 1, false, &[(hex("0008 1100 0900 0300"), vec![100])])).expect("ok");
+    assert_eq!(counter_samples(&m), [(strs(&["ipv4", "udp", "9", "SKB_DROP_REASON_NO_SOCKET"]), 100.0)]);
 }
 
 #[test]
@@ -320,44 +217,15 @@ fn spec_17_4_trailing_padding() {
     let mut d = f.decoders();
     let good = counter(
         "frags",
-        vec![
-            label("interface", 4, 0, vec![dec("ifname")]),
-            label("ip_version", 1, 3, vec![dec("uint")]),
-        ],
+        vec![label("interface", 4, 0, vec![dec("ifname")]), label("ip_version", 1, 3, vec![dec("uint")])],
     );
-    let map = raw(
-        8,
-        1,
-        false,
-        &[
-            (hex("04000000 04 000000"), vec![3]),
-            (hex("07000000 06 ffffff"), vec![1]),
-        ],
-    );
+    let map = raw(8, 1, false, &[(hex("04000000 04 000000"), vec![3]), (hex("07000000 06 ffffff"), vec![1])]);
     let m = d.metric("inet-frags", &good, &map).expect("ok");
-    assert_eq!(
-        counter_samples(&m),
-        [
-            (strs(&["eth0", "4"]), 3.0),
-            (strs(&["unknown:7", "6"]), 1.0)
-        ]
-    );
-    let bad = counter(
-        "frags",
-        vec![
-            label("interface", 4, 0, vec![dec("ifname")]),
-            uint("ip_version", 1),
-        ],
-    );
-    let e = d
-        .metric("inet-frags", &bad, &map)
-        .expect_err("sizes add up to 5");
+    assert_eq!(counter_samples(&m), [(strs(&["eth0", "4"]), 3.0), (strs(&["unknown:7", "6"]), 1.0)]);
+    let bad = counter("frags", vec![label("interface", 4, 0, vec![dec("ifname")]), uint("ip_version", 1)]);
+    let e = d.metric("inet-frags", &bad, &map).expect_err("sizes add up to 5");
     assert!(e.counts_as_decoder_error());
-    assert!(
-        e.detail
-            .contains("is 8 bytes, but we have labels to decode 5"),
-        "{e}"
-    );
+    assert!(e.detail.contains("is 8 bytes, but we have labels to decode 5"), "{e}");
 }
 
 fn softirq_labels(with_cpu: bool) -> Vec<Label> {
@@ -401,13 +269,7 @@ fn spec_17_5_per_cpu_with_and_without_cpu_label() {
     let f = Fixture::new();
     let mut d = f.decoders();
     // The renderer orders labels by name (cpu before vec); here they follow config order.
-    let m = d
-        .metric(
-            "percpu-softirq",
-            &counter("softirqs_total", softirq_labels(true)),
-            &softirq_map(),
-        )
-        .expect("ok");
+    let m = d.metric("percpu-softirq", &counter("softirqs_total", softirq_labels(true)), &softirq_map()).expect("ok");
     let s = counter_samples(&m);
     assert_eq!(s.len(), 20);
     assert_eq!(s[0], (strs(&["BLOCK_SOFTIRQ", "0"]), 0.0));
@@ -428,13 +290,7 @@ fn spec_17_5_per_cpu_with_and_without_cpu_label() {
         ]
     );
 
-    let m = d
-        .metric(
-            "percpu-softirq",
-            &counter("softirqs_total", softirq_labels(false)),
-            &softirq_map(),
-        )
-        .expect("ok");
+    let m = d.metric("percpu-softirq", &counter("softirqs_total", softirq_labels(false)), &softirq_map()).expect("ok");
     let s = counter_samples(&m);
     assert_eq!(s.len(), 10);
     let find = |v: &str| s.iter().find(|(l, _)| l == &strs(&[v])).map(|x| x.1);
@@ -448,30 +304,14 @@ fn spec_17_5_per_cpu_with_and_without_cpu_label() {
 fn spec_17_6_per_cpu_only_cpu_label() {
     let f = Fixture::new();
     let mut d = f.decoders();
-    let m = d
-        .metric(
-            "c",
-            &counter("x", vec![uint("cpu", 2)]),
-            &raw(4, 2, true, &[(vec![0; 4], vec![5, 6])]),
-        )
-        .expect("ok");
-    assert_eq!(
-        counter_samples(&m),
-        [(strs(&["0"]), 5.0), (strs(&["1"]), 6.0)]
-    );
+    let m =
+        d.metric("c", &counter("x", vec![uint("cpu", 2)]), &raw(4, 2, true, &[(vec![0; 4], vec![5, 6])])).expect("ok");
+    assert_eq!(counter_samples(&m), [(strs(&["0"]), 5.0), (strs(&["1"]), 6.0)]);
     // A non-zero key keeps its 4 bytes: 6 ≠ 2 → size error.
     let e = d
-        .metric(
-            "c",
-            &counter("x", vec![uint("cpu", 2)]),
-            &raw(4, 2, true, &[(vec![1, 0, 0, 0], vec![5, 6])]),
-        )
+        .metric("c", &counter("x", vec![uint("cpu", 2)]), &raw(4, 2, true, &[(vec![1, 0, 0, 0], vec![5, 6])]))
         .expect_err("size");
-    assert!(
-        e.detail
-            .contains("total size of key []byte{0x1, 0x0, 0x0, 0x0, 0x0, 0x0} is 6 bytes"),
-        "{e}"
-    );
+    assert!(e.detail.contains("total size of key []byte{0x1, 0x0, 0x0, 0x0, 0x0, 0x0} is 6 bytes"), "{e}");
 }
 
 #[test]
@@ -479,21 +319,10 @@ fn spec_17_7_counter_without_labels() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let spec = counter("softirq_raised_total", vec![]);
-    let m = d
-        .metric(
-            "c",
-            &spec,
-            &raw(4, 2, true, &[(vec![0; 4], vec![700, 534])]),
-        )
-        .expect("ok");
+    let m = d.metric("c", &spec, &raw(4, 2, true, &[(vec![0; 4], vec![700, 534])])).expect("ok");
     assert_eq!(m.label_names, Vec::<String>::new());
     assert_eq!(counter_samples(&m), [(vec![], 1234.0)]);
-    let two = raw(
-        4,
-        1,
-        false,
-        &[(vec![0; 4], vec![1]), (vec![1, 0, 0, 0], vec![2])],
-    );
+    let two = raw(4, 1, false, &[(vec![0; 4], vec![1]), (vec![1, 0, 0, 0], vec![2])]);
     let e = d.metric("c", &spec, &two).expect_err("key 01000000");
     assert!(e.detail.contains("but we have labels to decode 0"), "{e}");
 }
@@ -502,10 +331,7 @@ fn spec_17_7_counter_without_labels() {
 fn spec_17_8_syscalls_and_errno() {
     let f = Fixture::new();
     let mut d = f.decoders();
-    let spec = counter(
-        "syscalls_total",
-        vec![label("syscall", 8, 0, vec![dec("uint"), dec("syscall")])],
-    );
+    let spec = counter("syscalls_total", vec![label("syscall", 8, 0, vec![dec("uint"), dec("syscall")])]);
     let map = raw(
         8,
         1,
@@ -518,10 +344,7 @@ fn spec_17_8_syscalls_and_errno() {
         ],
     );
     let m = d.metric("syscalls", &spec, &map).expect("ok");
-    let names: Vec<_> = counter_samples(&m)
-        .into_iter()
-        .map(|(l, v)| (l[0].clone(), v))
-        .collect();
+    let names: Vec<_> = counter_samples(&m).into_iter().map(|(l, v)| (l[0].clone(), v)).collect();
     assert_eq!(
         names,
         [
@@ -531,24 +354,10 @@ fn spec_17_8_syscalls_and_errno() {
             ("write".to_string(), 12.0)
         ]
     );
-    let spec = counter(
-        "syscall_errors_total",
-        vec![label("errno", 8, 0, vec![dec("uint"), dec("errno")])],
-    );
-    let map = raw(
-        8,
-        1,
-        false,
-        &[
-            (hex("0200000000000000"), vec![1]),
-            (hex("5f00000000000000"), vec![2]),
-        ],
-    );
+    let spec = counter("syscall_errors_total", vec![label("errno", 8, 0, vec![dec("uint"), dec("errno")])]);
+    let map = raw(8, 1, false, &[(hex("0200000000000000"), vec![1]), (hex("5f00000000000000"), vec![2])]);
     let m = d.metric("syscalls", &spec, &map).expect("ok");
-    assert_eq!(
-        counter_samples(&m),
-        [(strs(&["ENOENT"]), 1.0), (strs(&["ENOTSUP"]), 2.0)]
-    );
+    assert_eq!(counter_samples(&m), [(strs(&["ENOENT"]), 1.0), (strs(&["ENOTSUP"]), 2.0)]);
 }
 
 #[test]
@@ -559,40 +368,14 @@ fn spec_17_10_regexp_first_submatch_and_skip() {
         16,
         1,
         false,
-        &[
-            (hex("6b73776170643000 0000000000000000"), vec![3]),
-            (hex("7368000000000000 0000000000000000"), vec![4]),
-        ],
+        &[(hex("6b73776170643000 0000000000000000"), vec![3]), (hex("7368000000000000 0000000000000000"), vec![4])],
     );
-    let spec = counter(
-        "x",
-        vec![label(
-            "comm",
-            16,
-            0,
-            vec![
-                dec("string"),
-                re(&["^(kswapd).*$", "^(systemd.*)$", "^.*$"]),
-            ],
-        )],
-    );
+    let spec =
+        counter("x", vec![label("comm", 16, 0, vec![dec("string"), re(&["^(kswapd).*$", "^(systemd.*)$", "^.*$"])])]);
     let m = d.metric("regexp", &spec, &map).expect("ok");
-    assert_eq!(
-        counter_samples(&m),
-        [(strs(&["kswapd"]), 3.0), (strs(&["sh"]), 4.0)]
-    );
-    let only_first = counter(
-        "x",
-        vec![label(
-            "comm",
-            16,
-            0,
-            vec![dec("string"), re(&["^(kswapd).*$"])],
-        )],
-    );
-    let m = d
-        .metric("regexp", &only_first, &map)
-        .expect("skip is not an error");
+    assert_eq!(counter_samples(&m), [(strs(&["kswapd"]), 3.0), (strs(&["sh"]), 4.0)]);
+    let only_first = counter("x", vec![label("comm", 16, 0, vec![dec("string"), re(&["^(kswapd).*$"])])]);
+    let m = d.metric("regexp", &only_first, &map).expect("skip is not an error");
     assert_eq!(counter_samples(&m), [(strs(&["kswapd"]), 3.0)]);
 }
 
@@ -603,45 +386,20 @@ fn spec_17_12_cgroup() {
     let root = f.path().join("cgroup");
     let ino = |p: &Path| std::fs::metadata(p).expect("meta").ino();
     let ssh = root.join("system.slice/ssh.service");
-    let spec = counter(
-        "x",
-        vec![label("cgroup", 8, 0, vec![dec("uint"), dec("cgroup")])],
-    );
-    let map = raw(
-        8,
-        1,
-        false,
-        &[
-            (ino(&root).to_ne_bytes().to_vec(), vec![1]),
-            (ino(&ssh).to_ne_bytes().to_vec(), vec![2]),
-        ],
-    );
+    let spec = counter("x", vec![label("cgroup", 8, 0, vec![dec("uint"), dec("cgroup")])]);
+    let map =
+        raw(8, 1, false, &[(ino(&root).to_ne_bytes().to_vec(), vec![1]), (ino(&ssh).to_ne_bytes().to_vec(), vec![2])]);
     let m = d.metric("cg", &spec, &map).expect("ok");
-    let mut got: Vec<_> = counter_samples(&m)
-        .into_iter()
-        .map(|(l, v)| (l[0].clone(), v))
-        .collect();
+    let mut got: Vec<_> = counter_samples(&m).into_iter().map(|(l, v)| (l[0].clone(), v)).collect();
     got.sort_by(|a, b| a.1.total_cmp(&b.1));
-    assert_eq!(
-        got,
-        [
-            (root.to_string_lossy().into_owned(), 1.0),
-            (ssh.to_string_lossy().into_owned(), 2.0)
-        ]
-    );
+    assert_eq!(got, [(root.to_string_lossy().into_owned(), 1.0), (ssh.to_string_lossy().into_owned(), 2.0)]);
     // A cgroup created after the first walk is found by the re-walk on a miss.
     let late = root.join("user.slice/late.scope");
     std::fs::create_dir(&late).expect("mkdir");
     let l = label("cgroup", 8, 0, vec![dec("uint"), dec("cgroup")]);
-    assert_eq!(
-        one_label(&mut d, l.clone(), &ino(&late).to_ne_bytes()),
-        Ok(Some(late.to_string_lossy().into_owned()))
-    );
+    assert_eq!(one_label(&mut d, l.clone(), &ino(&late).to_ne_bytes()), Ok(Some(late.to_string_lossy().into_owned())));
     let missing = 1u64 << 60;
-    assert_eq!(
-        one_label(&mut d, l, &missing.to_ne_bytes()),
-        Ok(Some(format!("unknown_cgroup_id:{missing}")))
-    );
+    assert_eq!(one_label(&mut d, l, &missing.to_ne_bytes()), Ok(Some(format!("unknown_cgroup_id:{missing}"))));
     let text = label("cgroup", 3, 0, vec![dec("string"), dec("cgroup")]);
     assert!(one_label(&mut d, text, b"abc").is_err());
 }
@@ -651,15 +409,7 @@ fn spec_17_14_bad_key_hides_metric() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let spec = counter("x", vec![uint("id", 4)]);
-    let map = raw(
-        8,
-        1,
-        false,
-        &[
-            (vec![1, 0, 0, 0, 0, 0, 0, 0], vec![1]),
-            (vec![2, 0, 0, 0, 0, 0, 0, 0], vec![1]),
-        ],
-    );
+    let map = raw(8, 1, false, &[(vec![1, 0, 0, 0, 0, 0, 0, 0], vec![1]), (vec![2, 0, 0, 0, 0, 0, 0, 0], vec![1])]);
     let e = d.metric("cfg", &spec, &map).expect_err("hidden");
     assert!(e.counts_as_decoder_error());
     assert_eq!(
@@ -675,62 +425,19 @@ fn aggregation_is_element_wise() {
     let f = Fixture::new();
     let mut d = f.decoders();
     // Two keys mapping to the same label value are summed.
-    let spec = counter(
-        "x",
-        vec![label(
-            "op",
-            1,
-            0,
-            vec![dec("uint"), smap(&[("1", "same"), ("2", "same")], false)],
-        )],
-    );
+    let spec = counter("x", vec![label("op", 1, 0, vec![dec("uint"), smap(&[("1", "same"), ("2", "same")], false)])]);
     let m = d
-        .metric(
-            "c",
-            &spec,
-            &raw(
-                1,
-                1,
-                false,
-                &[(vec![1], vec![3]), (vec![2], vec![4]), (vec![3], vec![5])],
-            ),
-        )
+        .metric("c", &spec, &raw(1, 1, false, &[(vec![1], vec![3]), (vec![2], vec![4]), (vec![3], vec![5])]))
         .expect("ok");
-    assert_eq!(
-        counter_samples(&m),
-        [(strs(&["same"]), 7.0), (strs(&["unknown:3"]), 5.0)]
-    );
+    assert_eq!(counter_samples(&m), [(strs(&["same"]), 7.0), (strs(&["unknown:3"]), 5.0)]);
     // ("a|b", "c") and ("a", "b|c") stay apart (Q3).
-    let spec = counter(
-        "y",
-        vec![
-            label("p", 3, 0, vec![dec("string")]),
-            label("q", 3, 0, vec![dec("string")]),
-        ],
-    );
-    let map = raw(
-        6,
-        1,
-        false,
-        &[
-            (b"a|bc\0\0".to_vec(), vec![1]),
-            (b"a\0\0b|c".to_vec(), vec![2]),
-        ],
-    );
+    let spec = counter("y", vec![label("p", 3, 0, vec![dec("string")]), label("q", 3, 0, vec![dec("string")])]);
+    let map = raw(6, 1, false, &[(b"a|bc\0\0".to_vec(), vec![1]), (b"a\0\0b|c".to_vec(), vec![2])]);
     let m = d.metric("c", &spec, &map).expect("ok");
-    assert_eq!(
-        counter_samples(&m),
-        [(strs(&["a", "b|c"]), 2.0), (strs(&["a|b", "c"]), 1.0)]
-    );
+    assert_eq!(counter_samples(&m), [(strs(&["a", "b|c"]), 2.0), (strs(&["a|b", "c"]), 1.0)]);
     // Saturating u64 sums.
     let spec = counter("z", vec![uint("k", 1)]);
-    let m = d
-        .metric(
-            "c",
-            &spec,
-            &raw(1, 2, true, &[(vec![1], vec![u64::MAX, 5])]),
-        )
-        .expect("ok");
+    let m = d.metric("c", &spec, &raw(1, 2, true, &[(vec![1], vec![u64::MAX, 5])])).expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["1"]), u64::MAX as f64)]);
 }
 
@@ -739,25 +446,10 @@ fn samples_sort_as_byte_strings() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let keys = [10u32, 9, 100, 2, 1_000_000_000, 123_456_789];
-    let entries: Vec<_> = keys
-        .iter()
-        .map(|k| (k.to_ne_bytes().to_vec(), vec![1]))
-        .collect();
-    let m = d
-        .metric(
-            "c",
-            &counter("x", vec![uint("pid", 4)]),
-            &raw(4, 1, false, &entries),
-        )
-        .expect("ok");
-    let order: Vec<_> = counter_samples(&m)
-        .into_iter()
-        .map(|(l, _)| l[0].clone())
-        .collect();
-    assert_eq!(
-        order,
-        strs(&["10", "100", "1000000000", "123456789", "2", "9"])
-    );
+    let entries: Vec<_> = keys.iter().map(|k| (k.to_ne_bytes().to_vec(), vec![1])).collect();
+    let m = d.metric("c", &counter("x", vec![uint("pid", 4)]), &raw(4, 1, false, &entries)).expect("ok");
+    let order: Vec<_> = counter_samples(&m).into_iter().map(|(l, _)| l[0].clone()).collect();
+    assert_eq!(order, strs(&["10", "100", "1000000000", "123456789", "2", "9"]));
 }
 
 #[test]
@@ -766,34 +458,15 @@ fn gauges_and_perf_event_arrays_and_empty_maps() {
     let mut d = f.decoders();
     let mut spec = counter("g", vec![uint("k", 4)]);
     spec.kind = MetricKind::Gauge;
-    let m = d
-        .metric(
-            "c",
-            &spec,
-            &raw(4, 1, false, &[(vec![1, 0, 0, 0], vec![9])]),
-        )
-        .expect("ok");
-    assert_eq!(
-        m.values,
-        MetricValues::Gauge(vec![Sample {
-            labels: strs(&["1"]),
-            value: 9.0
-        }])
-    );
-    spec.kind = MetricKind::Counter {
-        perf_event_array: true,
-    };
+    let m = d.metric("c", &spec, &raw(4, 1, false, &[(vec![1, 0, 0, 0], vec![9])])).expect("ok");
+    assert_eq!(m.values, MetricValues::Gauge(vec![Sample { labels: strs(&["1"]), value: 9.0 }]));
+    spec.kind = MetricKind::Counter { perf_event_array: true };
     let m = d.metric("c", &spec, &RawMap::default()).expect("ok");
     assert_eq!(m.values, MetricValues::Counter(vec![]));
-    spec.kind = MetricKind::Counter {
-        perf_event_array: false,
-    };
+    spec.kind = MetricKind::Counter { perf_event_array: false };
     let m = d.metric("c", &spec, &raw(4, 1, false, &[])).expect("ok");
     assert_eq!(m.values, MetricValues::Counter(vec![]));
-    assert_eq!(
-        (m.config.as_str(), m.name.as_str(), m.help.as_str()),
-        ("c", "g", "help")
-    );
+    assert_eq!((m.config.as_str(), m.name.as_str(), m.help.as_str()), ("c", "g", "help"));
 }
 
 #[test]
@@ -808,12 +481,7 @@ fn malformed_raw_maps_are_errors() {
     let mut m = raw(4, 1, false, &[]);
     m.keys.extend_from_slice(&[1, 2, 3]);
     assert!(d.metric("c", &spec, &m).is_err());
-    let m = RawMap {
-        key_size: 4,
-        slots: 0,
-        keys: vec![0; 4],
-        ..Default::default()
-    };
+    let m = RawMap { key_size: 4, slots: 0, keys: vec![0; 4], ..Default::default() };
     assert!(d.metric("c", &spec, &m).is_err());
 }
 
@@ -822,59 +490,22 @@ fn label_errors_have_spec_wording() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let map = raw(4, 1, false, &[(vec![1, 0, 0, 0], vec![1])]);
-    let e = d
-        .metric(
-            "c",
-            &counter("x", vec![label("k", 4, 0, vec![dec("nope")])]),
-            &map,
-        )
-        .expect_err("unknown");
+    let e = d.metric("c", &counter("x", vec![label("k", 4, 0, vec![dec("nope")])]), &map).expect_err("unknown");
     assert_eq!(e.detail, "unknown decoder \"nope\"");
-    let e = d
-        .metric("c", &counter("x", vec![label("k", 4, 0, vec![])]), &map)
-        .expect_err("none");
+    let e = d.metric("c", &counter("x", vec![label("k", 4, 0, vec![])]), &map).expect_err("none");
     assert_eq!(e.detail, "error decoding label \"k\": no decoders set");
-    let e = d
-        .metric(
-            "c",
-            &counter("x", vec![label("z", 0, 0, vec![dec("uint")]), uint("k", 4)]),
-            &map,
-        )
-        .expect_err("zero");
-    assert_eq!(
-        e.detail,
-        "error decoding label \"z\": size is zero or not set"
-    );
-    let e = d
-        .metric("c", &counter("x", vec![uint("a", 3), uint("b", 1)]), &map)
-        .expect_err("uint size");
-    assert!(
-        e.detail
-            .starts_with("error decoding label \"a\": error decoding with decoder \"uint\": "),
-        "{e}"
-    );
+    let e =
+        d.metric("c", &counter("x", vec![label("z", 0, 0, vec![dec("uint")]), uint("k", 4)]), &map).expect_err("zero");
+    assert_eq!(e.detail, "error decoding label \"z\": size is zero or not set");
+    let e = d.metric("c", &counter("x", vec![uint("a", 3), uint("b", 1)]), &map).expect_err("uint size");
+    assert!(e.detail.starts_with("error decoding label \"a\": error decoding with decoder \"uint\": "), "{e}");
     let letters = raw(4, 1, false, &[(vec![0xab, 0, 0, 0], vec![1])]);
     let e = d
-        .metric(
-            "c",
-            &counter("x", vec![label("k", 4, 0, vec![dec("hex"), dec("errno")])]),
-            &letters,
-        )
+        .metric("c", &counter("x", vec![label("k", 4, 0, vec![dec("hex"), dec("errno")])]), &letters)
         .expect_err("text");
     assert!(e.detail.contains("decoder \"errno\""), "{e}");
-    let no_re = DecoderSpec {
-        name: "regexp".into(),
-        static_map: None,
-        allow_unknown: false,
-        regexps: None,
-    };
-    assert!(d
-        .metric(
-            "c",
-            &counter("x", vec![label("k", 4, 0, vec![no_re])]),
-            &map
-        )
-        .is_err());
+    let no_re = DecoderSpec { name: "regexp".into(), static_map: None, allow_unknown: false, regexps: None };
+    assert!(d.metric("c", &counter("x", vec![label("k", 4, 0, vec![no_re])]), &map).is_err());
     let bad_re = counter("x", vec![label("k", 4, 0, vec![dec("hex"), re(&["("])])]);
     assert!(d.metric("c", &bad_re, &map).is_err());
 }
@@ -884,13 +515,7 @@ fn invalid_utf8_label_is_an_error() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let spec = counter("x", vec![label("comm", 4, 0, vec![dec("string")])]);
-    let e = d
-        .metric(
-            "c",
-            &spec,
-            &raw(4, 1, false, &[(vec![0xff, 0xfe, b'a', 0], vec![1])]),
-        )
-        .expect_err("utf8");
+    let e = d.metric("c", &spec, &raw(4, 1, false, &[(vec![0xff, 0xfe, b'a', 0], vec![1])])).expect_err("utf8");
     assert!(e.detail.contains("not valid UTF-8"), "{e}");
     assert!(e.counts_as_decoder_error());
 }
@@ -901,38 +526,20 @@ fn ksym_exact_module_unknown_and_reload() {
     let mut d = f.decoders();
     let l = || label("function", 8, 0, vec![dec("ksym")]);
     let addr = |a: u64| a.to_ne_bytes();
-    assert_eq!(
-        one_label(&mut d, l(), &addr(0xffffffff814203c0)),
-        Ok(Some("process_timeout".into()))
-    );
-    assert_eq!(
-        one_label(&mut d, l(), &addr(0xffffffff814203c4)),
-        Ok(Some("unknown_addr:0xffffffff814203c4".into()))
-    );
-    assert_eq!(
-        one_label(&mut d, l(), &addr(0xffffffff81000000)),
-        Ok(Some("startup_64".into()))
-    );
-    assert_eq!(
-        one_label(&mut d, l(), &addr(0xffffffffc0000000)),
-        Ok(Some("commit_timeout\t[jbd2]".into()))
-    );
+    assert_eq!(one_label(&mut d, l(), &addr(0xffffffff814203c0)), Ok(Some("process_timeout".into())));
+    assert_eq!(one_label(&mut d, l(), &addr(0xffffffff814203c4)), Ok(Some("unknown_addr:0xffffffff814203c4".into())));
+    assert_eq!(one_label(&mut d, l(), &addr(0xffffffff81000000)), Ok(Some("startup_64".into())));
+    assert_eq!(one_label(&mut d, l(), &addr(0xffffffffc0000000)), Ok(Some("commit_timeout\t[jbd2]".into())));
     // Extra bytes are ignored; fewer than 8 are an error (Q8).
     let mut long = addr(0xffffffff81420400).to_vec();
     long.extend_from_slice(&[9; 8]);
-    assert_eq!(
-        one_label(&mut d, label("f", 16, 0, vec![dec("ksym")]), &long),
-        Ok(Some("schedule".into()))
-    );
+    assert_eq!(one_label(&mut d, label("f", 16, 0, vec![dec("ksym")]), &long), Ok(Some("schedule".into())));
     assert!(one_label(&mut d, label("f", 4, 0, vec![dec("ksym")]), &[1, 2, 3, 4]).is_err());
     // A symbol that appears later (a module loaded) is found by the re-read on a miss.
     let mut text = KALLSYMS.to_string();
     text.push_str("ffffffffc0001000 t late_sym\t[late]\n");
     std::fs::write(&f.env().kallsyms, text).expect("rewrite");
-    assert_eq!(
-        one_label(&mut d, l(), &addr(0xffffffffc0001000)),
-        Ok(Some("late_sym\t[late]".into()))
-    );
+    assert_eq!(one_label(&mut d, l(), &addr(0xffffffffc0001000)), Ok(Some("late_sym\t[late]".into())));
     // Unreadable kallsyms is an error.
     let mut env = f.env();
     env.kallsyms = f.path().join("nope");
@@ -943,37 +550,17 @@ fn ksym_exact_module_unknown_and_reload() {
 fn kstack_frames() {
     let f = Fixture::new();
     let mut d = f.decoders();
-    let frames = |addrs: &[u64]| {
-        addrs
-            .iter()
-            .flat_map(|a| a.to_ne_bytes())
-            .collect::<Vec<u8>>()
-    };
+    let frames = |addrs: &[u64]| addrs.iter().flat_map(|a| a.to_ne_bytes()).collect::<Vec<u8>>();
     let l = |n: usize| label("kstack", n, 0, vec![dec("kstack")]);
-    let b = frames(&[
-        0xffffffff814203c8,
-        0xffffffff81420400,
-        0x10,
-        0,
-        0xffffffff81420400,
-    ]);
-    assert_eq!(
-        one_label(&mut d, l(40), &b),
-        Ok(Some("process_timeout\nschedule\n??".into()))
-    );
-    assert_eq!(
-        one_label(&mut d, l(16), &frames(&[0, 5])),
-        Ok(Some(String::new()))
-    );
+    let b = frames(&[0xffffffff814203c8, 0xffffffff81420400, 0x10, 0, 0xffffffff81420400]);
+    assert_eq!(one_label(&mut d, l(40), &b), Ok(Some("process_timeout\nschedule\n??".into())));
+    assert_eq!(one_label(&mut d, l(16), &frames(&[0, 5])), Ok(Some(String::new())));
     let mut ragged = frames(&[0xffffffff81420400]);
     ragged.extend_from_slice(&[1, 2, 3]);
     assert!(one_label(&mut d, l(11), &ragged).is_err());
     let mut ok_ragged = frames(&[0xffffffff81420400, 0]);
     ok_ragged.extend_from_slice(&[1, 2, 3]);
-    assert_eq!(
-        one_label(&mut d, l(19), &ok_ragged),
-        Ok(Some("schedule".into()))
-    );
+    assert_eq!(one_label(&mut d, l(19), &ok_ragged), Ok(Some("schedule".into())));
 }
 
 #[test]
@@ -981,46 +568,23 @@ fn majorminor_and_ifname() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let mm = |n: usize| label("device", n, 0, vec![dec("majorminor")]);
-    assert_eq!(
-        one_label(&mut d, mm(4), &hex("00fe0000")),
-        Ok(Some("vda".into()))
-    );
-    assert_eq!(
-        one_label(&mut d, mm(4), &hex("01fe0000")),
-        Ok(Some("vda1".into()))
-    );
-    assert_eq!(
-        one_label(&mut d, mm(4), &hex("00080000")),
-        Ok(Some("unknown:8:0".into()))
-    );
-    assert_eq!(
-        one_label(&mut d, mm(8), &hex("00fe0000 ffffffff")),
-        Ok(Some("vda".into()))
-    );
+    assert_eq!(one_label(&mut d, mm(4), &hex("00fe0000")), Ok(Some("vda".into())));
+    assert_eq!(one_label(&mut d, mm(4), &hex("01fe0000")), Ok(Some("vda1".into())));
+    assert_eq!(one_label(&mut d, mm(4), &hex("00080000")), Ok(Some("unknown:8:0".into())));
+    assert_eq!(one_label(&mut d, mm(8), &hex("00fe0000 ffffffff")), Ok(Some("vda".into())));
     assert!(one_label(&mut d, mm(2), &hex("00fe")).is_err());
     let mut env = f.env();
     env.partitions = f.path().join("nope");
-    assert!(Decoders::new(env)
-        .decode_label(&mm(4), &hex("00fe0000"))
-        .is_err());
+    assert!(Decoders::new(env).decode_label(&mm(4), &hex("00fe0000")).is_err());
 
     let ifn = |n: usize| label("interface", n, 0, vec![dec("ifname")]);
-    assert_eq!(
-        one_label(&mut d, ifn(4), &1u32.to_ne_bytes()),
-        Ok(Some("lo".into()))
-    );
-    assert_eq!(
-        one_label(&mut d, ifn(4), &9u32.to_ne_bytes()),
-        Ok(Some("unknown:9".into()))
-    );
+    assert_eq!(one_label(&mut d, ifn(4), &1u32.to_ne_bytes()), Ok(Some("lo".into())));
+    assert_eq!(one_label(&mut d, ifn(4), &9u32.to_ne_bytes()), Ok(Some("unknown:9".into())));
     assert!(one_label(&mut d, ifn(3), &[1, 0, 0]).is_err());
     // An interface that appears later is found by the re-scan on a miss.
     std::fs::create_dir(f.path().join("net/wg0")).expect("mkdir");
     std::fs::write(f.path().join("net/wg0/ifindex"), "9\n").expect("write");
-    assert_eq!(
-        one_label(&mut d, ifn(4), &9u32.to_ne_bytes()),
-        Ok(Some("wg0".into()))
-    );
+    assert_eq!(one_label(&mut d, ifn(4), &9u32.to_ne_bytes()), Ok(Some("wg0".into())));
 }
 
 #[test]
@@ -1028,89 +592,40 @@ fn pci_decoders() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let l = |name: &str| label("p", 4, 0, vec![dec("uint"), dec(name)]);
-    assert_eq!(
-        one_label(&mut d, l("pci_vendor"), &0x8086u32.to_ne_bytes()),
-        Ok(Some("Intel Corporation".into()))
-    );
+    assert_eq!(one_label(&mut d, l("pci_vendor"), &0x8086u32.to_ne_bytes()), Ok(Some("Intel Corporation".into())));
     assert_eq!(
         one_label(&mut d, l("pci_device"), &0x8086_1237u32.to_ne_bytes()),
         Ok(Some("440FX - 82441FX PMC [Natoma]".into()))
     );
-    assert_eq!(
-        one_label(&mut d, l("pci_class"), &2u32.to_ne_bytes()),
-        Ok(Some("Network controller".into()))
-    );
-    assert_eq!(
-        one_label(&mut d, l("pci_subclass"), &0x0106u32.to_ne_bytes()),
-        Ok(Some("SATA controller".into()))
-    );
-    assert!(one_label(
-        &mut d,
-        label("p", 2, 0, vec![dec("hex"), dec("pci_vendor")]),
-        &[0xab, 0xcd]
-    )
-    .is_err());
+    assert_eq!(one_label(&mut d, l("pci_class"), &2u32.to_ne_bytes()), Ok(Some("Network controller".into())));
+    assert_eq!(one_label(&mut d, l("pci_subclass"), &0x0106u32.to_ne_bytes()), Ok(Some("SATA controller".into())));
+    assert!(one_label(&mut d, label("p", 2, 0, vec![dec("hex"), dec("pci_vendor")]), &[0xab, 0xcd]).is_err());
 
     let mut env = f.env();
     env.pci_ids = vec![f.path().join("none")];
     let mut d = Decoders::new(env);
     let text = label("p", 2, 0, vec![dec("string"), dec("pci_vendor")]);
-    assert_eq!(
-        d.decode_label(&text, b"zz"),
-        Ok(Some("missing pci.ids db".into()))
-    );
+    assert_eq!(d.decode_label(&text, b"zz"), Ok(Some("missing pci.ids db".into())));
 }
 
 #[test]
 fn simple_decoders_through_the_chain() {
     let f = Fixture::new();
     let mut d = f.decoders();
+    assert_eq!(one_label(&mut d, label("a", 4, 0, vec![dec("inet_ip")]), &[10, 0, 0, 1]), Ok(Some("10.0.0.1".into())));
+    assert_eq!(one_label(&mut d, label("a", 3, 0, vec![dec("hex")]), &[1, 0xab, 0]), Ok(Some("01ab00".into())));
     assert_eq!(
-        one_label(
-            &mut d,
-            label("a", 4, 0, vec![dec("inet_ip")]),
-            &[10, 0, 0, 1]
-        ),
-        Ok(Some("10.0.0.1".into()))
-    );
-    assert_eq!(
-        one_label(&mut d, label("a", 3, 0, vec![dec("hex")]), &[1, 0xab, 0]),
-        Ok(Some("01ab00".into()))
-    );
-    assert_eq!(
-        one_label(
-            &mut d,
-            label("a", 13, 0, vec![dec("string"), dec("dname")]),
-            b"\x07example\x03com\0"
-        ),
+        one_label(&mut d, label("a", 13, 0, vec![dec("string"), dec("dname")]), b"\x07example\x03com\0"),
         Ok(Some("example.com".into()))
     );
-    let sm = DecoderSpec {
-        name: "static_map".into(),
-        static_map: None,
-        allow_unknown: true,
-        regexps: None,
-    };
-    assert_eq!(
-        one_label(&mut d, label("a", 1, 0, vec![dec("uint"), sm]), &[1]),
-        Ok(Some("empty mapping".into()))
-    );
-    assert_eq!(
-        one_label(
-            &mut d,
-            label("a", 2, 0, vec![dec("string"), re(&["^x$"])]),
-            b"y\0"
-        ),
-        Ok(None)
-    );
+    let sm = DecoderSpec { name: "static_map".into(), static_map: None, allow_unknown: true, regexps: None };
+    assert_eq!(one_label(&mut d, label("a", 1, 0, vec![dec("uint"), sm]), &[1]), Ok(Some("empty mapping".into())));
+    assert_eq!(one_label(&mut d, label("a", 2, 0, vec![dec("string"), re(&["^x$"])]), b"y\0"), Ok(None));
     let mut env = f.env();
     env.arch = Arch::Aarch64;
     let mut d = Decoders::new(env);
     assert_eq!(
-        d.decode_label(
-            &label("s", 2, 0, vec![dec("uint"), dec("syscall")]),
-            &172u16.to_ne_bytes()
-        ),
+        d.decode_label(&label("s", 2, 0, vec![dec("uint"), dec("syscall")]), &172u16.to_ne_bytes()),
         Ok(Some("getpid".into()))
     );
 }
@@ -1119,13 +634,7 @@ fn hist(t: BucketType, min: i64, max: i64, m: f64, keys: &[f64]) -> MetricConfig
     histogram(
         "h",
         vec![label("op", 1, 0, vec![dec("string")]), uint("bucket", 1)],
-        HistogramSpec {
-            bucket_type: t,
-            bucket_min: min,
-            bucket_max: max,
-            multiplier: m,
-            bucket_keys: keys.to_vec(),
-        },
+        HistogramSpec { bucket_type: t, bucket_min: min, bucket_max: max, multiplier: m, bucket_keys: keys.to_vec() },
     )
 }
 
@@ -1151,47 +660,28 @@ fn histogram_kinds_through_metric() {
             (b"b\x01".to_vec(), vec![4]),
         ],
     );
-    let m = d
-        .metric("c", &hist(BucketType::Exp2Zero, 0, 3, 1.0, &[]), &map)
-        .expect("ok");
+    let m = d.metric("c", &hist(BucketType::Exp2Zero, 0, 3, 1.0, &[]), &map).expect("ok");
     assert_eq!(m.label_names, strs(&["op"]));
     let s = series_of(&m);
     assert_eq!(s.len(), 2);
     assert_eq!(s[0].labels, strs(&["a"]));
     assert_eq!(
-        s[0].buckets
-            .iter()
-            .map(|b| (b.le, b.cumulative))
-            .collect::<Vec<_>>(),
+        s[0].buckets.iter().map(|b| (b.le, b.cumulative)).collect::<Vec<_>>(),
         [(0.0, 2), (1.0, 2), (2.0, 2), (4.0, 3)]
     );
     assert_eq!((s[0].count, s[0].sum), (3, None));
     assert_eq!((s[1].count, s[1].buckets[1].cumulative), (4, 4));
 
-    let m = d
-        .metric("c", &hist(BucketType::Linear, 0, 4, 10.0, &[]), &map)
-        .expect("ok");
+    let m = d.metric("c", &hist(BucketType::Linear, 0, 4, 10.0, &[]), &map).expect("ok");
     let s = series_of(&m);
-    assert_eq!(
-        s[0].buckets.iter().map(|b| b.le).collect::<Vec<_>>(),
-        [0.0, 10.0, 20.0, 30.0, 40.0]
-    );
+    assert_eq!(s[0].buckets.iter().map(|b| b.le).collect::<Vec<_>>(), [0.0, 10.0, 20.0, 30.0, 40.0]);
     assert_eq!((s[0].count, s[0].sum), (3, Some(60.0)));
 
     // Fixed keys in config order (Q7); sum at last key + 1.
-    let m = d
-        .metric(
-            "c",
-            &hist(BucketType::Fixed, 0, 0, 1.0, &[3.0, 0.0, 1.0, 4.0]),
-            &map,
-        )
-        .expect("ok");
+    let m = d.metric("c", &hist(BucketType::Fixed, 0, 0, 1.0, &[3.0, 0.0, 1.0, 4.0]), &map).expect("ok");
     let s = series_of(&m);
     assert_eq!(
-        s[0].buckets
-            .iter()
-            .map(|b| (b.le, b.cumulative))
-            .collect::<Vec<_>>(),
+        s[0].buckets.iter().map(|b| (b.le, b.cumulative)).collect::<Vec<_>>(),
         [(3.0, 1), (0.0, 3), (1.0, 3), (4.0, 3)]
     );
     assert_eq!(s[0].sum, Some(6.0));
@@ -1213,42 +703,17 @@ fn histogram_bucket_label_must_be_unsigned() {
         },
     );
     let m = d
-        .metric(
-            "c",
-            &spec,
-            &raw(
-                2,
-                1,
-                false,
-                &[(b"0x".to_vec(), vec![1]), (b"01".to_vec(), vec![2])],
-            ),
-        )
+        .metric("c", &spec, &raw(2, 1, false, &[(b"0x".to_vec(), vec![1]), (b"01".to_vec(), vec![2])]))
         .expect_err("0x is not a number");
     assert_eq!(m.kind, DecodeErrorKind::HistogramBucket);
     assert!(!m.counts_as_decoder_error());
     // Only the bucket label: one series with no labels; "0x1" parses Go-style.
-    let m = d
-        .metric(
-            "c",
-            &spec,
-            &raw(
-                2,
-                1,
-                false,
-                &[(b"1\0".to_vec(), vec![1]), (b"02".to_vec(), vec![2])],
-            ),
-        )
-        .expect("ok");
+    let m =
+        d.metric("c", &spec, &raw(2, 1, false, &[(b"1\0".to_vec(), vec![1]), (b"02".to_vec(), vec![2])])).expect("ok");
     let s = series_of(&m);
     assert_eq!(s.len(), 1);
     assert!(s[0].labels.is_empty());
-    assert_eq!(
-        s[0].buckets
-            .iter()
-            .map(|b| b.cumulative)
-            .collect::<Vec<_>>(),
-        [0, 1, 3, 3]
-    );
+    assert_eq!(s[0].buckets.iter().map(|b| b.cumulative).collect::<Vec<_>>(), [0, 1, 3, 3]);
 }
 
 #[test]
@@ -1256,29 +721,13 @@ fn caches_survive_reads_and_follow_label_changes() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let map = raw(4, 1, false, &[(vec![1, 0, 0, 0], vec![1])]);
-    let a = d
-        .metric("c", &counter("x", vec![uint("k", 4)]), &map)
-        .expect("ok");
-    assert_eq!(
-        d.metric("c", &counter("x", vec![uint("k", 4)]), &map)
-            .expect("ok"),
-        a
-    );
-    let hexed = d
-        .metric(
-            "c",
-            &counter("x", vec![label("k", 4, 0, vec![dec("hex")])]),
-            &map,
-        )
-        .expect("ok");
+    let a = d.metric("c", &counter("x", vec![uint("k", 4)]), &map).expect("ok");
+    assert_eq!(d.metric("c", &counter("x", vec![uint("k", 4)]), &map).expect("ok"), a);
+    let hexed = d.metric("c", &counter("x", vec![label("k", 4, 0, vec![dec("hex")])]), &map).expect("ok");
     assert_eq!(counter_samples(&hexed), [(strs(&["01000000"]), 1.0)]);
-    let key = d
-        .decode_key("c", &counter("x", vec![uint("k", 4)]), &[7, 0, 0, 0])
-        .expect("ok");
+    let key = d.decode_key("c", &counter("x", vec![uint("k", 4)]), &[7, 0, 0, 0]).expect("ok");
     assert_eq!(key, Some(strs(&["7"])));
-    assert!(d
-        .decode_key("c", &counter("x", vec![uint("k", 4)]), &[7, 0])
-        .is_err());
+    assert!(d.decode_key("c", &counter("x", vec![uint("k", 4)]), &[7, 0]).is_err());
 }
 
 /// 100,000 entries of (u32 pid, 16-byte comm): exercised here; timed with
@@ -1287,10 +736,7 @@ fn caches_survive_reads_and_follow_label_changes() {
 fn large_map_100k() {
     let f = Fixture::new();
     let mut d = f.decoders();
-    let spec = counter(
-        "x",
-        vec![uint("pid", 4), label("comm", 16, 0, vec![dec("string")])],
-    );
+    let spec = counter("x", vec![uint("pid", 4), label("comm", 16, 0, vec![dec("string")])]);
     let mut map = raw(20, 1, false, &[]);
     for i in 0u32..100_000 {
         let mut key = [0u8; 20];
@@ -1304,34 +750,20 @@ fn large_map_100k() {
         let m = d.metric("c", &spec, &map).expect("ok");
         let (took, cpu) = (start.elapsed(), thread_cpu() - cpu);
         eprintln!("decode of 100k entries, round {round}: {took:?} wall, {cpu:?} thread CPU");
-        let MetricValues::Counter(s) = &m.values else {
-            panic!("counter")
-        };
+        let MetricValues::Counter(s) = &m.values else { panic!("counter") };
         assert_eq!(s.len(), 100_000);
         assert_eq!(s[0].labels, strs(&["1", "proc-0"]));
         assert!(s.windows(2).all(|w| w[0].labels < w[1].labels));
         // For comparison: the floor set by the model, allocating the same samples alone.
         let start = std::time::Instant::now();
-        let copy: Vec<Sample> = s
-            .iter()
-            .map(|x| Sample {
-                labels: x.labels.clone(),
-                value: x.value,
-            })
-            .collect();
-        eprintln!(
-            "  (allocating the 100k output samples alone: {:?})",
-            start.elapsed()
-        );
+        let copy: Vec<Sample> = s.iter().map(|x| Sample { labels: x.labels.clone(), value: x.value }).collect();
+        eprintln!("  (allocating the 100k output samples alone: {:?})", start.elapsed());
         drop(copy);
     }
 }
 
 fn thread_cpu() -> std::time::Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
@@ -1348,15 +780,9 @@ fn environment_results_are_frozen_at_first_sight() {
     std::fs::rename(f.path().join("net/eth0"), f.path().join("net/ens3")).expect("rename");
     assert_eq!(d.metric("c", &spec, &map).expect("ok"), first);
     // A fresh Decoders sees the new name.
-    assert_eq!(
-        counter_samples(&f.decoders().metric("c", &spec, &map).expect("ok")),
-        [(strs(&["ens3"]), 1.0)]
-    );
+    assert_eq!(counter_samples(&f.decoders().metric("c", &spec, &map).expect("ok")), [(strs(&["ens3"]), 1.0)]);
     // Skips are not cached and not errors through decode_key either.
-    let re_spec = counter(
-        "y",
-        vec![label("comm", 2, 0, vec![dec("string"), re(&["^a$"])])],
-    );
+    let re_spec = counter("y", vec![label("comm", 2, 0, vec![dec("string"), re(&["^a$"])])]);
     assert_eq!(d.decode_key("c", &re_spec, b"b\0"), Ok(None));
     assert_eq!(d.decode_key("c", &re_spec, b"a\0"), Ok(Some(strs(&["a"]))));
 }

@@ -12,12 +12,8 @@ use super::Arch;
 
 /// `uint`: 1, 2, 4 or 8 bytes in host order → decimal.
 pub(super) fn uint(input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    let v = host_uint(input).ok_or_else(|| {
-        format!(
-            "unsupported size {} (expected 1, 2, 4 or 8 bytes)",
-            input.len()
-        )
-    })?;
+    let v =
+        host_uint(input).ok_or_else(|| format!("unsupported size {} (expected 1, 2, 4 or 8 bytes)", input.len()))?;
     push_decimal(out, v);
     Ok(())
 }
@@ -107,10 +103,7 @@ fn push_ipv4(out: &mut Vec<u8>, b: &[u8]) {
 /// RFC 5952: lowercase, no leading zeros, the longest run (≥ 2) of zero groups as `::`,
 /// the leftmost run on ties.
 fn push_ipv6(out: &mut Vec<u8>, b: &[u8]) {
-    let groups: Vec<u16> = b
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect();
+    let groups: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
     let (mut best_start, mut best_len) = (usize::MAX, 0usize);
     let mut i = 0;
     while i < groups.len() {
@@ -197,22 +190,16 @@ pub(super) fn parse_decimal_i64(s: &[u8]) -> Option<i64> {
 /// A decimal id for `syscall`/`cgroup`: signed i64, or (leniently) a u64 above `i64::MAX`,
 /// which a preceding `uint` on an 8-byte field can print. Negative numbers wrap to u64.
 pub(super) fn parse_decimal_id(s: &[u8]) -> Option<u64> {
-    parse_decimal_i64(s)
-        .map(|v| v as u64)
-        .or_else(|| parse_decimal_u64(s))
+    parse_decimal_i64(s).map(|v| v as u64).or_else(|| parse_decimal_u64(s))
 }
 
 pub(super) fn not_a_number(input: &[u8], what: &str) -> String {
-    format!(
-        "cannot parse {:?} as {what}",
-        String::from_utf8_lossy(input)
-    )
+    format!("cannot parse {:?} as {what}", String::from_utf8_lossy(input))
 }
 
 /// `errno`: decimal text → Appendix A name, else `unknown:<n>`.
 pub(super) fn errno(input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    let n = parse_decimal_u64(input)
-        .ok_or_else(|| not_a_number(input, "an unsigned decimal integer"))?;
+    let n = parse_decimal_u64(input).ok_or_else(|| not_a_number(input, "an unsigned decimal integer"))?;
     match tables::lookup(tables::ERRNO, n) {
         Some(name) => out.extend_from_slice(name.as_bytes()),
         None => {
@@ -241,12 +228,7 @@ pub(super) fn syscall(input: &[u8], arch: Arch, out: &mut Vec<u8>) -> Result<(),
 }
 
 /// `static_map` (spec §7, Q11).
-pub(super) fn static_map(
-    input: &[u8],
-    map: Option<&BTreeMap<String, String>>,
-    allow_unknown: bool,
-    out: &mut Vec<u8>,
-) {
+pub(super) fn static_map(input: &[u8], map: Option<&BTreeMap<String, String>>, allow_unknown: bool, out: &mut Vec<u8>) {
     let Some(map) = map else {
         out.extend_from_slice(b"empty mapping");
         return;
@@ -277,20 +259,13 @@ impl Pattern {
                 let groups = re.captures_len().saturating_sub(1);
                 Pattern::Ok { re, groups }
             }
-            Err(e) => Pattern::Invalid {
-                pattern: pattern.to_string(),
-                error: e.to_string(),
-            },
+            Err(e) => Pattern::Invalid { pattern: pattern.to_string(), error: e.to_string() },
         }
     }
 }
 
 /// `regexp` (spec §7.2): `Ok(false)` means skip the row.
-pub(super) fn regexp(
-    input: &[u8],
-    patterns: &[Pattern],
-    out: &mut Vec<u8>,
-) -> Result<bool, String> {
+pub(super) fn regexp(input: &[u8], patterns: &[Pattern], out: &mut Vec<u8>) -> Result<bool, String> {
     for p in patterns {
         match p {
             Pattern::Invalid { pattern, error } => {
@@ -343,18 +318,9 @@ mod tests {
     #[test]
     fn uint_sizes() {
         assert_eq!(run(|o| uint(&[7], o).expect("1")), "7");
-        assert_eq!(
-            run(|o| uint(&0x0800u16.to_ne_bytes(), o).expect("2")),
-            "2048"
-        );
-        assert_eq!(
-            run(|o| uint(&u32::MAX.to_ne_bytes(), o).expect("4")),
-            "4294967295"
-        );
-        assert_eq!(
-            run(|o| uint(&u64::MAX.to_ne_bytes(), o).expect("8")),
-            "18446744073709551615"
-        );
+        assert_eq!(run(|o| uint(&0x0800u16.to_ne_bytes(), o).expect("2")), "2048");
+        assert_eq!(run(|o| uint(&u32::MAX.to_ne_bytes(), o).expect("4")), "4294967295");
+        assert_eq!(run(|o| uint(&u64::MAX.to_ne_bytes(), o).expect("8")), "18446744073709551615");
         assert_eq!(run(|o| uint(&[0; 8], o).expect("0")), "0");
         for n in [0usize, 3, 5, 16] {
             assert!(uint(&vec![1; n], &mut Vec::new()).is_err(), "size {n}");
@@ -422,22 +388,10 @@ mod tests {
         assert_eq!(run(|o| errno(b"134", o).expect("ok")), "unknown:134");
         assert!(errno(b"-1", &mut Vec::new()).is_err());
         assert!(errno(b"abc", &mut Vec::new()).is_err());
-        assert_eq!(
-            run(|o| syscall(b"39", Arch::X86_64, o).expect("ok")),
-            "getpid"
-        );
-        assert_eq!(
-            run(|o| syscall(b"39", Arch::Aarch64, o).expect("ok")),
-            "umount2"
-        );
-        assert_eq!(
-            run(|o| syscall(b"1000", Arch::X86_64, o).expect("ok")),
-            "unknown_syscall:1000"
-        );
-        assert_eq!(
-            run(|o| syscall(b"-1", Arch::X86_64, o).expect("ok")),
-            "unknown_syscall:18446744073709551615"
-        );
+        assert_eq!(run(|o| syscall(b"39", Arch::X86_64, o).expect("ok")), "getpid");
+        assert_eq!(run(|o| syscall(b"39", Arch::Aarch64, o).expect("ok")), "umount2");
+        assert_eq!(run(|o| syscall(b"1000", Arch::X86_64, o).expect("ok")), "unknown_syscall:1000");
+        assert_eq!(run(|o| syscall(b"-1", Arch::X86_64, o).expect("ok")), "unknown_syscall:18446744073709551615");
         assert!(syscall(b"", Arch::X86_64, &mut Vec::new()).is_err());
         assert!(syscall(b"3.0", Arch::X86_64, &mut Vec::new()).is_err());
     }
@@ -450,54 +404,30 @@ mod tests {
         assert_eq!(run(|o| static_map(b"7", Some(&m), false, o)), "unknown:7");
         assert_eq!(run(|o| static_map(b"7", Some(&m), true, o)), "7");
         assert_eq!(run(|o| static_map(b"1", None, false, o)), "empty mapping");
-        assert_eq!(
-            run(|o| static_map(b"1", Some(&BTreeMap::new()), false, o)),
-            "unknown:1"
-        );
+        assert_eq!(run(|o| static_map(b"1", Some(&BTreeMap::new()), false, o)), "unknown:1");
     }
 
     #[test]
     fn regexp_semantics() {
-        let pats: Vec<Pattern> = ["^(kswapd).*$", "^(systemd.*)$", "^.*$"]
-            .iter()
-            .map(|p| Pattern::compile(p))
-            .collect();
+        let pats: Vec<Pattern> =
+            ["^(kswapd).*$", "^(systemd.*)$", "^.*$"].iter().map(|p| Pattern::compile(p)).collect();
         let run_re = |input: &[u8], pats: &[Pattern]| {
             let mut o = Vec::new();
-            regexp(input, pats, &mut o)
-                .map(|keep| keep.then(|| String::from_utf8(o).expect("utf8")))
+            regexp(input, pats, &mut o).map(|keep| keep.then(|| String::from_utf8(o).expect("utf8")))
         };
         assert_eq!(run_re(b"kswapd0", &pats), Ok(Some("kswapd".into())));
-        assert_eq!(
-            run_re(b"systemd-journal", &pats),
-            Ok(Some("systemd-journal".into()))
-        );
+        assert_eq!(run_re(b"systemd-journal", &pats), Ok(Some("systemd-journal".into())));
         assert_eq!(run_re(b"sh", &pats), Ok(Some("sh".into())));
         assert_eq!(run_re(b"sh", &pats[..1]), Ok(None));
         // Zero groups: the matching part only.
-        assert_eq!(
-            run_re(b"systemd", &[Pattern::compile("sys")]),
-            Ok(Some("sys".into()))
-        );
+        assert_eq!(run_re(b"systemd", &[Pattern::compile("sys")]), Ok(Some("sys".into())));
         // Leftmost-first alternation.
-        assert_eq!(
-            run_re(b"abc", &[Pattern::compile("a|ab")]),
-            Ok(Some("a".into()))
-        );
+        assert_eq!(run_re(b"abc", &[Pattern::compile("a|ab")]), Ok(Some("a".into())));
         // A non-participating single group yields the empty string.
-        assert_eq!(
-            run_re(b"b", &[Pattern::compile("(a)?b")]),
-            Ok(Some(String::new()))
-        );
+        assert_eq!(run_re(b"b", &[Pattern::compile("(a)?b")]), Ok(Some(String::new())));
         // Named groups count; non-capturing groups do not.
-        assert_eq!(
-            run_re(b"xy", &[Pattern::compile("(?P<n>x)y")]),
-            Ok(Some("x".into()))
-        );
-        assert_eq!(
-            run_re(b"xy", &[Pattern::compile("(?:x)y")]),
-            Ok(Some("xy".into()))
-        );
+        assert_eq!(run_re(b"xy", &[Pattern::compile("(?P<n>x)y")]), Ok(Some("x".into())));
+        assert_eq!(run_re(b"xy", &[Pattern::compile("(?:x)y")]), Ok(Some("xy".into())));
         // Two groups never match (Q10).
         assert_eq!(run_re(b"xy", &[Pattern::compile("(x)(y)")]), Ok(None));
         assert!(run_re(b"xy", &[Pattern::compile("(")]).is_err());

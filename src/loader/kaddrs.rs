@@ -17,13 +17,8 @@ pub fn parse_kallsyms(text: &str) -> anyhow::Result<HashMap<String, u64>> {
         if parts.len() != 3 {
             continue;
         }
-        let addr = u64::from_str_radix(parts[0], 16).map_err(|_| {
-            anyhow::anyhow!(
-                "/proc/kallsyms line {}: address {:?} is not hex",
-                n + 1,
-                parts[0]
-            )
-        })?;
+        let addr = u64::from_str_radix(parts[0], 16)
+            .map_err(|_| anyhow::anyhow!("/proc/kallsyms line {}: address {:?} is not hex", n + 1, parts[0]))?;
         out.insert(parts[2].to_string(), addr);
     }
     Ok(out)
@@ -45,11 +40,7 @@ pub fn inject(config: &str, open: &mut OpenObject, syms: &[String]) -> anyhow::R
         let obj = unsafe { open.as_libbpf_object().as_ref() };
         let btf = Btf::from_bpf_object(obj)
             .map_err(|e| anyhow::anyhow!("config {config}: reading the object's BTF: {e}"))?
-            .ok_or_else(|| {
-                config_err(format!(
-                    "config {config}: kaddrs need BTF in the object (compile with -g)"
-                ))
-            })?;
+            .ok_or_else(|| config_err(format!("config {config}: kaddrs need BTF in the object (compile with -g)")))?;
         for sym in syms {
             let addr = *table.get(sym).ok_or_else(|| {
                 anyhow::anyhow!("config {config}: kaddrs: kernel symbol {sym:?} is not in /proc/kallsyms (data symbols need CONFIG_KALLSYMS_ALL)")
@@ -57,10 +48,7 @@ pub fn inject(config: &str, open: &mut OpenObject, syms: &[String]) -> anyhow::R
             let var_name = format!("kaddr_{sym}");
             let mut found = None;
             for sec in btf.type_by_kind::<DataSec<'_>>() {
-                let sec_name = sec
-                    .name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                let sec_name = sec.name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 if !(sec_name == ".rodata"
                     || sec_name == ".data"
                     || sec_name.starts_with(".rodata.")
@@ -84,9 +72,7 @@ pub fn inject(config: &str, open: &mut OpenObject, syms: &[String]) -> anyhow::R
                 ))
             })?;
             if size < 8 {
-                return Err(config_err(format!(
-                    "config {config}: kaddr_{sym} is {size} bytes, needs 8 (u64)"
-                )));
+                return Err(config_err(format!("config {config}: kaddr_{sym} is {size} bytes, needs 8 (u64)")));
             }
             places.push((sym.clone(), sec_name, offset, size, addr));
         }
@@ -99,22 +85,18 @@ pub fn inject(config: &str, open: &mut OpenObject, syms: &[String]) -> anyhow::R
                 continue;
             }
             let data = map.initial_value_mut().ok_or_else(|| {
-                anyhow::anyhow!(
-                    "config {config}: section {sec_name} of kaddr_{sym} has no initial value"
-                )
+                anyhow::anyhow!("config {config}: section {sec_name} of kaddr_{sym} has no initial value")
             })?;
             let start = offset as usize;
-            let slot = data.get_mut(start..start + 8).ok_or_else(|| {
-                anyhow::anyhow!("config {config}: kaddr_{sym} lies outside section {sec_name}")
-            })?;
+            let slot = data
+                .get_mut(start..start + 8)
+                .ok_or_else(|| anyhow::anyhow!("config {config}: kaddr_{sym} lies outside section {sec_name}"))?;
             slot.copy_from_slice(&addr.to_ne_bytes());
             done = true;
             break;
         }
         if !done {
-            return Err(config_err(format!(
-                "config {config}: no map for section {sec_name} holding kaddr_{sym}"
-            )));
+            return Err(config_err(format!("config {config}: no map for section {sec_name} holding kaddr_{sym}")));
         }
     }
     Ok(())

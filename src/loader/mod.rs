@@ -113,15 +113,7 @@ fn ensure_tracefs() -> anyhow::Result<()> {
     }
     let target = c"/sys/kernel/tracing";
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call; data is null.
-    let rc = unsafe {
-        libc::mount(
-            c"nodev".as_ptr(),
-            target.as_ptr(),
-            c"tracefs".as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
+    let rc = unsafe { libc::mount(c"nodev".as_ptr(), target.as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         let err = io::Error::last_os_error();
         return Err(anyhow!(
@@ -208,19 +200,12 @@ fn open(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
     sections::register_handlers();
     let name = &resolved.config.name;
     let mut builder = ObjectBuilder::default();
-    builder
-        .name(name)
-        .with_context(|| format!("config {name}: invalid object name"))?;
+    builder.name(name).with_context(|| format!("config {name}: invalid object name"))?;
     if let Some(btf) = &opts.btf {
         if !btf.is_file() {
-            return Err(crate::error::usage_err(format!(
-                "--btf {}: no such file",
-                btf.display()
-            )));
+            return Err(crate::error::usage_err(format!("--btf {}: no such file", btf.display())));
         }
-        builder
-            .btf_custom_path(btf)
-            .with_context(|| format!("--btf {}", btf.display()))?;
+        builder.btf_custom_path(btf).with_context(|| format!("--btf {}", btf.display()))?;
     }
     let opened = match &resolved.object {
         ObjectSource::Embedded(bytes) => builder.open_memory(bytes),
@@ -245,20 +230,13 @@ pub struct Prepared {
 pub fn prepare(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Prepared> {
     let open_obj = open_object(resolved, opts)?;
     validate_maps(&resolved.config, &map_descs(&open_obj))?;
-    Ok(Prepared {
-        resolved: resolved.clone(),
-        open: open_obj,
-    })
+    Ok(Prepared { resolved: resolved.clone(), open: open_obj })
 }
 
 /// Opens the object and writes its `kaddrs` (nothing is loaded yet).
 pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
     let mut open_obj = open(resolved, opts)?;
-    kaddrs::inject(
-        &resolved.config.name,
-        &mut open_obj,
-        &resolved.config.kaddrs,
-    )?;
+    kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     Ok(open_obj)
 }
 
@@ -277,30 +255,18 @@ pub fn map_descs(open_obj: &OpenObject) -> Vec<MapDesc> {
 
 /// Per-CPU map types: one value slot per possible CPU.
 pub fn is_per_cpu(t: MapType) -> bool {
-    matches!(
-        t,
-        MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash
-    )
+    matches!(t, MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash)
 }
 
 /// Loads and attaches a prepared config. By default programs that cannot load or attach are
 /// left out with a warning (returned in `programs`); `strict` makes that an error.
 pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
     let started = Instant::now();
-    let Prepared {
-        resolved,
-        open: mut open_obj,
-    } = prepared;
+    let Prepared { resolved, open: mut open_obj } = prepared;
     let resolved = &resolved;
     let name = resolved.config.name.clone();
-    let sections: Vec<(String, String)> = open_obj
-        .progs()
-        .map(|p| (os(p.name()), os(p.section())))
-        .collect();
-    if sections
-        .iter()
-        .any(|(_, s)| matches!(section_kind(s), "tracepoint" | "tp"))
-    {
+    let sections: Vec<(String, String)> = open_obj.progs().map(|p| (os(p.name()), os(p.section()))).collect();
+    if sections.iter().any(|(_, s)| matches!(section_kind(s), "tracepoint" | "tp")) {
         ensure_tracefs()?;
     }
 
@@ -312,17 +278,11 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             if opts.strict || sections.len() <= 1 {
                 let (prog, section) = sections.first().cloned().unwrap_or_default();
                 let why = if sections.len() == 1 {
-                    format!(
-                        "program {prog} ({section}): {}",
-                        explain_load(&section, errno)
-                    )
+                    format!("program {prog} ({section}): {}", explain_load(&section, errno))
                 } else {
                     format!("{err:#}: {}", explain_load("", errno))
                 };
-                return Err(anyhow!(
-                    "config {name}: loading {} failed: {why}",
-                    resolved.object.describe(&name)
-                ));
+                return Err(anyhow!("config {name}: loading {} failed: {why}", resolved.object.describe(&name)));
             }
             // Find the programs that cannot load: try each alone, then load without them.
             for (prog, section) in &sections {
@@ -345,25 +305,11 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             if left_out.is_empty() || left_out.len() == sections.len() {
                 let detail = left_out
                     .iter()
-                    .map(|p| {
-                        format!(
-                            "{} ({}): {}",
-                            p.name,
-                            p.section,
-                            p.problem.clone().unwrap_or_default()
-                        )
-                    })
+                    .map(|p| format!("{} ({}): {}", p.name, p.section, p.problem.clone().unwrap_or_default()))
                     .collect::<Vec<_>>()
                     .join("; ");
-                let detail = if detail.is_empty() {
-                    format!("{err:#}: {}", explain_load("", errno))
-                } else {
-                    detail
-                };
-                return Err(anyhow!(
-                    "config {name}: loading {} failed: {detail}",
-                    resolved.object.describe(&name)
-                ));
+                let detail = if detail.is_empty() { format!("{err:#}: {}", explain_load("", errno)) } else { detail };
+                return Err(anyhow!("config {name}: loading {} failed: {detail}", resolved.object.describe(&name)));
             }
             open_obj = open(resolved, opts)?;
             kaddrs::inject(&name, &mut open_obj, &resolved.config.kaddrs)?;
@@ -374,7 +320,10 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
                 }
             }
             open_obj.load().map_err(|e| {
-                anyhow!("config {name}: loading {} failed even without the programs that cannot load: {e:#}", resolved.object.describe(&name))
+                anyhow!(
+                    "config {name}: loading {} failed even without the programs that cannot load: {e:#}",
+                    resolved.object.describe(&name)
+                )
             })?
         }
     };
@@ -392,61 +341,30 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
         let attached = if sections::is_custom(&section) {
             sections::attach_custom(&prog, &section).map_err(|e| format!("{e:#}"))
         } else {
-            prog.attach()
-                .map(|l| vec![l])
-                .map_err(|e| explain_attach(&section, &e))
+            prog.attach().map(|l| vec![l]).map_err(|e| explain_attach(&section, &e))
         };
         match attached {
             Ok(new_links) => {
                 links.extend(new_links);
-                programs.push(ProgramStatus {
-                    name: pname,
-                    id,
-                    section,
-                    attached: true,
-                    problem: None,
-                });
+                programs.push(ProgramStatus { name: pname, id, section, attached: true, problem: None });
             }
             Err(why) => {
                 if opts.strict {
-                    return Err(anyhow!(
-                        "config {name}: program {pname} ({section}) failed to attach: {why}"
-                    ));
+                    return Err(anyhow!("config {name}: program {pname} ({section}) failed to attach: {why}"));
                 }
-                programs.push(ProgramStatus {
-                    name: pname,
-                    id,
-                    section,
-                    attached: false,
-                    problem: Some(why),
-                });
+                programs.push(ProgramStatus { name: pname, id, section, attached: false, problem: Some(why) });
             }
         }
     }
     if links.is_empty() && !programs.is_empty() {
         let detail = programs
             .iter()
-            .map(|p| {
-                format!(
-                    "{} ({}): {}",
-                    p.name,
-                    p.section,
-                    p.problem.clone().unwrap_or_default()
-                )
-            })
+            .map(|p| format!("{} ({}): {}", p.name, p.section, p.problem.clone().unwrap_or_default()))
             .collect::<Vec<_>>()
             .join("; ");
-        return Err(anyhow!(
-            "config {name}: no program could be attached: {detail}"
-        ));
+        return Err(anyhow!("config {name}: no program could be attached: {detail}"));
     }
-    Ok(Loaded {
-        config: resolved.config.clone(),
-        object,
-        links,
-        programs,
-        setup_time: started.elapsed(),
-    })
+    Ok(Loaded { config: resolved.config.clone(), object, links, programs, setup_time: started.elapsed() })
 }
 
 fn os(s: &OsStr) -> String {
@@ -478,12 +396,7 @@ pub fn map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
     let name = &config.name;
     let mut problems = Vec::new();
     for metric in &config.metrics {
-        if matches!(
-            metric.kind,
-            MetricKind::Counter {
-                perf_event_array: true
-            }
-        ) {
+        if matches!(metric.kind, MetricKind::Counter { perf_event_array: true }) {
             continue;
         }
         let map = maps.iter().find(|m| m.name == metric.name);
@@ -492,10 +405,7 @@ pub fn map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
                 .iter()
                 .map(|m| m.name.clone())
                 .filter(|n| {
-                    !n.starts_with('.')
-                        && !n.contains(".rodata")
-                        && !n.contains(".bss")
-                        && !n.contains(".data")
+                    !n.starts_with('.') && !n.contains(".rodata") && !n.contains(".bss") && !n.contains(".data")
                 })
                 .collect();
             problems.push(format!(

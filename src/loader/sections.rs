@@ -16,22 +16,13 @@ pub fn register_handlers() {
         // No attach callback: libbpf's auto-attach then reports "not supported" and ebpfx
         // attaches these programs itself (attach_custom below).
         for (sec, prog_type, attach_type) in [
-            (
-                c"perf_event/",
-                libbpf_sys::BPF_PROG_TYPE_PERF_EVENT,
-                libbpf_sys::BPF_PERF_EVENT,
-            ),
+            (c"perf_event/", libbpf_sys::BPF_PROG_TYPE_PERF_EVENT, libbpf_sys::BPF_PERF_EVENT),
             (c"xdp/", libbpf_sys::BPF_PROG_TYPE_XDP, libbpf_sys::BPF_XDP),
         ] {
             // SAFETY: `sec` is a static NUL-terminated string (libbpf keeps the pointer), `opts`
             // is a valid, sized struct that libbpf copies.
             unsafe {
-                libbpf_sys::libbpf_register_prog_handler(
-                    sec.as_ptr(),
-                    prog_type,
-                    attach_type,
-                    &opts,
-                );
+                libbpf_sys::libbpf_register_prog_handler(sec.as_ptr(), prog_type, attach_type, &opts);
             }
         }
     });
@@ -49,9 +40,7 @@ pub fn attach_custom(prog: &ProgramMut<'_>, section: &str) -> anyhow::Result<Vec
         let event = PerfEventSpec::parse(spec)?;
         let mut links = Vec::new();
         for cpu in online_cpus()? {
-            let fd = event
-                .open(cpu)
-                .map_err(|e| anyhow!("perf_event_open on CPU {cpu}: {e}"))?;
+            let fd = event.open(cpu).map_err(|e| anyhow!("perf_event_open on CPU {cpu}: {e}"))?;
             let link = prog.attach_perf_event(fd).map_err(|e| {
                 // SAFETY: fd is ours and not owned by anything else after the failed attach.
                 unsafe { libc::close(fd) };
@@ -62,16 +51,13 @@ pub fn attach_custom(prog: &ProgramMut<'_>, section: &str) -> anyhow::Result<Vec
         return Ok(links);
     }
     if let Some(ifname) = section.strip_prefix("xdp/") {
-        let c =
-            std::ffi::CString::new(ifname).map_err(|_| anyhow!("bad interface name {ifname:?}"))?;
+        let c = std::ffi::CString::new(ifname).map_err(|_| anyhow!("bad interface name {ifname:?}"))?;
         // SAFETY: `c` is a valid NUL-terminated string.
         let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
         if ifindex == 0 {
             bail!("no such network interface {ifname:?}");
         }
-        let link = prog
-            .attach_xdp(ifindex as i32)
-            .map_err(|e| anyhow!("attaching XDP to {ifname}: {e:#}"))?;
+        let link = prog.attach_xdp(ifindex as i32).map_err(|e| anyhow!("attaching XDP to {ifname}: {e:#}"))?;
         return Ok(vec![link]);
     }
     bail!("section {section:?} is not attached by ebpfx")
@@ -91,25 +77,17 @@ pub struct PerfEventSpec {
 
 impl PerfEventSpec {
     pub fn parse(spec: &str) -> anyhow::Result<PerfEventSpec> {
-        let mut out = PerfEventSpec {
-            event_type: 0,
-            config: 0,
-            frequency: None,
-        };
+        let mut out = PerfEventSpec { event_type: 0, config: 0, frequency: None };
         for item in spec.split(',') {
-            let (k, v) = item
-                .split_once('=')
-                .ok_or_else(|| anyhow!("perf_event section item {item:?} lacks `=` (expected type=N,config=N,frequency=N)"))?;
-            let n: i64 = v
-                .parse()
-                .map_err(|_| anyhow!("perf_event section: {k}={v:?} is not a decimal integer"))?;
+            let (k, v) = item.split_once('=').ok_or_else(|| {
+                anyhow!("perf_event section item {item:?} lacks `=` (expected type=N,config=N,frequency=N)")
+            })?;
+            let n: i64 = v.parse().map_err(|_| anyhow!("perf_event section: {k}={v:?} is not a decimal integer"))?;
             match k {
                 "type" => out.event_type = n as u32,
                 "config" => out.config = n as u64,
                 "frequency" => out.frequency = Some(n as u64),
-                other => bail!(
-                    "perf_event section: unknown key {other:?} (expected type, config, frequency)"
-                ),
+                other => bail!("perf_event section: unknown key {other:?} (expected type, config, frequency)"),
             }
         }
         Ok(out)
@@ -127,14 +105,7 @@ impl PerfEventSpec {
         }
         // SAFETY: attr is initialised and outlives the call; pid -1 + cpu = all tasks on `cpu`.
         let fd = unsafe {
-            libc::syscall(
-                libc::SYS_perf_event_open,
-                &attr as *const _,
-                -1i32,
-                cpu as i32,
-                -1i32,
-                PERF_FLAG_FD_CLOEXEC,
-            )
+            libc::syscall(libc::SYS_perf_event_open, &attr as *const _, -1i32, cpu as i32, -1i32, PERF_FLAG_FD_CLOEXEC)
         };
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
@@ -156,8 +127,7 @@ pub fn parse_cpu_list(s: &str) -> anyhow::Result<Vec<u32>> {
         let bad = || anyhow!("malformed CPU list {s:?}");
         match part.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (u32, u32) =
-                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                let (a, b): (u32, u32) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
                 out.extend(a..=b);
             }
             None => out.push(part.parse().map_err(|_| bad())?),
@@ -173,14 +143,7 @@ mod tests {
     #[test]
     fn perf_event_sections() {
         let s = PerfEventSpec::parse("type=1,config=0,frequency=99").expect("parses");
-        assert_eq!(
-            s,
-            PerfEventSpec {
-                event_type: 1,
-                config: 0,
-                frequency: Some(99)
-            }
-        );
+        assert_eq!(s, PerfEventSpec { event_type: 1, config: 0, frequency: Some(99) });
         assert!(PerfEventSpec::parse("type=1,bogus=2").is_err());
         assert!(PerfEventSpec::parse("type").is_err());
         assert!(PerfEventSpec::parse("type=x").is_err());

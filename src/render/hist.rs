@@ -27,25 +27,16 @@ use std::fmt::Write as _;
 
 use super::units::raw_unit_name;
 use super::{cmp_label_values, display_label, one_line, plain_number};
-use crate::model::{
-    BucketType, Histogram, HistogramSeries, Metric, MetricValues, Sample, Snapshot,
-};
+use crate::model::{BucketType, Histogram, HistogramSeries, Metric, MetricValues, Sample, Snapshot};
 
 const BAR_WIDTH: u64 = 40;
 
 pub(crate) fn render(snapshot: &Snapshot) -> String {
     let mut parts: Vec<String> = snapshot.metrics.iter().map(render_metric).collect();
-    let errors: Vec<String> = snapshot
-        .decoder_errors
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(config, n)| format!("{config}={n}"))
-        .collect();
+    let errors: Vec<String> =
+        snapshot.decoder_errors.iter().filter(|(_, n)| *n > 0).map(|(config, n)| format!("{config}={n}")).collect();
     if !errors.is_empty() {
-        parts.push(format!(
-            "decoder errors (metrics dropped): {}\n",
-            errors.join(", ")
-        ));
+        parts.push(format!("decoder errors (metrics dropped): {}\n", errors.join(", ")));
     }
     parts.join("\n")
 }
@@ -68,15 +59,8 @@ fn write_values(out: &mut String, label_names: &[String], samples: &[Sample]) {
     }
     let mut sorted: Vec<&Sample> = samples.iter().collect();
     sorted.sort_by(|a, b| cmp_label_values(&a.labels, &b.labels));
-    let rows: Vec<(String, String)> = sorted
-        .iter()
-        .map(|s| {
-            (
-                super::display_label_set(label_names, &s.labels),
-                plain_number(s.value),
-            )
-        })
-        .collect();
+    let rows: Vec<(String, String)> =
+        sorted.iter().map(|s| (super::display_label_set(label_names, &s.labels), plain_number(s.value))).collect();
     let label_width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
     let value_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
     for (labels, value) in rows {
@@ -122,11 +106,7 @@ struct Row {
 /// Buckets with their own counts, sorted by bound. Counts are taken in the order the buckets
 /// were rebuilt (config order for `fixed`), so unsorted `fixed` keys still get their own counts.
 fn rows(h: &Histogram, series: &HistogramSeries) -> Vec<Row> {
-    let m = if h.multiplier != 0.0 {
-        h.multiplier
-    } else {
-        1.0
-    };
+    let m = if h.multiplier != 0.0 { h.multiplier } else { 1.0 };
     let mut pairs: Vec<(f64, u64)> = series
         .buckets
         .iter()
@@ -172,22 +152,10 @@ fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, unit: 
     let shown = &all[first..=last];
     let lo: Vec<String> = shown.iter().map(|r| format!("{:.0}", r.lo)).collect();
     let hi: Vec<String> = shown.iter().map(|r| format!("{:.0}", r.hi)).collect();
-    let width = lo
-        .iter()
-        .chain(&hi)
-        .map(String::len)
-        .max()
-        .unwrap_or(0)
-        .max(10);
+    let width = lo.iter().chain(&hi).map(String::len).max().unwrap_or(0).max(10);
     let max = shown.iter().map(|r| r.count).max().unwrap_or(0).max(1);
 
-    let _ = writeln!(
-        out,
-        "{:pad$}{unit:<field$} : count    distribution",
-        "",
-        pad = width - 5,
-        field = width + 9
-    );
+    let _ = writeln!(out, "{:pad$}{unit:<field$} : count    distribution", "", pad = width - 5, field = width + 9);
     for ((row, lo), hi) in shown.iter().zip(&lo).zip(&hi) {
         let stars = (u128::from(row.count) * u128::from(BAR_WIDTH) / u128::from(max)) as usize;
         let _ = writeln!(
@@ -205,17 +173,9 @@ fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, unit: 
 fn summary(h: &Histogram, series: &HistogramSeries, unit: &str) -> String {
     let mut line = format!("count {}", series.count);
     if let Some(sum) = series.sum {
-        let m = if h.multiplier != 0.0 {
-            h.multiplier
-        } else {
-            1.0
-        };
+        let m = if h.multiplier != 0.0 { h.multiplier } else { 1.0 };
         let raw = sum / m;
-        let unit = if unit == "value" {
-            String::new()
-        } else {
-            format!(" {unit}")
-        };
+        let unit = if unit == "value" { String::new() } else { format!(" {unit}") };
         let _ = write!(line, ", sum {}{unit}", compact(raw));
         if series.count > 0 {
             let _ = write!(line, ", avg {}{unit}", compact(raw / series.count as f64));
@@ -250,17 +210,9 @@ mod tests {
         let mut cumulative = 0;
         for i in 0..=10u32 {
             cumulative += raw.iter().find(|r| r.0 == i).map_or(0, |r| r.1);
-            buckets.push(Bucket {
-                le: 2f64.powi(i as i32) * 0.000001,
-                cumulative,
-            });
+            buckets.push(Bucket { le: 2f64.powi(i as i32) * 0.000001, cumulative });
         }
-        HistogramSeries {
-            labels: vec!["vda".into()],
-            buckets,
-            count: cumulative,
-            sum,
-        }
+        HistogramSeries { labels: vec!["vda".into()], buckets, count: cumulative, sum }
     }
 
     fn hist_metric(bucket_type: BucketType, multiplier: f64, series: HistogramSeries) -> Metric {
@@ -269,11 +221,7 @@ mod tests {
             name: "lat_seconds".into(),
             help: "Latency".into(),
             label_names: vec!["disk".into()],
-            values: MetricValues::Histogram(Histogram {
-                bucket_type,
-                multiplier,
-                series: vec![series],
-            }),
+            values: MetricValues::Histogram(Histogram { bucket_type, multiplier, series: vec![series] }),
         }
     }
 
@@ -303,17 +251,11 @@ count 481, sum 11249 usecs, avg 23.4 usecs
 
     #[test]
     fn exp2_low_buckets() {
-        let m = hist_metric(
-            BucketType::Exp2,
-            0.000001,
-            exp2_series(&[(0, 1), (1, 2), (2, 4)], None),
-        );
+        let m = hist_metric(BucketType::Exp2, 0.000001, exp2_series(&[(0, 1), (1, 2), (2, 4)], None));
         let out = render_metric(&m);
         assert!(out.contains("         0 -> 1          : 1        |**********"));
         assert!(out.contains("         2 -> 2          : 2        |********************"));
-        assert!(out.contains(
-            "         3 -> 4          : 4        |****************************************|"
-        ));
+        assert!(out.contains("         3 -> 4          : 4        |****************************************|"));
         assert!(out.ends_with("count 7\n"));
     }
 
@@ -322,11 +264,7 @@ count 481, sum 11249 usecs, avg 23.4 usecs
         let mut s = exp2_series(&[(0, 1), (1, 1), (2, 1), (3, 1)], None);
         // exp2zero le: 0, then 2^(i-1)
         for (i, b) in s.buckets.iter_mut().enumerate() {
-            b.le = if i == 0 {
-                0.0
-            } else {
-                2f64.powi(i as i32 - 1) * 0.000001
-            };
+            b.le = if i == 0 { 0.0 } else { 2f64.powi(i as i32 - 1) * 0.000001 };
         }
         let out = render_metric(&hist_metric(BucketType::Exp2Zero, 0.000001, s));
         assert!(out.contains("         0 -> 0          : 1 "));
@@ -340,18 +278,9 @@ count 481, sum 11249 usecs, avg 23.4 usecs
         let s = HistogramSeries {
             labels: vec!["vda".into()],
             buckets: vec![
-                Bucket {
-                    le: 4.0,
-                    cumulative: 5,
-                },
-                Bucket {
-                    le: 1.0,
-                    cumulative: 12,
-                },
-                Bucket {
-                    le: 2.0,
-                    cumulative: 21,
-                },
+                Bucket { le: 4.0, cumulative: 5 },
+                Bucket { le: 1.0, cumulative: 12 },
+                Bucket { le: 2.0, cumulative: 21 },
             ],
             count: 21,
             sum: None,
@@ -367,32 +296,19 @@ count 481, sum 11249 usecs, avg 23.4 usecs
 
     #[test]
     fn empty_series_and_wide_bounds() {
-        let out = render_metric(&hist_metric(
-            BucketType::Exp2,
-            0.000001,
-            exp2_series(&[], Some(0.001231)),
-        ));
+        let out = render_metric(&hist_metric(BucketType::Exp2, 0.000001, exp2_series(&[], Some(0.001231))));
         assert!(out.contains("disk = vda\n     (no events)\n"));
 
         let s = HistogramSeries {
             labels: vec!["x".into()],
-            buckets: vec![Bucket {
-                le: 2f64.powi(40),
-                cumulative: 3,
-            }],
+            buckets: vec![Bucket { le: 2f64.powi(40), cumulative: 3 }],
             count: 3,
             sum: None,
         };
         let mut m = hist_metric(BucketType::Exp2, 1.0, s);
         m.name = "big_bytes".into();
         let out = render_metric(&m);
-        assert!(
-            out.contains(&format!(
-                "        {:<22} : count    distribution\n",
-                "bytes"
-            )),
-            "{out}"
-        );
+        assert!(out.contains(&format!("        {:<22} : count    distribution\n", "bytes")), "{out}");
         assert!(out.contains(" 549755813889 -> 1099511627776 : 3        |"));
     }
 
@@ -404,14 +320,8 @@ count 481, sum 11249 usecs, avg 23.4 usecs
             help: "Calls\nby name".into(),
             label_names: vec!["name".into(), "cpu".into()],
             values: MetricValues::Counter(vec![
-                Sample {
-                    labels: vec!["write".into(), "0".into()],
-                    value: 12.0,
-                },
-                Sample {
-                    labels: vec!["read".into(), "1".into()],
-                    value: 1234567.0,
-                },
+                Sample { labels: vec!["write".into(), "0".into()], value: 12.0 },
+                Sample { labels: vec!["read".into(), "1".into()], value: 1234567.0 },
             ]),
         };
         let want = "\

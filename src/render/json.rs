@@ -166,13 +166,7 @@ fn metric_doc(metric: &Metric) -> MetricDoc<'_> {
             doc.samples = Some(
                 sorted
                     .into_iter()
-                    .map(|s| SampleDoc {
-                        labels: Labels {
-                            names,
-                            values: &s.labels,
-                        },
-                        value: Num(s.value),
-                    })
+                    .map(|s| SampleDoc { labels: Labels { names, values: &s.labels }, value: Num(s.value) })
                     .collect(),
             );
         }
@@ -185,18 +179,12 @@ fn metric_doc(metric: &Metric) -> MetricDoc<'_> {
                 sorted
                     .into_iter()
                     .map(|s| SeriesDoc {
-                        labels: Labels {
-                            names,
-                            values: &s.labels,
-                        },
+                        labels: Labels { names, values: &s.labels },
                         count: s.count,
                         sum: s.sum.map(Num),
                         buckets: sorted_buckets(s)
                             .into_iter()
-                            .map(|b| BucketDoc {
-                                le: Num(b.le),
-                                count: b.cumulative,
-                            })
+                            .map(|b| BucketDoc { le: Num(b.le), count: b.cumulative })
                             .collect(),
                     })
                     .collect(),
@@ -250,14 +238,8 @@ mod tests {
                     help: "h".into(),
                     label_names: vec!["b".into(), "a".into()],
                     values: MetricValues::Gauge(vec![
-                        Sample {
-                            labels: vec!["2".into(), "x".into()],
-                            value: f64::NAN,
-                        },
-                        Sample {
-                            labels: vec!["1".into(), "y\"\n".into()],
-                            value: f64::INFINITY,
-                        },
+                        Sample { labels: vec!["2".into(), "x".into()], value: f64::NAN },
+                        Sample { labels: vec!["1".into(), "y\"\n".into()], value: f64::INFINITY },
                     ]),
                 },
                 Metric {
@@ -270,10 +252,7 @@ mod tests {
                         multiplier: 1.0,
                         series: vec![HistogramSeries {
                             labels: vec![],
-                            buckets: vec![Bucket {
-                                le: 1.0,
-                                cumulative: 3,
-                            }],
+                            buckets: vec![Bucket { le: 1.0, cumulative: 3 }],
                             count: 3,
                             sum: None,
                         }],

@@ -44,9 +44,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            prefix: "ebpfx_".to_string(),
-        }
+        Options { prefix: "ebpfx_".to_string() }
     }
 }
 
@@ -74,12 +72,7 @@ fn type_name(values: &MetricValues) -> &'static str {
 /// `fixed` config repeats a key the later one wins, as in the reference's Go map), and no
 /// non-finite bounds (the `+Inf` bucket is always the series count, printed separately).
 fn sorted_buckets(series: &HistogramSeries) -> Vec<Bucket> {
-    let mut buckets: Vec<Bucket> = series
-        .buckets
-        .iter()
-        .copied()
-        .filter(|b| b.le.is_finite())
-        .collect();
+    let mut buckets: Vec<Bucket> = series.buckets.iter().copied().filter(|b| b.le.is_finite()).collect();
     buckets.sort_by(|a, b| a.le.total_cmp(&b.le));
     let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
     for b in buckets {
@@ -93,9 +86,7 @@ fn sorted_buckets(series: &HistogramSeries) -> Vec<Bucket> {
 
 /// Compares two label value lists byte-wise, value by value.
 fn cmp_label_values(a: &[String], b: &[String]) -> Ordering {
-    a.iter()
-        .map(String::as_bytes)
-        .cmp(b.iter().map(String::as_bytes))
+    a.iter().map(String::as_bytes).cmp(b.iter().map(String::as_bytes))
 }
 
 /// A label value made safe for a terminal line: control characters (newlines in `kstack`,
@@ -117,12 +108,7 @@ fn display_label(value: &str) -> Cow<'_, str> {
 
 /// `k=v, k=v` in config order, for terminal formats.
 fn display_label_set(names: &[String], values: &[String]) -> String {
-    names
-        .iter()
-        .zip(values)
-        .map(|(n, v)| format!("{n}={}", display_label(v)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().zip(values).map(|(n, v)| format!("{n}={}", display_label(v))).collect::<Vec<_>>().join(", ")
 }
 
 /// A value for humans: a plain integer when it is one (and exactly representable), the
@@ -163,10 +149,7 @@ mod tests {
     fn series(buckets: &[(f64, u64)]) -> HistogramSeries {
         HistogramSeries {
             labels: vec![],
-            buckets: buckets
-                .iter()
-                .map(|&(le, cumulative)| Bucket { le, cumulative })
-                .collect(),
+            buckets: buckets.iter().map(|&(le, cumulative)| Bucket { le, cumulative }).collect(),
             count: buckets.last().map_or(0, |b| b.1),
             sum: None,
         }
@@ -176,20 +159,14 @@ mod tests {
     fn sorted_buckets_keeps_config_order_cumulatives() {
         // fixed keys [4, 1, 2] with raw counts 5, 7, 9 (quirk Q7)
         let s = series(&[(4.0, 5), (1.0, 12), (2.0, 21)]);
-        let got: Vec<(f64, u64)> = sorted_buckets(&s)
-            .iter()
-            .map(|b| (b.le, b.cumulative))
-            .collect();
+        let got: Vec<(f64, u64)> = sorted_buckets(&s).iter().map(|b| (b.le, b.cumulative)).collect();
         assert_eq!(got, vec![(1.0, 12), (2.0, 21), (4.0, 5)]);
     }
 
     #[test]
     fn sorted_buckets_later_duplicate_wins_and_drops_infinite() {
         let s = series(&[(1.0, 1), (1.0, 3), (f64::INFINITY, 3), (f64::NAN, 3)]);
-        let got: Vec<(f64, u64)> = sorted_buckets(&s)
-            .iter()
-            .map(|b| (b.le, b.cumulative))
-            .collect();
+        let got: Vec<(f64, u64)> = sorted_buckets(&s).iter().map(|b| (b.le, b.cumulative)).collect();
         assert_eq!(got, vec![(1.0, 3)]);
     }
 

@@ -45,11 +45,7 @@ impl Kind {
 
 enum Body {
     Value(f64),
-    Histogram {
-        buckets: Vec<Bucket>,
-        count: u64,
-        sum: f64,
-    },
+    Histogram { buckets: Vec<Bucket>, count: u64, sum: f64 },
 }
 
 struct Series {
@@ -70,23 +66,12 @@ fn cmp_series(a: &Series, b: &Series) -> Ordering {
     a.labels
         .len()
         .cmp(&b.labels.len())
-        .then_with(|| {
-            a.labels
-                .iter()
-                .map(|(_, v)| v.as_bytes())
-                .cmp(b.labels.iter().map(|(_, v)| v.as_bytes()))
-        })
-        .then_with(|| {
-            a.labels
-                .iter()
-                .map(|(n, _)| n.as_bytes())
-                .cmp(b.labels.iter().map(|(n, _)| n.as_bytes()))
-        })
+        .then_with(|| a.labels.iter().map(|(_, v)| v.as_bytes()).cmp(b.labels.iter().map(|(_, v)| v.as_bytes())))
+        .then_with(|| a.labels.iter().map(|(n, _)| n.as_bytes()).cmp(b.labels.iter().map(|(n, _)| n.as_bytes())))
 }
 
 fn sorted_pairs(names: &[String], values: &[String]) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> =
-        names.iter().cloned().zip(values.iter().cloned()).collect();
+    let mut pairs: Vec<(String, String)> = names.iter().cloned().zip(values.iter().cloned()).collect();
     pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     pairs
 }
@@ -96,11 +81,7 @@ struct Families(BTreeMap<String, Family>);
 impl Families {
     /// Adds series to family `name`, creating it; ignored if the family exists with another type.
     fn add(&mut self, name: String, help: &str, kind: Kind, series: Vec<Series>) {
-        let family = self.0.entry(name).or_insert_with(|| Family {
-            help: help.to_string(),
-            kind,
-            series: Vec::new(),
-        });
+        let family = self.0.entry(name).or_insert_with(|| Family { help: help.to_string(), kind, series: Vec::new() });
         if family.kind == kind {
             family.series.extend(series);
         }
@@ -114,11 +95,7 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
         let name = format!("{}{}", opts.prefix, metric.name);
         let (kind, series) = match &metric.values {
             MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
-                let kind = if matches!(metric.values, MetricValues::Counter(_)) {
-                    Kind::Counter
-                } else {
-                    Kind::Gauge
-                };
+                let kind = if matches!(metric.values, MetricValues::Counter(_)) { Kind::Counter } else { Kind::Gauge };
                 let series = samples
                     .iter()
                     .map(|s| Series {
@@ -134,11 +111,7 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
                     .iter()
                     .map(|s| Series {
                         labels: sorted_pairs(&metric.label_names, &s.labels),
-                        body: Body::Histogram {
-                            buckets: sorted_buckets(s),
-                            count: s.count,
-                            sum: s.sum.unwrap_or(0.0),
-                        },
+                        body: Body::Histogram { buckets: sorted_buckets(s), count: s.count, sum: s.sum.unwrap_or(0.0) },
                     })
                     .collect();
                 (Kind::Histogram, series)
@@ -155,40 +128,27 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
             body: Body::Value(*n as f64),
         })
         .collect();
-    families.add(
-        format!("{}decoder_errors_total", opts.prefix),
-        DECODER_ERRORS_HELP,
-        Kind::Counter,
-        decoder_errors,
-    );
+    families.add(format!("{}decoder_errors_total", opts.prefix), DECODER_ERRORS_HELP, Kind::Counter, decoder_errors);
 
     let window = &snapshot.window;
     families.add(
         format!("{}window_duration_seconds", opts.prefix),
         WINDOW_DURATION_HELP,
         Kind::Gauge,
-        vec![Series {
-            labels: vec![],
-            body: Body::Value(window.length.as_secs_f64()),
-        }],
+        vec![Series { labels: vec![], body: Body::Value(window.length.as_secs_f64()) }],
     );
     families.add(
         format!("{}window_end_time_seconds", opts.prefix),
         WINDOW_END_HELP,
         Kind::Gauge,
-        vec![Series {
-            labels: vec![],
-            body: Body::Value(unix_seconds(window.end)),
-        }],
+        vec![Series { labels: vec![], body: Body::Value(unix_seconds(window.end)) }],
     );
 
     let mut out = String::new();
     for (name, mut family) in families.0 {
         // Stable: among equal label sets the first in config order stays first and is kept.
         family.series.sort_by(cmp_series);
-        family
-            .series
-            .dedup_by(|later, earlier| earlier.labels == later.labels);
+        family.series.dedup_by(|later, earlier| earlier.labels == later.labels);
         if family.series.is_empty() {
             continue;
         }
@@ -208,30 +168,12 @@ fn write_family(out: &mut String, name: &str, family: &Family) {
     for series in &family.series {
         match &series.body {
             Body::Value(v) => write_sample(out, name, "", &series.labels, None, *v),
-            Body::Histogram {
-                buckets,
-                count,
-                sum,
-            } => {
+            Body::Histogram { buckets, count, sum } => {
                 for b in buckets {
                     let le = go_float(b.le);
-                    write_sample(
-                        out,
-                        name,
-                        "_bucket",
-                        &series.labels,
-                        Some(&le),
-                        b.cumulative as f64,
-                    );
+                    write_sample(out, name, "_bucket", &series.labels, Some(&le), b.cumulative as f64);
                 }
-                write_sample(
-                    out,
-                    name,
-                    "_bucket",
-                    &series.labels,
-                    Some("+Inf"),
-                    *count as f64,
-                );
+                write_sample(out, name, "_bucket", &series.labels, Some("+Inf"), *count as f64);
                 write_sample(out, name, "_sum", &series.labels, None, *sum);
                 write_sample(out, name, "_count", &series.labels, None, *count as f64);
             }
@@ -239,14 +181,7 @@ fn write_family(out: &mut String, name: &str, family: &Family) {
     }
 }
 
-fn write_sample(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    labels: &[(String, String)],
-    le: Option<&str>,
-    value: f64,
-) {
+fn write_sample(out: &mut String, name: &str, suffix: &str, labels: &[(String, String)], le: Option<&str>, value: f64) {
     out.push_str(name);
     out.push_str(suffix);
     if !labels.is_empty() || le.is_some() {
@@ -312,19 +247,14 @@ mod tests {
             values: MetricValues::Counter(
                 samples
                     .iter()
-                    .map(|(l, v)| Sample {
-                        labels: l.iter().map(|s| s.to_string()).collect(),
-                        value: *v,
-                    })
+                    .map(|(l, v)| Sample { labels: l.iter().map(|s| s.to_string()).collect(), value: *v })
                     .collect(),
             ),
         }
     }
 
     fn opts() -> Options {
-        Options {
-            prefix: "ebpf_exporter_".into(),
-        }
+        Options { prefix: "ebpf_exporter_".into() }
     }
 
     /// The lines of the output belonging to family `name` (prefixed).
@@ -355,25 +285,11 @@ mod tests {
             "HRTIMER_SOFTIRQ",
             "RCU_SOFTIRQ",
         ];
-        let per_cpu = [
-            [0, 0],
-            [22, 13],
-            [0, 0],
-            [0, 0],
-            [0, 0],
-            [0, 0],
-            [0, 0],
-            [54, 64],
-            [0, 0],
-            [16, 18],
-        ];
+        let per_cpu = [[0, 0], [22, 13], [0, 0], [0, 0], [0, 0], [0, 0], [0, 0], [54, 64], [0, 0], [16, 18]];
         let mut samples = vec![];
         for (vec, counts) in names.iter().zip(per_cpu) {
             for (cpu, c) in counts.iter().enumerate() {
-                samples.push(Sample {
-                    labels: vec![vec.to_string(), cpu.to_string()],
-                    value: *c as f64,
-                });
+                samples.push(Sample { labels: vec![vec.to_string(), cpu.to_string()], value: *c as f64 });
             }
         }
         let m = Metric {
@@ -406,10 +322,7 @@ mod tests {
                 "ebpf_exporter_softirqs_total{cpu=\"0\",vec=\"TIMER_SOFTIRQ\"} 22",
             ]
         );
-        assert_eq!(
-            lines[21],
-            "ebpf_exporter_softirqs_total{cpu=\"1\",vec=\"TIMER_SOFTIRQ\"} 13"
-        );
+        assert_eq!(lines[21], "ebpf_exporter_softirqs_total{cpu=\"1\",vec=\"TIMER_SOFTIRQ\"} 13");
     }
 
     #[test]
@@ -418,12 +331,7 @@ mod tests {
             "syscalls",
             "syscalls_total",
             &["syscall"],
-            &[
-                (&["write"], 12.0),
-                (&["read"], 1234567.0),
-                (&["unknown_syscall:1000"], 1.0),
-                (&["getpid"], 100003.0),
-            ],
+            &[(&["write"], 12.0), (&["read"], 1234567.0), (&["unknown_syscall:1000"], 1.0), (&["getpid"], 100003.0)],
         );
         let mut m = m;
         m.help = "Total number of executed syscalls by name".into();
@@ -445,18 +353,13 @@ ebpf_exporter_syscalls_total{syscall=\"write\"} 12
             "stacks",
             "stacks_total",
             &["kstack"],
-            &[
-                (&["a_func\nb_func\n??"], 3.0),
-                (&["commit_timeout\t[jbd2] \"q\" \\"], 1.0),
-            ],
+            &[(&["a_func\nb_func\n??"], 3.0), (&["commit_timeout\t[jbd2] \"q\" \\"], 1.0)],
         );
         m.help = "line1\nline2 \\ back".into();
         let out = render(&snapshot(vec![m]), &opts());
         assert!(out.contains("# HELP ebpf_exporter_stacks_total line1\\nline2 \\\\ back\n"));
         assert!(out.contains("ebpf_exporter_stacks_total{kstack=\"a_func\\nb_func\\n??\"} 3\n"));
-        assert!(out.contains(
-            "ebpf_exporter_stacks_total{kstack=\"commit_timeout\t[jbd2] \\\"q\\\" \\\\\"} 1\n"
-        ));
+        assert!(out.contains("ebpf_exporter_stacks_total{kstack=\"commit_timeout\t[jbd2] \\\"q\\\" \\\\\"} 1\n"));
     }
 
     #[test]
@@ -486,9 +389,7 @@ ebpf_exporter_syscalls_total{syscall=\"write\"} 12
                 "ebpf_exporter_zz_total{k=\"b\"} 1",
             ]
         );
-        let aa = out
-            .find("# HELP ebpf_exporter_aa_total")
-            .unwrap_or(usize::MAX);
+        let aa = out.find("# HELP ebpf_exporter_aa_total").unwrap_or(usize::MAX);
         let zz = out.find("# HELP ebpf_exporter_zz_total").unwrap_or(0);
         assert!(aa < zz);
         assert_eq!(out.matches("# TYPE ebpf_exporter_zz_total").count(), 1);
@@ -502,11 +403,7 @@ ebpf_exporter_syscalls_total{syscall=\"write\"} 12
         let out = render(&snapshot(vec![a, b, c]), &opts());
         assert_eq!(
             family_lines(&out, "ebpf_exporter_m_total")[2..],
-            [
-                "ebpf_exporter_m_total 3",
-                "ebpf_exporter_m_total{b=\"1\"} 1",
-                "ebpf_exporter_m_total{a=\"0\",c=\"0\"} 2",
-            ]
+            ["ebpf_exporter_m_total 3", "ebpf_exporter_m_total{b=\"1\"} 1", "ebpf_exporter_m_total{a=\"0\",c=\"0\"} 2",]
         );
     }
 
@@ -514,10 +411,7 @@ ebpf_exporter_syscalls_total{syscall=\"write\"} 12
     fn conflicting_type_is_dropped() {
         let a = counter("one", "x", &[], &[(&[], 1.0)]);
         let mut b = counter("two", "x", &[], &[(&[], 2.0)]);
-        b.values = MetricValues::Gauge(vec![Sample {
-            labels: vec![],
-            value: 2.0,
-        }]);
+        b.values = MetricValues::Gauge(vec![Sample { labels: vec![], value: 2.0 }]);
         let out = render(&snapshot(vec![a, b]), &opts());
         assert_eq!(family_lines(&out, "ebpf_exporter_x").len(), 3);
         assert!(out.contains("# TYPE ebpf_exporter_x counter\nebpf_exporter_x 1\n"));
@@ -532,18 +426,9 @@ ebpf_exporter_syscalls_total{syscall=\"write\"} 12
             series: vec![HistogramSeries {
                 labels: vec![],
                 buckets: vec![
-                    Bucket {
-                        le: 4.0,
-                        cumulative: 5,
-                    },
-                    Bucket {
-                        le: 1.0,
-                        cumulative: 12,
-                    },
-                    Bucket {
-                        le: 2.0,
-                        cumulative: 21,
-                    },
+                    Bucket { le: 4.0, cumulative: 5 },
+                    Bucket { le: 1.0, cumulative: 12 },
+                    Bucket { le: 2.0, cumulative: 21 },
                 ],
                 count: 21,
                 sum: None,

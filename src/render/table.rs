@@ -18,11 +18,7 @@ use crate::model::{Bucket, Histogram, HistogramSeries, Metric, MetricValues, Sam
 
 pub(crate) fn render(snapshot: &Snapshot) -> String {
     let mut parts: Vec<String> = snapshot.metrics.iter().map(render_metric).collect();
-    let errors: Vec<&(String, u64)> = snapshot
-        .decoder_errors
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    let errors: Vec<&(String, u64)> = snapshot.decoder_errors.iter().filter(|(_, n)| *n > 0).collect();
     if !errors.is_empty() {
         let mut table = new_table(vec!["config".to_string(), "errors".to_string()], 1);
         for (config, n) in errors {
@@ -50,9 +46,7 @@ fn new_table(header: Vec<String>, numeric_from: usize) -> Table {
 fn render_metric(metric: &Metric) -> String {
     let title = format!("{}: {}\n", metric.name, one_line(&metric.help));
     let table = match &metric.values {
-        MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
-            values_table(metric, samples)
-        }
+        MetricValues::Counter(samples) | MetricValues::Gauge(samples) => values_table(metric, samples),
         MetricValues::Histogram(h) => histogram_table(metric, h),
     };
     match table {
@@ -62,10 +56,7 @@ fn render_metric(metric: &Metric) -> String {
 }
 
 fn label_cells(labels: &[String]) -> Vec<String> {
-    labels
-        .iter()
-        .map(|v| display_label(v).into_owned())
-        .collect()
+    labels.iter().map(|v| display_label(v).into_owned()).collect()
 }
 
 fn values_table(metric: &Metric, samples: &[Sample]) -> Option<Table> {
@@ -73,11 +64,7 @@ fn values_table(metric: &Metric, samples: &[Sample]) -> Option<Table> {
         return None;
     }
     let mut sorted: Vec<&Sample> = samples.iter().collect();
-    sorted.sort_by(|a, b| {
-        b.value
-            .total_cmp(&a.value)
-            .then_with(|| cmp_label_values(&a.labels, &b.labels))
-    });
+    sorted.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| cmp_label_values(&a.labels, &b.labels)));
     let mut header = metric.label_names.clone();
     header.push("value".to_string());
     let mut table = new_table(header, metric.label_names.len());
@@ -96,11 +83,7 @@ fn histogram_table(metric: &Metric, h: &Histogram) -> Option<Table> {
     let quantity = Quantity::of(&metric.name);
     let with_sum = h.series.iter().any(|s| s.sum.is_some());
     let mut sorted: Vec<&HistogramSeries> = h.series.iter().collect();
-    sorted.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then_with(|| cmp_label_values(&a.labels, &b.labels))
-    });
+    sorted.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| cmp_label_values(&a.labels, &b.labels)));
 
     let mut header = metric.label_names.clone();
     header.extend(["count", "p50", "p90", "p99"].map(String::from));
@@ -203,11 +186,7 @@ mod tests {
         // exp2 §17.1 write group (µs): 52 in (8,16], 428 in (16,32], ...
         let m = 0.000001;
         let cum = [0, 0, 0, 0, 52, 480, 489, 497, 500, 500, 501];
-        let buckets: Vec<Bucket> = cum
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| b(2f64.powi(i as i32) * m, c))
-            .collect();
+        let buckets: Vec<Bucket> = cum.iter().enumerate().map(|(i, &c)| b(2f64.powi(i as i32) * m, c)).collect();
         let p50 = quantile(0.5, &buckets, 501);
         // rank 250.5 lies in (16µs, 32µs]: 16 + 16 × (250.5 − 52) / 428
         assert!(approx(p50, (16.0 + 16.0 * (250.5 - 52.0) / 428.0) * m));
@@ -222,18 +201,9 @@ mod tests {
             help: "Syscalls".into(),
             label_names: vec!["syscall".into()],
             values: MetricValues::Counter(vec![
-                Sample {
-                    labels: vec!["b".into()],
-                    value: 2.0,
-                },
-                Sample {
-                    labels: vec!["a".into()],
-                    value: 2.0,
-                },
-                Sample {
-                    labels: vec!["c".into()],
-                    value: 1234567.0,
-                },
+                Sample { labels: vec!["b".into()], value: 2.0 },
+                Sample { labels: vec!["a".into()], value: 2.0 },
+                Sample { labels: vec!["c".into()], value: 1234567.0 },
             ]),
         };
         let want = "\
@@ -272,10 +242,7 @@ syscalls_total: Syscalls
             }],
         });
         let out = render_metric(&m);
-        assert!(
-            out.contains("| count |   p50 |     p90 |      p99 |"),
-            "{out}"
-        );
+        assert!(out.contains("| count |   p50 |     p90 |      p99 |"), "{out}");
         assert!(out.contains("|     2 | 1 KiB |"), "{out}");
     }
 }

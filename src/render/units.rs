@@ -142,10 +142,7 @@ mod tests {
         assert_eq!(human(Quantity::Seconds, 120.0), "120s");
         assert_eq!(human(Quantity::Seconds, f64::NAN), "-");
         // 20536 µs / 544 computed in seconds is 37.749999…µs: rounds like 37.75
-        assert_eq!(
-            human(Quantity::Seconds, 20536.0 * 0.000001 / 544.0),
-            "37.8µs"
-        );
+        assert_eq!(human(Quantity::Seconds, 20536.0 * 0.000001 / 544.0), "37.8µs");
     }
 
     #[test]

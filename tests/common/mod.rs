@@ -122,21 +122,13 @@ pub fn start_attached_env(args: &[&str], configs: usize, env: &[(&str, &str)]) -
         let n = reader.read_line(&mut line).expect("read stderr");
         if n == 0 {
             let out = child.wait_with_output().expect("wait");
-            panic!(
-                "ebpfx exited before attaching ({:?}): {}\n{}",
-                out.status,
-                lines.join(""),
-                text(&out.stdout)
-            );
+            panic!("ebpfx exited before attaching ({:?}): {}\n{}", out.status, lines.join(""), text(&out.stdout));
         }
         if line.contains("programs attached in") {
             attached += 1;
         }
         lines.push(line);
-        assert!(
-            Instant::now() < deadline,
-            "ebpfx did not attach within 60 s"
-        );
+        assert!(Instant::now() < deadline, "ebpfx did not attach within 60 s");
     }
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let rest = std::thread::spawn(move || {
@@ -153,12 +145,7 @@ pub fn start_attached_env(args: &[&str], configs: usize, env: &[(&str, &str)]) -
         }
         s
     });
-    Running {
-        child,
-        stderr_lines: lines,
-        stderr_rest: Some(rest),
-        later: rx,
-    }
+    Running { child, stderr_lines: lines, stderr_rest: Some(rest), later: rx }
 }
 
 impl Running {
@@ -168,11 +155,7 @@ impl Running {
             .iter()
             .filter_map(|l| l.split("(program ids ").nth(1))
             .flat_map(|rest| {
-                rest.trim_end()
-                    .trim_end_matches(')')
-                    .split(',')
-                    .filter_map(|id| id.parse().ok())
-                    .collect::<Vec<u32>>()
+                rest.trim_end().trim_end_matches(')').split(',').filter_map(|id| id.parse().ok()).collect::<Vec<u32>>()
             })
             .collect()
     }
@@ -204,16 +187,8 @@ impl Running {
             let _ = s.read_to_string(&mut out);
         }
         let status = self.child.wait().expect("wait ebpfx");
-        let rest = self
-            .stderr_rest
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        (
-            status.code(),
-            out,
-            format!("{}{}", self.stderr_lines.join(""), rest),
-        )
+        let rest = self.stderr_rest.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        (status.code(), out, format!("{}{}", self.stderr_lines.join(""), rest))
     }
 }
 
@@ -222,12 +197,7 @@ pub fn direct_writes(dir: &Path, blocks: usize) {
     let st = Command::new("dd")
         .arg("if=/dev/zero")
         .arg(format!("of={}", dir.join("io").display()))
-        .args([
-            "bs=4k",
-            &format!("count={blocks}"),
-            "oflag=direct",
-            "status=none",
-        ])
+        .args(["bs=4k", &format!("count={blocks}"), "oflag=direct", "status=none"])
         .status()
         .expect("run dd");
     assert!(st.success(), "dd failed");
@@ -270,12 +240,7 @@ pub fn promtool_check(prom: &str) {
             return;
         }
     };
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(prom.as_bytes())
-        .expect("write to promtool");
+    child.stdin.take().expect("stdin").write_all(prom.as_bytes()).expect("write to promtool");
     let out = child.wait_with_output().expect("promtool");
     assert!(
         out.status.success(),
@@ -288,9 +253,7 @@ pub fn promtool_check(prom: &str) {
 
 /// Ids of the BPF programs loaded on the machine right now.
 pub fn loaded_program_ids() -> Vec<u32> {
-    libbpf_rs::query::ProgInfoIter::default()
-        .map(|p| p.id)
-        .collect()
+    libbpf_rs::query::ProgInfoIter::default().map(|p| p.id).collect()
 }
 
 /// Sample lines of metric `name` (exact family + optional suffix such as `_count`), as
@@ -311,25 +274,13 @@ pub fn prom_samples(prom: &str, name: &str) -> Vec<(String, f64)> {
 
 /// Sum of the values of metric `name` whose labels contain `needle`.
 pub fn prom_sum(prom: &str, name: &str, needle: &str) -> f64 {
-    prom_samples(prom, name)
-        .iter()
-        .filter(|(l, _)| l.contains(needle))
-        .map(|(_, v)| v)
-        .sum()
+    prom_samples(prom, name).iter().filter(|(l, _)| l.contains(needle)).map(|(_, v)| v).sum()
 }
 
 /// Runs a shell command, panicking with its output when it fails.
 pub fn sh(cmd: &str) -> String {
-    let out = Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .expect("run sh");
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("run sh");
+    assert!(out.status.success(), "`{cmd}` failed: {}{}", text(&out.stdout), text(&out.stderr));
     text(&out.stdout)
 }
 
@@ -339,10 +290,7 @@ pub fn run_builtin(name: &str, window: &str, workload: impl FnOnce()) -> String 
     workload();
     let (code, prom, err) = run.finish();
     assert_eq!(code, Some(0), "{name}: {err}");
-    assert!(
-        !err.contains("warning"),
-        "{name}: unexpected warning: {err}"
-    );
+    assert!(!err.contains("warning"), "{name}: unexpected warning: {err}");
     promtool_check(&prom);
     prom
 }
