@@ -86,6 +86,7 @@ fn bench_map_pipeline() -> anyhow::Result<()> {
             metrics: vec![metric],
             decoder_errors: vec![("synthetic".into(), 0)],
             warnings: vec![],
+            self_metrics: vec![],
         };
         let text = render(Format::Prom, &snap, &Options { prefix: "ebpfx_".into() });
         let t3 = Instant::now();

@@ -16,5 +16,6 @@ pub mod model;
 pub mod push;
 pub mod raw;
 pub mod render;
+pub mod selfmetrics;
 pub mod session;
 pub mod snapshot_file;

@@ -12,6 +12,8 @@ pub struct Snapshot {
     pub decoder_errors: Vec<(String, u64)>,
     /// Things the user must know about the numbers (a full map, a dropped metric), one line each.
     pub warnings: Vec<String>,
+    /// ebpfx's own metrics (configs, programs, probe cost): in prom and json output only.
+    pub self_metrics: Vec<Metric>,
 }
 
 /// The measurement window.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 
 use crate::error::usage_err;
-use crate::model::Snapshot;
+use crate::model::{Metric, MetricValues, Snapshot};
 use crate::render::{render, Format, Options};
 
 /// Checks a grouping-key value: the Pushgateway takes it as one URL path segment.
@@ -37,7 +37,21 @@ pub fn for_config(snapshot: &Snapshot, config: &str) -> Snapshot {
         metrics: snapshot.metrics.iter().filter(|m| m.config == config).cloned().collect(),
         decoder_errors: snapshot.decoder_errors.iter().filter(|(c, _)| c == config).cloned().collect(),
         warnings: Vec::new(),
+        self_metrics: snapshot.self_metrics.iter().filter_map(|m| self_metric_for(m, config)).collect(),
     }
+}
+
+/// The rows of a self metric that belong to `config` (label `config`, or `name` for
+/// enabled_configs); None when none do.
+fn self_metric_for(m: &Metric, config: &str) -> Option<Metric> {
+    let idx = m.label_names.iter().position(|l| l == "config" || l == "name")?;
+    let keep = |labels: &Vec<String>| labels.get(idx).is_some_and(|v| v == config);
+    let values = match &m.values {
+        MetricValues::Counter(s) => MetricValues::Counter(s.iter().filter(|x| keep(&x.labels)).cloned().collect()),
+        MetricValues::Gauge(s) => MetricValues::Gauge(s.iter().filter(|x| keep(&x.labels)).cloned().collect()),
+        MetricValues::Histogram(_) => return None,
+    };
+    Some(Metric { values, ..m.clone() })
 }
 
 /// PUTs every config's Prometheus text (no timestamps) to its group.

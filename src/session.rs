@@ -19,6 +19,8 @@ use crate::loader::{self, LoadOptions, Loaded};
 use crate::model::{MetricValues, Snapshot, Window};
 use crate::raw::RawMap;
 use crate::render::{self, Format, Options};
+use crate::selfmetrics::{self, ProgramRow, RunStats};
+use std::collections::HashMap;
 
 /// Everything `ebpfx run` needs, independent of clap.
 #[derive(Debug, Clone, Default)]
@@ -297,6 +299,18 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         loaded.push(l);
     }
     loader::post_attach_mark();
+    // Run-time statistics for the window only: the kernel turns them off when the guard's
+    // descriptor closes (end of run, error, Ctrl-C, even SIGKILL).
+    let stats_guard = match selfmetrics::enable_stats() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            if req.verbose > 0 {
+                eprintln!("ebpfx: note: BPF run-time statistics unavailable ({e}): no run counts in the output");
+            }
+            None
+        }
+    };
+    let config_names: Vec<String> = loaded.iter().map(|l| l.config.name.clone()).collect();
 
     let configs: Vec<crate::config::Config> = loaded.iter().map(|l| l.config.clone()).collect();
     let mut decoders = Decoders::new(Env::system());
@@ -308,6 +322,10 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         // the difference between two reads (kernel maps are never cleared, so nothing is lost).
         let deadline = req.duration.map(|d| Instant::now() + d);
         let mut previous = read_all(&loaded)?;
+        let mut previous_stats = gather_stats(&loaded).1;
+        if req.verbose > 0 {
+            eprintln!("ebpfx: window started");
+        }
         loop {
             let wait = match deadline {
                 Some(d) => interval.min(d.saturating_duration_since(Instant::now())),
@@ -317,13 +335,17 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             let start = Instant::now();
             let interrupted = wait_window(Some(wait), &ProgressBar::hidden());
             let window = Window { start: start_wall, end: SystemTime::now(), length: start.elapsed() };
+            let (rows, stats) = gather_stats(&loaded);
             let current = read_all(&loaded)?;
             let deltas: Vec<Vec<RawMap>> = current
                 .iter()
                 .zip(&previous)
                 .map(|(c, p)| c.iter().zip(p).map(|(c, p)| crate::raw::delta(c, p)).collect())
                 .collect();
-            let snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &deltas, window, &mut decoders);
+            let mut snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &deltas, window, &mut decoders);
+            let run_stats = stats_guard.as_ref().map(|_| selfmetrics::window_delta(&previous_stats, &stats));
+            snapshot.self_metrics = selfmetrics::metrics(&config_names, &rows, run_stats.as_ref());
+            previous_stats = stats;
             emit(req, format, &snapshot, &render_opts, emitted)?;
             emitted += 1;
             previous = current;
@@ -340,11 +362,16 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
 
     let bar = progress_bar(req.duration, req.quiet);
+    let start_stats = gather_stats(&loaded).1;
+    if req.verbose > 0 {
+        eprintln!("ebpfx: window started");
+    }
     let start_wall = SystemTime::now();
     let start = Instant::now();
     let interrupted = wait_window(req.duration, &bar);
     let length = start.elapsed();
     let end_wall = SystemTime::now();
+    let (rows, end_stats) = gather_stats(&loaded);
     bar.finish_and_clear();
     if interrupted && !req.quiet {
         eprintln!("ebpfx: interrupted after {:.1}s: printing what was collected", length.as_secs_f64());
@@ -369,8 +396,26 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             .collect();
         write_atomic(path, crate::snapshot_file::to_json(&window, &saved)?.as_bytes())?;
     }
-    let snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &maps, window, &mut decoders);
+    let mut snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &maps, window, &mut decoders);
+    let run_stats = stats_guard.as_ref().map(|_| selfmetrics::window_delta(&start_stats, &end_stats));
+    drop(stats_guard);
+    snapshot.self_metrics = selfmetrics::metrics(&config_names, &rows, run_stats.as_ref());
     emit(req, format, &snapshot, &render_opts, emitted)
+}
+
+/// Program rows and run statistics of every loaded config, by program id.
+fn gather_stats(loaded: &[Loaded]) -> (Vec<ProgramRow>, HashMap<u32, RunStats>) {
+    let mut rows = Vec::new();
+    let mut stats = HashMap::new();
+    for l in loaded {
+        for (row, st) in loader::program_stats(l) {
+            if row.id != 0 {
+                stats.insert(row.id, st);
+            }
+            rows.push(row);
+        }
+    }
+    (rows, stats)
 }
 
 /// Raw maps of every loaded config, in config order.
@@ -433,7 +478,13 @@ pub fn build_snapshot(
     window: Window,
     decoders: &mut Decoders,
 ) -> Snapshot {
-    let mut snapshot = Snapshot { window, metrics: Vec::new(), decoder_errors: Vec::new(), warnings: Vec::new() };
+    let mut snapshot = Snapshot {
+        window,
+        metrics: Vec::new(),
+        decoder_errors: Vec::new(),
+        warnings: Vec::new(),
+        self_metrics: Vec::new(),
+    };
     for (config, raws) in configs.iter().zip(maps) {
         let mut errors = 0u64;
         for (metric, raw) in config.metrics.iter().zip(raws) {

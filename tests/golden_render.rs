@@ -138,6 +138,7 @@ fn snapshot() -> Snapshot {
         ],
         decoder_errors: vec![("biolatency".to_string(), 0), ("syscalls".to_string(), 2)],
         warnings: vec!["syscalls: syscall_errors_total dropped: key is 4 bytes, labels add up to 8".to_string()],
+        self_metrics: vec![],
     }
 }
 

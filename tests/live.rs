@@ -145,3 +145,68 @@ fn live_output_file_is_written_atomically() {
         .collect();
     assert_eq!(names, vec!["syscalls.prom".to_string()], "temp files left behind");
 }
+
+#[test]
+fn live_self_metrics_show_programs_and_probe_cost() {
+    if !require_root("live_self_metrics_show_programs_and_probe_cost") {
+        return;
+    }
+    let _l = live_lock();
+    let stats_before = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_default();
+    let run = start_attached(&["run", "syscalls", "--for", "1s", "--format", "prom"], 1);
+    let ids = run.program_ids();
+    getpid_calls(10_000);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    promtool_check(&prom);
+    assert_eq!(prom_value(&prom, "ebpfx_enabled_configs{name=\"syscalls\"}"), Some(1.0), "{prom}");
+    let id = ids.first().expect("program id");
+    let labels = format!("{{config=\"syscalls\",id=\"{id}\",program=\"syscalls_enter\"}}");
+    assert_eq!(prom_value(&prom, &format!("ebpfx_ebpf_program_attached{labels}")), Some(1.0), "{prom}");
+    let runs = prom_value(&prom, &format!("ebpfx_ebpf_program_run_count_total{labels}")).unwrap_or(0.0);
+    assert!(runs >= 10_000.0, "run count {runs} below the getpid calls made");
+    let secs = prom_value(&prom, &format!("ebpfx_ebpf_program_run_time_seconds_total{labels}")).unwrap_or(0.0);
+    assert!(secs > 0.0 && secs < 1.0, "run time {secs}");
+    assert!(prom.contains(&format!(
+        "ebpfx_ebpf_program_info{{config=\"syscalls\",id=\"{id}\",program=\"syscalls_enter\",tag=\""
+    )));
+    let stats_after = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_default();
+    assert_eq!(stats_before, stats_after, "BPF run-time statistics were not restored");
+}
+
+#[test]
+fn live_hist_and_table_show_the_prom_totals() {
+    if !require_root("live_hist_and_table_show_the_prom_totals") {
+        return;
+    }
+    let _l = live_lock();
+    // One run, saved raw, rendered three ways: the same window in every format.
+    let dir = Scratch::new("formats");
+    let saved = dir.path().join("run.json");
+    let run = start_attached(
+        &["run", "biolatency", "--for", "2s", "-f", "prom", "--save-raw", saved.to_str().expect("utf8")],
+        1,
+    );
+    direct_writes(dir.path(), 200);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let writes = vda_writes(&prom);
+    assert!(writes >= 200.0, "{prom}");
+    let render = |f: &str| text(&ebpfx(&["render", saved.to_str().expect("utf8"), "-f", f]).stdout);
+    let hist = render("hist");
+    let block = hist.split("device = vda, operation = write").nth(1).expect("write block in hist");
+    let count_line = block.lines().find(|l| l.starts_with("count ")).expect("count line");
+    let hist_count: f64 =
+        count_line.trim_start_matches("count ").split(',').next().and_then(|n| n.trim().parse().ok()).expect("number");
+    assert_eq!(hist_count, writes, "hist total differs from prom:\n{hist}");
+    let rows: f64 = block
+        .lines()
+        .take_while(|l| !l.starts_with("count "))
+        .filter_map(|l| l.split(':').nth(1)?.split('|').next()?.trim().parse::<f64>().ok())
+        .sum();
+    assert_eq!(rows, writes, "hist rows do not add up to the total");
+    let table = render("table");
+    let row = table.lines().find(|l| l.contains("| vda") && l.contains("| write")).expect("table row");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells.get(3).and_then(|c| c.parse::<f64>().ok()), Some(writes), "table count differs: {row}");
+}

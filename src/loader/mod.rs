@@ -452,3 +452,27 @@ pub extern "C" fn post_attach_mark() {
     // An empty body the optimizer must not remove: the call itself is the event.
     std::hint::black_box(());
 }
+
+/// Per loaded program of a config: its status row (with tag) and current run statistics.
+pub fn program_stats(loaded: &Loaded) -> Vec<(crate::selfmetrics::ProgramRow, crate::selfmetrics::RunStats)> {
+    use std::os::fd::AsRawFd;
+    let mut out = Vec::new();
+    for status in &loaded.programs {
+        let prog = loaded.object.progs().find(|p| p.name().to_string_lossy() == status.name.as_str());
+        let (tag, stats) = match (&prog, status.id) {
+            (Some(p), id) if id != 0 => crate::selfmetrics::read_fdinfo(p.as_fd().as_raw_fd()),
+            _ => Default::default(),
+        };
+        out.push((
+            crate::selfmetrics::ProgramRow {
+                config: loaded.config.name.clone(),
+                program: status.name.clone(),
+                id: status.id,
+                tag,
+                attached: status.attached,
+            },
+            stats,
+        ));
+    }
+    out
+}

@@ -90,6 +90,8 @@ impl Serialize for DecoderErrors<'_> {
 struct Document<'a> {
     window: WindowDoc,
     metrics: Vec<MetricDoc<'a>>,
+    /// ebpfx's own metrics (configs, programs, probe cost), same shape as `metrics`.
+    self_metrics: Vec<MetricDoc<'a>>,
     decoder_errors: DecoderErrors<'a>,
     warnings: &'a [String],
 }
@@ -205,6 +207,7 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
             duration_seconds: Num(window.length.as_secs_f64()),
         },
         metrics: snapshot.metrics.iter().map(metric_doc).collect(),
+        self_metrics: snapshot.self_metrics.iter().map(metric_doc).collect(),
         decoder_errors: DecoderErrors(&snapshot.decoder_errors),
         warnings: &snapshot.warnings,
     };
@@ -261,6 +264,7 @@ mod tests {
             ],
             decoder_errors: vec![("z".into(), 1), ("a".into(), 0)],
             warnings: vec!["map full".into()],
+            self_metrics: vec![],
         }
     }
 

@@ -91,7 +91,7 @@ impl Families {
 pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
     let mut families = Families(BTreeMap::new());
 
-    for metric in &snapshot.metrics {
+    for metric in snapshot.metrics.iter().chain(&snapshot.self_metrics) {
         let name = format!("{}{}", opts.prefix, metric.name);
         let (kind, series) = match &metric.values {
             MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
@@ -235,6 +235,7 @@ mod tests {
             metrics,
             decoder_errors: vec![],
             warnings: vec![],
+            self_metrics: vec![],
         }
     }
 

@@ -94,7 +94,8 @@ pub struct Running {
     later: std::sync::mpsc::Receiver<String>,
 }
 
-/// Starts ebpfx with `-v` added and waits until every config reports its programs attached.
+/// Starts ebpfx with `-v` added and waits until every config reports its programs attached
+/// and the window has started.
 pub fn start_attached(args: &[&str], configs: usize) -> Running {
     start_attached_env(args, configs, &[])
 }
@@ -116,8 +117,9 @@ pub fn start_attached_env(args: &[&str], configs: usize, env: &[(&str, &str)]) -
     let mut reader = BufReader::new(stderr);
     let mut lines = Vec::new();
     let mut attached = 0;
+    let mut started = false;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while attached < configs {
+    while !started {
         let mut line = String::new();
         let n = reader.read_line(&mut line).expect("read stderr");
         if n == 0 {
@@ -126,6 +128,11 @@ pub fn start_attached_env(args: &[&str], configs: usize, env: &[(&str, &str)]) -
         }
         if line.contains("programs attached in") {
             attached += 1;
+        }
+        // The window (and the run statistics) start after every config is attached.
+        if line.contains("window started") {
+            assert_eq!(attached, configs, "expected {configs} configs to attach: {}", lines.join(""));
+            started = true;
         }
         lines.push(line);
         assert!(Instant::now() < deadline, "ebpfx did not attach within 60 s");
