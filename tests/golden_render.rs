@@ -138,7 +138,16 @@ fn snapshot() -> Snapshot {
         ],
         decoder_errors: vec![("biolatency".to_string(), 0), ("syscalls".to_string(), 2)],
         warnings: vec!["syscalls: syscall_errors_total dropped: key is 4 bytes, labels add up to 8".to_string()],
-        self_metrics: vec![],
+        self_metrics: vec![Metric {
+            config: "ebpfx".into(),
+            name: "enabled_configs".into(),
+            help: "The set of enabled configs".into(),
+            label_names: vec!["name".into()],
+            values: MetricValues::Gauge(vec![
+                Sample { labels: vec!["biolatency".into()], value: 1.0 },
+                Sample { labels: vec!["syscalls".into()], value: 1.0 },
+            ]),
+        }],
     }
 }
 
@@ -456,6 +465,7 @@ fn every_format_of_an_empty_snapshot() {
     let mut s = snapshot();
     s.metrics.clear();
     s.decoder_errors.clear();
+    s.self_metrics.clear();
     let opts = Options::default();
     assert_eq!(render(Format::Hist, &s, &opts), "");
     assert_eq!(render(Format::Table, &s, &opts), "");
