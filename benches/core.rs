@@ -148,12 +148,7 @@ fn bench_rss() -> anyhow::Result<()> {
     if !bin.exists() {
         return Ok(());
     }
-    let dir = std::env::temp_dir().join(format!("ebpfx-bench-{}", std::process::id()));
-    let dir = if dir.starts_with("/tmp") {
-        std::path::PathBuf::from(format!("/var/tmp/ebpfx-bench-{}", std::process::id()))
-    } else {
-        dir
-    };
+    let dir = std::path::PathBuf::from(format!("/var/tmp/ebpfx-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut rss = vec![];
     for _ in 0..3 {
@@ -171,19 +166,19 @@ fn bench_rss() -> anyhow::Result<()> {
                 ])
                 .status();
         });
-        let mut child = Command::new(&bin)
+        // /usr/bin/time reports the child's own peak RSS (wait4's ru_maxrss would include this
+        // benchmark's memory, inherited through fork).
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "%M"])
+            .arg(&bin)
             .args(["run", "biolatency", "--for", "3s", "--format", "hist"])
             .stdout(Stdio::null())
-            .spawn()?;
-        let pid = child.id() as i32;
-        let mut status = 0;
-        let mut usage: libc::rusage = unsafe_zeroed_rusage();
-        // SAFETY: wait4 on our own child with valid out-pointers.
-        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        let _ = child.try_wait();
+            .stderr(Stdio::piped())
+            .output()?;
         dd.join().ok();
-        if rc == pid {
-            rss.push(usage.ru_maxrss);
+        if let Some(kb) = String::from_utf8_lossy(&out.stderr).lines().last().and_then(|l| l.trim().parse::<u64>().ok())
+        {
+            rss.push(kb);
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -192,11 +187,6 @@ fn bench_rss() -> anyhow::Result<()> {
         println!("peak RSS, 3 s biolatency run (median of {}): {:.1} MB", rss.len(), *m as f64 / 1024.0);
     }
     Ok(())
-}
-
-fn unsafe_zeroed_rusage() -> libc::rusage {
-    // SAFETY: rusage is a plain C struct of integers; all-zero is a valid value.
-    unsafe { std::mem::zeroed() }
 }
 
 fn main() -> anyhow::Result<()> {

@@ -208,6 +208,9 @@ struct Rows {
     values: Vec<u64>,
     keyed: Vec<(u64, u64, u32)>,
     merged: Vec<(u32, u64)>,
+    /// Label positions in the order rows are sorted by: label-name order (the order Prometheus
+    /// prints samples in, so the renderer finds them sorted), the histogram bucket label last.
+    order: Vec<usize>,
 }
 
 impl fmt::Debug for Rows {
@@ -219,6 +222,7 @@ impl fmt::Debug for Rows {
 impl Rows {
     fn reset(&mut self, width: usize, capacity: usize) {
         self.width = width;
+        self.order = (0..width).collect();
         self.arena.clear();
         self.spans.clear();
         self.values.clear();
@@ -276,9 +280,21 @@ impl Rows {
         u64::from_be_bytes(p)
     }
 
+    /// Sorts by label names (histograms: all but the last label, which stays last).
+    fn sort_by_names(&mut self, labels: &[Label], histogram: bool) {
+        let n = if histogram { labels.len().saturating_sub(1) } else { labels.len() };
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| labels[a].name.as_bytes().cmp(labels[b].name.as_bytes()));
+        order.extend(n..labels.len());
+        if order.len() == self.width {
+            self.order = order;
+        }
+    }
+
     fn cmp_rows(&self, x: usize, y: usize, from: usize) -> std::cmp::Ordering {
-        (from..self.width)
-            .map(|l| self.label(x, l).cmp(self.label(y, l)))
+        self.order[from.min(self.order.len())..]
+            .iter()
+            .map(|&l| self.label(x, l).cmp(self.label(y, l)))
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal)
     }
@@ -297,10 +313,11 @@ impl Rows {
         }
         let mut keyed = std::mem::take(&mut self.keyed);
         keyed.clear();
-        keyed.extend((0..n).map(|r| (self.prefix(r, 0), if w > 1 { self.prefix(r, 1) } else { 0 }, r as u32)));
+        let (l0, l1) = (self.order[0], self.order.get(1).copied().unwrap_or(0));
+        keyed.extend((0..n).map(|r| (self.prefix(r, l0), if w > 1 { self.prefix(r, l1) } else { 0 }, r as u32)));
         keyed.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
-                .then_with(|| self.label(a.2 as usize, 0).cmp(self.label(b.2 as usize, 0)))
+                .then_with(|| self.label(a.2 as usize, l0).cmp(self.label(b.2 as usize, l0)))
                 .then_with(|| a.1.cmp(&b.1))
                 .then_with(|| self.cmp_rows(a.2 as usize, b.2 as usize, 1))
         });
@@ -368,7 +385,8 @@ impl Decoders {
         self.tables.new_read();
         let state = state_for(&mut self.metrics, config, spec);
         let rows = &mut self.rows;
-        read_rows(&mut self.tables, state, raw, &mut self.scratch, rows).map_err(err)?;
+        let histogram = matches!(spec.kind, MetricKind::Histogram(_));
+        read_rows(&mut self.tables, state, raw, &mut self.scratch, rows, histogram).map_err(err)?;
         let width = spec.labels.len();
         match &spec.kind {
             MetricKind::Counter { .. } => Ok(metric(names(width), MetricValues::Counter(samples(rows)))),
@@ -506,12 +524,14 @@ fn read_rows(
     raw: &RawMap,
     scratch: &mut (Vec<u8>, Vec<u8>),
     rows: &mut Rows,
+    histogram: bool,
 ) -> Result<(), (DecodeErrorKind, String)> {
     let raw_err = |d: String| (DecodeErrorKind::RawMap, d);
     let key_err = |d: String| (DecodeErrorKind::Key, d);
     let width = state.labels.len();
     let n = raw.len();
     rows.reset(width, 0);
+    rows.sort_by_names(&state.labels, histogram);
     if raw.key_size == 0 {
         if raw.keys.is_empty() && raw.values.is_empty() {
             return Ok(());
@@ -534,6 +554,7 @@ fn read_rows(
     let cpu_rows = raw.per_cpu && state.labels.last().is_some_and(|l| l.name == "cpu");
     let only_cpu = cpu_rows && width == 1;
     rows.reset(width, if cpu_rows { n.saturating_mul(raw.slots) } else { n });
+    rows.sort_by_names(&state.labels, histogram);
     let mut row = Vec::with_capacity(raw.key_size + 2);
     let (a, b) = scratch;
     for (key, values) in raw.keys.chunks_exact(raw.key_size).zip(raw.values.chunks_exact(raw.slots.max(1))) {

@@ -7,6 +7,23 @@
 /// same digits); exponent form is used when the decimal exponent is below -4 or at least 6, with
 /// a signed exponent of at least two digits: `1e-06`, `1.234567e+06`, `0.000512`, `134.217728`.
 pub fn go_float(v: f64) -> String {
+    let mut out = String::new();
+    push_go_float(&mut out, v);
+    out
+}
+
+/// [`go_float`] appended to `out` (no allocation for the common integer case).
+pub fn push_go_float(out: &mut String, v: f64) {
+    // Fast path: whole numbers below 10^6 print as plain integers in Go's %g too.
+    if v.fract() == 0.0 && v.abs() < 1e6 && v != 0.0 {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{}", v as i64);
+        return;
+    }
+    out.push_str(&go_float_slow(v));
+}
+
+fn go_float_slow(v: f64) -> String {
     if v == 0.0 {
         // also -0: Go's fast path compares with 0
         return "0".to_string();

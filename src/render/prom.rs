@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::number::go_float;
+use super::number::{go_float, push_go_float};
 use super::{sorted_buckets, unix_seconds};
 use crate::model::{Bucket, MetricValues, Snapshot};
 use crate::render::Options;
@@ -48,21 +48,21 @@ enum Body {
     Histogram { buckets: Vec<Bucket>, count: u64, sum: f64 },
 }
 
-struct Series {
-    /// (name, value) sorted by name.
-    labels: Vec<(String, String)>,
+struct Series<'a> {
+    /// (name, value) sorted by name, borrowed from the snapshot.
+    labels: Vec<(&'a str, &'a str)>,
     body: Body,
 }
 
-struct Family {
-    help: String,
+struct Family<'a> {
+    help: &'a str,
     kind: Kind,
-    series: Vec<Series>,
+    series: Vec<Series<'a>>,
 }
 
 /// As client_golang orders a family: fewer labels first (only differs in merged families),
 /// then label values in label-name order; then the names, to keep the order total.
-fn cmp_series(a: &Series, b: &Series) -> Ordering {
+fn cmp_series(a: &Series<'_>, b: &Series<'_>) -> Ordering {
     a.labels
         .len()
         .cmp(&b.labels.len())
@@ -70,18 +70,24 @@ fn cmp_series(a: &Series, b: &Series) -> Ordering {
         .then_with(|| a.labels.iter().map(|(n, _)| n.as_bytes()).cmp(b.labels.iter().map(|(n, _)| n.as_bytes())))
 }
 
-fn sorted_pairs(names: &[String], values: &[String]) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = names.iter().cloned().zip(values.iter().cloned()).collect();
-    pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    pairs
+/// Label pairs in label-name order, given that order as a permutation of the config order.
+fn sorted_pairs<'a>(names: &'a [String], order: &[usize], values: &'a [String]) -> Vec<(&'a str, &'a str)> {
+    order.iter().filter_map(|&i| Some((names.get(i)?.as_str(), values.get(i)?.as_str()))).collect()
 }
 
-struct Families(BTreeMap<String, Family>);
+/// Indexes of `names` sorted by name (computed once per metric, not per sample).
+fn name_order(names: &[String]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by(|&a, &b| names[a].as_bytes().cmp(names[b].as_bytes()));
+    order
+}
 
-impl Families {
+struct Families<'a>(BTreeMap<String, Family<'a>>);
+
+impl<'a> Families<'a> {
     /// Adds series to family `name`, creating it; ignored if the family exists with another type.
-    fn add(&mut self, name: String, help: &str, kind: Kind, series: Vec<Series>) {
-        let family = self.0.entry(name).or_insert_with(|| Family { help: help.to_string(), kind, series: Vec::new() });
+    fn add(&mut self, name: String, help: &'a str, kind: Kind, series: Vec<Series<'a>>) {
+        let family = self.0.entry(name).or_insert_with(|| Family { help, kind, series: Vec::new() });
         if family.kind == kind {
             family.series.extend(series);
         }
@@ -93,13 +99,14 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
 
     for metric in snapshot.metrics.iter().chain(&snapshot.self_metrics) {
         let name = format!("{}{}", opts.prefix, metric.name);
+        let order = name_order(&metric.label_names);
         let (kind, series) = match &metric.values {
             MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
                 let kind = if matches!(metric.values, MetricValues::Counter(_)) { Kind::Counter } else { Kind::Gauge };
                 let series = samples
                     .iter()
                     .map(|s| Series {
-                        labels: sorted_pairs(&metric.label_names, &s.labels),
+                        labels: sorted_pairs(&metric.label_names, &order, &s.labels),
                         body: Body::Value(s.value),
                     })
                     .collect();
@@ -110,7 +117,7 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
                     .series
                     .iter()
                     .map(|s| Series {
-                        labels: sorted_pairs(&metric.label_names, &s.labels),
+                        labels: sorted_pairs(&metric.label_names, &order, &s.labels),
                         body: Body::Histogram { buckets: sorted_buckets(s), count: s.count, sum: s.sum.unwrap_or(0.0) },
                     })
                     .collect();
@@ -123,10 +130,7 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
     let decoder_errors = snapshot
         .decoder_errors
         .iter()
-        .map(|(config, n)| Series {
-            labels: vec![("config".to_string(), config.clone())],
-            body: Body::Value(*n as f64),
-        })
+        .map(|(config, n)| Series { labels: vec![("config", config.as_str())], body: Body::Value(*n as f64) })
         .collect();
     families.add(format!("{}decoder_errors_total", opts.prefix), DECODER_ERRORS_HELP, Kind::Counter, decoder_errors);
 
@@ -144,7 +148,8 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
         vec![Series { labels: vec![], body: Body::Value(unix_seconds(window.end)) }],
     );
 
-    let mut out = String::new();
+    let series: usize = families.0.values().map(|f| f.series.len()).sum();
+    let mut out = String::with_capacity(series * 80);
     for (name, mut family) in families.0 {
         // Stable: among equal label sets the first in config order stays first and is kept.
         family.series.sort_by(cmp_series);
@@ -157,11 +162,11 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
     out
 }
 
-fn write_family(out: &mut String, name: &str, family: &Family) {
+fn write_family(out: &mut String, name: &str, family: &Family<'_>) {
     out.push_str("# HELP ");
     out.push_str(name);
     out.push(' ');
-    escape_into(out, &family.help, false);
+    escape_into(out, family.help, false);
     out.push('\n');
     let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
 
@@ -181,7 +186,7 @@ fn write_family(out: &mut String, name: &str, family: &Family) {
     }
 }
 
-fn write_sample(out: &mut String, name: &str, suffix: &str, labels: &[(String, String)], le: Option<&str>, value: f64) {
+fn write_sample(out: &mut String, name: &str, suffix: &str, labels: &[(&str, &str)], le: Option<&str>, value: f64) {
     out.push_str(name);
     out.push_str(suffix);
     if !labels.is_empty() || le.is_some() {
@@ -203,12 +208,16 @@ fn write_sample(out: &mut String, name: &str, suffix: &str, labels: &[(String, S
         out.push('}');
     }
     out.push(' ');
-    out.push_str(&go_float(value));
+    push_go_float(out, value);
     out.push('\n');
 }
 
 /// `\` → `\\`, newline → `\n`, and in label values `"` → `\"`; nothing else.
 fn escape_into(out: &mut String, s: &str, quotes: bool) {
+    if !s.bytes().any(|b| b == b'\\' || b == b'\n' || (quotes && b == b'"')) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
