@@ -7,7 +7,7 @@ CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
 # libelf-dev, zlib1g-dev, pkg-config and make build the vendored libbpf; prometheus ships promtool;
 # bash-completion, zsh, fish, groff-base and man-db let the tests run completions and man pages for
 # real; iproute2 (ip, tc), python3 and util-linux (setpriv) drive live-test workloads.
-DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus bash-completion zsh fish groff-base man-db iproute2 python3 util-linux time
+DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus bash-completion zsh fish groff-base man-db iproute2 python3 util-linux time tmux
 BIN := target/release/ebpfx
 
 .PHONY: deps build run test bench fmt clean generate

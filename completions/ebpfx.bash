@@ -276,7 +276,7 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__run)
-            opts="-f -o -i -c -T -v -q -h -V --for --format --output --prefix --strict --btf --interval --count --timestamp --save-raw --push --job --config-dir --verbose --quiet --help --version"
+            opts="-f -o -i -c -T -w -v -q -h -V --for --format --output --prefix --strict --btf --interval --count --timestamp --save-raw --push --watch --job --config-dir --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -51,6 +51,7 @@ complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l job -d 'Job name of 
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l strict -d 'Fail when any program cannot load or attach, instead of leaving it out with a warning'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s T -l timestamp -d 'Head each block with the time (HH:MM:SS)'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s w -l watch -d 'A live table redrawn in place every interval (1s unless --interval), top-like: sorted, cut to the terminal height, with totals. Ctrl-C quits and restores the terminal'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s v -l verbose -d 'Show load details and libbpf\'s warnings on stderr; -vv adds libbpf\'s debug log'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s q -l quiet -d 'Print nothing but results and errors'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -128,6 +128,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub push: Option<String>,
 
+    /// A live table redrawn in place every interval (1s unless --interval), top-like: sorted,
+    /// cut to the terminal height, with totals. Ctrl-C quits and restores the terminal.
+    #[arg(short, long, conflicts_with_all = ["output", "push", "format", "save_raw"])]
+    pub watch: bool,
+
     /// Job name of the pushed group.
     #[arg(long, value_name = "NAME", default_value = "ebpfx", requires = "push")]
     pub job: String,

@@ -19,3 +19,4 @@ pub mod render;
 pub mod selfmetrics;
 pub mod session;
 pub mod snapshot_file;
+pub mod watch;

@@ -47,6 +47,8 @@ pub struct RunRequest {
     pub push: Option<String>,
     /// Pushgateway job name.
     pub job: String,
+    /// Redraw a live table in place each interval.
+    pub watch: bool,
 }
 
 /// Interrupts seen so far (Ctrl-C, SIGTERM, SIGHUP).
@@ -63,6 +65,7 @@ fn install_signal_handler() -> anyhow::Result<()> {
     ctrlc::set_handler(move || {
         if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
             // Second interrupt: quit now. The kernel frees our programs and maps on exit.
+            crate::watch::restore_terminal();
             let _ = std::io::stderr().write_all(b"\nebpfx: interrupted again, quitting without results\n");
             std::process::exit(130);
         }
@@ -244,6 +247,16 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     if let Some(out) = &req.output {
         check_output_dir(out)?;
     }
+    if req.watch {
+        if !std::io::stdout().is_terminal() {
+            return Err(usage_err(
+                "--watch draws a live table and needs a terminal on stdout (use --interval for a stream)",
+            ));
+        }
+        if req.output.is_some() || req.push.is_some() || req.format.is_some() {
+            return Err(usage_err("--watch cannot be combined with --output, --push or --format"));
+        }
+    }
     if let Some(url) = &req.push {
         for r in &resolved {
             crate::push::group_url(url, &req.job, &r.config.name)?;
@@ -317,7 +330,9 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     let render_opts = Options { prefix: req.prefix.clone() };
     let mut emitted = 0usize;
 
-    if let Some(interval) = req.interval {
+    let interval = if req.watch { Some(req.interval.unwrap_or(Duration::from_secs(1))) } else { req.interval };
+    if let Some(interval) = interval {
+        let screen = req.watch.then(crate::watch::Screen::enter);
         // bcc's [interval] [count]: each block holds that interval's events only, computed as
         // the difference between two reads (kernel maps are never cleared, so nothing is lost).
         let deadline = req.duration.map(|d| Instant::now() + d);
@@ -346,7 +361,19 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             let run_stats = stats_guard.as_ref().map(|_| selfmetrics::window_delta(&previous_stats, &stats));
             snapshot.self_metrics = selfmetrics::metrics(&config_names, &rows, run_stats.as_ref());
             previous_stats = stats;
-            emit(req, format, &snapshot, &render_opts, emitted)?;
+            match &screen {
+                Some(screen) => {
+                    let (rows, cols) = crate::watch::terminal_size().unwrap_or((24, 80));
+                    let header = format!(
+                        "ebpfx {} — every {} — {} — Ctrl-C quits",
+                        config_names.join(" "),
+                        humantime::format_duration(interval),
+                        local_time(snapshot.window.end)
+                    );
+                    screen.draw(&crate::watch::frame(&header, &snapshot, rows, cols));
+                }
+                None => emit(req, format, &snapshot, &render_opts, emitted)?,
+            }
             emitted += 1;
             previous = current;
             let done =

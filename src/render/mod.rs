@@ -113,7 +113,7 @@ fn display_label_set(names: &[String], values: &[String]) -> String {
 
 /// A value for humans: a plain integer when it is one (and exactly representable), the
 /// Go-style shortest form otherwise.
-fn plain_number(v: f64) -> String {
+pub(crate) fn plain_number(v: f64) -> String {
     if v == 0.0 {
         // also -0
         "0".to_string()
