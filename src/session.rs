@@ -239,6 +239,9 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         resolved.push(catalog.resolve(name)?);
     }
     let format = choose_format(req);
+    if let Some(f) = format.filter(|f| f.needs_stacks()) {
+        check_has_stacks(f, &resolved)?;
+    }
     if let Some(out) = &req.output {
         check_output_dir(out)?;
     }
@@ -373,6 +376,24 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     emit(req, format, &snapshot, &render_opts, emitted)
 }
 
+/// `--format folded|flamegraph` print stack metrics only: refuse, before loading anything, a
+/// run in which no config has one.
+fn check_has_stacks(format: Format, resolved: &[Resolved]) -> anyhow::Result<()> {
+    let has = resolved.iter().flat_map(|r| &r.config.metrics).any(|m| {
+        let names: Vec<String> = m.labels.iter().map(|l| l.name.clone()).collect();
+        matches!(m.kind, crate::config::MetricKind::Counter { .. }) && render::has_stack_labels(&names)
+    });
+    if has {
+        return Ok(());
+    }
+    let names: Vec<&str> = resolved.iter().map(|r| r.config.name.as_str()).collect();
+    let format = clap::ValueEnum::to_possible_value(&format).map(|v| v.get_name().to_string()).unwrap_or_default();
+    Err(usage_err(format!(
+        "--format {format} prints stacks (counters with a kstack or ustack label, such as profile's), and {} has none",
+        names.join(", ")
+    )))
+}
+
 /// Raw maps of every loaded config, in config order.
 fn read_all(loaded: &[Loaded]) -> anyhow::Result<Vec<Vec<RawMap>>> {
     loaded.iter().map(collect::read_config).collect()
@@ -402,10 +423,14 @@ fn emit(
         let stamp = local_time(snapshot.window.end);
         match format {
             Some(Format::Prom) => text.push_str(&format!("# {stamp}\n")),
-            Some(Format::Json) => {}
+            // A line of its own would break these documents.
+            Some(Format::Json | Format::Folded | Format::Flamegraph) => {}
             _ => text.push_str(&format!("{stamp}\n")),
         }
-    } else if index > 0 && !matches!(format, Some(Format::Json)) && req.output.is_none() {
+    } else if index > 0
+        && !matches!(format, Some(Format::Json | Format::Folded | Format::Flamegraph))
+        && req.output.is_none()
+    {
         text.push('\n');
     }
     text.push_str(&render_for(format, snapshot, opts));
