@@ -25,6 +25,7 @@ fn main() {
             save_raw: args.save_raw,
             push: args.push,
             job: args.job,
+            frequency: args.frequency,
         }),
         Command::Render(args) => session::render_saved(&args.file, args.format, args.output.as_deref(), &args.prefix),
         Command::List(args) if args.names => {

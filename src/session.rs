@@ -45,6 +45,8 @@ pub struct RunRequest {
     pub push: Option<String>,
     /// Pushgateway job name.
     pub job: String,
+    /// Sampling frequency (Hz) of perf_event programs (`--frequency`).
+    pub frequency: Option<u64>,
 }
 
 /// Interrupts seen so far (Ctrl-C, SIGTERM, SIGHUP).
@@ -179,7 +181,7 @@ pub fn check(
     if attach {
         loader::check_privileges()?;
     }
-    let opts = LoadOptions { strict: false, verbose, btf };
+    let opts = LoadOptions { strict: false, verbose, btf, frequency: None };
     let mut out = String::new();
     let mut failed = Vec::new();
     for name in names {
@@ -258,7 +260,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
 
     loader::init_libbpf_logging(req.verbose);
-    let opts = LoadOptions { strict: req.strict, verbose: req.verbose, btf: req.btf.clone() };
+    let opts = LoadOptions { strict: req.strict, verbose: req.verbose, btf: req.btf.clone(), frequency: req.frequency };
     // Objects are opened and checked against their configs before anything is loaded.
     let prepared = resolved.iter().map(|r| loader::prepare(r, &opts)).collect::<anyhow::Result<Vec<_>>>()?;
 
