@@ -39,7 +39,9 @@ complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l for -d 'How long to 
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s f -l format -d 'Output format. Default: prom when stdout is not a terminal or with --output; otherwise histograms as hist and counters as a table' -r -f -a "prom\t'Prometheus text exposition format 0.0.4 (as ebpf_exporter prints it)'
 hist\t'bcc-style ASCII histograms; counters and gauges as aligned lists'
 table\t'Tables; histograms summarised by count and estimated quantiles'
-json\t'One JSON document'"
+json\t'One JSON document'
+folded\t'Folded stacks (`comm;user;kernel frames count`, root first) of stack metrics such as profile\'s, for flamegraph.pl and similar tools'
+flamegraph\t'An SVG flame graph of the stack metrics'"
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s o -l output -d 'Write the results to FILE atomically (temp file in the same directory, then rename), e.g. into node_exporter\'s textfile directory' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l prefix -d 'Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l btf -d 'BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux' -r -F
@@ -48,6 +50,7 @@ complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s c -l count -d 'Stop 
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l save-raw -d 'Also store the raw map contents and the configs in FILE (JSON), to render later with `ebpfx render FILE` in any format, without root' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l push -d 'Push the Prometheus text to a Pushgateway at URL (PUT, one group per config: job + config). Nothing is printed unless --format or --output asks for it' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l job -d 'Job name of the pushed group' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l frequency -d 'Sample HZ times a second per CPU: replaces the frequency of perf_event programs (`profile` samples at 99 Hz by default)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l strict -d 'Fail when any program cannot load or attach, instead of leaving it out with a warning'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s T -l timestamp -d 'Head each block with the time (HH:MM:SS)'
@@ -71,7 +74,9 @@ complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -s V -l version -d 'P
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -s f -l format -d 'Output format (same default as `run`)' -r -f -a "prom\t'Prometheus text exposition format 0.0.4 (as ebpf_exporter prints it)'
 hist\t'bcc-style ASCII histograms; counters and gauges as aligned lists'
 table\t'Tables; histograms summarised by count and estimated quantiles'
-json\t'One JSON document'"
+json\t'One JSON document'
+folded\t'Folded stacks (`comm;user;kernel frames count`, root first) of stack metrics such as profile\'s, for flamegraph.pl and similar tools'
+flamegraph\t'An SVG flame graph of the stack metrics'"
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -s o -l output -d 'Write the results to FILE atomically' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -l prefix -d 'Prefix of every Prometheus metric name' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F

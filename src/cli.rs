@@ -136,6 +136,11 @@ pub struct RunArgs {
     /// Job name of the pushed group.
     #[arg(long, value_name = "NAME", default_value = "ebpfx", requires = "push")]
     pub job: String,
+
+    /// Sample HZ times a second per CPU: replaces the frequency of perf_event programs
+    /// (`profile` samples at 99 Hz by default).
+    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u64).range(1..))]
+    pub frequency: Option<u64>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -98,6 +98,7 @@ pub const DECODERS: &[&str] = &[
     "string",
     "syscall",
     "uint",
+    "ustack",
 ];
 
 impl Config {
@@ -346,6 +347,12 @@ impl Parser<'_> {
             }
             if !names.insert(l.name.as_str()) {
                 return Err(self.err(format!("{here}: label {:?} appears twice", l.name)));
+            }
+            if l.decoders.iter().any(|d| d.name == "ustack") && !names.contains("pid") {
+                return Err(self.err(format!(
+                    "{here}: label {:?}: decoder ustack symbolizes addresses of the process named by a label `pid` (decoded as a number), which must come before it",
+                    l.name
+                )));
             }
             if matches!(kind, MetricKind::Histogram(_)) && l.name == "le" {
                 return Err(self.err(format!(
@@ -688,6 +695,19 @@ metrics:
     fn rejects_unknown_decoder() {
         let e = err_of(&BIO.replace("name: majorminor", "name: majorminr"));
         assert!(e.contains("unknown decoder \"majorminr\"") && e.contains("label device"), "{e}");
+    }
+
+    #[test]
+    fn ustack_needs_an_earlier_pid_label() {
+        let stack = "      - name: ustack\n        size: 8\n        decoders: [{name: ustack}]\n";
+        let pid = "      - name: pid\n        size: 4\n        padding: 4\n        decoders: [{name: uint}]\n";
+        let yaml =
+            |labels: &str| format!("metrics:\n  counters:\n  - name: s_total\n    help: h\n    labels:\n{labels}");
+        assert!(Config::parse("p", "p.yaml", &yaml(&format!("{pid}{stack}"))).is_ok());
+        let e = err_of(&yaml(&format!("{stack}{pid}")));
+        assert!(e.contains("decoder ustack") && e.contains("`pid`"), "{e}");
+        let e = err_of(&yaml(stack));
+        assert!(e.contains("decoder ustack"), "{e}");
     }
 
     #[test]

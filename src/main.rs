@@ -26,6 +26,7 @@ fn main() {
             push: args.push,
             job: args.job,
             watch: args.watch,
+            frequency: args.frequency,
         }),
         Command::Render(args) => session::render_saved(&args.file, args.format, args.output.as_deref(), &args.prefix),
         Command::List(args) if args.names => {

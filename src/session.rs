@@ -49,6 +49,8 @@ pub struct RunRequest {
     pub job: String,
     /// Redraw a live table in place each interval.
     pub watch: bool,
+    /// Sampling frequency (Hz) of perf_event programs (`--frequency`).
+    pub frequency: Option<u64>,
 }
 
 /// Interrupts seen so far (Ctrl-C, SIGTERM, SIGHUP).
@@ -184,7 +186,7 @@ pub fn check(
     if attach {
         loader::check_privileges()?;
     }
-    let opts = LoadOptions { strict: false, verbose, btf };
+    let opts = LoadOptions { strict: false, verbose, btf, frequency: None };
     let mut out = String::new();
     let mut failed = Vec::new();
     for name in names {
@@ -244,6 +246,9 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         resolved.push(catalog.resolve(name)?);
     }
     let format = choose_format(req);
+    if let Some(f) = format.filter(|f| f.needs_stacks()) {
+        check_has_stacks(f, &resolved)?;
+    }
     if let Some(out) = &req.output {
         check_output_dir(out)?;
     }
@@ -270,7 +275,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
 
     loader::init_libbpf_logging(req.verbose);
-    let opts = LoadOptions { strict: req.strict, verbose: req.verbose, btf: req.btf.clone() };
+    let opts = LoadOptions { strict: req.strict, verbose: req.verbose, btf: req.btf.clone(), frequency: req.frequency };
     // Objects are opened and checked against their configs before anything is loaded.
     let prepared = resolved.iter().map(|r| loader::prepare(r, &opts)).collect::<anyhow::Result<Vec<_>>>()?;
 
@@ -445,6 +450,24 @@ fn gather_stats(loaded: &[Loaded]) -> (Vec<ProgramRow>, HashMap<u32, RunStats>) 
     (rows, stats)
 }
 
+/// `--format folded|flamegraph` print stack metrics only: refuse, before loading anything, a
+/// run in which no config has one.
+fn check_has_stacks(format: Format, resolved: &[Resolved]) -> anyhow::Result<()> {
+    let has = resolved.iter().flat_map(|r| &r.config.metrics).any(|m| {
+        let names: Vec<String> = m.labels.iter().map(|l| l.name.clone()).collect();
+        matches!(m.kind, crate::config::MetricKind::Counter { .. }) && render::has_stack_labels(&names)
+    });
+    if has {
+        return Ok(());
+    }
+    let names: Vec<&str> = resolved.iter().map(|r| r.config.name.as_str()).collect();
+    let format = clap::ValueEnum::to_possible_value(&format).map(|v| v.get_name().to_string()).unwrap_or_default();
+    Err(usage_err(format!(
+        "--format {format} prints stacks (counters with a kstack or ustack label, such as profile's), and {} has none",
+        names.join(", ")
+    )))
+}
+
 /// Raw maps of every loaded config, in config order.
 fn read_all(loaded: &[Loaded]) -> anyhow::Result<Vec<Vec<RawMap>>> {
     loaded.iter().map(collect::read_config).collect()
@@ -474,10 +497,14 @@ fn emit(
         let stamp = local_time(snapshot.window.end);
         match format {
             Some(Format::Prom) => text.push_str(&format!("# {stamp}\n")),
-            Some(Format::Json) => {}
+            // A line of its own would break these documents.
+            Some(Format::Json | Format::Folded | Format::Flamegraph) => {}
             _ => text.push_str(&format!("{stamp}\n")),
         }
-    } else if index > 0 && !matches!(format, Some(Format::Json)) && req.output.is_none() {
+    } else if index > 0
+        && !matches!(format, Some(Format::Json | Format::Folded | Format::Flamegraph))
+        && req.output.is_none()
+    {
         text.push('\n');
     }
     text.push_str(&render_for(format, snapshot, opts));

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::ksym::{self, Kallsyms};
 use super::pci::{PciDb, PciKind};
 use super::text::{self, Pattern};
+use super::ustack::UserSymbols;
 use super::{block, cgroup, net, Env};
 use crate::config::DecoderSpec;
 
@@ -27,6 +28,8 @@ enum Step {
     Dname,
     Ksym,
     Kstack,
+    /// Needs the row's pid ([`RowContext`]).
+    Ustack,
     Cgroup,
     Ifname,
     MajorMinor,
@@ -59,6 +62,7 @@ pub(super) fn compile(specs: &[DecoderSpec]) -> Vec<Compiled> {
                 "dname" => Step::Dname,
                 "ksym" => Step::Ksym,
                 "kstack" => Step::Kstack,
+                "ustack" => Step::Ustack,
                 "cgroup" => Step::Cgroup,
                 "ifname" => Step::Ifname,
                 "majorminor" => Step::MajorMinor,
@@ -73,10 +77,21 @@ pub(super) fn compile(specs: &[DecoderSpec]) -> Vec<Compiled> {
         .collect()
 }
 
+/// What a decoder may know about the row besides its own field: values of earlier labels.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RowContext {
+    /// The row's `pid` label, when the metric has one before the decoded label.
+    pub(super) pid: Option<u32>,
+}
+
 /// Whether results of `chain` are worth caching: it reads the environment (whose answer is
 /// then frozen at first sight, spec §6.5) or runs regular expressions. Pure byte and number
-/// formatting is cheaper to redo than to look up.
+/// formatting is cheaper to redo than to look up. A chain whose result depends on other labels
+/// (`ustack`) cannot be cached by its field bytes; `ustack` keeps its own cache.
 pub(super) fn worth_caching(chain: &[Compiled]) -> bool {
+    if chain.iter().any(|c| matches!(c.step, Step::Ustack)) {
+        return false;
+    }
     chain.iter().any(|c| {
         !matches!(
             c.step,
@@ -104,6 +119,7 @@ pub(super) enum ChainError {
 /// Runs `chain` on `field`. `Ok(true)`: the label value is in `a`; `Ok(false)`: skip the row.
 pub(super) fn run(
     tables: &mut Tables,
+    ctx: RowContext,
     chain: &[Compiled],
     field: &[u8],
     a: &mut Vec<u8>,
@@ -119,7 +135,7 @@ pub(super) fn run(
         b.clear();
         // The first decoder reads the field itself; later ones the previous output.
         let input: &[u8] = if i == 0 { field } else { a };
-        match apply(tables, &c.step, input, b) {
+        match apply(tables, ctx, &c.step, input, b) {
             Ok(true) => std::mem::swap(a, b),
             Ok(false) => return Ok(false),
             Err(e) => return Err(ChainError::Failed(format!("error decoding with decoder {:?}: {e}", c.name))),
@@ -128,7 +144,7 @@ pub(super) fn run(
     Ok(true)
 }
 
-fn apply(tables: &mut Tables, step: &Step, input: &[u8], out: &mut Vec<u8>) -> Result<bool, String> {
+fn apply(tables: &mut Tables, ctx: RowContext, step: &Step, input: &[u8], out: &mut Vec<u8>) -> Result<bool, String> {
     match step {
         Step::Uint => text::uint(input, out)?,
         Step::Hex => text::hex(input, out),
@@ -142,6 +158,7 @@ fn apply(tables: &mut Tables, step: &Step, input: &[u8], out: &mut Vec<u8>) -> R
         Step::Dname => text::dname(input, out),
         Step::Ksym => tables.ksym(input, out)?,
         Step::Kstack => tables.kstack(input, out)?,
+        Step::Ustack => tables.ustack(ctx, input, out)?,
         Step::Cgroup => tables.cgroup(input, out)?,
         Step::Ifname => tables.ifname(input, out)?,
         Step::MajorMinor => tables.majorminor(input, out)?,
@@ -195,6 +212,7 @@ pub(super) struct Tables {
     partitions: Lazy<String>,
     /// `Some(None)`: no pci.ids file exists.
     pci: Option<Option<PciDb>>,
+    users: UserSymbols,
 }
 
 impl Tables {
@@ -206,6 +224,7 @@ impl Tables {
             ifnames: Lazy::default(),
             partitions: Lazy::default(),
             pci: None,
+            users: UserSymbols::default(),
         }
     }
 
@@ -249,6 +268,13 @@ impl Tables {
             }
             out.extend_from_slice(syms.containing(f).unwrap_or("??").as_bytes());
         }
+        Ok(())
+    }
+
+    fn ustack(&mut self, ctx: RowContext, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let pid = ctx.pid.ok_or("needs a label `pid` (a process id decoded as a number) before this one")?;
+        let frames = ksym::frames(input)?;
+        self.users.stack(pid, &frames, out);
         Ok(())
     }
 

@@ -16,6 +16,7 @@ mod net;
 mod pci;
 mod tables;
 mod text;
+mod ustack;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -155,6 +156,8 @@ struct MetricState {
     ranges: Vec<std::ops::Range<usize>>,
     /// Per label: field bytes → decoded value, for chains worth caching (`None` otherwise).
     caches: Vec<Option<LabelCache>>,
+    /// Index of the label named `pid`, whose value later labels' decoders may read (`ustack`).
+    pid_label: Option<usize>,
 }
 
 impl MetricState {
@@ -174,6 +177,7 @@ impl MetricState {
             chains,
             ranges,
             caches,
+            pid_label: labels.iter().position(|l| l.name == "pid"),
         }
     }
 }
@@ -431,7 +435,7 @@ impl Decoders {
         self.tables.new_read();
         let chain = chain::compile(&label.decoders);
         let (a, b) = &mut self.scratch;
-        match chain::run(&mut self.tables, &chain, field, a, b) {
+        match chain::run(&mut self.tables, chain::RowContext::default(), &chain, field, a, b) {
             Ok(true) => match std::str::from_utf8(a) {
                 Ok(s) => Ok(Some(s.to_string())),
                 Err(_) => Err(LabelError(not_utf8(&label.name, a))),
@@ -488,7 +492,9 @@ fn decode_row(
             rows.arena.extend_from_slice(hit.as_bytes());
         } else {
             let chain = state.ranges.get(li).and_then(|r| state.chains.get(r.clone())).unwrap_or(&[]);
-            let outcome = chain::run(tables, chain, field, a, b);
+            // Earlier labels of this row are already in `rows`: `pid` for `ustack`.
+            let pid = state.pid_label.filter(|&p| p < li).and_then(|p| rows.text(row_start, p).parse().ok());
+            let outcome = chain::run(tables, chain::RowContext { pid }, chain, field, a, b);
             match outcome {
                 Ok(true) => {}
                 Ok(false) => {

@@ -58,6 +58,8 @@ pub struct LoadOptions {
     pub verbose: u8,
     /// Custom BTF for CO-RE on kernels without /sys/kernel/btf/vmlinux.
     pub btf: Option<std::path::PathBuf>,
+    /// Samples per second of `perf_event/` programs, replacing their section's `frequency=`.
+    pub frequency: Option<u64>,
 }
 
 fn libbpf_log(level: PrintLevel, msg: String) {
@@ -339,7 +341,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             continue;
         }
         let attached = if sections::is_custom(&section) {
-            sections::attach_custom(&prog, &section).map_err(|e| format!("{e:#}"))
+            sections::attach_custom(&prog, &section, opts.frequency).map_err(|e| format!("{e:#}"))
         } else {
             prog.attach().map(|l| vec![l]).map_err(|e| explain_attach(&section, &e))
         };

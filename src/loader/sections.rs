@@ -35,12 +35,21 @@ pub fn is_custom(section: &str) -> bool {
 
 /// Attaches a `perf_event/` or `xdp/` program. A perf event program gets one link per online
 /// CPU; if any CPU fails, the links made so far are dropped (detached) before returning.
-pub fn attach_custom(prog: &ProgramMut<'_>, section: &str) -> anyhow::Result<Vec<Link>> {
+/// `frequency` (`run --frequency HZ`) replaces the section's sampling frequency.
+pub fn attach_custom(prog: &ProgramMut<'_>, section: &str, frequency: Option<u64>) -> anyhow::Result<Vec<Link>> {
     if let Some(spec) = section.strip_prefix("perf_event/") {
-        let event = PerfEventSpec::parse(spec)?;
+        let mut event = PerfEventSpec::parse(spec)?;
+        if frequency.is_some() {
+            event.frequency = frequency;
+        }
         let mut links = Vec::new();
         for cpu in online_cpus()? {
-            let fd = event.open(cpu).map_err(|e| anyhow!("perf_event_open on CPU {cpu}: {e}"))?;
+            let fd = event.open(cpu).map_err(|e| match (e.raw_os_error(), event.frequency, max_sample_rate()) {
+                (Some(libc::EINVAL), Some(f), Some(max)) if f > max => anyhow!(
+                    "sampling at {f} Hz is above the kernel's limit of {max} Hz (kernel.perf_event_max_sample_rate): lower --frequency"
+                ),
+                _ => anyhow!("perf_event_open on CPU {cpu}: {e}"),
+            })?;
             let link = prog.attach_perf_event(fd).map_err(|e| {
                 // SAFETY: fd is ours and not owned by anything else after the failed attach.
                 unsafe { libc::close(fd) };
@@ -112,6 +121,11 @@ impl PerfEventSpec {
         }
         Ok(fd as i32)
     }
+}
+
+/// `kernel.perf_event_max_sample_rate`, when readable.
+fn max_sample_rate() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate").ok()?.trim().parse().ok()
 }
 
 /// CPUs listed in /sys/devices/system/cpu/online (`0-3,5`).

@@ -6,6 +6,9 @@
 //! * [`Format::Hist`]: bcc/libbpf-tools style terminal histograms and `labels : value` lists.
 //! * [`Format::Table`]: comfy-table tables; histograms summarised as count/p50/p90/p99/mean/sum.
 //! * [`Format::Json`]: one JSON document, schema in the `json` module's documentation.
+//! * [`Format::Folded`]: folded stacks (`comm;frame;frame count`) of stack metrics, the
+//!   counters with `kstack`/`ustack` labels (rule in the `stacks` module); nothing without them.
+//! * [`Format::Flamegraph`]: an SVG flame graph of the same stacks (inferno).
 //!
 //! Every non-empty output ends with a newline; an output with nothing to say is empty.
 use std::borrow::Cow;
@@ -14,14 +17,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::model::{Bucket, HistogramSeries, MetricValues, Snapshot};
 
+mod flamegraph;
+mod folded;
 mod hist;
 mod json;
 pub mod number;
 mod prom;
+mod stacks;
 mod table;
 mod units;
 
-/// Output format, as chosen on the command line (`--format prom|hist|table|json`).
+/// Output format, as chosen on the command line (`--format prom|hist|table|json|folded|flamegraph`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Prometheus text exposition format 0.0.4 (as ebpf_exporter prints it).
@@ -32,6 +38,11 @@ pub enum Format {
     Table,
     /// One JSON document.
     Json,
+    /// Folded stacks (`comm;user;kernel frames count`, root first) of stack metrics such as
+    /// profile's, for flamegraph.pl and similar tools.
+    Folded,
+    /// An SVG flame graph of the stack metrics.
+    Flamegraph,
 }
 
 /// Rendering options.
@@ -55,6 +66,17 @@ pub fn render(format: Format, snapshot: &Snapshot, opts: &Options) -> String {
         Format::Hist => hist::render(snapshot),
         Format::Table => table::render(snapshot),
         Format::Json => json::render(snapshot),
+        Format::Folded => folded::render(snapshot),
+        Format::Flamegraph => flamegraph::render(snapshot),
+    }
+}
+
+pub use stacks::has_stack_labels;
+
+impl Format {
+    /// Whether the format prints only stack metrics (and so needs a config that has one).
+    pub fn needs_stacks(self) -> bool {
+        matches!(self, Format::Folded | Format::Flamegraph)
     }
 }
 

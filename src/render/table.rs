@@ -9,11 +9,14 @@
 //!   Prometheus' `histogram_quantile` (linear interpolation inside the bucket, the lowest
 //!   bucket starting at 0, the top finite bound when the rank falls in `+Inf`) and printed
 //!   for people in the metric's unit (`23.5µs`, `4 KiB`).
+//! * Stack metrics (counters with `kstack`/`ustack` labels, see `stacks`): the top
+//!   [`TOP_FUNCTIONS`] functions by samples with the function as leaf (`self`), with the
+//!   samples that have it anywhere on the stack (`total`), both also as a share of all samples.
 //! * A last table lists configs with decoder errors, if any.
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
 use super::units::{human, Quantity};
-use super::{cmp_label_values, display_label, one_line, plain_number, sorted_buckets};
+use super::{cmp_label_values, display_label, one_line, plain_number, sorted_buckets, stacks};
 use crate::model::{Bucket, Histogram, HistogramSeries, Metric, MetricValues, Sample, Snapshot};
 
 pub(crate) fn render(snapshot: &Snapshot) -> String {
@@ -46,6 +49,8 @@ fn new_table(header: Vec<String>, numeric_from: usize) -> Table {
 fn render_metric(metric: &Metric) -> String {
     let title = format!("{}: {}\n", metric.name, one_line(&metric.help));
     let table = match &metric.values {
+        // Stacks (see `stacks`): the top functions, not one row per stack.
+        MetricValues::Counter(_) if stacks::is_stack_metric(metric) => return top_functions(metric, &title),
         MetricValues::Counter(samples) | MetricValues::Gauge(samples) => values_table(metric, samples),
         MetricValues::Histogram(h) => histogram_table(metric, h),
     };
@@ -53,6 +58,39 @@ fn render_metric(metric: &Metric) -> String {
         Some(table) => format!("{title}{table}\n"),
         None => format!("{title}(no data)\n"),
     }
+}
+
+/// Rows of the top-functions view.
+pub(crate) const TOP_FUNCTIONS: usize = 20;
+
+fn top_functions(metric: &Metric, title: &str) -> String {
+    let counts = stacks::function_counts(metric);
+    if counts.samples == 0 {
+        return format!("{title}(no data)\n");
+    }
+    let share = |n: u64| format!("{:.1}%", n as f64 * 100.0 / counts.samples as f64);
+    let mut table = new_table(["function", "self", "self %", "total", "total %"].map(String::from).to_vec(), 1);
+    for (name, own, total) in counts.functions.iter().take(TOP_FUNCTIONS) {
+        table.add_row(vec![shorten(name), own.to_string(), share(*own), total.to_string(), share(*total)]);
+    }
+    let shown = counts.functions.len().min(TOP_FUNCTIONS);
+    format!(
+        "{title}{} samples; top {shown} of {} functions by self samples\n{table}\n",
+        counts.samples,
+        counts.functions.len()
+    )
+}
+
+/// Longest function name shown whole in the top-functions view (C++ and Rust names get long).
+const FUNCTION_WIDTH: usize = 80;
+
+fn shorten(name: &str) -> String {
+    if name.chars().count() <= FUNCTION_WIDTH {
+        return name.to_string();
+    }
+    let mut short: String = name.chars().take(FUNCTION_WIDTH - 3).collect();
+    short.push_str("...");
+    short
 }
 
 fn label_cells(labels: &[String]) -> Vec<String> {
@@ -215,6 +253,26 @@ syscalls_total: Syscalls
 | b       |       2 |
 ";
         assert_eq!(render_metric(&m), want);
+    }
+
+    #[test]
+    fn stack_metrics_show_top_functions() {
+        let want = "\
+cpu_samples_total: On-CPU samples
+42 samples; top 8 of 8 functions by self samples
+| function              | self | self % | total | total % |
+|-----------------------|------|--------|-------|---------|
+| inner                 |   35 |  83.3% |    35 |   83.3% |
+| do_syscall_64         |    4 |   9.5% |     4 |    9.5% |
+| commit_timeout [jbd2] |    1 |   2.4% |     1 |    2.4% |
+| main                  |    0 |   0.0% |    39 |   92.9% |
+| outer                 |    0 |   0.0% |    39 |   92.9% |
+| entry_SYSCALL_64      |    0 |   0.0% |     4 |    9.5% |
+| write:x               |    0 |   0.0% |     4 |    9.5% |
+| worker_thread         |    0 |   0.0% |     1 |    2.4% |
+";
+        assert_eq!(render_metric(&stacks::profile_metric()), want);
+        assert_eq!(shorten(&"x".repeat(100)).len(), FUNCTION_WIDTH);
     }
 
     #[test]
