@@ -49,6 +49,7 @@ mod tests {
             metrics,
             decoder_errors: vec![],
             warnings: vec![],
+            self_metrics: vec![],
         }
     }
 

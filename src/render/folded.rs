@@ -33,6 +33,7 @@ mod tests {
             metrics,
             decoder_errors: vec![],
             warnings: vec![],
+            self_metrics: vec![],
         }
     }
 
