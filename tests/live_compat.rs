@@ -351,7 +351,7 @@ fn online(cpu: usize) -> bool {
 }
 
 /// Per-CPU arrays with the `cpu` label (one row per slot and possible CPU, zeros included),
-/// without it (summed), with only `cpu`, and label-less counters (no braces), fed by uprobe calls
+/// without it (summed), with only `cpu`, a per-CPU hash with `cpu`, and label-less counters (no braces), fed by uprobe calls
 /// pinned to CPU 0 and CPU 1 (tests/bpf/percpu.bpf.c).
 #[test]
 fn live_compat_percpu_maps_and_no_label_counters() {
@@ -397,6 +397,17 @@ fn live_compat_percpu_maps_and_no_label_counters() {
     assert_eq!(prom_get(&prom, "ebpfx_percpu_only_cpu_total", &[("cpu", "0")]), Some(5.0));
     if second.is_some() {
         assert_eq!(prom_get(&prom, "ebpfx_percpu_only_cpu_total", &[("cpu", "1")]), Some(c1 + c2));
+    }
+
+    // A per-CPU hash: only the keys written, each with every possible CPU.
+    let hash = |cpu: &str, slot: &str| prom_get(&prom, "ebpfx_percpu_hash_cpu_total", &[("cpu", cpu), ("slot", slot)]);
+    let keys = if second.is_some() { 2 } else { 1 };
+    assert_eq!(prom_rows(&prom, "ebpfx_percpu_hash_cpu_total").len(), keys * ncpus, "{prom}");
+    assert_eq!(hash("0", "1"), Some(5.0), "{prom}");
+    if second.is_some() {
+        assert_eq!(hash("1", "1"), Some(7.0), "{prom}");
+        assert_eq!(hash("0", "2"), Some(0.0), "{prom}");
+        assert_eq!(hash("1", "2"), Some(1.0), "{prom}");
     }
 
     assert!(prom.contains(&format!("\nebpfx_percpu_nolabel_total {total}\n")), "{prom}");

@@ -330,12 +330,31 @@ pub fn probe_target() -> PathBuf {
                 let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
                 let profile = if profile == "debug" { "dev" } else { profile };
                 let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-                let out = Command::new(cargo)
-                    .args(["build", "--quiet", "--example", "probe_target", "--profile", profile, "--manifest-path"])
+                let mut cmd = Command::new(cargo);
+                cmd.args(["build", "--quiet", "--example", "probe_target", "--profile", profile, "--manifest-path"])
                     .arg(&manifest)
-                    .stdin(Stdio::null())
-                    .output()
-                    .expect("run cargo build --example probe_target");
+                    .stdin(Stdio::null());
+                // The variables cargo sets for a test process (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+                // ...) would reach build scripts that watch them and make this build and the
+                // next `cargo test` rebuild dependencies: the nested cargo gets the user's
+                // environment without them.
+                for (key, _) in std::env::vars_os() {
+                    let k = key.to_string_lossy();
+                    let set_by_cargo = k == "OUT_DIR"
+                        || k == "CARGO_MANIFEST_DIR"
+                        || k == "CARGO_MANIFEST_PATH"
+                        || k == "CARGO_CRATE_NAME"
+                        || k == "CARGO_BIN_NAME"
+                        || k == "CARGO_PRIMARY_PACKAGE"
+                        || k == "CARGO_TARGET_TMPDIR"
+                        || k == "CARGO_RUSTC_CURRENT_DIR"
+                        || k.starts_with("CARGO_PKG_")
+                        || k.starts_with("CARGO_BIN_EXE_");
+                    if set_by_cargo {
+                        cmd.env_remove(&key);
+                    }
+                }
+                let out = cmd.output().expect("run cargo build --example probe_target");
                 assert!(out.status.success(), "cargo build --example probe_target failed: {}", text(&out.stderr));
             }
             assert!(
