@@ -301,3 +301,156 @@ pub fn run_builtin(name: &str, window: &str, workload: impl FnOnce()) -> String 
     promtool_check(&prom);
     prom
 }
+
+/// A config directory in ebpf_exporter's layout holding the test configs `names`:
+/// `tests/configs/NAME.yaml` beside the object compiled from `tests/bpf/NAME.bpf.c`.
+pub fn test_config_dir(names: &[&str]) -> Scratch {
+    let dir = Scratch::new("configs");
+    for name in names {
+        add_test_config(&dir, name, name, name);
+    }
+    dir
+}
+
+/// Copies `tests/configs/YAML.yaml` and the test object `OBJECT.bpf.o` into `dir` as `AS.yaml`
+/// and `AS.bpf.o`.
+pub fn add_test_config(dir: &Scratch, as_name: &str, yaml: &str, object: &str) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("configs").join(format!("{yaml}.yaml"));
+    std::fs::copy(&src, dir.path().join(format!("{as_name}.yaml")))
+        .unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+    let obj = object_dir().join("tests").join(format!("{object}.bpf.o"));
+    std::fs::copy(&obj, dir.path().join(format!("{as_name}.bpf.o")))
+        .unwrap_or_else(|e| panic!("copy {}: {e}", obj.display()));
+}
+
+/// The `examples/probe_target` binary (a uprobe target), built on first use with the profile of
+/// the running test binary: `cargo test --test X` does not build examples by itself.
+pub fn probe_target() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("current_exe");
+            // target/<profile>/deps/<test binary>
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
+            let path = profile_dir.join("examples").join("probe_target");
+            if let Ok(cargo) = std::env::var("CARGO") {
+                let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+                let profile = if profile == "debug" { "dev" } else { profile };
+                let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+                let mut cmd = Command::new(cargo);
+                cmd.args(["build", "--quiet", "--example", "probe_target", "--profile", profile, "--manifest-path"])
+                    .arg(&manifest)
+                    .stdin(Stdio::null());
+                // The variables cargo sets for a test process (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+                // ...) would reach build scripts that watch them and make this build and the
+                // next `cargo test` rebuild dependencies: the nested cargo gets the user's
+                // environment without them.
+                for (key, _) in std::env::vars_os() {
+                    let k = key.to_string_lossy();
+                    let set_by_cargo = k == "OUT_DIR"
+                        || k == "CARGO_MANIFEST_DIR"
+                        || k == "CARGO_MANIFEST_PATH"
+                        || k == "CARGO_CRATE_NAME"
+                        || k == "CARGO_BIN_NAME"
+                        || k == "CARGO_PRIMARY_PACKAGE"
+                        || k == "CARGO_TARGET_TMPDIR"
+                        || k == "CARGO_RUSTC_CURRENT_DIR"
+                        || k.starts_with("CARGO_PKG_")
+                        || k.starts_with("CARGO_BIN_EXE_");
+                    if set_by_cargo {
+                        cmd.env_remove(&key);
+                    }
+                }
+                let out = cmd.output().expect("run cargo build --example probe_target");
+                assert!(out.status.success(), "cargo build --example probe_target failed: {}", text(&out.stderr));
+            }
+            assert!(
+                path.is_file(),
+                "{} is missing: run `cargo build --example probe_target` (with this profile)",
+                path.display()
+            );
+            path
+        })
+        .clone()
+}
+
+/// `$PATH` for an ebpfx whose uprobe names `probe_target` without a directory: the examples
+/// directory first, so libbpf resolves the name to our binary at attach time.
+pub fn path_with_probe_target() -> String {
+    let dir = probe_target().parent().expect("examples dir").display().to_string();
+    format!("{dir}:/usr/bin:/bin")
+}
+
+/// Runs `probe_target` with `groups` (each `A,B,N[,TEXT]`); `cpu` pins it to that CPU.
+pub fn run_probe_target(groups: &[&[u8]], cpu: Option<usize>) {
+    use std::os::unix::ffi::OsStrExt;
+    let mut cmd = Command::new(probe_target());
+    cmd.args(groups.iter().map(|g| std::ffi::OsStr::from_bytes(g)));
+    if let Some(cpu) = cpu {
+        cmd.env("PROBE_CPU", cpu.to_string());
+    }
+    let out = cmd.output().expect("run probe_target");
+    assert!(out.status.success(), "probe_target failed: {}", text(&out.stderr));
+}
+
+/// Unescapes a Prometheus label value (`\\`, `\"`, `\n`).
+fn prom_unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Parses the inside of `{...}` into (name, unescaped value) pairs, in printed order.
+pub fn prom_parse_labels(labels: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = labels;
+    while let Some((name, after)) = rest.split_once("=\"") {
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { break };
+        out.push((name.trim_start_matches(',').to_string(), prom_unescape(&after[..end])));
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// Samples of metric `name` as (sorted label pairs, value), label values unescaped.
+pub fn prom_rows(prom: &str, name: &str) -> Vec<(Vec<(String, String)>, f64)> {
+    prom_samples(prom, name)
+        .into_iter()
+        .map(|(labels, v)| {
+            let mut l = prom_parse_labels(&labels);
+            l.sort();
+            (l, v)
+        })
+        .collect()
+}
+
+/// Value of the sample of metric `name` whose label set is exactly `labels` (any order).
+pub fn prom_get(prom: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut want: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    want.sort();
+    prom_rows(prom, name).into_iter().find(|(l, _)| *l == want).map(|(_, v)| v)
+}
