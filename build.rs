@@ -128,6 +128,10 @@ fn compile(
         .arg(libbpf_include)
         .arg("-I")
         .arg(bpf_dir)
+        // usdt.bpf.h includes <linux/errno.h> -> <asm/errno.h>, which lives in the multiarch
+        // directory that `clang -target bpf` does not search by itself.
+        .arg("-idirafter")
+        .arg(multiarch_include(arch))
         .arg("-c")
         .arg(src)
         .arg("-o")
@@ -143,6 +147,13 @@ fn compile(
         if !ok {
             fail(&format!("{strip} -g {} failed", obj.display()));
         }
+    }
+}
+
+fn multiarch_include(arch: &str) -> String {
+    match arch {
+        "arm64" => "/usr/include/aarch64-linux-gnu".to_string(),
+        _ => "/usr/include/x86_64-linux-gnu".to_string(),
     }
 }
 

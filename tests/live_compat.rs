@@ -551,7 +551,6 @@ fn live_compat_unloadable_fentry_fails_with_strict() {
 
 /// With --strict, the error must say which program could not be loaded.
 #[test]
-#[ignore = "blocked: src/loader/mod.rs load() with strict and >1 program reports libbpf's object error without naming the program"]
 fn live_compat_strict_error_names_the_fentry_program() {
     if !require_root("live_compat_strict_error_names_the_fentry_program") {
         return;

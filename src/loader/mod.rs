@@ -277,7 +277,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
         Ok(o) => o,
         Err(err) => {
             let errno = errno_of(&err);
-            if opts.strict || sections.len() <= 1 {
+            if sections.len() <= 1 {
                 let (prog, section) = sections.first().cloned().unwrap_or_default();
                 let why = if sections.len() == 1 {
                     format!("program {prog} ({section}): {}", explain_load(&section, errno))
@@ -304,7 +304,8 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
                     });
                 }
             }
-            if left_out.is_empty() || left_out.len() == sections.len() {
+            // Strict: name the programs that cannot load, load nothing.
+            if opts.strict || left_out.is_empty() || left_out.len() == sections.len() {
                 let detail = left_out
                     .iter()
                     .map(|p| format!("{} ({}): {}", p.name, p.section, p.problem.clone().unwrap_or_default()))
