@@ -10,6 +10,7 @@ pub mod collect;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod events;
 pub mod generate;
 pub mod loader;
 pub mod model;

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::catalog::{Catalog, Resolved};
 use crate::collect;
+use crate::events::EventCounters;
 use crate::decode::{Decoders, Env};
 use crate::error::usage_err;
 use crate::loader::{self, LoadOptions, Loaded};
@@ -80,7 +81,7 @@ fn install_signal_handler() -> anyhow::Result<()> {
 
 /// Waits until `deadline` (or forever without one) or the first interrupt. Returns true when
 /// interrupted.
-fn wait_window(duration: Option<Duration>, bar: &ProgressBar) -> bool {
+fn wait_window(duration: Option<Duration>, bar: &ProgressBar, events: &EventCounters) -> bool {
     let started = Instant::now();
     let guard = SIGNALS.get().and_then(|m| m.lock().ok());
     let Some(guard) = guard else {
@@ -95,7 +96,9 @@ fn wait_window(duration: Option<Duration>, bar: &ProgressBar) -> bool {
     if INTERRUPTS.load(Ordering::SeqCst) > 0 {
         return true;
     }
-    let slice = if bar.is_hidden() { Duration::from_secs(3600) } else { Duration::from_millis(100) };
+    // Wake every 100 ms to move the bar or drain perf buffers; otherwise sleep until the end.
+    let slice =
+        if bar.is_hidden() && events.is_empty() { Duration::from_secs(3600) } else { Duration::from_millis(100) };
     loop {
         let wait = match duration {
             Some(d) => {
@@ -111,6 +114,7 @@ fn wait_window(duration: Option<Duration>, bar: &ProgressBar) -> bool {
             Ok(()) => return true,
             Err(RecvTimeoutError::Timeout) => {
                 bar.set_position(started.elapsed().as_millis() as u64);
+                events.poll();
             }
             Err(RecvTimeoutError::Disconnected) => {
                 if let Some(d) = duration {
@@ -329,6 +333,8 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         }
     };
     let config_names: Vec<String> = loaded.iter().map(|l| l.config.name.clone()).collect();
+    let events = EventCounters::open(&loaded)?;
+    let mut event_warnings: Vec<String> = Vec::new();
 
     let configs: Vec<crate::config::Config> = loaded.iter().map(|l| l.config.clone()).collect();
     let mut decoders = Decoders::new(Env::system());
@@ -341,7 +347,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         // bcc's [interval] [count]: each block holds that interval's events only, computed as
         // the difference between two reads (kernel maps are never cleared, so nothing is lost).
         let deadline = req.duration.map(|d| Instant::now() + d);
-        let mut previous = read_all(&loaded)?;
+        let mut previous = read_all(&loaded, &events, &mut event_warnings)?;
         let mut previous_stats = gather_stats(&loaded).1;
         if req.verbose > 0 {
             eprintln!("ebpfx: window started");
@@ -353,16 +359,17 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             };
             let start_wall = SystemTime::now();
             let start = Instant::now();
-            let interrupted = wait_window(Some(wait), &ProgressBar::hidden());
+            let interrupted = wait_window(Some(wait), &ProgressBar::hidden(), &events);
             let window = Window { start: start_wall, end: SystemTime::now(), length: start.elapsed() };
             let (rows, stats) = gather_stats(&loaded);
-            let current = read_all(&loaded)?;
+            let current = read_all(&loaded, &events, &mut event_warnings)?;
             let deltas: Vec<Vec<RawMap>> = current
                 .iter()
                 .zip(&previous)
                 .map(|(c, p)| c.iter().zip(p).map(|(c, p)| crate::raw::delta(c, p)).collect())
                 .collect();
             let mut snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &deltas, window, &mut decoders);
+            snapshot.warnings.append(&mut event_warnings);
             let run_stats = stats_guard.as_ref().map(|_| selfmetrics::window_delta(&previous_stats, &stats));
             snapshot.self_metrics = selfmetrics::metrics(&config_names, &rows, run_stats.as_ref());
             previous_stats = stats;
@@ -400,7 +407,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
     let start_wall = SystemTime::now();
     let start = Instant::now();
-    let interrupted = wait_window(req.duration, &bar);
+    let interrupted = wait_window(req.duration, &bar, &events);
     let length = start.elapsed();
     let end_wall = SystemTime::now();
     let (rows, end_stats) = gather_stats(&loaded);
@@ -414,10 +421,11 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
 
     // Read everything first, then detach, so the window closes at the same moment for all maps.
-    let maps = read_all(&loaded)?;
+    let maps = read_all(&loaded, &events, &mut event_warnings)?;
     for l in &mut loaded {
         l.detach();
     }
+    drop(events);
     drop(loaded);
     let window = Window { start: start_wall, end: end_wall, length };
     if let Some(path) = &req.save_raw {
@@ -429,6 +437,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         write_atomic(path, crate::snapshot_file::to_json(&window, &saved)?.as_bytes())?;
     }
     let mut snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &maps, window, &mut decoders);
+    snapshot.warnings.append(&mut event_warnings);
     let run_stats = stats_guard.as_ref().map(|_| selfmetrics::window_delta(&start_stats, &end_stats));
     drop(stats_guard);
     snapshot.self_metrics = selfmetrics::metrics(&config_names, &rows, run_stats.as_ref());
@@ -469,8 +478,10 @@ fn check_has_stacks(format: Format, resolved: &[Resolved]) -> anyhow::Result<()>
 }
 
 /// Raw maps of every loaded config, in config order.
-fn read_all(loaded: &[Loaded]) -> anyhow::Result<Vec<Vec<RawMap>>> {
-    loaded.iter().map(collect::read_config).collect()
+fn read_all(loaded: &[Loaded], events: &EventCounters, warnings: &mut Vec<String>) -> anyhow::Result<Vec<Vec<RawMap>>> {
+    let mut maps = loaded.iter().map(collect::read_config).collect::<anyhow::Result<Vec<_>>>()?;
+    *warnings = events.fill(&mut maps);
+    Ok(maps)
 }
 
 /// Prints warnings, renders and writes one snapshot (one block in interval mode).
@@ -548,6 +559,17 @@ pub fn build_snapshot(
                     config.name, raw.name, raw.max_entries
                 ));
             }
+            // perf_event_array tallies arrive as an ordinary map of record bytes -> counts.
+            let plain;
+            let metric = if let crate::config::MetricKind::Counter { perf_event_array: true } = metric.kind {
+                plain = crate::config::MetricConfig {
+                    kind: crate::config::MetricKind::Counter { perf_event_array: false },
+                    ..metric.clone()
+                };
+                &plain
+            } else {
+                metric
+            };
             match decoders.metric(&config.name, metric, raw) {
                 Ok(m) => snapshot.metrics.push(m),
                 Err(e) => {

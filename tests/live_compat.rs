@@ -563,3 +563,26 @@ fn live_compat_strict_error_names_the_fentry_program() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(FENTRY) && err.contains("fentry/do_nanosleep"), "{err}");
 }
+
+/// A `perf_event_array` counter: every record the program emits is counted by its bytes.
+#[test]
+fn live_compat_perf_event_array_counts_records() {
+    if !require_root("live_compat_perf_event_array_counts_records") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = test_config_dir(&["perf_events"]);
+    let prom = run_configs(&dir, &["perf_events"], "2s", &[], || {
+        getpid_calls(3000);
+        for _ in 0..1000 {
+            // SAFETY: getppid has no arguments and no side effects.
+            unsafe {
+                libc::syscall(libc::SYS_getppid);
+            }
+        }
+    });
+    let getpid = prom_value(&prom, "ebpfx_syscall_events_total{syscall=\"getpid\"}").unwrap_or(0.0);
+    let getppid = prom_value(&prom, "ebpfx_syscall_events_total{syscall=\"getppid\"}").unwrap_or(0.0);
+    assert!(getpid >= 3000.0, "getpid records {getpid}\n{prom}");
+    assert!((1000.0..1100.0).contains(&getppid), "getppid records {getppid}\n{prom}");
+}
