@@ -13,9 +13,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::catalog::{Catalog, Resolved};
 use crate::collect;
-use crate::events::EventCounters;
 use crate::decode::{Decoders, Env};
 use crate::error::usage_err;
+use crate::events::EventCounters;
 use crate::loader::{self, LoadOptions, Loaded};
 use crate::model::{MetricValues, Snapshot, Window};
 use crate::raw::RawMap;
@@ -296,6 +296,12 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             );
         }
         let l = loader::load(p, &opts)?;
+        if let Some(spec) = &l.config.cgroup_id_map {
+            let n = loader::cgroup_map::sync(&l, spec, std::path::Path::new("/sys/fs/cgroup"))?;
+            if req.verbose > 0 {
+                eprintln!("ebpfx: config {}: cgroup_id_map {}: {n} cgroup(s) selected", l.config.name, spec.name);
+            }
+        }
         for p in l.programs.iter().filter(|p| !p.attached) {
             if !req.quiet {
                 eprintln!(

@@ -210,3 +210,18 @@ fn live_hist_and_table_show_the_prom_totals() {
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     assert_eq!(cells.get(3).and_then(|c| c.parse::<f64>().ok()), Some(writes), "table count differs: {row}");
 }
+
+#[test]
+fn live_external_btf_file() {
+    if !require_root("live_external_btf_file") {
+        return;
+    }
+    let _l = live_lock();
+    // The running kernel's own BTF, given as an external file, works like the default.
+    let out = ebpfx(&["run", "syscalls", "--for", "300ms", "--format", "prom", "--btf", "/sys/kernel/btf/vmlinux"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ebpfx_syscalls_total{"));
+    let out = ebpfx(&["run", "syscalls", "--for", "300ms", "--btf", "/nonexistent/vmlinux.btf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/vmlinux.btf"), "{}", text(&out.stderr));
+}

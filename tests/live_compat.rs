@@ -586,3 +586,35 @@ fn live_compat_perf_event_array_counts_records() {
     assert!(getpid >= 3000.0, "getpid records {getpid}\n{prom}");
     assert!((1000.0..1100.0).contains(&getppid), "getppid records {getppid}\n{prom}");
 }
+
+/// `cgroup_id_map`: only cgroups whose path matches the regexps are counted.
+#[test]
+fn live_compat_cgroup_id_map_selects_cgroups() {
+    if !require_root("live_compat_cgroup_id_map_selects_cgroups") {
+        return;
+    }
+    let _l = live_lock();
+    // The cgroup v2 hierarchy: /sys/fs/cgroup/unified on a hybrid host, else /sys/fs/cgroup.
+    let v2 = if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        "/sys/fs/cgroup/unified"
+    } else {
+        "/sys/fs/cgroup"
+    };
+    let cg = format!("{v2}/ebpfx-cgtest-{}", std::process::id());
+    std::fs::create_dir(&cg).expect("create test cgroup");
+    let dir = test_config_dir(&["cgroup_filter"]);
+    let prom = run_configs(&dir, &["cgroup_filter"], "2s", &[], || {
+        let script = format!(
+            "echo $$ > {cg}/cgroup.procs && exec /usr/bin/python3 -c 'import os\nfor _ in range(2000): os.getpid()'"
+        );
+        let st = std::process::Command::new("sh").args(["-c", &script]).status().expect("child");
+        assert!(st.success());
+        getpid_calls(5000); // from the test's own cgroup: must not be counted
+    });
+    let _ = std::fs::remove_dir(&cg);
+    let samples = prom_samples(&prom, "ebpfx_filtered_getpid_total");
+    assert_eq!(samples.len(), 1, "only the selected cgroup is counted: {samples:?}");
+    let (labels, value) = &samples[0];
+    assert!(labels.contains(&format!("ebpfx-cgtest-{}", std::process::id())), "{labels}");
+    assert!((2000.0..2100.0).contains(value), "getpid calls in the cgroup: {value}");
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// Walks `root` depth-first, children in lexical name order, symlinks not followed, vanished
 /// or unreadable entries ignored; later directories overwrite earlier ones with the same inode.
-pub(super) fn walk(root: &Path, table: &mut HashMap<u64, String>) {
+pub fn walk(root: &Path, table: &mut HashMap<u64, String>) {
     let Ok(meta) = std::fs::symlink_metadata(root) else {
         return;
     };

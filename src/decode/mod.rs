@@ -7,7 +7,7 @@
 //! summed by one sort on label prefixes, and only decoders that read the environment or run
 //! regular expressions are cached (per label, by field bytes); the rest are cheaper to redo.
 mod block;
-mod cgroup;
+pub mod cgroup;
 mod chain;
 mod fasthash;
 mod histogram;

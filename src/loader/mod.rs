@@ -13,6 +13,7 @@ use crate::catalog::{ObjectSource, Resolved};
 use crate::config::{Config, MetricKind};
 use crate::error::config_err;
 
+pub mod cgroup_map;
 mod kaddrs;
 pub mod sections;
 
@@ -398,6 +399,28 @@ pub fn validate_maps(config: &Config, maps: &[MapDesc]) -> anyhow::Result<()> {
 pub fn map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
     let name = &config.name;
     let mut problems = Vec::new();
+    if let Some(c) = &config.cgroup_id_map {
+        let expected_key = if c.map_type == "cgrp_storage" { 4 } else { 8 };
+        match maps.iter().find(|m| m.name == c.name) {
+            None => {
+                problems.push(format!("config {name}: cgroup_id_map: the BPF object has no map named {:?}", c.name))
+            }
+            Some(m) => {
+                if m.key_size != expected_key {
+                    problems.push(format!(
+                        "config {name}: cgroup_id_map: key size for map {:?} is {} bytes, expected {expected_key} for map type {}",
+                        c.name, m.key_size, c.map_type
+                    ));
+                }
+                if m.value_size != 8 {
+                    problems.push(format!(
+                        "config {name}: cgroup_id_map: value size for map {:?} is {} bytes, expected 8 (u64)",
+                        c.name, m.value_size
+                    ));
+                }
+            }
+        }
+    }
     for metric in &config.metrics {
         if matches!(metric.kind, MetricKind::Counter { perf_event_array: true }) {
             continue;
