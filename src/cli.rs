@@ -131,6 +131,23 @@ pub struct RunArgs {
     /// Job name of the pushed group.
     #[arg(long, value_name = "NAME", default_value = "ebpfx", requires = "push")]
     pub job: String,
+
+    /// User-space functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob
+    /// (`libc.so.6:'malloc*'`); BINARY is a path, a name in $PATH, or a library name.
+    #[arg(long, value_name = "BINARY:FUNCTION")]
+    pub probe: Option<String>,
+
+    /// Only flows with this local or remote port (tcpflows).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+
+    /// Only flows with a local or remote address in PREFIX, e.g. 10.0.0.0/8 (tcpflows).
+    #[arg(long, value_name = "PREFIX")]
+    pub addr: Option<String>,
+
+    /// Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows).
+    #[arg(long, value_name = "NAME")]
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -25,6 +25,10 @@ fn main() {
             save_raw: args.save_raw,
             push: args.push,
             job: args.job,
+            probe: args.probe,
+            port: args.port,
+            addr: args.addr,
+            state: args.state,
         }),
         Command::Render(args) => session::render_saved(&args.file, args.format, args.output.as_deref(), &args.prefix),
         Command::List(args) if args.names => {
