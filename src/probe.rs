@@ -360,18 +360,34 @@ mod tests {
         let s = select(&all, "*malloc*");
         assert_eq!(s, vec![f("malloc", 0x10), f("malloc_trim", 0x30)]);
         assert!(select(&all, "nothing*").is_empty());
-        assert_eq!(close_names(&all, "Malloc_x*", 3), vec!["malloc".to_string(), "__libc_malloc".to_string()]);
+        // No name holds "malloc_x": names sharing its first three characters instead.
+        assert_eq!(close_names(&all, "Malloc_x*", 3), vec!["malloc".to_string(), "malloc_trim".to_string()]);
+        assert_eq!(close_names(&all, "*LIBC_mall?", 3), vec!["__libc_malloc".to_string()]);
+    }
+
+    #[no_mangle]
+    #[inline(never)]
+    extern "C" fn ebpfx_probe_unit_target(x: u64) -> u64 {
+        std::hint::black_box(x + 1)
     }
 
     #[test]
     fn resolves_functions_of_this_test_binary() {
+        assert_eq!(ebpfx_probe_unit_target(std::hint::black_box(1)), 2);
         let exe = std::env::current_exe().expect("current exe");
         let data = std::fs::read(&exe).expect("read exe");
         let all = elf_functions(&data).expect("parse");
-        let hits = select(&all, "post_attach_mar?");
+        let hits = select(&all, "ebpfx_probe_unit_targe?");
         assert_eq!(hits.len(), 1, "{hits:?}");
-        assert_eq!(hits[0].name, "post_attach_mark");
-        assert!(hits[0].file_offset > 0 && (hits[0].file_offset as usize) < data.len());
+        assert_eq!(hits[0].name, "ebpfx_probe_unit_target");
+        // The file offset must hold the very bytes the function runs.
+        let at = hits[0].file_offset as usize;
+        let file_bytes = data.get(at..at + 16).expect("offset inside the file");
+        let code = ebpfx_probe_unit_target as extern "C" fn(u64) -> u64 as *const u8;
+        // SAFETY: 16 bytes from the function's start lie in this process's mapped, readable
+        // text segment (past a short function's end they are the next function's code).
+        let mem_bytes = unsafe { std::slice::from_raw_parts(code, 16) };
+        assert_eq!(file_bytes, mem_bytes);
     }
 
     #[test]
