@@ -48,7 +48,7 @@ complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s c -l count -d 'Stop 
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l save-raw -d 'Also store the raw map contents and the configs in FILE (JSON), to render later with `ebpfx render FILE` in any format, without root' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l push -d 'Push the Prometheus text to a Pushgateway at URL (PUT, one group per config: job + config). Nothing is printed unless --format or --output asks for it' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l job -d 'Job name of the pushed group' -r
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l probe -d 'User-space functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob (`libc.so.6:\'malloc*\'`); BINARY is a path, a name in $PATH, or a library name' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l probe -d 'Functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob (`libc.so.6:\'malloc*\'`); BINARY is a path, a name in $PATH, a library name, or `kernel` for kernel functions (kprobes)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l port -d 'Only flows with this local or remote port (tcpflows)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l addr -d 'Only flows with a local or remote address in PREFIX, e.g. 10.0.0.0/8 (tcpflows)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l state -d 'Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows)' -r

@@ -132,8 +132,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", default_value = "ebpfx", requires = "push")]
     pub job: String,
 
-    /// User-space functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob
-    /// (`libc.so.6:'malloc*'`); BINARY is a path, a name in $PATH, or a library name.
+    /// Functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob
+    /// (`libc.so.6:'malloc*'`); BINARY is a path, a name in $PATH, a library name, or `kernel`
+    /// for kernel functions (kprobes).
     #[arg(long, value_name = "BINARY:FUNCTION")]
     pub probe: Option<String>,
 

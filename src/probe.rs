@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use libbpf_rs::{Link, ProgramMut, UprobeOpts};
+use libbpf_rs::{KprobeOpts, Link, ProgramMut, UprobeOpts};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolFlags, SymbolKind, SymbolSection};
 use serde_yaml::Value;
 
@@ -29,7 +29,8 @@ pub const MAX_FUNCTIONS: usize = 1000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Function {
     pub name: String,
-    /// Offset of the function's first instruction in the file: what the kernel's uprobe takes.
+    /// Offset of the function's first instruction in the file: what the kernel's uprobe takes
+    /// (for a kernel function: its address, used only to tell aliases apart).
     pub file_offset: u64,
 }
 
@@ -38,7 +39,9 @@ pub struct Function {
 pub struct Target {
     /// What the user wrote, for messages.
     pub spec: String,
+    /// The binary, or `kernel` for kernel functions (attached as kprobes).
     pub binary: PathBuf,
+    pub kernel: bool,
     pub functions: Vec<Function>,
 }
 
@@ -202,20 +205,38 @@ pub fn close_names(all: &[Function], pattern: &str, n: usize) -> Vec<String> {
     hits.into_iter().take(n).map(str::to_string).collect()
 }
 
-/// Resolves `--probe BINARY:GLOB` into the binary path and the functions to attach.
+/// Kernel functions from /proc/kallsyms text: `t`/`T` symbols of the kernel proper (no
+/// module), without compiler-made local variants such as `foo.isra.0` that kprobes cannot name.
+pub fn kallsyms_functions(text: &str) -> Vec<Function> {
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            let (addr, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+            if parts.next().is_some() || !matches!(kind, "t" | "T") || name.contains(['.', '\t']) {
+                return None;
+            }
+            Some(Function { name: name.to_string(), file_offset: u64::from_str_radix(addr, 16).ok()? })
+        })
+        .collect()
+}
+
+/// Resolves `--probe BINARY:GLOB` (or `kernel:GLOB`) into the functions to attach.
 pub fn resolve(spec: &str) -> anyhow::Result<Target> {
     let (binary, pattern) = parse_spec(spec)?;
-    if binary == "kernel" {
-        return Err(usage_err(format!(
-            "--probe {spec}: kernel functions (kprobes) are not supported yet; give a user-space BINARY:FUNCTION"
-        )));
-    }
-    let path = resolve_binary(binary)?;
-    let data = std::fs::read(&path).map_err(|e| anyhow!("--probe: reading {}: {e}", path.display()))?;
-    let all = elf_functions(&data).map_err(|e| usage_err(format!("--probe: {}: {e:#}", path.display())))?;
+    let kernel = binary == "kernel";
+    let (path, all) = if kernel {
+        let text = std::fs::read_to_string("/proc/kallsyms")
+            .map_err(|e| anyhow!("--probe {spec}: kernel functions come from /proc/kallsyms: {e}"))?;
+        (PathBuf::from("kernel"), kallsyms_functions(&text))
+    } else {
+        let path = resolve_binary(binary)?;
+        let data = std::fs::read(&path).map_err(|e| anyhow!("--probe: reading {}: {e}", path.display()))?;
+        let all = elf_functions(&data).map_err(|e| usage_err(format!("--probe: {}: {e:#}", path.display())))?;
+        (path, all)
+    };
     if all.is_empty() {
         return Err(usage_err(format!(
-            "--probe: {} has no function symbols (stripped of .symtab and without .dynsym?)",
+            "--probe: {} has no function symbols (stripped of .symtab and without .dynsym, or kallsyms hidden?)",
             path.display()
         )));
     }
@@ -232,7 +253,7 @@ pub fn resolve(spec: &str) -> anyhow::Result<Target> {
             path.display()
         )));
     }
-    Ok(Target { spec: spec.to_string(), binary: path, functions })
+    Ok(Target { spec: spec.to_string(), binary: path, kernel, functions })
 }
 
 /// For a program section: `Some(retprobe)` when ebpfx attaches it to the `--probe` functions.
@@ -249,6 +270,24 @@ pub fn probe_section(section: &str) -> Option<bool> {
 pub fn attach(prog: &ProgramMut<'_>, retprobe: bool, target: Option<&Target>) -> anyhow::Result<Vec<Link>> {
     let target = target.ok_or_else(|| anyhow!("this program attaches to user functions given with --probe"))?;
     let mut links = Vec::with_capacity(target.functions.len());
+    if target.kernel {
+        // uprobe and kprobe programs share one program type: the same program attaches to either.
+        for (i, f) in target.functions.iter().enumerate() {
+            let opts = KprobeOpts { cookie: i as u64, ..Default::default() };
+            let link = prog.attach_kprobe_with_opts(retprobe, &f.name, opts).map_err(|e| {
+                let kind = if retprobe { "kretprobe" } else { "kprobe" };
+                match crate::loader::errno_of(&e) {
+                    Some(libc::ENOENT) => anyhow!(
+                        "cannot create a {kind} on {}: this kernel has no kprobe support (CONFIG_KPROBES) or the function is not traceable",
+                        f.name
+                    ),
+                    _ => anyhow!("attaching a {kind} to {}: {e:#}", f.name),
+                }
+            })?;
+            links.push(link);
+        }
+        return Ok(links);
+    }
     for (i, f) in target.functions.iter().enumerate() {
         let opts = UprobeOpts { cookie: i as u64, retprobe, ..Default::default() };
         let link = prog.attach_uprobe_with_opts(-1, &target.binary, f.file_offset as usize, opts).map_err(|e| {
@@ -344,6 +383,13 @@ mod tests {
         assert!(glob_match("a*b*c", "axxbyyc"));
         assert!(!glob_match("a*b*c", "axxbyy"));
         assert!(glob_match("*_*_*", "a_b_c"));
+    }
+
+    #[test]
+    fn kallsyms_text_functions() {
+        let text = "ffffffff81000000 T _stext\nffffffff81001000 t vfs_read\nffffffff81002000 D jiffies\nffffffff81003000 t foo.isra.0\nffffffffc0001000 t mod_fn\t[jbd2]\n";
+        let names: Vec<String> = kallsyms_functions(text).into_iter().map(|f| f.name).collect();
+        assert_eq!(names, ["_stext", "vfs_read"]);
     }
 
     #[test]

@@ -193,3 +193,22 @@ fn live_tcpflows_state_and_addr_selection_exclude_loopback_flows() {
         assert!(rtts.iter().all(|(l, _)| !l.contains("127.0.0.1")), "{filter:?}: {rtts:?}");
     }
 }
+
+#[test]
+fn live_funccount_kernel_functions_as_kprobes() {
+    if !require_root("live_funccount_kernel_functions_as_kprobes") {
+        return;
+    }
+    let _l = live_lock();
+    let out = ebpfx(&["run", "funccount", "--probe", "kernel:vfs_rea?", "--for", "1s", "--format", "prom"]);
+    let (prom, err) = (text(&out.stdout), text(&out.stderr));
+    if out.status.code() == Some(0) {
+        // A kernel with kprobes: vfs_read runs all the time (ebpfx itself reads files).
+        promtool_check(&prom);
+        assert!(prom_sum(&prom, "ebpfx_function_calls_total", "function=\"vfs_read\"") > 0.0, "{prom}");
+    } else {
+        // This project's test machines have no CONFIG_KPROBES: the error must say so.
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("cannot create a kprobe on vfs_read") && err.contains("CONFIG_KPROBES"), "{err}");
+    }
+}
