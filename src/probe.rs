@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use libbpf_rs::{KprobeOpts, Link, ProgramMut, UprobeOpts};
+use libbpf_rs::{KprobeOpts, Link, ProgramMut, UprobeMultiOpts, UprobeOpts};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolFlags, SymbolKind, SymbolSection};
 use serde_yaml::Value;
 
@@ -42,6 +42,9 @@ pub struct Target {
     /// The binary, or `kernel` for kernel functions (attached as kprobes).
     pub binary: PathBuf,
     pub kernel: bool,
+    /// Attach each program with one uprobe_multi link (Linux 6.6+) instead of one uprobe per
+    /// function: detaching a uprobe costs the kernel a grace period (~0.1 s), once per link.
+    pub multi: bool,
     pub functions: Vec<Function>,
 }
 
@@ -253,7 +256,41 @@ pub fn resolve(spec: &str) -> anyhow::Result<Target> {
             path.display()
         )));
     }
-    Ok(Target { spec: spec.to_string(), binary: path, kernel, functions })
+    let multi = !kernel && kernel_has_uprobe_multi();
+    Ok(Target { spec: spec.to_string(), binary: path, kernel, multi, functions })
+}
+
+/// Whether the running kernel has uprobe_multi links (Linux 6.6+, by its release number).
+/// `EBPFX_NO_UPROBE_MULTI=1` forces one uprobe per function (the path of older kernels).
+fn kernel_has_uprobe_multi() -> bool {
+    if std::env::var_os("EBPFX_NO_UPROBE_MULTI").is_some_and(|v| v == "1") {
+        return false;
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    release_at_least(&release, (6, 6))
+}
+
+/// `6.18.0-1-amd64` → compares (major, minor) with `min`.
+pub fn release_at_least(release: &str, min: (u32, u32)) -> bool {
+    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (major, minor) {
+        (Some(a), Some(b)) => (a, b) >= min,
+        _ => false,
+    }
+}
+
+/// Before load: programs that attach through uprobe_multi links must be loaded for them.
+pub fn prepare_programs(open: &mut libbpf_rs::OpenObject, target: Option<&Target>) {
+    if !target.is_some_and(|t| t.multi) {
+        return;
+    }
+    for mut prog in open.progs_mut() {
+        if probe_section(&prog.section().to_string_lossy()).is_some() {
+            prog.set_attach_type(libbpf_rs::ProgramAttachType::TraceUprobeMulti);
+        }
+    }
 }
 
 /// For a program section: `Some(retprobe)` when ebpfx attaches it to the `--probe` functions.
@@ -268,7 +305,24 @@ pub fn probe_section(section: &str) -> Option<bool> {
 /// Attaches `prog` at the entry (or return) of every function of `target`, cookie = index.
 /// On failure the links made so far are dropped (detached) before returning.
 pub fn attach(prog: &ProgramMut<'_>, retprobe: bool, target: Option<&Target>) -> anyhow::Result<Vec<Link>> {
-    let target = target.ok_or_else(|| anyhow!("this program attaches to user functions given with --probe"))?;
+    let target = target.ok_or_else(|| {
+        anyhow!(
+            "this program attaches at run time to the functions of --probe (ebpfx run NAME --probe BINARY:FUNCTION)"
+        )
+    })?;
+    let kind = if retprobe { "uretprobe" } else { "uprobe" };
+    if target.multi {
+        let opts = UprobeMultiOpts {
+            offsets: target.functions.iter().map(|f| f.file_offset as usize).collect(),
+            cookies: (0..target.functions.len() as u64).collect(),
+            retprobe,
+            ..Default::default()
+        };
+        let link = prog.attach_uprobe_multi_with_opts(-1, &target.binary, "", opts).map_err(|e| {
+            anyhow!("attaching a {kind} to {} functions of {}: {e:#}", target.functions.len(), target.binary.display())
+        })?;
+        return Ok(vec![link]);
+    }
     let mut links = Vec::with_capacity(target.functions.len());
     if target.kernel {
         // uprobe and kprobe programs share one program type: the same program attaches to either.
@@ -292,8 +346,7 @@ pub fn attach(prog: &ProgramMut<'_>, retprobe: bool, target: Option<&Target>) ->
         let opts = UprobeOpts { cookie: i as u64, retprobe, ..Default::default() };
         let link = prog.attach_uprobe_with_opts(-1, &target.binary, f.file_offset as usize, opts).map_err(|e| {
             anyhow!(
-                "attaching a {} to {} in {} (file offset {:#x}): {e:#}",
-                if retprobe { "uretprobe" } else { "uprobe" },
+                "attaching a {kind} to {} in {} (file offset {:#x}): {e:#}",
                 f.name,
                 target.binary.display(),
                 f.file_offset
@@ -390,6 +443,15 @@ mod tests {
         let text = "ffffffff81000000 T _stext\nffffffff81001000 t vfs_read\nffffffff81002000 D jiffies\nffffffff81003000 t foo.isra.0\nffffffffc0001000 t mod_fn\t[jbd2]\n";
         let names: Vec<String> = kallsyms_functions(text).into_iter().map(|f| f.name).collect();
         assert_eq!(names, ["_stext", "vfs_read"]);
+    }
+
+    #[test]
+    fn kernel_releases() {
+        assert!(release_at_least("6.18.0-1-amd64\n", (6, 6)));
+        assert!(release_at_least("6.6.1", (6, 6)));
+        assert!(!release_at_least("6.5.13-rt", (6, 6)));
+        assert!(!release_at_least("5.15.0", (6, 6)));
+        assert!(!release_at_least("", (6, 6)));
     }
 
     #[test]

@@ -49,14 +49,15 @@ fn live_funclatency_times_sleepy_calls() {
     assert!(sum >= expected && sum < expected * 1.5, "sum {sum} s, expected about {expected} s\n{prom}");
 }
 
-#[test]
-fn live_funccount_counts_glob_matches() {
-    if !require_root("live_funccount_counts_glob_matches") {
-        return;
-    }
-    let _l = live_lock();
+/// funccount on `ebpfx_count_*` (13 and 29 calls), with `env` for ebpfx; also saves the raw
+/// maps and renders them again, which must keep the function names.
+fn funccount_glob(env: &[(&str, &str)]) {
     let probe = format!("{}:ebpfx_count_*", functarget().display());
-    let run = start_attached(&["run", "funccount", "--probe", &probe, "--for", "2s", "--format", "prom"], 1);
+    let s = Scratch::new("funccount");
+    let raw = s.path().join("raw.json");
+    let raw_arg = raw.to_str().expect("utf8 path");
+    let args = ["run", "funccount", "--probe", &probe, "--for", "2s", "--format", "prom", "--save-raw", raw_arg];
+    let run = start_attached_env(&args, 1, env);
     assert_eq!(run.program_ids().len(), 1);
     run_functarget(&["0", "0", "13", "29"]);
     let (code, prom, err) = run.finish();
@@ -66,8 +67,29 @@ fn live_funccount_counts_glob_matches() {
     assert_eq!(
         samples,
         vec![("function=\"ebpfx_count_a\"".to_string(), 13.0), ("function=\"ebpfx_count_b\"".to_string(), 29.0)],
-        "{prom}"
+        "{env:?}\n{prom}"
     );
+    let again = ebpfx(&["render", raw_arg, "--format", "prom"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(prom_samples(&text(&again.stdout), "ebpfx_function_calls_total"), samples);
+}
+
+#[test]
+fn live_funccount_counts_glob_matches() {
+    if !require_root("live_funccount_counts_glob_matches") {
+        return;
+    }
+    let _l = live_lock();
+    funccount_glob(&[]); // one uprobe_multi link per program (Linux 6.6+)
+}
+
+#[test]
+fn live_funccount_one_uprobe_per_function() {
+    if !require_root("live_funccount_one_uprobe_per_function") {
+        return;
+    }
+    let _l = live_lock();
+    funccount_glob(&[("EBPFX_NO_UPROBE_MULTI", "1")]); // the path of kernels before 6.6
 }
 
 #[test]

@@ -45,9 +45,9 @@ impl Loaded {
         self.links.clear();
     }
 
-    /// Number of attached programs.
+    /// Number of attached programs (a program may hold several links).
     pub fn attached(&self) -> usize {
-        self.links.len()
+        self.programs.iter().filter(|p| p.attached).count()
     }
 }
 
@@ -243,6 +243,7 @@ pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Op
     let mut open_obj = open(resolved, opts)?;
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
+    crate::probe::prepare_programs(&mut open_obj, opts.probe.as_deref());
     Ok(open_obj)
 }
 
