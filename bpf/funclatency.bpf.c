@@ -22,8 +22,9 @@ struct hist_key {
 	u64 bucket;
 };
 
+/* LRU: starts of calls that never return (longjmp, exceptions, exit) age out. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 10240);
 	__type(key, struct start_key);
 	__type(value, u64);
