@@ -35,7 +35,7 @@ struct flow_key {
 };
 
 struct rtt_key {
-	u64 bucket; /* fixed bucket: upper bound in microseconds */
+	u64 bucket; /* fixed bucket: upper bound in units of 10 us */
 };
 
 #define FLOW_MAP(name)                                                                             \
@@ -58,11 +58,13 @@ struct {
 	__type(value, u64);
 } tcp_flow_rtt_seconds SEC(".maps");
 
-/* Bucket bounds in microseconds; must match bucket_keys in configs/tcpflows.yaml. The last one
- * (120 s, beyond TCP's largest RTO) catches everything above 500 ms. */
+/* Bucket bounds in units of 10 us (bucket_multiplier 0.00001: every bound times it is an exact
+ * decimal, so `le` reads 0.0001 .. 0.5 rather than 9.999999999999999e-05); they must match
+ * bucket_keys in configs/tcpflows.yaml. The last one (300 s, beyond TCP's largest RTO of 120 s)
+ * catches everything above 500 ms. */
 #define NR_BOUNDS 10
-static const u64 rtt_bounds[NR_BOUNDS] = { 100, 500, 1000, 5000, 10000, 50000, 100000, 200000, 500000, 120000000 };
-#define RTT_SUM_KEY (120000000 + 1)
+static const u64 rtt_bounds[NR_BOUNDS] = { 10, 50, 100, 500, 1000, 5000, 10000, 20000, 50000, 30000000 };
+#define RTT_SUM_KEY (30000000 + 1)
 
 static __always_inline bool addr_selected(const u8 *addr)
 {
@@ -89,12 +91,12 @@ static __always_inline void set_gauge(void *map, const struct flow_key *key, u64
 static __always_inline void observe_rtt(u64 rtt_us)
 {
 	struct rtt_key key = {};
-	u64 *c, one = 1;
+	u64 *c, one = 1, rtt = (rtt_us + 5) / 10; /* units of 10 us, rounded */
 	int i;
 
 	key.bucket = rtt_bounds[NR_BOUNDS - 1];
 	for (i = 0; i < NR_BOUNDS; i++) {
-		if (rtt_us <= rtt_bounds[i]) {
+		if (rtt <= rtt_bounds[i]) {
 			key.bucket = rtt_bounds[i];
 			break;
 		}
@@ -105,7 +107,7 @@ static __always_inline void observe_rtt(u64 rtt_us)
 	else
 		bpf_map_update_elem(&tcp_flow_rtt_seconds, &key, &one, BPF_NOEXIST);
 	key.bucket = RTT_SUM_KEY;
-	ebpfx_count(&tcp_flow_rtt_seconds, &key, rtt_us);
+	ebpfx_count(&tcp_flow_rtt_seconds, &key, rtt);
 }
 
 static __always_inline void record(struct sock *sk)

@@ -193,7 +193,7 @@ fn live_tcpflows_gauges_and_port_selection() {
     let inf = prom_value(&prom, "ebpfx_tcp_flow_rtt_seconds_bucket{le=\"+Inf\"}").unwrap_or(-1.0);
     assert!(count >= 200.0 && inf == count, "RTT histogram count {count}, +Inf {inf}\n{prom}");
     // The fixed buckets of the seed (0.1 ms .. 500 ms) are all there.
-    for le in ["0.0005", "0.001", "0.005", "0.01", "0.5"] {
+    for le in ["0.0001", "0.0005", "0.001", "0.005", "0.01", "0.05", "0.1", "0.2", "0.5", "300"] {
         assert!(prom_value(&prom, &format!("ebpfx_tcp_flow_rtt_seconds_bucket{{le=\"{le}\"}}")).is_some(), "le {le}");
     }
 }
