@@ -59,11 +59,6 @@ pub fn find(open: &OpenObject, names: &[&str]) -> anyhow::Result<Vec<Option<Plac
     Ok(out)
 }
 
-/// Whether the object has a global `name` that can be written before load.
-pub fn has(open: &OpenObject, name: &str) -> bool {
-    find(open, &[name]).ok().and_then(|mut v| v.pop()).flatten().is_some()
-}
-
 /// Writes `bytes` at `place` in the initial value of its section's map.
 pub fn write(config: &str, open: &mut OpenObject, name: &str, place: &Place, bytes: &[u8]) -> anyhow::Result<()> {
     for mut map in open.maps_mut() {
