@@ -141,6 +141,23 @@ pub struct RunArgs {
     /// (`profile` samples at 99 Hz by default).
     #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u64).range(1..))]
     pub frequency: Option<u64>,
+    /// Functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob
+    /// (`libc.so.6:'malloc*'`); BINARY is a path, a name in $PATH, a library name, or `kernel`
+    /// for kernel functions (kprobes).
+    #[arg(long, value_name = "BINARY:FUNCTION")]
+    pub probe: Option<String>,
+
+    /// Only flows with this local or remote port (tcpflows).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+
+    /// Only flows with a local or remote address in PREFIX, e.g. 10.0.0.0/8 (tcpflows).
+    #[arg(long, value_name = "PREFIX")]
+    pub addr: Option<String>,
+
+    /// Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows).
+    #[arg(long, value_name = "NAME")]
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

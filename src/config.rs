@@ -27,6 +27,9 @@ pub struct Config {
     pub cgroup_id_map: Option<CgroupIdMap>,
     /// Number of `tracing.spans` entries: parsed, unsupported in a one-shot run.
     pub tracing_spans: usize,
+    /// ebpfx extension: the label whose `static_map` ebpfx fills with the functions resolved
+    /// from `--probe` (the config's programs attach to them; see `probe.rs`).
+    pub probe_label: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,9 +183,13 @@ impl Parser<'_> {
             kaddrs: Vec::new(),
             cgroup_id_map: None,
             tracing_spans: 0,
+            probe_label: None,
         };
         if let Some(v) = get(&root, "description") {
             cfg.description = self.opt_string(v, "description")?;
+        }
+        if let Some(v) = get(&root, "probe_label") {
+            cfg.probe_label = self.opt_string(v, "probe_label")?.filter(|s| !s.is_empty());
         }
         let mut any_section = false;
         if let Some(metrics) = get(&root, "metrics") {
@@ -262,6 +269,14 @@ impl Parser<'_> {
         for m in &cfg.metrics {
             if !seen.insert(m.name.as_str()) {
                 return Err(self.err(format!("metric {:?} is defined twice", m.name)));
+            }
+        }
+        if let Some(label) = &cfg.probe_label {
+            let holds = |l: &Label| &l.name == label && l.decoders.iter().any(|d| d.name == "static_map");
+            if !cfg.metrics.iter().any(|m| m.labels.iter().any(holds)) {
+                return Err(self.err(format!(
+                    "probe_label {label:?}: no metric has a label {label:?} with a static_map decoder (ebpfx writes the --probe function names there)"
+                )));
             }
         }
         Ok(cfg)

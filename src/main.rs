@@ -27,6 +27,10 @@ fn main() {
             job: args.job,
             watch: args.watch,
             frequency: args.frequency,
+            probe: args.probe,
+            port: args.port,
+            addr: args.addr,
+            state: args.state,
         }),
         Command::Render(args) => session::render_saved(&args.file, args.format, args.output.as_deref(), &args.prefix),
         Command::List(args) if args.names => {

@@ -52,6 +52,12 @@ pub struct RunRequest {
     pub watch: bool,
     /// Sampling frequency (Hz) of perf_event programs (`--frequency`).
     pub frequency: Option<u64>,
+    /// `--probe BINARY:FUNCTION`: user functions for configs with a `probe_label`.
+    pub probe: Option<String>,
+    /// Flow selection written into BPF globals: `--port`, `--addr`, `--state`.
+    pub port: Option<u16>,
+    pub addr: Option<String>,
+    pub state: Option<String>,
 }
 
 /// Interrupts seen so far (Ctrl-C, SIGTERM, SIGHUP).
@@ -190,7 +196,7 @@ pub fn check(
     if attach {
         loader::check_privileges()?;
     }
-    let opts = LoadOptions { strict: false, verbose, btf, frequency: None };
+    let opts = LoadOptions { strict: false, verbose, btf, ..Default::default() };
     let mut out = String::new();
     let mut failed = Vec::new();
     for name in names {
@@ -249,6 +255,9 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         // Every config is parsed and validated before any BPF is loaded.
         resolved.push(catalog.resolve(name)?);
     }
+    // Run-time targets and flag globals, checked (like the configs) before anything loads.
+    let probe = crate::probe::apply(&mut resolved, req.probe.as_deref())?;
+    let globals = crate::flowfilter::globals(req.port, req.addr.as_deref(), req.state.as_deref())?;
     let format = choose_format(req);
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
         check_has_stacks(f, &resolved)?;
@@ -279,7 +288,14 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
 
     loader::init_libbpf_logging(req.verbose);
-    let opts = LoadOptions { strict: req.strict, verbose: req.verbose, btf: req.btf.clone(), frequency: req.frequency };
+    let opts = LoadOptions {
+        strict: req.strict,
+        verbose: req.verbose,
+        btf: req.btf.clone(),
+        frequency: req.frequency,
+        globals,
+        probe,
+    };
     // Objects are opened and checked against their configs before anything is loaded.
     let prepared = resolved.iter().map(|r| loader::prepare(r, &opts)).collect::<anyhow::Result<Vec<_>>>()?;
 

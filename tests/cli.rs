@@ -137,3 +137,49 @@ fn directory_config_wins_over_builtin_and_is_listed() {
     let line = s.lines().find(|l| l.starts_with("biolatency")).expect("listed");
     assert!(line.contains(dir) && line.contains("my own biolatency"), "{line}");
 }
+
+#[test]
+fn probe_tools_need_probe() {
+    assert_usage_error(&["run", "funclatency", "--for", "1s"], &["funclatency needs --probe BINARY:FUNCTION"]);
+    assert_usage_error(&["run", "funccount", "--for", "1s"], &["funccount needs --probe BINARY:FUNCTION"]);
+}
+
+#[test]
+fn probe_errors_name_the_problem() {
+    assert_usage_error(&["run", "funccount", "--probe", "malloc", "--for", "1s"], &["expected BINARY:FUNCTION"]);
+    assert_usage_error(
+        &["run", "funccount", "--probe", "no-such-binary-ebpfx:main", "--for", "1s"],
+        &["binary \"no-such-binary-ebpfx\" not found in $PATH"],
+    );
+    assert_usage_error(
+        &["run", "funccount", "--probe", "/no/such/file:main", "--for", "1s"],
+        &["binary /no/such/file not found"],
+    );
+    assert_usage_error(
+        &["run", "funccount", "--probe", "libc.so.6:mallocz*", "--for", "1s"],
+        &["no function in", "libc.so.6 matches \"mallocz*\"", "close names: malloc"],
+    );
+    assert_usage_error(
+        &["run", "funccount", "--probe", "libc.so.6:*", "--for", "1s"],
+        &["functions in", "more than the 1000", "narrow the pattern"],
+    );
+    assert_usage_error(
+        &["run", "biolatency", "--probe", "libc.so.6:malloc", "--for", "1s"],
+        &["--probe is not supported by config biolatency"],
+    );
+}
+
+#[test]
+fn flow_flags_are_scoped_and_checked() {
+    assert_usage_error(
+        &["run", "biolatency", "--port", "80", "--for", "1s"],
+        &["--port is not supported by config biolatency"],
+    );
+    assert_usage_error(
+        &["run", "syscalls", "--state", "LISTEN", "--for", "1s"],
+        &["--state is not supported by config syscalls"],
+    );
+    assert_usage_error(&["run", "tcpflows", "--addr", "10.0.0.0/40", "--for", "1s"], &["--addr", "at most 32 bits"]);
+    assert_usage_error(&["run", "tcpflows", "--state", "OPEN", "--for", "1s"], &["unknown TCP state", "ESTABLISHED"]);
+    assert_usage_error(&["run", "tcpflows", "--port", "0", "--for", "1s"], &["--port 0"]);
+}

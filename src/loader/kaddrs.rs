@@ -2,9 +2,9 @@
 //! (spec §2.7, §4.3).
 use std::collections::HashMap;
 
-use libbpf_rs::btf::types::{DataSec, Var};
-use libbpf_rs::btf::Btf;
-use libbpf_rs::{AsRawLibbpf, OpenObject};
+use libbpf_rs::OpenObject;
+
+use super::globals;
 
 use crate::error::config_err;
 
@@ -32,72 +32,22 @@ pub fn inject(config: &str, open: &mut OpenObject, syms: &[String]) -> anyhow::R
     let text = std::fs::read_to_string("/proc/kallsyms")
         .map_err(|e| anyhow::anyhow!("config {config}: kaddrs need /proc/kallsyms: {e}"))?;
     let table = parse_kallsyms(&text)?;
-    // Find (section, offset, size) of each global first; the BTF borrows the object.
-    let mut places: Vec<(String, String, u32, usize, u64)> = Vec::new();
-    {
-        // SAFETY: the pointer comes from a live OpenObject that outlives `btf` (dropped at the end
-        // of this block, before the object is mutated).
-        let obj = unsafe { open.as_libbpf_object().as_ref() };
-        let btf = Btf::from_bpf_object(obj)
-            .map_err(|e| anyhow::anyhow!("config {config}: reading the object's BTF: {e}"))?
-            .ok_or_else(|| config_err(format!("config {config}: kaddrs need BTF in the object (compile with -g)")))?;
-        for sym in syms {
-            let addr = *table.get(sym).ok_or_else(|| {
-                anyhow::anyhow!("config {config}: kaddrs: kernel symbol {sym:?} is not in /proc/kallsyms (data symbols need CONFIG_KALLSYMS_ALL)")
-            })?;
-            let var_name = format!("kaddr_{sym}");
-            let mut found = None;
-            for sec in btf.type_by_kind::<DataSec<'_>>() {
-                let sec_name = sec.name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                if !(sec_name == ".rodata"
-                    || sec_name == ".data"
-                    || sec_name.starts_with(".rodata.")
-                    || sec_name.starts_with(".data."))
-                {
-                    continue;
-                }
-                for info in sec.iter() {
-                    let is_var = btf
-                        .type_by_id::<Var<'_>>(info.ty)
-                        .and_then(|v| v.name().map(|n| n.to_string_lossy() == var_name))
-                        .unwrap_or(false);
-                    if is_var {
-                        found = Some((sec_name.clone(), info.offset, info.size));
-                    }
-                }
-            }
-            let (sec_name, offset, size) = found.ok_or_else(|| {
-                config_err(format!(
-                    "config {config}: kaddrs lists {sym:?} but the object has no global `const volatile u64 kaddr_{sym}` in .rodata or .data"
-                ))
-            })?;
-            if size < 8 {
-                return Err(config_err(format!("config {config}: kaddr_{sym} is {size} bytes, needs 8 (u64)")));
-            }
-            places.push((sym.clone(), sec_name, offset, size, addr));
+    let names: Vec<String> = syms.iter().map(|s| format!("kaddr_{s}")).collect();
+    let places = globals::find(open, &names.iter().map(String::as_str).collect::<Vec<_>>())
+        .map_err(|e| anyhow::anyhow!("config {config}: {e:#}"))?;
+    for ((sym, var), place) in syms.iter().zip(&names).zip(places) {
+        let addr = *table.get(sym).ok_or_else(|| {
+            anyhow::anyhow!("config {config}: kaddrs: kernel symbol {sym:?} is not in /proc/kallsyms (data symbols need CONFIG_KALLSYMS_ALL)")
+        })?;
+        let place = place.ok_or_else(|| {
+            config_err(format!(
+                "config {config}: kaddrs lists {sym:?} but the object has no global `const volatile u64 {var}` in .rodata or .data (or no BTF: compile with -g)"
+            ))
+        })?;
+        if place.size < 8 {
+            return Err(config_err(format!("config {config}: {var} is {} bytes, needs 8 (u64)", place.size)));
         }
-    }
-    for (sym, sec_name, offset, _size, addr) in places {
-        let mut done = false;
-        for mut map in open.maps_mut() {
-            let name = map.name().to_string_lossy().into_owned();
-            if !name.ends_with(&sec_name) {
-                continue;
-            }
-            let data = map.initial_value_mut().ok_or_else(|| {
-                anyhow::anyhow!("config {config}: section {sec_name} of kaddr_{sym} has no initial value")
-            })?;
-            let start = offset as usize;
-            let slot = data
-                .get_mut(start..start + 8)
-                .ok_or_else(|| anyhow::anyhow!("config {config}: kaddr_{sym} lies outside section {sec_name}"))?;
-            slot.copy_from_slice(&addr.to_ne_bytes());
-            done = true;
-            break;
-        }
-        if !done {
-            return Err(config_err(format!("config {config}: no map for section {sec_name} holding kaddr_{sym}")));
-        }
+        globals::write(config, open, var, &place, &addr.to_ne_bytes())?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::config::{Config, MetricKind};
 use crate::error::config_err;
 
 pub mod cgroup_map;
+pub mod globals;
 mod kaddrs;
 pub mod sections;
 
@@ -45,9 +46,9 @@ impl Loaded {
         self.links.clear();
     }
 
-    /// Number of attached programs.
+    /// Number of attached programs (a program may hold several links).
     pub fn attached(&self) -> usize {
-        self.links.len()
+        self.programs.iter().filter(|p| p.attached).count()
     }
 }
 
@@ -61,6 +62,10 @@ pub struct LoadOptions {
     pub btf: Option<std::path::PathBuf>,
     /// Samples per second of `perf_event/` programs, replacing their section's `frequency=`.
     pub frequency: Option<u64>,
+    /// Globals written into every object before load (tool flags such as `--port`).
+    pub globals: Vec<globals::GlobalValue>,
+    /// The functions of `--probe`, for programs in bare `uprobe`/`uretprobe` sections.
+    pub probe: Option<std::sync::Arc<crate::probe::Target>>,
 }
 
 fn libbpf_log(level: PrintLevel, msg: String) {
@@ -236,10 +241,12 @@ pub fn prepare(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Prepar
     Ok(Prepared { resolved: resolved.clone(), open: open_obj })
 }
 
-/// Opens the object and writes its `kaddrs` (nothing is loaded yet).
+/// Opens the object and writes its `kaddrs` and flag globals (nothing is loaded yet).
 pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
     let mut open_obj = open(resolved, opts)?;
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
+    globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
+    crate::probe::prepare_programs(&mut open_obj, opts.probe.as_deref());
     Ok(open_obj)
 }
 
@@ -289,8 +296,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             }
             // Find the programs that cannot load: try each alone, then load without them.
             for (prog, section) in &sections {
-                let mut probe = open(resolved, opts)?;
-                kaddrs::inject(&name, &mut probe, &resolved.config.kaddrs)?;
+                let mut probe = open_object(resolved, opts)?;
                 for mut p in probe.progs_mut() {
                     let keep = os(p.name()) == *prog;
                     p.set_autoload(keep);
@@ -315,8 +321,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
                 let detail = if detail.is_empty() { format!("{err:#}: {}", explain_load("", errno)) } else { detail };
                 return Err(anyhow!("config {name}: loading {} failed: {detail}", resolved.object.describe(&name)));
             }
-            open_obj = open(resolved, opts)?;
-            kaddrs::inject(&name, &mut open_obj, &resolved.config.kaddrs)?;
+            open_obj = open_object(resolved, opts)?;
             for mut p in open_obj.progs_mut() {
                 let pname = os(p.name());
                 if left_out.iter().any(|l| l.name == pname) {
@@ -344,6 +349,8 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
         }
         let attached = if sections::is_custom(&section) {
             sections::attach_custom(&prog, &section, opts.frequency).map_err(|e| format!("{e:#}"))
+        } else if let Some(retprobe) = crate::probe::probe_section(&section) {
+            crate::probe::attach(&prog, retprobe, opts.probe.as_deref()).map_err(|e| format!("{e:#}"))
         } else {
             prog.attach().map(|l| vec![l]).map_err(|e| explain_attach(&section, &e))
         };

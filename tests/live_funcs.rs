@@ -1,0 +1,236 @@
+//! Live tests of the run-time-targeted tools: funclatency and funccount on the functions of
+//! `examples/functarget.rs`, tcpflows on TCP transfers over loopback with `--port` selection.
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// target/<profile>/examples/functarget, built by `cargo test` beside this test binary.
+fn functarget() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/live_funcs-HASH → target/<profile>/examples/functarget
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let p = profile_dir.join("examples").join("functarget");
+    assert!(p.is_file(), "{} missing: cargo test builds the examples", p.display());
+    p
+}
+
+fn run_functarget(args: &[&str]) {
+    let st = Command::new(functarget()).args(args).status().expect("run functarget");
+    assert!(st.success(), "functarget failed");
+}
+
+#[test]
+fn live_funclatency_times_sleepy_calls() {
+    if !require_root("live_funclatency_times_sleepy_calls") {
+        return;
+    }
+    let _l = live_lock();
+    const CALLS: usize = 6;
+    let probe = format!("{}:ebpfx_sleepy", functarget().display());
+    let run = start_attached(&["run", "funclatency", "--probe", &probe, "--for", "3s", "--format", "prom"], 1);
+    run_functarget(&[&CALLS.to_string(), "20", "0", "0"]);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    promtool_check(&prom);
+    let f = "function=\"ebpfx_sleepy\"";
+    let count = prom_value(&prom, &format!("ebpfx_function_latency_seconds_count{{{f}}}")).unwrap_or(0.0);
+    assert_eq!(count, CALLS as f64, "{prom}");
+    // 20 ms lies in the exp2 bucket (2^24 ns, 2^25 ns] = (0.016777216 s, 0.033554432 s].
+    let below = prom_value(&prom, &format!("ebpfx_function_latency_seconds_bucket{{{f},le=\"0.016777216\"}}"));
+    let within = prom_value(&prom, &format!("ebpfx_function_latency_seconds_bucket{{{f},le=\"0.033554432\"}}"));
+    assert_eq!((below, within), (Some(0.0), Some(CALLS as f64)), "{prom}");
+    let sum = prom_value(&prom, &format!("ebpfx_function_latency_seconds_sum{{{f}}}")).unwrap_or(0.0);
+    let expected = CALLS as f64 * 0.020;
+    assert!(sum >= expected && sum < expected * 1.5, "sum {sum} s, expected about {expected} s\n{prom}");
+}
+
+/// funccount on `ebpfx_count_*` (13 and 29 calls), with `env` for ebpfx; also saves the raw
+/// maps and renders them again, which must keep the function names.
+fn funccount_glob(env: &[(&str, &str)]) {
+    let probe = format!("{}:ebpfx_count_*", functarget().display());
+    let s = Scratch::new("funccount");
+    let raw = s.path().join("raw.json");
+    let raw_arg = raw.to_str().expect("utf8 path");
+    let args = ["run", "funccount", "--probe", &probe, "--for", "2s", "--format", "prom", "--save-raw", raw_arg];
+    let run = start_attached_env(&args, 1, env);
+    assert_eq!(run.program_ids().len(), 1);
+    run_functarget(&["0", "0", "13", "29"]);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    promtool_check(&prom);
+    let samples = prom_samples(&prom, "ebpfx_function_calls_total");
+    assert_eq!(
+        samples,
+        vec![("function=\"ebpfx_count_a\"".to_string(), 13.0), ("function=\"ebpfx_count_b\"".to_string(), 29.0)],
+        "{env:?}\n{prom}"
+    );
+    let again = ebpfx(&["render", raw_arg, "--format", "prom"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(prom_samples(&text(&again.stdout), "ebpfx_function_calls_total"), samples);
+}
+
+#[test]
+fn live_funccount_counts_glob_matches() {
+    if !require_root("live_funccount_counts_glob_matches") {
+        return;
+    }
+    let _l = live_lock();
+    funccount_glob(&[]); // one uprobe_multi link per program (Linux 6.6+)
+}
+
+#[test]
+fn live_funccount_one_uprobe_per_function() {
+    if !require_root("live_funccount_one_uprobe_per_function") {
+        return;
+    }
+    let _l = live_lock();
+    funccount_glob(&[("EBPFX_NO_UPROBE_MULTI", "1")]); // the path of kernels before 6.6
+}
+
+#[test]
+fn live_funccount_probe_errors_exit_2() {
+    // Resolution happens before anything is loaded: no root needed, but keep it with the others.
+    let bin = functarget();
+    let out = ebpfx(&["run", "funccount", "--probe", &format!("{}:ebpfx_sleeepy", bin.display()), "--for", "1s"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no function in") && err.contains("close names: ebpfx_sleepy"), "{err}");
+}
+
+/// A server on an ephemeral loopback port echoing a little for every chunk it reads; the client
+/// sends `rounds` chunks of 16 KiB. Returns the server's port.
+fn transfer(rounds: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let _ = conn.write_all(b"ok");
+                }
+            }
+        }
+    });
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let chunk = vec![7u8; 16384];
+    let mut reply = [0u8; 64];
+    for _ in 0..rounds {
+        client.write_all(&chunk).expect("send");
+        let _ = client.read(&mut reply);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(client);
+    let _ = server.join();
+    port
+}
+
+#[test]
+fn live_tcpflows_gauges_and_port_selection() {
+    if !require_root("live_tcpflows_gauges_and_port_selection") {
+        return;
+    }
+    let _l = live_lock();
+    // Bind the selected port first so that it is known before ebpfx starts.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let port_arg = port.to_string();
+    let args = ["run", "tcpflows", "--port", &port_arg, "--addr", "127.0.0.1/32", "--state", "established"];
+    let run = start_attached(&[&args[..], &["--for", "3s", "--format", "prom"]].concat(), 1);
+    // The selected flow: a server on `port` (re-bound), and another flow on another port.
+    let selected = std::thread::spawn(move || {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("re-bind the selected port");
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = conn.read(&mut buf) {
+                if n == 0 || conn.write_all(b"ok").is_err() {
+                    break;
+                }
+            }
+        });
+        let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let mut reply = [0u8; 64];
+        for _ in 0..200 {
+            client.write_all(&[1u8; 16384]).expect("send");
+            let _ = client.read(&mut reply);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        drop(client);
+        let _ = server.join();
+    });
+    let other = transfer(200);
+    let _ = selected.join();
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    promtool_check(&prom);
+
+    let rtts = prom_samples(&prom, "ebpfx_tcp_flow_smoothed_rtt");
+    let p = format!("port=\"{port}\"");
+    assert!(!rtts.is_empty(), "no flows seen\n{prom}");
+    // Both ends of the selected connection, nothing else.
+    assert_eq!(rtts.len(), 2, "{rtts:?}");
+    for (labels, v) in &rtts {
+        assert!(labels.contains(&format!("s{p}")) || labels.contains(&format!("d{p}")), "{labels}");
+        assert!(!labels.contains(&format!("\"{other}\"")), "flow on port {other} not filtered out: {labels}");
+        assert!(labels.contains("src=\"127.0.0.1\"") && labels.contains("dst=\"127.0.0.1\""), "{labels}");
+        assert!(*v > 0.0 && *v < 1_000_000.0, "smoothed RTT {v} us over loopback");
+    }
+    for (labels, cwnd) in prom_samples(&prom, "ebpfx_tcp_flow_congestion_window") {
+        assert!(cwnd >= 1.0, "cwnd {cwnd} of {labels}");
+    }
+    let acked = prom_samples(&prom, "ebpfx_tcp_flow_acked_bytes");
+    assert!(acked.iter().any(|(_, v)| *v >= 200.0 * 16384.0), "the client's bytes acked: {acked:?}");
+    let count = prom_value(&prom, "ebpfx_tcp_flow_rtt_seconds_count").unwrap_or(0.0);
+    let inf = prom_value(&prom, "ebpfx_tcp_flow_rtt_seconds_bucket{le=\"+Inf\"}").unwrap_or(-1.0);
+    assert!(count >= 200.0 && inf == count, "RTT histogram count {count}, +Inf {inf}\n{prom}");
+    // The fixed buckets of the seed (0.1 ms .. 500 ms) are all there.
+    for le in ["0.0001", "0.0005", "0.001", "0.005", "0.01", "0.05", "0.1", "0.2", "0.5", "300"] {
+        assert!(prom_value(&prom, &format!("ebpfx_tcp_flow_rtt_seconds_bucket{{le=\"{le}\"}}")).is_some(), "le {le}");
+    }
+}
+
+#[test]
+fn live_tcpflows_state_and_addr_selection_exclude_loopback_flows() {
+    if !require_root("live_tcpflows_state_and_addr_selection_exclude_loopback_flows") {
+        return;
+    }
+    let _l = live_lock();
+    for filter in [["--state", "LISTEN"], ["--addr", "10.0.0.0/8"]] {
+        let run = start_attached(&["run", "tcpflows", filter[0], filter[1], "--for", "2s", "--format", "prom"], 1);
+        transfer(50);
+        let (code, prom, err) = run.finish();
+        assert_eq!(code, Some(0), "{err}");
+        promtool_check(&prom);
+        // Listening sockets carry no data, and loopback is not in 10.0.0.0/8.
+        let rtts = prom_samples(&prom, "ebpfx_tcp_flow_smoothed_rtt");
+        assert!(rtts.iter().all(|(l, _)| !l.contains("127.0.0.1")), "{filter:?}: {rtts:?}");
+    }
+}
+
+#[test]
+fn live_funccount_kernel_functions_as_kprobes() {
+    if !require_root("live_funccount_kernel_functions_as_kprobes") {
+        return;
+    }
+    let _l = live_lock();
+    let out = ebpfx(&["run", "funccount", "--probe", "kernel:vfs_rea?", "--for", "1s", "--format", "prom"]);
+    let (prom, err) = (text(&out.stdout), text(&out.stderr));
+    if out.status.code() == Some(0) {
+        // A kernel with kprobes: vfs_read runs all the time (ebpfx itself reads files).
+        promtool_check(&prom);
+        assert!(prom_sum(&prom, "ebpfx_function_calls_total", "function=\"vfs_read\"") > 0.0, "{prom}");
+    } else {
+        // This project's test machines have no CONFIG_KPROBES: the error must say so.
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("cannot create a kprobe on vfs_read") && err.contains("CONFIG_KPROBES"), "{err}");
+    }
+}
