@@ -170,7 +170,8 @@ pub fn render_saved(file: &Path, format: Option<Format>, output: Option<&Path>, 
     }
     let configs: Vec<&crate::config::Config> = run.configs.iter().map(|(c, _)| c).collect();
     let maps: Vec<Vec<RawMap>> = run.configs.iter().map(|(_, m)| m.clone()).collect();
-    let snapshot = build_snapshot(&configs, &maps, run.window, &mut Decoders::new(Env::system()));
+    let mut snapshot = build_snapshot(&configs, &maps, run.window, &mut Decoders::new(Env::system()));
+    snapshot.self_metrics = run.self_metrics;
     for w in &snapshot.warnings {
         eprintln!("ebpfx: warning: {w}");
     }
@@ -450,19 +451,20 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     drop(events);
     drop(loaded);
     let window = Window { start: start_wall, end: end_wall, length };
+    let run_stats = stats_guard.as_ref().map(|_| selfmetrics::window_delta(&start_stats, &end_stats));
+    drop(stats_guard);
+    let self_metrics = selfmetrics::metrics(&config_names, &rows, run_stats.as_ref());
     if let Some(path) = &req.save_raw {
         let saved: Vec<(&str, &str, &str, &[RawMap])> = resolved
             .iter()
             .zip(&maps)
             .map(|(r, m)| (r.config.name.as_str(), r.config.origin.as_str(), r.yaml.as_str(), m.as_slice()))
             .collect();
-        write_atomic(path, crate::snapshot_file::to_json(&window, &saved)?.as_bytes())?;
+        write_atomic(path, crate::snapshot_file::to_json(&window, &saved, &self_metrics)?.as_bytes())?;
     }
     let mut snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &maps, window, &mut decoders);
     snapshot.warnings.append(&mut event_warnings);
-    let run_stats = stats_guard.as_ref().map(|_| selfmetrics::window_delta(&start_stats, &end_stats));
-    drop(stats_guard);
-    snapshot.self_metrics = selfmetrics::metrics(&config_names, &rows, run_stats.as_ref());
+    snapshot.self_metrics = self_metrics;
     emit(req, format, &snapshot, &render_opts, emitted)
 }
 

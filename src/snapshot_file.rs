@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::usage_err;
-use crate::model::Window;
+use crate::model::{Metric, MetricValues, Sample, Window};
 use crate::raw::RawMap;
 
 const KIND: &str = "ebpfx-raw-snapshot";
@@ -21,6 +21,19 @@ struct File {
     version: u32,
     window: SavedWindow,
     configs: Vec<SavedConfig>,
+    /// ebpfx's own metrics of the run (programs, probe cost), already final.
+    #[serde(default)]
+    self_metrics: Vec<SavedMetric>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedMetric {
+    name: String,
+    help: String,
+    /// "counter" or "gauge".
+    kind: String,
+    label_names: Vec<String>,
+    samples: Vec<(Vec<String>, f64)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,6 +68,7 @@ struct SavedMap {
 pub struct SavedRun {
     pub window: Window,
     pub configs: Vec<(Config, Vec<RawMap>)>,
+    pub self_metrics: Vec<Metric>,
 }
 
 fn unix_ns(t: SystemTime) -> u128 {
@@ -66,7 +80,11 @@ fn from_unix_ns(ns: u128) -> SystemTime {
 }
 
 /// Serialises a run: window, each config's YAML (name, origin) and its raw maps.
-pub fn to_json(window: &Window, configs: &[(&str, &str, &str, &[RawMap])]) -> anyhow::Result<String> {
+pub fn to_json(
+    window: &Window,
+    configs: &[(&str, &str, &str, &[RawMap])],
+    self_metrics: &[Metric],
+) -> anyhow::Result<String> {
     let file = File {
         kind: KIND.to_string(),
         version: VERSION,
@@ -94,6 +112,23 @@ pub fn to_json(window: &Window, configs: &[(&str, &str, &str, &[RawMap])]) -> an
                         values: m.values.clone(),
                     })
                     .collect(),
+            })
+            .collect(),
+        self_metrics: self_metrics
+            .iter()
+            .filter_map(|m| {
+                let (kind, samples) = match &m.values {
+                    MetricValues::Counter(s) => ("counter", s),
+                    MetricValues::Gauge(s) => ("gauge", s),
+                    MetricValues::Histogram(_) => return None,
+                };
+                Some(SavedMetric {
+                    name: m.name.clone(),
+                    help: m.help.clone(),
+                    kind: kind.to_string(),
+                    label_names: m.label_names.clone(),
+                    samples: samples.iter().map(|s| (s.labels.clone(), s.value)).collect(),
+                })
             })
             .collect(),
     };
@@ -157,7 +192,21 @@ pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
         }
         configs.push((config, maps));
     }
-    Ok(SavedRun { window, configs })
+    let self_metrics = file
+        .self_metrics
+        .into_iter()
+        .map(|m| {
+            let samples = m.samples.into_iter().map(|(labels, value)| Sample { labels, value }).collect();
+            Metric {
+                config: "ebpfx".into(),
+                name: m.name,
+                help: m.help,
+                label_names: m.label_names,
+                values: if m.kind == "counter" { MetricValues::Counter(samples) } else { MetricValues::Gauge(samples) },
+            }
+        })
+        .collect();
+    Ok(SavedRun { window, configs, self_metrics })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -191,7 +240,7 @@ mod tests {
             end: from_unix_ns(3_000_000_456),
             length: Duration::from_nanos(2_000_000_333),
         };
-        let json = to_json(&w, &[("c", "c.yaml", yaml, std::slice::from_ref(&m))]).expect("json");
+        let json = to_json(&w, &[("c", "c.yaml", yaml, std::slice::from_ref(&m))], &[]).expect("json");
         let dir = std::env::temp_dir().join(format!("ebpfx-snap-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let p = dir.join("s.json");
