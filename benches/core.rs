@@ -189,6 +189,56 @@ fn bench_rss() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Exec -> READY and peak RSS of the minimal libbpf C loader of ../shared/bench/anchors, when
+/// benches/anchors.sh built it (EBPFX_ANCHOR_DIR): the same measurements, side by side.
+fn bench_anchor() -> anyhow::Result<()> {
+    let Some(dir) = std::env::var_os("EBPFX_ANCHOR_DIR").map(std::path::PathBuf::from) else {
+        println!("anchor loader: not built (run benches/anchors.sh for the side-by-side figures)");
+        return Ok(());
+    };
+    let bpfload = dir.join("build/bpfload");
+    let obj = dir.join("build/biolat_btf.bpf.o");
+    let mut times = vec![];
+    for _ in 0..11 {
+        let t0 = Instant::now();
+        let mut child = Command::new(&bpfload).arg("-x").arg(&obj).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+        let mut reader = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                anyhow::bail!("bpfload exited before READY");
+            }
+            if line.starts_with("READY") {
+                times.push(t0.elapsed());
+                break;
+            }
+        }
+        child.wait()?;
+    }
+    times.remove(0);
+    println!("anchor: exec -> all programs attached, minimal libbpf C loader, tp_btf biolat (median of 10): {}", ms(median(times)));
+    let mut rss = vec![];
+    for _ in 0..3 {
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "%M"])
+            .arg(&bpfload)
+            .args(["-d", "3", "-H", "hist"])
+            .arg(&obj)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()?;
+        if let Some(kb) = String::from_utf8_lossy(&out.stderr).lines().last().and_then(|l| l.trim().parse::<u64>().ok()) {
+            rss.push(kb);
+        }
+    }
+    rss.sort();
+    if let Some(m) = rss.get(rss.len() / 2) {
+        println!("anchor: peak RSS, 3 s run, minimal libbpf C loader (median of {}): {:.1} MB", rss.len(), *m as f64 / 1024.0);
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -198,5 +248,6 @@ fn main() -> anyhow::Result<()> {
     bench_map_pipeline()?;
     bench_startup()?;
     bench_rss()?;
+    bench_anchor()?;
     Ok(())
 }
