@@ -201,7 +201,8 @@ fn bench_anchor() -> anyhow::Result<()> {
     let mut times = vec![];
     for _ in 0..11 {
         let t0 = Instant::now();
-        let mut child = Command::new(&bpfload).arg("-x").arg(&obj).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+        let mut child =
+            Command::new(&bpfload).arg("-x").arg(&obj).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
         let mut reader = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?);
         let mut line = String::new();
         loop {
@@ -217,7 +218,10 @@ fn bench_anchor() -> anyhow::Result<()> {
         child.wait()?;
     }
     times.remove(0);
-    println!("anchor: exec -> all programs attached, minimal libbpf C loader, tp_btf biolat (median of 10): {}", ms(median(times)));
+    println!(
+        "anchor: exec -> all programs attached, minimal libbpf C loader, tp_btf biolat (median of 10): {}",
+        ms(median(times))
+    );
     let mut rss = vec![];
     for _ in 0..3 {
         let out = Command::new("/usr/bin/time")
@@ -228,13 +232,18 @@ fn bench_anchor() -> anyhow::Result<()> {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .output()?;
-        if let Some(kb) = String::from_utf8_lossy(&out.stderr).lines().last().and_then(|l| l.trim().parse::<u64>().ok()) {
+        if let Some(kb) = String::from_utf8_lossy(&out.stderr).lines().last().and_then(|l| l.trim().parse::<u64>().ok())
+        {
             rss.push(kb);
         }
     }
     rss.sort();
     if let Some(m) = rss.get(rss.len() / 2) {
-        println!("anchor: peak RSS, 3 s run, minimal libbpf C loader (median of {}): {:.1} MB", rss.len(), *m as f64 / 1024.0);
+        println!(
+            "anchor: peak RSS, 3 s run, minimal libbpf C loader (median of {}): {:.1} MB",
+            rss.len(),
+            *m as f64 / 1024.0
+        );
     }
     Ok(())
 }

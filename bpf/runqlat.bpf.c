@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* runqlat: scheduler run-queue latency, the time a runnable task waits before it gets a CPU.
  * The clock starts when a task is woken (or created, or preempted while still runnable) and
- * stops when sched_switch puts it on a CPU. Needs the 4-argument sched_switch (kernel >= 5.18). */
+ * stops when sched_switch puts it on a CPU. Needs the 4-argument sched_switch (kernel >= 5.18).
+ * runqlat_cgroup.bpf.c builds the same program with RUNQLAT_BY_CGROUP: one histogram per cgroup
+ * (v2) of the task that waited. At sched_switch `current` is still the previous task, so the
+ * cgroup id is read from the incoming one (next->cgroups->dfl_cgrp->kn->id, the value
+ * bpf_get_current_cgroup_id() returns once it runs). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -11,7 +15,18 @@
 #define MAX_SLOT 36 /* 2^36 ns = 68.7 s; the sum of latencies goes to slot 37 */
 #define TASK_RUNNING 0
 
+#ifdef RUNQLAT_BY_CGROUP
+#define HIST_MAP run_queue_latency_cgroup_seconds
+#define HIST_ENTRIES 16384
+#else
+#define HIST_MAP run_queue_latency_seconds
+#define HIST_ENTRIES 64
+#endif
+
 struct hist_key {
+#ifdef RUNQLAT_BY_CGROUP
+	u64 cgroup; /* cgroup v2 id: decoded by `cgroup` */
+#endif
 	u64 bucket;
 };
 
@@ -25,10 +40,10 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 64);
+	__uint(max_entries, HIST_ENTRIES);
 	__type(key, struct hist_key);
 	__type(value, u64);
-} run_queue_latency_seconds SEC(".maps");
+} HIST_MAP SEC(".maps");
 
 static __always_inline void mark_runnable(u32 tid)
 {
@@ -75,7 +90,10 @@ int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task
 	delta = bpf_ktime_get_ns() - *tsp;
 	bpf_map_delete_elem(&runnable_since, &tid);
 	__builtin_memset(&key, 0, sizeof(key));
-	EBPFX_HIST_OBSERVE(run_queue_latency_seconds, &key, delta, MAX_SLOT);
+#ifdef RUNQLAT_BY_CGROUP
+	key.cgroup = BPF_CORE_READ(next, cgroups, dfl_cgrp, kn, id);
+#endif
+	EBPFX_HIST_OBSERVE(HIST_MAP, &key, delta, MAX_SLOT);
 	return 0;
 }
 

@@ -695,3 +695,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn a_full_map_is_reported_not_silently_undercounted() {
+        let config = Config::parse(
+            "c",
+            "c.yaml",
+            "metrics:\n  counters:\n    - name: x_total\n      help: h\n      labels:\n        - name: id\n          size: 4\n          decoders: [{name: uint}]\n",
+        )
+        .expect("config");
+        let mut raw = RawMap { name: "x_total".into(), key_size: 4, slots: 1, max_entries: 2, ..RawMap::default() };
+        raw.push(&1u32.to_ne_bytes(), &[5]);
+        raw.push(&2u32.to_ne_bytes(), &[7]);
+        let window =
+            Window { start: SystemTime::UNIX_EPOCH, end: SystemTime::UNIX_EPOCH, length: Duration::from_secs(1) };
+        let snap = build_snapshot(&[&config], &[vec![raw.clone()]], window, &mut Decoders::new(Env::system()));
+        assert!(snap
+            .warnings
+            .iter()
+            .any(|w| w.contains("map x_total is full (2 entries)") && w.contains("lower bounds")));
+        assert_eq!(snap.metrics.len(), 1, "the metric is still printed");
+        raw.max_entries = 3;
+        let snap = build_snapshot(&[&config], &[vec![raw]], window, &mut Decoders::new(Env::system()));
+        assert!(snap.warnings.is_empty());
+    }
+}

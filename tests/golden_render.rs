@@ -474,3 +474,106 @@ fn every_format_of_an_empty_snapshot() {
     assert!(prom.ends_with("ebpfx_window_end_time_seconds 1.7637660100005e+09\n"));
     assert!(render(Format::Json, &s, &opts).ends_with("}\n"));
 }
+
+/// The documented JSON schema as Rust types: the output must deserialize into them with no
+/// field unknown or missing (a typed round trip of the document, numbers compared exactly).
+mod json_schema {
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Document {
+        pub window: Window,
+        pub metrics: Vec<Metric>,
+        pub self_metrics: Vec<Metric>,
+        pub decoder_errors: BTreeMap<String, u64>,
+        pub warnings: Vec<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Window {
+        pub start: Option<String>,
+        pub end: Option<String>,
+        pub start_unix_seconds: f64,
+        pub end_unix_seconds: f64,
+        pub duration_seconds: f64,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Metric {
+        pub config: String,
+        pub name: String,
+        pub help: String,
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub labels: Vec<String>,
+        #[serde(default)]
+        pub samples: Option<Vec<Sample>>,
+        #[serde(default)]
+        pub bucket_type: Option<String>,
+        #[serde(default)]
+        pub bucket_multiplier: Option<f64>,
+        #[serde(default)]
+        pub series: Option<Vec<Series>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Sample {
+        pub labels: BTreeMap<String, String>,
+        pub value: Option<f64>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Series {
+        pub labels: BTreeMap<String, String>,
+        pub count: u64,
+        pub sum: Option<f64>,
+        pub buckets: Vec<Bucket>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Bucket {
+        pub le: f64,
+        pub count: u64,
+    }
+}
+
+#[test]
+fn json_round_trips_through_the_documented_types() {
+    let snap = snapshot();
+    let out = render(Format::Json, &snap, &Options::default());
+    let doc: json_schema::Document = serde_json::from_str(&out).expect("the JSON matches the documented schema");
+    assert_eq!(doc.window.duration_seconds, snap.window.length.as_secs_f64());
+    assert_eq!(doc.metrics.len(), snap.metrics.len());
+    assert_eq!(doc.self_metrics.len(), snap.self_metrics.len());
+    for (m, d) in snap.metrics.iter().zip(&doc.metrics) {
+        assert_eq!(
+            (m.config.as_str(), m.name.as_str(), m.help.as_str()),
+            (d.config.as_str(), d.name.as_str(), d.help.as_str())
+        );
+        assert_eq!(m.label_names, d.labels);
+        match &m.values {
+            MetricValues::Counter(s) | MetricValues::Gauge(s) => {
+                let samples = d.samples.as_ref().expect("samples");
+                assert_eq!(samples.len(), s.len());
+                let total: f64 = s.iter().map(|x| x.value).sum();
+                assert_eq!(samples.iter().filter_map(|x| x.value).sum::<f64>(), total);
+                assert_eq!(d.kind, if matches!(m.values, MetricValues::Counter(_)) { "counter" } else { "gauge" });
+            }
+            MetricValues::Histogram(h) => {
+                assert_eq!(d.kind, "histogram");
+                let series = d.series.as_ref().expect("series");
+                assert_eq!(series.len(), h.series.len());
+                assert_eq!(series.iter().map(|s| s.count).sum::<u64>(), h.series.iter().map(|s| s.count).sum::<u64>());
+                assert_eq!(d.bucket_multiplier, Some(h.multiplier));
+            }
+        }
+    }
+    assert_eq!(doc.decoder_errors.values().sum::<u64>(), snap.decoder_errors.iter().map(|(_, n)| n).sum::<u64>());
+}

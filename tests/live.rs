@@ -225,3 +225,19 @@ fn live_external_btf_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent/vmlinux.btf"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn live_quiet_prints_only_results() {
+    if !require_root("live_quiet_prints_only_results") {
+        return;
+    }
+    let _l = live_lock();
+    let out = ebpfx(&["-q", "run", "syscalls", "--for", "300ms", "--format", "prom"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "-q printed on stderr: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ebpfx_syscalls_total{"));
+    // Errors still print under -q.
+    let out = ebpfx(&["-q", "run", "no_such_tool"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no config named"));
+}

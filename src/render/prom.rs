@@ -49,9 +49,49 @@ enum Body {
 }
 
 struct Series<'a> {
-    /// (name, value) sorted by name, borrowed from the snapshot.
-    labels: Vec<(&'a str, &'a str)>,
+    labels: Labels<'a>,
     body: Body,
+}
+
+/// A series' labels in label-name order, borrowed from the snapshot (no allocation per series).
+#[derive(Clone, Copy)]
+enum Labels<'a> {
+    /// `values[order[i]]` is the value of label `names[order[i]]`, `order` sorting the names.
+    Sorted {
+        names: &'a [String],
+        order: &'a [usize],
+        values: &'a [String],
+    },
+    One(&'static str, &'a str),
+    Empty,
+}
+
+impl<'a> Labels<'a> {
+    fn len(&self) -> usize {
+        match self {
+            Labels::Sorted { order, values, names } => {
+                order.iter().filter(|&&i| i < values.len() && i < names.len()).count()
+            }
+            Labels::One(..) => 1,
+            Labels::Empty => 0,
+        }
+    }
+
+    fn iter(self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let (sorted, one) = match self {
+            Labels::Sorted { names, order, values } => (Some((names, order, values)), None),
+            Labels::One(n, v) => (None, Some((n, v))),
+            Labels::Empty => (None, None),
+        };
+        let sorted = sorted.into_iter().flat_map(|(names, order, values)| {
+            order.iter().filter_map(move |&i| Some((names.get(i)?.as_str(), values.get(i)?.as_str())))
+        });
+        sorted.chain(one)
+    }
+
+    fn same(self, other: Labels<'a>) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
 }
 
 struct Family<'a> {
@@ -68,11 +108,6 @@ fn cmp_series(a: &Series<'_>, b: &Series<'_>) -> Ordering {
         .cmp(&b.labels.len())
         .then_with(|| a.labels.iter().map(|(_, v)| v.as_bytes()).cmp(b.labels.iter().map(|(_, v)| v.as_bytes())))
         .then_with(|| a.labels.iter().map(|(n, _)| n.as_bytes()).cmp(b.labels.iter().map(|(n, _)| n.as_bytes())))
-}
-
-/// Label pairs in label-name order, given that order as a permutation of the config order.
-fn sorted_pairs<'a>(names: &'a [String], order: &[usize], values: &'a [String]) -> Vec<(&'a str, &'a str)> {
-    order.iter().filter_map(|&i| Some((names.get(i)?.as_str(), values.get(i)?.as_str()))).collect()
 }
 
 /// Indexes of `names` sorted by name (computed once per metric, not per sample).
@@ -97,16 +132,17 @@ impl<'a> Families<'a> {
 pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
     let mut families = Families(BTreeMap::new());
 
-    for metric in snapshot.metrics.iter().chain(&snapshot.self_metrics) {
+    let metrics: Vec<&crate::model::Metric> = snapshot.metrics.iter().chain(&snapshot.self_metrics).collect();
+    let orders: Vec<Vec<usize>> = metrics.iter().map(|m| name_order(&m.label_names)).collect();
+    for (metric, order) in metrics.iter().zip(&orders) {
         let name = format!("{}{}", opts.prefix, metric.name);
-        let order = name_order(&metric.label_names);
         let (kind, series) = match &metric.values {
             MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
                 let kind = if matches!(metric.values, MetricValues::Counter(_)) { Kind::Counter } else { Kind::Gauge };
                 let series = samples
                     .iter()
                     .map(|s| Series {
-                        labels: sorted_pairs(&metric.label_names, &order, &s.labels),
+                        labels: Labels::Sorted { names: &metric.label_names, order, values: &s.labels },
                         body: Body::Value(s.value),
                     })
                     .collect();
@@ -117,7 +153,7 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
                     .series
                     .iter()
                     .map(|s| Series {
-                        labels: sorted_pairs(&metric.label_names, &order, &s.labels),
+                        labels: Labels::Sorted { names: &metric.label_names, order, values: &s.labels },
                         body: Body::Histogram { buckets: sorted_buckets(s), count: s.count, sum: s.sum.unwrap_or(0.0) },
                     })
                     .collect();
@@ -130,7 +166,7 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
     let decoder_errors = snapshot
         .decoder_errors
         .iter()
-        .map(|(config, n)| Series { labels: vec![("config", config.as_str())], body: Body::Value(*n as f64) })
+        .map(|(config, n)| Series { labels: Labels::One("config", config.as_str()), body: Body::Value(*n as f64) })
         .collect();
     families.add(format!("{}decoder_errors_total", opts.prefix), DECODER_ERRORS_HELP, Kind::Counter, decoder_errors);
 
@@ -139,13 +175,13 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
         format!("{}window_duration_seconds", opts.prefix),
         WINDOW_DURATION_HELP,
         Kind::Gauge,
-        vec![Series { labels: vec![], body: Body::Value(window.length.as_secs_f64()) }],
+        vec![Series { labels: Labels::Empty, body: Body::Value(window.length.as_secs_f64()) }],
     );
     families.add(
         format!("{}window_end_time_seconds", opts.prefix),
         WINDOW_END_HELP,
         Kind::Gauge,
-        vec![Series { labels: vec![], body: Body::Value(unix_seconds(window.end)) }],
+        vec![Series { labels: Labels::Empty, body: Body::Value(unix_seconds(window.end)) }],
     );
 
     let series: usize = families.0.values().map(|f| f.series.len()).sum();
@@ -153,7 +189,7 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
     for (name, mut family) in families.0 {
         // Stable: among equal label sets the first in config order stays first and is kept.
         family.series.sort_by(cmp_series);
-        family.series.dedup_by(|later, earlier| earlier.labels == later.labels);
+        family.series.dedup_by(|later, earlier| earlier.labels.same(later.labels));
         if family.series.is_empty() {
             continue;
         }
@@ -172,26 +208,26 @@ fn write_family(out: &mut String, name: &str, family: &Family<'_>) {
 
     for series in &family.series {
         match &series.body {
-            Body::Value(v) => write_sample(out, name, "", &series.labels, None, *v),
+            Body::Value(v) => write_sample(out, name, "", series.labels, None, *v),
             Body::Histogram { buckets, count, sum } => {
                 for b in buckets {
                     let le = go_float(b.le);
-                    write_sample(out, name, "_bucket", &series.labels, Some(&le), b.cumulative as f64);
+                    write_sample(out, name, "_bucket", series.labels, Some(&le), b.cumulative as f64);
                 }
-                write_sample(out, name, "_bucket", &series.labels, Some("+Inf"), *count as f64);
-                write_sample(out, name, "_sum", &series.labels, None, *sum);
-                write_sample(out, name, "_count", &series.labels, None, *count as f64);
+                write_sample(out, name, "_bucket", series.labels, Some("+Inf"), *count as f64);
+                write_sample(out, name, "_sum", series.labels, None, *sum);
+                write_sample(out, name, "_count", series.labels, None, *count as f64);
             }
         }
     }
 }
 
-fn write_sample(out: &mut String, name: &str, suffix: &str, labels: &[(&str, &str)], le: Option<&str>, value: f64) {
+fn write_sample(out: &mut String, name: &str, suffix: &str, labels: Labels<'_>, le: Option<&str>, value: f64) {
     out.push_str(name);
     out.push_str(suffix);
-    if !labels.is_empty() || le.is_some() {
+    if labels.len() > 0 || le.is_some() {
         let mut separator = '{';
-        for (n, v) in labels {
+        for (n, v) in labels.iter() {
             out.push(separator);
             out.push_str(n);
             out.push_str("=\"");
