@@ -34,7 +34,8 @@ run: build
 	$(BIN) run biolatency --for 10s; status=$$?; wait; rm -rf $$scratch; exit $$status
 
 test: deps
-	$(CARGO) test --no-fail-fast -- --test-threads=2
+	$(CARGO) build --examples
+	$(CARGO) test --no-fail-fast --lib --bins --tests -- --test-threads=2
 
 bench: build
 	$(CARGO) bench --bench core
