@@ -38,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Attach one or more configs, collect for a window, print the results.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the configs that can be run: name, where it comes from, what it measures.
     List(ListArgs),
     /// Check configs against their BPF objects without attaching: maps, key and value sizes,

@@ -538,7 +538,7 @@ impl Parser<'_> {
         Ok(DecoderSpec { name, static_map, allow_unknown, regexps })
     }
 
-    fn list<'v>(&self, v: &'v Value, what: &str) -> Res<Vec<Value>> {
+    fn list(&self, v: &Value, what: &str) -> Res<Vec<Value>> {
         match v {
             Value::Sequence(s) => Ok(s.clone()),
             Value::Null => Ok(Vec::new()),

@@ -22,11 +22,7 @@ pub struct RawMap {
 
 impl RawMap {
     pub fn len(&self) -> usize {
-        if self.key_size == 0 {
-            0
-        } else {
-            self.keys.len() / self.key_size
-        }
+        self.keys.len().checked_div(self.key_size).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {

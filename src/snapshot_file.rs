@@ -166,7 +166,7 @@ pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
         for m in c.maps {
             let keys =
                 unhex(&m.keys_hex).ok_or_else(|| anyhow!("{}: map {} has malformed keys", path.display(), m.name))?;
-            let entries = if m.key_size == 0 { 0 } else { keys.len() / m.key_size };
+            let entries = keys.len().checked_div(m.key_size).unwrap_or(0);
             if (m.key_size > 0 && keys.len() % m.key_size != 0) || m.values.len() != entries * m.slots {
                 return Err(usage_err(format!("{}: map {} is inconsistent (keys vs values)", path.display(), m.name)));
             }
