@@ -105,10 +105,12 @@ fn cases(dir: &Path) -> Vec<(String, Vec<&'static str>, Vec<&'static str>)> {
         (format!("ebpfx --config-dir {d} run "), vec!["foo", "biolatency", "syscalls"], vec![]),
         (format!("ebpfx run --config-dir {d} biolatency "), vec!["foo", "syscalls"], vec![]),
         ("ebpfx run --format ".into(), vec!["prom", "table"], vec!["biolatency"]),
+        ("ebpfx check bio".into(), vec!["biolatency"], vec!["syscalls"]),
+        (format!("ebpfx --config-dir {d} check "), vec!["foo", "biolatency"], vec![]),
         ("ebpfx run ".into(), vec!["biolatency"], vec!["foo"]),
         (format!("ebpfx --config-dir={d} run f"), vec!["foo"], vec![]),
         // Maintainer plumbing stays out of the completions.
-        ("ebpfx ".into(), vec!["run", "list"], vec!["generate"]),
+        ("ebpfx ".into(), vec!["run", "list", "check", "render"], vec!["generate"]),
         ("ebpfx list --".into(), vec!["--config-dir"], vec!["--names"]),
     ]
 }
