@@ -15,7 +15,7 @@ use crate::render::Format;
 #[derive(Debug, Parser)]
 #[command(name = "ebpfx", version, about, long_about, propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  ebpfx list\n  ebpfx run biolatency --for 30s\n  ebpfx run syscalls --for 5s --format table\n  ebpfx run biolatency --for 1m --output /var/lib/prometheus/node-exporter/biolatency.prom\n  ebpfx --config-dir ./configs run mytool"
+    after_help = "Examples:\n  ebpfx list\n  ebpfx run biolatency --for 30s\n  ebpfx run syscalls --for 5s --format table\n  ebpfx run syscalls -i 1s -c 10 -T\n  ebpfx run syscalls --watch\n  ebpfx run profile --for 30s --format flamegraph > profile.svg\n  ebpfx run funclatency --probe /usr/bin/python3:PyEval_EvalCode --for 10s\n  ebpfx run biolatency --for 1m --output /var/lib/prometheus/node-exporter/biolatency.prom\n  ebpfx --config-dir ./configs check mytool\n  ebpfx --config-dir ./configs run mytool"
 )]
 pub struct Cli {
     /// Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out);
