@@ -618,3 +618,48 @@ fn live_compat_cgroup_id_map_selects_cgroups() {
     assert!(labels.contains(&format!("ebpfx-cgtest-{}", std::process::id())), "{labels}");
     assert!((2000.0..2100.0).contains(value), "getpid calls in the cgroup: {value}");
 }
+
+/// A program that loads but cannot attach (a kprobe on a kernel without kprobes): left out with a
+/// warning by default; with --strict the run fails and nothing stays attached, including the
+/// program that attached before the failure.
+#[test]
+fn live_compat_unattachable_kprobe_left_out_or_strict_failure_detaches_everything() {
+    if !require_root("live_compat_unattachable_kprobe_left_out_or_strict_failure_detaches_everything") {
+        return;
+    }
+    let _l = live_lock();
+    // The kprobe PMU exists exactly when the kernel has kprobes (CONFIG_KPROBES).
+    if std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        eprintln!("this kernel has kprobes: the attach failure this test needs cannot happen here");
+        return;
+    }
+    let dir = test_config_dir(&["kprobe_mixed"]);
+    let d = dir.path().to_str().expect("utf-8");
+    let run = start_attached(&["--config-dir", d, "run", "kprobe_mixed", "--for", "1s", "--format", "prom"], 1);
+    getpid_calls(2000);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("kmixed_nanosleep (kprobe/do_nanosleep) left out"), "{err}");
+    assert!(err.contains("kprobe support"), "the warning says why: {err}");
+    let getpid = prom_get(&prom, "ebpfx_kmixed_syscalls_total", &[("syscall", "getpid")]).unwrap_or(0.0);
+    assert!(getpid >= 2000.0, "{prom}");
+
+    let out = ebpfx(&["--config-dir", d, "run", "kprobe_mixed", "--strict", "--for", "1s", "--format", "prom"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("kmixed_nanosleep") && err.contains("failed to attach"), "{err}");
+    assert!(out.stdout.is_empty());
+    // Nothing of this object may remain loaded (the kernel frees programs asynchronously).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<String> = libbpf_rs::query::ProgInfoIter::default()
+            .map(|p| p.name.to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("kmixed_"))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still loaded after a --strict failure: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
