@@ -6,8 +6,9 @@ CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
 # Debian packages the build and the tests need. clang compiles bpf/*.bpf.c; llvm gives llvm-strip;
 # libelf-dev, zlib1g-dev, pkg-config and make build the vendored libbpf; prometheus ships promtool;
 # bash-completion, zsh, fish, groff-base and man-db let the tests run completions and man pages for
-# real; iproute2 (ip, tc), python3 and util-linux (setpriv) drive live-test workloads.
-DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus bash-completion zsh fish groff-base man-db iproute2 python3 util-linux time tmux
+# real; iproute2 (ip, tc), python3 and util-linux (setpriv) drive live-test workloads;
+# prometheus-node-exporter and prometheus-pushgateway are the real peers of the ecosystem tests.
+DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus prometheus-node-exporter prometheus-pushgateway bash-completion zsh fish groff-base man-db iproute2 python3 util-linux time tmux
 BIN := target/release/ebpfx
 
 .PHONY: deps build run test bench fmt clean generate
