@@ -6,16 +6,9 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "bits.bpf.h"
+#include "block.bpf.h"
 
 #define MAX_SLOT 27 /* 2^27 us = 134 s; the sum of latencies goes to slot 28 */
-#define REQ_OP_BITS 8
-#define REQ_OP_MASK ((1U << REQ_OP_BITS) - 1)
-
-struct disk_key {
-	u32 dev; /* kernel "new" dev_t encoding: decoded by `majorminor` */
-	u8 op;   /* REQ_OP_* (3 bytes of padding follow) */
-	u64 bucket;
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -31,11 +24,6 @@ struct {
 	__type(value, u64);
 } bio_latency_seconds SEC(".maps");
 
-static __always_inline u32 encode_dev(u32 major, u32 minor)
-{
-	return (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
-}
-
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(biolatency_issue, struct request *rq)
 {
@@ -50,7 +38,6 @@ int BPF_PROG(biolatency_complete, struct request *rq, blk_status_t error, unsign
 {
 	u64 key = (u64)rq, *tsp, delta_us;
 	struct disk_key dk;
-	struct gendisk *disk;
 
 	tsp = bpf_map_lookup_elem(&issued, &key);
 	if (!tsp)
@@ -58,11 +45,7 @@ int BPF_PROG(biolatency_complete, struct request *rq, blk_status_t error, unsign
 	delta_us = (bpf_ktime_get_ns() - *tsp) / 1000;
 	bpf_map_delete_elem(&issued, &key);
 
-	__builtin_memset(&dk, 0, sizeof(dk));
-	disk = BPF_CORE_READ(rq, q, disk);
-	if (disk)
-		dk.dev = encode_dev(BPF_CORE_READ(disk, major), BPF_CORE_READ(disk, first_minor));
-	dk.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
+	disk_key_of(&dk, rq);
 	EBPFX_HIST_OBSERVE(bio_latency_seconds, &dk, delta_us, MAX_SLOT);
 	return 0;
 }
