@@ -34,24 +34,8 @@ const EMPTY: &str = "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg version=\"1
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
-
     use super::*;
-    use crate::model::Window;
-
-    fn snapshot(metrics: Vec<crate::model::Metric>) -> Snapshot {
-        Snapshot {
-            window: Window {
-                start: UNIX_EPOCH,
-                end: UNIX_EPOCH + Duration::from_secs(3),
-                length: Duration::from_secs(3),
-            },
-            metrics,
-            decoder_errors: vec![],
-            warnings: vec![],
-            self_metrics: vec![],
-        }
-    }
+    use crate::render::folded::tests::snapshot;
 
     fn parse(svg: &str) -> roxmltree::Document<'_> {
         let opts = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
