@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 
 use crate::error::usage_err;
-use crate::model::{Metric, MetricValues, Snapshot};
+use crate::model::{Metric, MetricValues, SampleRef, Snapshot};
 use crate::render::{render, Format, Options};
 
 /// Checks a grouping-key value: the Pushgateway takes it as one URL path segment.
@@ -45,10 +45,10 @@ pub fn for_config(snapshot: &Snapshot, config: &str) -> Snapshot {
 /// enabled_configs); None when none do.
 fn self_metric_for(m: &Metric, config: &str) -> Option<Metric> {
     let idx = m.label_names.iter().position(|l| l == "config" || l == "name")?;
-    let keep = |labels: &Vec<String>| labels.get(idx).is_some_and(|v| v == config);
+    let keep = |s: &SampleRef<'_>| s.labels.get(idx) == Some(config);
     let values = match &m.values {
-        MetricValues::Counter(s) => MetricValues::Counter(s.iter().filter(|x| keep(&x.labels)).cloned().collect()),
-        MetricValues::Gauge(s) => MetricValues::Gauge(s.iter().filter(|x| keep(&x.labels)).cloned().collect()),
+        MetricValues::Counter(s) => MetricValues::Counter(s.filtered(keep)),
+        MetricValues::Gauge(s) => MetricValues::Gauge(s.filtered(keep)),
         MetricValues::Histogram(_) => return None,
     };
     Some(Metric { values, ..m.clone() })

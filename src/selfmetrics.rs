@@ -67,7 +67,7 @@ fn gauge(name: &str, help: &str, labels: &[&str], samples: Vec<Sample>) -> Metri
         name: name.into(),
         help: help.into(),
         label_names: labels.iter().map(|s| s.to_string()).collect(),
-        values: MetricValues::Gauge(samples),
+        values: MetricValues::Gauge(samples.into()),
     }
 }
 
@@ -77,7 +77,7 @@ fn counter(name: &str, help: &str, labels: &[&str], samples: Vec<Sample>) -> Met
         name: name.into(),
         help: help.into(),
         label_names: labels.iter().map(|s| s.to_string()).collect(),
-        values: MetricValues::Counter(samples),
+        values: MetricValues::Counter(samples.into()),
     }
 }
 
@@ -172,9 +172,9 @@ mod tests {
         let m = metrics(&["c".into()], &progs, Some(&d));
         assert_eq!(m.len(), 5);
         let MetricValues::Counter(runs) = &m[3].values else { panic!("counter") };
-        assert_eq!(runs, &vec![Sample { labels: vec!["c".into(), "7".into(), "a".into()], value: 15.0 }]);
+        assert_eq!(runs.to_vec(), vec![Sample { labels: vec!["c".into(), "7".into(), "a".into()], value: 15.0 }]);
         let MetricValues::Gauge(att) = &m[2].values else { panic!("gauge") };
-        assert_eq!(att[1].value, 0.0);
+        assert_eq!(att.get(1).map(|s| s.value), Some(0.0));
         assert_eq!(metrics(&[], &progs, None).len(), 3);
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::usage_err;
-use crate::model::{Metric, MetricValues, Sample, Window};
+use crate::model::{Metric, MetricValues, Samples, Window};
 use crate::raw::RawMap;
 
 const KIND: &str = "ebpfx-raw-snapshot";
@@ -127,7 +127,7 @@ pub fn to_json(
                     help: m.help.clone(),
                     kind: kind.to_string(),
                     label_names: m.label_names.clone(),
-                    samples: samples.iter().map(|s| (s.labels.clone(), s.value)).collect(),
+                    samples: samples.iter().map(|s| (s.labels.to_vec(), s.value)).collect(),
                 })
             })
             .collect(),
@@ -196,7 +196,10 @@ pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
         .self_metrics
         .into_iter()
         .map(|m| {
-            let samples = m.samples.into_iter().map(|(labels, value)| Sample { labels, value }).collect();
+            let mut samples = Samples::new(m.label_names.len());
+            for (labels, value) in &m.samples {
+                samples.push(labels.iter().map(String::as_str), *value);
+            }
             Metric {
                 config: "ebpfx".into(),
                 name: m.name,

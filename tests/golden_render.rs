@@ -49,7 +49,7 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn samples(v: &[(&[&str], f64)]) -> Vec<Sample> {
+fn samples(v: &[(&[&str], f64)]) -> Samples {
     v.iter().map(|(labels, value)| Sample { labels: strings(labels), value: *value }).collect()
 }
 
@@ -143,10 +143,13 @@ fn snapshot() -> Snapshot {
             name: "enabled_configs".into(),
             help: "The set of enabled configs".into(),
             label_names: vec!["name".into()],
-            values: MetricValues::Gauge(vec![
-                Sample { labels: vec!["biolatency".into()], value: 1.0 },
-                Sample { labels: vec!["syscalls".into()], value: 1.0 },
-            ]),
+            values: MetricValues::Gauge(
+                vec![
+                    Sample { labels: vec!["biolatency".into()], value: 1.0 },
+                    Sample { labels: vec!["syscalls".into()], value: 1.0 },
+                ]
+                .into(),
+            ),
         }],
     }
 }

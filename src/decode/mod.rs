@@ -23,7 +23,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::config::{Label, MetricConfig, MetricKind};
-use crate::model::{Histogram, HistogramSeries, Metric, MetricValues, Sample};
+use crate::model::{Histogram, HistogramSeries, Metric, MetricValues, Samples};
 use crate::raw::RawMap;
 use fasthash::FastMap;
 
@@ -196,18 +196,22 @@ fn state_for<'a>(
     state
 }
 
-/// Decoded rows: label values appended to one byte arena, `width` spans per row, then (after
+/// Decoded rows: label values appended to one string arena, `width` spans per row, then (after
 /// [`Rows::merge`]) `merged`: one `(row, sum)` per distinct label tuple, in output order.
 ///
 /// Rows are summed by sorting rather than hashing: the sort is needed for the output order
 /// anyway, and rows with equal labels end up adjacent. Sort keys are the first 8 bytes of the
 /// first two labels (big-endian, zero-padded, which orders like the strings whenever the
-/// prefixes differ); only ties look at the full strings. The buffers are kept between reads
-/// (fresh memory is expensive to fault in on large maps).
+/// prefixes differ); only ties look at the full strings, and not even those for a label whose
+/// values all fit in 8 bytes without a NUL (its prefix is then the whole value). The buffers are
+/// kept between reads (fresh memory is expensive to fault in on large maps).
 #[derive(Default)]
 struct Rows {
     width: usize,
-    arena: Vec<u8>,
+    /// Label values, each checked to be UTF-8 before it is appended.
+    arena: String,
+    /// Per label: some value is longer than 8 bytes or holds a NUL (its prefix is not exact).
+    inexact: Vec<bool>,
     spans: Vec<(u32, u32)>,
     values: Vec<u64>,
     keyed: Vec<(u64, u64, u32)>,
@@ -227,6 +231,8 @@ impl Rows {
     fn reset(&mut self, width: usize, capacity: usize) {
         self.width = width;
         self.order = (0..width).collect();
+        self.inexact.clear();
+        self.inexact.resize(width, false);
         self.arena.clear();
         self.spans.clear();
         self.values.clear();
@@ -241,18 +247,19 @@ impl Rows {
         self.values.len()
     }
 
-    /// Label `l` of row `r`.
+    /// Label `l` of row `r` as bytes.
     #[inline]
     fn label(&self, r: usize, l: usize) -> &[u8] {
+        self.text(r, l).as_bytes()
+    }
+
+    /// Label `l` of row `r`.
+    #[inline]
+    fn text(&self, r: usize, l: usize) -> &str {
         self.spans
             .get(r * self.width + l)
             .and_then(|&(s, n)| self.arena.get(s as usize..s as usize + n as usize))
-            .unwrap_or(&[])
-    }
-
-    /// Label `l` of row `r` as text (checked to be UTF-8 when it was added).
-    fn text(&self, r: usize, l: usize) -> &str {
-        std::str::from_utf8(self.label(r, l)).unwrap_or("")
+            .unwrap_or("")
     }
 
     fn labels(&self, r: usize, n: usize) -> Vec<String> {
@@ -265,10 +272,16 @@ impl Rows {
         self.arena.truncate(arena);
     }
 
-    /// Records label bytes appended to the arena since `start`.
-    fn close_label(&mut self, start: usize) -> Result<(), String> {
+    /// Records label `l`'s value, appended to the arena since `start`.
+    fn close_label(&mut self, l: usize, start: usize) -> Result<(), String> {
         match (u32::try_from(start), u32::try_from(self.arena.len() - start)) {
             (Ok(s), Ok(n)) if self.arena.len() <= u32::MAX as usize => {
+                let value = self.arena.as_bytes().get(start..).unwrap_or(&[]);
+                if value.len() > 8 || value.contains(&0) {
+                    if let Some(flag) = self.inexact.get_mut(l) {
+                        *flag = true;
+                    }
+                }
                 self.spans.push((s, n));
                 Ok(())
             }
@@ -319,18 +332,32 @@ impl Rows {
         keyed.clear();
         let (l0, l1) = (self.order[0], self.order.get(1).copied().unwrap_or(0));
         keyed.extend((0..n).map(|r| (self.prefix(r, l0), if w > 1 { self.prefix(r, l1) } else { 0 }, r as u32)));
-        keyed.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| self.label(a.2 as usize, l0).cmp(self.label(b.2 as usize, l0)))
-                .then_with(|| a.1.cmp(&b.1))
-                .then_with(|| self.cmp_rows(a.2 as usize, b.2 as usize, 1))
-        });
+        let exact0 = !self.inexact.get(l0).copied().unwrap_or(true);
+        let exact1 = w == 1 || !self.inexact.get(l1).copied().unwrap_or(true);
+        // The prefixes are the whole labels: they alone order the rows and tell equal ones.
+        let exact = w <= 2 && exact0 && exact1;
+        if exact {
+            keyed.sort_unstable_by_key(|k| (k.0, k.1));
+        } else {
+            keyed.sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| {
+                        if exact0 {
+                            std::cmp::Ordering::Equal
+                        } else {
+                            self.label(a.2 as usize, l0).cmp(self.label(b.2 as usize, l0))
+                        }
+                    })
+                    .then_with(|| a.1.cmp(&b.1))
+                    .then_with(|| self.cmp_rows(a.2 as usize, b.2 as usize, 1))
+            });
+        }
         let mut last: Option<(u64, u64, usize)> = None;
         for &(p0, p1, r) in &keyed {
             let r = r as usize;
             let v = self.values.get(r).copied().unwrap_or(0);
             if let Some((q0, q1, prev)) = last {
-                if (q0, q1) == (p0, p1) && self.cmp_rows(prev, r, 0).is_eq() {
+                if (q0, q1) == (p0, p1) && (exact || self.cmp_rows(prev, r, 0).is_eq()) {
                     if let Some((_, sum)) = self.merged.last_mut() {
                         *sum = sum.saturating_add(v);
                     }
@@ -384,7 +411,7 @@ impl Decoders {
         };
         if let MetricKind::Counter { perf_event_array: true } = spec.kind {
             // Event counters are counted by `collect`, not read from a map.
-            return Ok(metric(names(spec.labels.len()), MetricValues::Counter(Vec::new())));
+            return Ok(metric(names(spec.labels.len()), MetricValues::Counter(Samples::new(spec.labels.len()))));
         }
         self.tables.new_read();
         let state = state_for(&mut self.metrics, config, spec);
@@ -489,7 +516,7 @@ fn decode_row(
         let start = rows.arena.len();
         let cache = state.caches.get_mut(li).and_then(Option::as_mut);
         if let Some(hit) = cache.as_ref().and_then(|c| c.get(field)) {
-            rows.arena.extend_from_slice(hit.as_bytes());
+            rows.arena.push_str(hit);
         } else {
             let chain = state.ranges.get(li).and_then(|r| state.chains.get(r.clone())).unwrap_or(&[]);
             // Earlier labels of this row are already in `rows`: `pid` for `ustack`.
@@ -513,9 +540,9 @@ fn decode_row(
             if let Some(c) = cache {
                 c.insert(field.into(), value.into());
             }
-            rows.arena.extend_from_slice(a);
+            rows.arena.push_str(value);
         }
-        if let Err(e) = rows.close_label(start) {
+        if let Err(e) = rows.close_label(li, start) {
             rows.truncate_to(row_start, arena_start);
             return Err(e);
         }
@@ -599,11 +626,12 @@ fn read_rows(
     Ok(())
 }
 
-fn samples(rows: &Rows) -> Vec<Sample> {
-    rows.merged
-        .iter()
-        .map(|&(r, sum)| Sample { labels: rows.labels(r as usize, rows.width), value: sum as f64 })
-        .collect()
+fn samples(rows: &Rows) -> Samples {
+    let mut out = Samples::with_capacity(rows.width, rows.merged.len(), rows.arena.len());
+    for &(r, sum) in &rows.merged {
+        out.push((0..rows.width).map(|l| rows.text(r as usize, l)), sum as f64);
+    }
+    out
 }
 
 /// Series from merged rows: rows sharing all labels but the bucket label are adjacent (spec §9.1).

@@ -163,7 +163,7 @@ mod tests {
         let mut d = Decoders::new(Env::system());
         let m = d.metric("c", &spec, &raw).expect("decodes");
         let MetricValues::Counter(samples) = m.values else { panic!("counter") };
-        let got: Vec<(Vec<String>, f64)> = samples.into_iter().map(|s| (s.labels, s.value)).collect();
+        let got: Vec<(Vec<String>, f64)> = samples.iter().map(|s| (s.labels.to_vec(), s.value)).collect();
         assert_eq!(
             got,
             vec![

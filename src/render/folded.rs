@@ -43,7 +43,7 @@ pub(crate) mod tests {
             name: "syscalls_total".into(),
             help: "Syscalls".into(),
             label_names: vec!["syscall".into()],
-            values: MetricValues::Counter(vec![Sample { labels: vec!["read".into()], value: 7.0 }]),
+            values: MetricValues::Counter(vec![Sample { labels: vec!["read".into()], value: 7.0 }].into()),
         }
     }
 
@@ -81,7 +81,9 @@ kworker/0:1;worker_thread;commit_timeout [jbd2] 1
             name: "stack_samples_total".into(),
             help: "h".into(),
             label_names: vec!["kstack".into()],
-            values: MetricValues::Counter(vec![Sample { labels: vec!["a_func\nb_func\n??".into()], value: 3.0 }]),
+            values: MetricValues::Counter(
+                vec![Sample { labels: vec!["a_func\nb_func\n??".into()], value: 3.0 }].into(),
+            ),
         };
         assert_eq!(render(&snapshot(vec![m])), "??;b_func;a_func 3\n");
     }

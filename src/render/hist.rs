@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 
 use super::units::raw_unit_name;
 use super::{cmp_label_values, display_label, one_line, plain_number};
-use crate::model::{BucketType, Histogram, HistogramSeries, Metric, MetricValues, Sample, Snapshot};
+use crate::model::{BucketType, Histogram, HistogramSeries, Metric, MetricValues, SampleRef, Samples, Snapshot};
 
 const BAR_WIDTH: u64 = 40;
 
@@ -52,12 +52,12 @@ fn render_metric(metric: &Metric) -> String {
     out
 }
 
-fn write_values(out: &mut String, label_names: &[String], samples: &[Sample]) {
+fn write_values(out: &mut String, label_names: &[String], samples: &Samples) {
     if samples.is_empty() {
         out.push_str("  (no data)\n");
         return;
     }
-    let mut sorted: Vec<&Sample> = samples.iter().collect();
+    let mut sorted: Vec<SampleRef<'_>> = samples.iter().collect();
     sorted.sort_by(|a, b| cmp_label_values(&a.labels, &b.labels));
     let rows: Vec<(String, String)> =
         sorted.iter().map(|s| (super::display_label_set(label_names, &s.labels), plain_number(s.value))).collect();
@@ -202,7 +202,7 @@ fn compact(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Bucket;
+    use crate::model::{Bucket, Sample};
 
     fn exp2_series(raw: &[(u32, u64)], sum: Option<f64>) -> HistogramSeries {
         // buckets 0..=10 from raw (index, count)
@@ -319,10 +319,13 @@ count 481, sum 11249 usecs, avg 23.4 usecs
             name: "calls_total".into(),
             help: "Calls\nby name".into(),
             label_names: vec!["name".into(), "cpu".into()],
-            values: MetricValues::Counter(vec![
-                Sample { labels: vec!["write".into(), "0".into()], value: 12.0 },
-                Sample { labels: vec!["read".into(), "1".into()], value: 1234567.0 },
-            ]),
+            values: MetricValues::Counter(
+                vec![
+                    Sample { labels: vec!["write".into(), "0".into()], value: 12.0 },
+                    Sample { labels: vec!["read".into(), "1".into()], value: 1234567.0 },
+                ]
+                .into(),
+            ),
         };
         let want = "\
 calls_total: Calls by name

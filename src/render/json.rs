@@ -39,7 +39,7 @@ use serde::Serialize;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{cmp_label_values, sorted_buckets, type_name, unix_seconds};
-use crate::model::{HistogramSeries, Metric, MetricValues, Sample, Snapshot};
+use crate::model::{HistogramSeries, LabelRow, LabelValues, Metric, MetricValues, SampleRef, Snapshot};
 
 /// The last instant RFC 3339 (four-digit years) can express.
 const MAX_RFC3339_SECONDS: u64 = 253_402_300_799;
@@ -58,15 +58,15 @@ impl Serialize for Num {
 }
 
 /// Label names zipped with values, as a JSON object in config order.
-struct Labels<'a> {
+struct Labels<'a, V: LabelValues> {
     names: &'a [String],
-    values: &'a [String],
+    values: V,
 }
 
-impl Serialize for Labels<'_> {
+impl<V: LabelValues> Serialize for Labels<'_, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.names.len().min(self.values.len())))?;
-        for (n, v) in self.names.iter().zip(self.values) {
+        let mut map = s.serialize_map(Some(self.names.len().min(self.values.label_values().count())))?;
+        for (n, v) in self.names.iter().zip(self.values.label_values()) {
             map.serialize_entry(n, v)?;
         }
         map.end()
@@ -125,13 +125,13 @@ struct MetricDoc<'a> {
 
 #[derive(Serialize)]
 struct SampleDoc<'a> {
-    labels: Labels<'a>,
+    labels: Labels<'a, LabelRow<'a>>,
     value: Num,
 }
 
 #[derive(Serialize)]
 struct SeriesDoc<'a> {
-    labels: Labels<'a>,
+    labels: Labels<'a, &'a [String]>,
     count: u64,
     sum: Option<Num>,
     buckets: Vec<BucketDoc>,
@@ -163,12 +163,12 @@ fn metric_doc(metric: &Metric) -> MetricDoc<'_> {
     };
     match &metric.values {
         MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
-            let mut sorted: Vec<&Sample> = samples.iter().collect();
+            let mut sorted: Vec<SampleRef<'_>> = samples.iter().collect();
             sorted.sort_by(|a, b| cmp_label_values(&a.labels, &b.labels));
             doc.samples = Some(
                 sorted
                     .into_iter()
-                    .map(|s| SampleDoc { labels: Labels { names, values: &s.labels }, value: Num(s.value) })
+                    .map(|s| SampleDoc { labels: Labels { names, values: s.labels }, value: Num(s.value) })
                     .collect(),
             );
         }
@@ -181,7 +181,7 @@ fn metric_doc(metric: &Metric) -> MetricDoc<'_> {
                 sorted
                     .into_iter()
                     .map(|s| SeriesDoc {
-                        labels: Labels { names, values: &s.labels },
+                        labels: Labels { names, values: s.labels.as_slice() },
                         count: s.count,
                         sum: s.sum.map(Num),
                         buckets: sorted_buckets(s)
@@ -224,7 +224,7 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Bucket, BucketType, Histogram, Window};
+    use crate::model::{Bucket, BucketType, Histogram, Sample, Window};
     use std::time::Duration;
 
     fn snapshot() -> Snapshot {
@@ -240,10 +240,13 @@ mod tests {
                     name: "weird".into(),
                     help: "h".into(),
                     label_names: vec!["b".into(), "a".into()],
-                    values: MetricValues::Gauge(vec![
-                        Sample { labels: vec!["2".into(), "x".into()], value: f64::NAN },
-                        Sample { labels: vec!["1".into(), "y\"\n".into()], value: f64::INFINITY },
-                    ]),
+                    values: MetricValues::Gauge(
+                        vec![
+                            Sample { labels: vec!["2".into(), "x".into()], value: f64::NAN },
+                            Sample { labels: vec!["1".into(), "y\"\n".into()], value: f64::INFINITY },
+                        ]
+                        .into(),
+                    ),
                 },
                 Metric {
                     config: "h".into(),

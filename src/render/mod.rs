@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::model::{Bucket, HistogramSeries, MetricValues, Snapshot};
+use crate::model::{Bucket, HistogramSeries, LabelValues, MetricValues, Snapshot};
 
 mod flamegraph;
 mod folded;
@@ -107,8 +107,8 @@ fn sorted_buckets(series: &HistogramSeries) -> Vec<Bucket> {
 }
 
 /// Compares two label value lists byte-wise, value by value.
-fn cmp_label_values(a: &[String], b: &[String]) -> Ordering {
-    a.iter().map(String::as_bytes).cmp(b.iter().map(String::as_bytes))
+fn cmp_label_values<A: LabelValues + ?Sized, B: LabelValues + ?Sized>(a: &A, b: &B) -> Ordering {
+    a.label_values().map(str::as_bytes).cmp(b.label_values().map(str::as_bytes))
 }
 
 /// A label value made safe for a terminal line: control characters (newlines in `kstack`,
@@ -129,8 +129,13 @@ fn display_label(value: &str) -> Cow<'_, str> {
 }
 
 /// `k=v, k=v` in config order, for terminal formats.
-fn display_label_set(names: &[String], values: &[String]) -> String {
-    names.iter().zip(values).map(|(n, v)| format!("{n}={}", display_label(v))).collect::<Vec<_>>().join(", ")
+fn display_label_set<V: LabelValues + ?Sized>(names: &[String], values: &V) -> String {
+    names
+        .iter()
+        .zip(values.label_values())
+        .map(|(n, v)| format!("{n}={}", display_label(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A value for humans: a plain integer when it is one (and exactly representable), the

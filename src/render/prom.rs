@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use super::number::{go_float, push_go_float};
 use super::{sorted_buckets, unix_seconds};
-use crate::model::{Bucket, MetricValues, Snapshot};
+use crate::model::{Bucket, HistogramSeries, LabelRow, MetricValues, Samples, Snapshot};
 use crate::render::Options;
 
 const DECODER_ERRORS_HELP: &str = "How many times decoders encountered errors";
@@ -43,6 +43,7 @@ impl Kind {
     }
 }
 
+#[derive(Clone)]
 enum Body {
     Value(f64),
     Histogram { buckets: Vec<Bucket>, count: u64, sum: f64 },
@@ -56,8 +57,15 @@ struct Series<'a> {
 /// A series' labels in label-name order, borrowed from the snapshot (no allocation per series).
 #[derive(Clone, Copy)]
 enum Labels<'a> {
-    /// `values[order[i]]` is the value of label `names[order[i]]`, `order` sorting the names.
-    Sorted {
+    /// A counter or gauge sample: `row.get(order[k])` is the value of label `names[order[k]]`,
+    /// `order` sorting the names.
+    Row {
+        names: &'a [String],
+        order: &'a [usize],
+        row: LabelRow<'a>,
+    },
+    /// A histogram series, the same way.
+    Values {
         names: &'a [String],
         order: &'a [usize],
         values: &'a [String],
@@ -69,45 +77,119 @@ enum Labels<'a> {
 impl<'a> Labels<'a> {
     fn len(&self) -> usize {
         match self {
-            Labels::Sorted { order, values, names } => {
-                order.iter().filter(|&&i| i < values.len() && i < names.len()).count()
-            }
+            Labels::Row { order, .. } | Labels::Values { order, .. } => order.len(),
             Labels::One(..) => 1,
             Labels::Empty => 0,
         }
     }
 
-    fn iter(self) -> impl Iterator<Item = (&'a str, &'a str)> {
-        let (sorted, one) = match self {
-            Labels::Sorted { names, order, values } => (Some((names, order, values)), None),
-            Labels::One(n, v) => (None, Some((n, v))),
-            Labels::Empty => (None, None),
+    /// The `k`-th label in name order.
+    #[inline]
+    fn at(&self, k: usize) -> (&'a str, &'a str) {
+        let (names, i, value) = match *self {
+            Labels::Row { names, order, row } => {
+                let i = order.get(k).copied().unwrap_or(usize::MAX);
+                (names, i, row.get(i))
+            }
+            Labels::Values { names, order, values } => {
+                let i = order.get(k).copied().unwrap_or(usize::MAX);
+                (names, i, values.get(i).map(String::as_str))
+            }
+            Labels::One(n, v) if k == 0 => return (n, v),
+            _ => return ("", ""),
         };
-        let sorted = sorted.into_iter().flat_map(|(names, order, values)| {
-            order.iter().filter_map(move |&i| Some((names.get(i)?.as_str(), values.get(i)?.as_str())))
-        });
-        sorted.chain(one)
+        (names.get(i).map_or("", String::as_str), value.unwrap_or(""))
+    }
+
+    fn iter(self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        (0..self.len()).map(move |k| self.at(k))
     }
 
     fn same(self, other: Labels<'a>) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
+        self.len() == other.len() && (0..self.len()).all(|k| self.at(k) == other.at(k))
+    }
+}
+
+/// Where a family's series come from: a metric of the snapshot (read lazily, so a family of
+/// 100,000 samples is written without first building 100,000 series) or series made here.
+enum Source<'a> {
+    Samples { names: &'a [String], order: &'a [usize], samples: &'a Samples },
+    Histograms { names: &'a [String], order: &'a [usize], series: &'a [HistogramSeries] },
+    Made(Vec<Series<'a>>),
+}
+
+impl<'a> Source<'a> {
+    fn len(&self) -> usize {
+        match self {
+            Source::Samples { samples, .. } => samples.len(),
+            Source::Histograms { series, .. } => series.len(),
+            Source::Made(series) => series.len(),
+        }
+    }
+
+    /// Labels of every series, in order.
+    fn labels(&self) -> Box<dyn Iterator<Item = Labels<'a>> + '_> {
+        match *self {
+            Source::Samples { names, order, samples } => {
+                Box::new(samples.iter().map(move |s| Labels::Row { names, order, row: s.labels }))
+            }
+            Source::Histograms { names, order, series } => {
+                Box::new(series.iter().map(move |s| Labels::Values { names, order, values: &s.labels }))
+            }
+            Source::Made(ref series) => Box::new(series.iter().map(|s| s.labels)),
+        }
+    }
+
+    /// Every series, in order.
+    fn series(&self) -> Box<dyn Iterator<Item = Series<'a>> + '_> {
+        match *self {
+            Source::Samples { names, order, samples } => Box::new(samples.iter().map(move |s| Series {
+                labels: Labels::Row { names, order, row: s.labels },
+                body: Body::Value(s.value),
+            })),
+            Source::Histograms { names, order, series } => Box::new(series.iter().map(move |s| Series {
+                labels: Labels::Values { names, order, values: &s.labels },
+                body: Body::Histogram { buckets: sorted_buckets(s), count: s.count, sum: s.sum.unwrap_or(0.0) },
+            })),
+            Source::Made(ref series) => {
+                Box::new(series.iter().map(|s| Series { labels: s.labels, body: s.body.clone() }))
+            }
+        }
     }
 }
 
 struct Family<'a> {
     help: &'a str,
     kind: Kind,
-    series: Vec<Series<'a>>,
+    sources: Vec<Source<'a>>,
+}
+
+impl Family<'_> {
+    /// One source whose series are already in output order, without repeats (what decoding
+    /// produces): written as they are.
+    fn in_order(&self) -> bool {
+        let [source] = self.sources.as_slice() else {
+            return false;
+        };
+        let mut labels = source.labels();
+        let Some(mut prev) = labels.next() else {
+            return true;
+        };
+        labels.all(|next| {
+            let lt = cmp_labels(prev, next).is_lt();
+            prev = next;
+            lt
+        })
+    }
 }
 
 /// As client_golang orders a family: fewer labels first (only differs in merged families),
 /// then label values in label-name order; then the names, to keep the order total.
-fn cmp_series(a: &Series<'_>, b: &Series<'_>) -> Ordering {
-    a.labels
-        .len()
-        .cmp(&b.labels.len())
-        .then_with(|| a.labels.iter().map(|(_, v)| v.as_bytes()).cmp(b.labels.iter().map(|(_, v)| v.as_bytes())))
-        .then_with(|| a.labels.iter().map(|(n, _)| n.as_bytes()).cmp(b.labels.iter().map(|(n, _)| n.as_bytes())))
+fn cmp_labels(a: Labels<'_>, b: Labels<'_>) -> Ordering {
+    let n = a.len();
+    let values = || (0..n).map(|k| a.at(k).1.as_bytes().cmp(b.at(k).1.as_bytes())).find(|o| o.is_ne());
+    let names = || (0..n).map(|k| a.at(k).0.as_bytes().cmp(b.at(k).0.as_bytes())).find(|o| o.is_ne());
+    n.cmp(&b.len()).then_with(|| values().or_else(names).unwrap_or(Ordering::Equal))
 }
 
 /// Indexes of `names` sorted by name (computed once per metric, not per sample).
@@ -121,10 +203,10 @@ struct Families<'a>(BTreeMap<String, Family<'a>>);
 
 impl<'a> Families<'a> {
     /// Adds series to family `name`, creating it; ignored if the family exists with another type.
-    fn add(&mut self, name: String, help: &'a str, kind: Kind, series: Vec<Series<'a>>) {
-        let family = self.0.entry(name).or_insert_with(|| Family { help, kind, series: Vec::new() });
+    fn add(&mut self, name: String, help: &'a str, kind: Kind, source: Source<'a>) {
+        let family = self.0.entry(name).or_insert_with(|| Family { help, kind, sources: Vec::new() });
         if family.kind == kind {
-            family.series.extend(series);
+            family.sources.push(source);
         }
     }
 }
@@ -136,31 +218,13 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
     let orders: Vec<Vec<usize>> = metrics.iter().map(|m| name_order(&m.label_names)).collect();
     for (metric, order) in metrics.iter().zip(&orders) {
         let name = format!("{}{}", opts.prefix, metric.name);
-        let (kind, series) = match &metric.values {
-            MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
-                let kind = if matches!(metric.values, MetricValues::Counter(_)) { Kind::Counter } else { Kind::Gauge };
-                let series = samples
-                    .iter()
-                    .map(|s| Series {
-                        labels: Labels::Sorted { names: &metric.label_names, order, values: &s.labels },
-                        body: Body::Value(s.value),
-                    })
-                    .collect();
-                (kind, series)
-            }
-            MetricValues::Histogram(h) => {
-                let series = h
-                    .series
-                    .iter()
-                    .map(|s| Series {
-                        labels: Labels::Sorted { names: &metric.label_names, order, values: &s.labels },
-                        body: Body::Histogram { buckets: sorted_buckets(s), count: s.count, sum: s.sum.unwrap_or(0.0) },
-                    })
-                    .collect();
-                (Kind::Histogram, series)
-            }
+        let names = metric.label_names.as_slice();
+        let (kind, source) = match &metric.values {
+            MetricValues::Counter(samples) => (Kind::Counter, Source::Samples { names, order, samples }),
+            MetricValues::Gauge(samples) => (Kind::Gauge, Source::Samples { names, order, samples }),
+            MetricValues::Histogram(h) => (Kind::Histogram, Source::Histograms { names, order, series: &h.series }),
         };
-        families.add(name, &metric.help, kind, series);
+        families.add(name, &metric.help, kind, source);
     }
 
     let decoder_errors = snapshot
@@ -168,56 +232,72 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
         .iter()
         .map(|(config, n)| Series { labels: Labels::One("config", config.as_str()), body: Body::Value(*n as f64) })
         .collect();
-    families.add(format!("{}decoder_errors_total", opts.prefix), DECODER_ERRORS_HELP, Kind::Counter, decoder_errors);
+    families.add(
+        format!("{}decoder_errors_total", opts.prefix),
+        DECODER_ERRORS_HELP,
+        Kind::Counter,
+        Source::Made(decoder_errors),
+    );
 
     let window = &snapshot.window;
     families.add(
         format!("{}window_duration_seconds", opts.prefix),
         WINDOW_DURATION_HELP,
         Kind::Gauge,
-        vec![Series { labels: Labels::Empty, body: Body::Value(window.length.as_secs_f64()) }],
+        Source::Made(vec![Series { labels: Labels::Empty, body: Body::Value(window.length.as_secs_f64()) }]),
     );
     families.add(
         format!("{}window_end_time_seconds", opts.prefix),
         WINDOW_END_HELP,
         Kind::Gauge,
-        vec![Series { labels: Labels::Empty, body: Body::Value(unix_seconds(window.end)) }],
+        Source::Made(vec![Series { labels: Labels::Empty, body: Body::Value(unix_seconds(window.end)) }]),
     );
 
-    let series: usize = families.0.values().map(|f| f.series.len()).sum();
+    let series: usize = families.0.values().flat_map(|f| &f.sources).map(Source::len).sum();
     let mut out = String::with_capacity(series * 80);
-    for (name, mut family) in families.0 {
-        // Stable: among equal label sets the first in config order stays first and is kept.
-        family.series.sort_by(cmp_series);
-        family.series.dedup_by(|later, earlier| earlier.labels.same(later.labels));
-        if family.series.is_empty() {
+    for (name, family) in &families.0 {
+        if family.sources.iter().all(|s| s.len() == 0) {
             continue;
         }
-        write_family(&mut out, &name, &family);
+        write_header(&mut out, name, family);
+        if family.in_order() {
+            for series in family.sources.iter().flat_map(Source::series) {
+                write_series(&mut out, name, &series);
+            }
+            continue;
+        }
+        // A stable sort: among equal label sets the first in config order stays first and is
+        // kept.
+        let mut all: Vec<Series<'_>> = family.sources.iter().flat_map(Source::series).collect();
+        all.sort_by(|a, b| cmp_labels(a.labels, b.labels));
+        all.dedup_by(|later, earlier| earlier.labels.same(later.labels));
+        for series in &all {
+            write_series(&mut out, name, series);
+        }
     }
     out
 }
 
-fn write_family(out: &mut String, name: &str, family: &Family<'_>) {
+fn write_header(out: &mut String, name: &str, family: &Family<'_>) {
     out.push_str("# HELP ");
     out.push_str(name);
     out.push(' ');
     escape_into(out, family.help, false);
     out.push('\n');
     let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
+}
 
-    for series in &family.series {
-        match &series.body {
-            Body::Value(v) => write_sample(out, name, "", series.labels, None, *v),
-            Body::Histogram { buckets, count, sum } => {
-                for b in buckets {
-                    let le = go_float(b.le);
-                    write_sample(out, name, "_bucket", series.labels, Some(&le), b.cumulative as f64);
-                }
-                write_sample(out, name, "_bucket", series.labels, Some("+Inf"), *count as f64);
-                write_sample(out, name, "_sum", series.labels, None, *sum);
-                write_sample(out, name, "_count", series.labels, None, *count as f64);
+fn write_series(out: &mut String, name: &str, series: &Series<'_>) {
+    match &series.body {
+        Body::Value(v) => write_sample(out, name, "", series.labels, None, *v),
+        Body::Histogram { buckets, count, sum } => {
+            for b in buckets {
+                let le = go_float(b.le);
+                write_sample(out, name, "_bucket", series.labels, Some(&le), b.cumulative as f64);
             }
+            write_sample(out, name, "_bucket", series.labels, Some("+Inf"), *count as f64);
+            write_sample(out, name, "_sum", series.labels, None, *sum);
+            write_sample(out, name, "_count", series.labels, None, *count as f64);
         }
     }
 }
@@ -343,7 +423,7 @@ mod tests {
             name: "softirqs_total".into(),
             help: "Total number of softirq calls per cpu".into(),
             label_names: vec!["vec".into(), "cpu".into()],
-            values: MetricValues::Counter(samples),
+            values: MetricValues::Counter(samples.into()),
         };
         let out = render(&snapshot(vec![m]), &opts());
         let lines = family_lines(&out, "ebpf_exporter_softirqs_total");
@@ -442,6 +522,27 @@ ebpf_exporter_syscalls_total{syscall=\"write\"} 12
     }
 
     #[test]
+    fn one_unsorted_metric_is_sorted_and_deduplicated() {
+        // A snapshot built by hand need not be in order: the renderer sorts it (label-name
+        // order: `a` before `b`) and keeps the first of two equal label sets.
+        let m = counter(
+            "one",
+            "m_total",
+            &["b", "a"],
+            &[(&["1", "y"], 1.0), (&["2", "x"], 2.0), (&["1", "x"], 3.0), (&["2", "x"], 4.0)],
+        );
+        let out = render(&snapshot(vec![m]), &opts());
+        assert_eq!(
+            family_lines(&out, "ebpf_exporter_m_total")[2..],
+            [
+                "ebpf_exporter_m_total{a=\"x\",b=\"1\"} 3",
+                "ebpf_exporter_m_total{a=\"x\",b=\"2\"} 2",
+                "ebpf_exporter_m_total{a=\"y\",b=\"1\"} 1",
+            ]
+        );
+    }
+
+    #[test]
     fn merged_families_order_fewer_labels_first() {
         let a = counter("one", "m_total", &["b"], &[(&["1"], 1.0)]);
         let b = counter("two", "m_total", &["a", "c"], &[(&["0", "0"], 2.0)]);
@@ -457,7 +558,7 @@ ebpf_exporter_syscalls_total{syscall=\"write\"} 12
     fn conflicting_type_is_dropped() {
         let a = counter("one", "x", &[], &[(&[], 1.0)]);
         let mut b = counter("two", "x", &[], &[(&[], 2.0)]);
-        b.values = MetricValues::Gauge(vec![Sample { labels: vec![], value: 2.0 }]);
+        b.values = MetricValues::Gauge(vec![Sample { labels: vec![], value: 2.0 }].into());
         let out = render(&snapshot(vec![a, b]), &opts());
         assert_eq!(family_lines(&out, "ebpf_exporter_x").len(), 3);
         assert!(out.contains("# TYPE ebpf_exporter_x counter\nebpf_exporter_x 1\n"));

@@ -65,7 +65,7 @@ pub(super) fn samples(metric: &Metric) -> Vec<(Stack<'_>, f64)> {
     samples
         .iter()
         .map(|s| {
-            let label = |i: Option<usize>| i.and_then(|i| s.labels.get(i)).map(String::as_str);
+            let label = |i: Option<usize>| i.and_then(|i| s.labels.get(i));
             let stack = Stack {
                 comm: label(comm),
                 user: label(user).map(split_frames).unwrap_or_default(),
@@ -175,14 +175,17 @@ pub(super) fn profile_metric() -> Metric {
         name: "cpu_samples_total".into(),
         help: "On-CPU samples".into(),
         label_names: vec!["comm".into(), "pid".into(), "kstack".into(), "ustack".into()],
-        values: MetricValues::Counter(vec![
-            s("burner", "", "inner\nouter\nmain", 30.0),
-            s("burner", "", "inner\nouter\nmain", 5.0), // another pid in real life: summed
-            s("burner", "do_syscall_64\nentry_SYSCALL_64", "write;x\nouter\nmain", 4.0),
-            s("kworker/0:1", "commit_timeout\t[jbd2]\nworker_thread", "", 1.0),
-            s("idle", "", "", 2.0),
-            s("none", "", "", 0.0),
-        ]),
+        values: MetricValues::Counter(
+            vec![
+                s("burner", "", "inner\nouter\nmain", 30.0),
+                s("burner", "", "inner\nouter\nmain", 5.0), // another pid in real life: summed
+                s("burner", "do_syscall_64\nentry_SYSCALL_64", "write;x\nouter\nmain", 4.0),
+                s("kworker/0:1", "commit_timeout\t[jbd2]\nworker_thread", "", 1.0),
+                s("idle", "", "", 2.0),
+                s("none", "", "", 0.0),
+            ]
+            .into(),
+        ),
     }
 }
 
@@ -216,10 +219,13 @@ mod tests {
     #[test]
     fn unknown_frames_count_only_as_leaves() {
         let mut m = profile_metric();
-        m.values = MetricValues::Counter(vec![
-            Sample { labels: vec!["a".into(), "1".into(), "".into(), "??\n??\nmain".into()], value: 3.0 },
-            Sample { labels: vec!["a".into(), "1".into(), "".into(), "f\n??\nmain".into()], value: 2.0 },
-        ]);
+        m.values = MetricValues::Counter(
+            vec![
+                Sample { labels: vec!["a".into(), "1".into(), "".into(), "??\n??\nmain".into()], value: 3.0 },
+                Sample { labels: vec!["a".into(), "1".into(), "".into(), "f\n??\nmain".into()], value: 2.0 },
+            ]
+            .into(),
+        );
         let c = function_counts(&m);
         assert_eq!(c.functions[0], ("??".to_string(), 3, 3));
         assert!(c.functions.contains(&("f".to_string(), 2, 2)));

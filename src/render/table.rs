@@ -17,7 +17,9 @@ use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
 use super::units::{human, Quantity};
 use super::{cmp_label_values, display_label, one_line, plain_number, sorted_buckets, stacks};
-use crate::model::{Bucket, Histogram, HistogramSeries, Metric, MetricValues, Sample, Snapshot};
+use crate::model::{
+    Bucket, Histogram, HistogramSeries, LabelValues, Metric, MetricValues, SampleRef, Samples, Snapshot,
+};
 
 pub(crate) fn render(snapshot: &Snapshot) -> String {
     let mut parts: Vec<String> = snapshot.metrics.iter().map(render_metric).collect();
@@ -93,15 +95,15 @@ fn shorten(name: &str) -> String {
     short
 }
 
-fn label_cells(labels: &[String]) -> Vec<String> {
-    labels.iter().map(|v| display_label(v).into_owned()).collect()
+fn label_cells<V: LabelValues + ?Sized>(labels: &V) -> Vec<String> {
+    labels.label_values().map(|v| display_label(v).into_owned()).collect()
 }
 
-fn values_table(metric: &Metric, samples: &[Sample]) -> Option<Table> {
+fn values_table(metric: &Metric, samples: &Samples) -> Option<Table> {
     if samples.is_empty() {
         return None;
     }
-    let mut sorted: Vec<&Sample> = samples.iter().collect();
+    let mut sorted: Vec<SampleRef<'_>> = samples.iter().collect();
     sorted.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| cmp_label_values(&a.labels, &b.labels)));
     let mut header = metric.label_names.clone();
     header.push("value".to_string());
@@ -192,7 +194,7 @@ fn quantile(q: f64, buckets: &[Bucket], count: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::BucketType;
+    use crate::model::{BucketType, Sample};
 
     fn approx(a: f64, b: f64) -> bool {
         a == b || (a - b).abs() <= 1e-12 * b.abs()
@@ -238,11 +240,14 @@ mod tests {
             name: "syscalls_total".into(),
             help: "Syscalls".into(),
             label_names: vec!["syscall".into()],
-            values: MetricValues::Counter(vec![
-                Sample { labels: vec!["b".into()], value: 2.0 },
-                Sample { labels: vec!["a".into()], value: 2.0 },
-                Sample { labels: vec!["c".into()], value: 1234567.0 },
-            ]),
+            values: MetricValues::Counter(
+                vec![
+                    Sample { labels: vec!["b".into()], value: 2.0 },
+                    Sample { labels: vec!["a".into()], value: 2.0 },
+                    Sample { labels: vec!["c".into()], value: 1234567.0 },
+                ]
+                .into(),
+            ),
         };
         let want = "\
 syscalls_total: Syscalls
