@@ -216,6 +216,10 @@ struct Rows {
     values: Vec<u64>,
     keyed: Vec<(u64, u64, u32)>,
     merged: Vec<(u32, u64)>,
+    /// Set by `merge` when the rows were merged by exact prefixes into `exact`.
+    by_prefix: bool,
+    /// Merged rows as (prefix of the first label in `order`, of the second, value), in order.
+    exact: Vec<(u64, u64, u64)>,
     /// Label positions in the order rows are sorted by: label-name order (the order Prometheus
     /// prints samples in, so the renderer finds them sorted), the histogram bucket label last.
     order: Vec<usize>,
@@ -238,6 +242,8 @@ impl Rows {
         self.values.clear();
         self.keyed.clear();
         self.merged.clear();
+        self.exact.clear();
+        self.by_prefix = false;
         self.arena.reserve(capacity * width * 8);
         self.spans.reserve(capacity * width);
         self.values.reserve(capacity);
@@ -316,11 +322,31 @@ impl Rows {
             .unwrap_or(std::cmp::Ordering::Equal)
     }
 
+    /// Sorts the rows collected in `exact` by their prefixes and sums those with equal ones.
+    fn merge_exact(&mut self) {
+        let exact = &mut self.exact;
+        exact.sort_unstable_by_key(|k| (k.0, k.1));
+        let mut kept = 0usize;
+        for i in 0..exact.len() {
+            let (p0, p1, v) = exact[i];
+            match kept.checked_sub(1).and_then(|last| exact.get_mut(last)) {
+                Some(last) if (last.0, last.1) == (p0, p1) => last.2 = last.2.saturating_add(v),
+                _ => {
+                    exact[kept] = (p0, p1, v);
+                    kept += 1;
+                }
+            }
+        }
+        exact.truncate(kept);
+        self.by_prefix = true;
+    }
+
     /// Sorts rows by label values (byte strings, element-wise) and sums rows with equal labels
     /// into `merged`.
     fn merge(&mut self) {
         let (w, n) = (self.width, self.len());
         self.merged.clear();
+        self.by_prefix = false;
         if w == 0 {
             if n > 0 {
                 let total = self.values.iter().fold(0u64, |a, &v| a.saturating_add(v));
@@ -331,33 +357,27 @@ impl Rows {
         let mut keyed = std::mem::take(&mut self.keyed);
         keyed.clear();
         let (l0, l1) = (self.order[0], self.order.get(1).copied().unwrap_or(0));
-        keyed.extend((0..n).map(|r| (self.prefix(r, l0), if w > 1 { self.prefix(r, l1) } else { 0 }, r as u32)));
         let exact0 = !self.inexact.get(l0).copied().unwrap_or(true);
-        let exact1 = w == 1 || !self.inexact.get(l1).copied().unwrap_or(true);
-        // The prefixes are the whole labels: they alone order the rows and tell equal ones.
-        let exact = w <= 2 && exact0 && exact1;
-        if exact {
-            keyed.sort_unstable_by_key(|k| (k.0, k.1));
-        } else {
-            keyed.sort_unstable_by(|a, b| {
-                a.0.cmp(&b.0)
-                    .then_with(|| {
-                        if exact0 {
-                            std::cmp::Ordering::Equal
-                        } else {
-                            self.label(a.2 as usize, l0).cmp(self.label(b.2 as usize, l0))
-                        }
-                    })
-                    .then_with(|| a.1.cmp(&b.1))
-                    .then_with(|| self.cmp_rows(a.2 as usize, b.2 as usize, 1))
-            });
-        }
+        keyed.extend((0..n).map(|r| (self.prefix(r, l0), if w > 1 { self.prefix(r, l1) } else { 0 }, r as u32)));
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| {
+                    // An exact prefix is the whole label: equal prefixes, equal labels.
+                    if exact0 {
+                        std::cmp::Ordering::Equal
+                    } else {
+                        self.label(a.2 as usize, l0).cmp(self.label(b.2 as usize, l0))
+                    }
+                })
+                .then_with(|| a.1.cmp(&b.1))
+                .then_with(|| self.cmp_rows(a.2 as usize, b.2 as usize, 1))
+        });
         let mut last: Option<(u64, u64, usize)> = None;
         for &(p0, p1, r) in &keyed {
             let r = r as usize;
             let v = self.values.get(r).copied().unwrap_or(0);
             if let Some((q0, q1, prev)) = last {
-                if (q0, q1) == (p0, p1) && (exact || self.cmp_rows(prev, r, 0).is_eq()) {
+                if (q0, q1) == (p0, p1) && self.cmp_rows(prev, r, 0).is_eq() {
                     if let Some((_, sum)) = self.merged.last_mut() {
                         *sum = sum.saturating_add(v);
                     }
@@ -369,6 +389,13 @@ impl Rows {
         }
         self.keyed = keyed;
     }
+}
+
+/// The label an exact prefix stands for: its bytes up to the first zero (a value of at most 8
+/// bytes without a NUL, so UTF-8 as it was when decoded).
+fn exact_text(prefix: &[u8; 8]) -> &str {
+    let len = prefix.iter().position(|&b| b == 0).unwrap_or(8);
+    std::str::from_utf8(&prefix[..len]).unwrap_or("")
 }
 
 /// Result of decoding one row's labels.
@@ -586,47 +613,99 @@ fn read_rows(
     }
     let cpu_rows = raw.per_cpu && state.labels.last().is_some_and(|l| l.name == "cpu");
     let only_cpu = cpu_rows && width == 1;
-    rows.reset(width, if cpu_rows { n.saturating_mul(raw.slots) } else { n });
-    rows.sort_by_names(&state.labels, histogram);
-    let mut row = Vec::with_capacity(raw.key_size + 2);
     let (a, b) = scratch;
-    for (key, values) in raw.keys.chunks_exact(raw.key_size).zip(raw.values.chunks_exact(raw.slots.max(1))) {
-        if cpu_rows {
-            row.clear();
-            row.extend_from_slice(key);
-            row.extend_from_slice(&[0, 0]);
-            for (cpu, &value) in values.iter().enumerate() {
-                let cpu =
-                    u16::try_from(cpu).map_err(|_| raw_err(format!("map {:?}: more than 65536 CPUs", raw.name)))?;
-                let len = row.len();
-                row[len - 2..].copy_from_slice(&cpu.to_ne_bytes());
-                // §5.4 rule 2: a per-CPU map whose only label is `cpu` drops 4 leading zero bytes.
-                let bytes = match row.get(..4) {
-                    Some([0, 0, 0, 0]) if only_cpu => &row[4..],
-                    _ => &row[..],
-                };
-                if let Row::Keep = decode_row(tables, state, bytes, rows, a, b).map_err(key_err)? {
-                    rows.values.push(value);
+    // Counters and gauges of one or two short labels (pids, CPUs, operations, short names) are
+    // first tried without keeping the labels at all: each row becomes its two exact prefixes and
+    // its value. The first longer value ends the attempt and the rows are decoded again below.
+    if !histogram && (1..=2).contains(&width) {
+        rows.reset(width, 0);
+        rows.sort_by_names(&state.labels, histogram);
+        let (l0, l1) = (rows.order[0], rows.order.get(1).copied().unwrap_or(0));
+        let mut exact = std::mem::take(&mut rows.exact);
+        exact.reserve(if cpu_rows { n.saturating_mul(raw.slots) } else { n });
+        let complete = each_row(raw, cpu_rows, only_cpu, |bytes, value| {
+            if let Row::Keep = decode_row(tables, state, bytes, rows, a, b).map_err(key_err)? {
+                if rows.inexact.iter().any(|&x| x) {
+                    return Ok(false);
                 }
+                exact.push((rows.prefix(0, l0), if width > 1 { rows.prefix(0, l1) } else { 0 }, value));
+                rows.truncate_to(0, 0);
             }
-            continue;
-        }
-        // Non-per-CPU maps have one slot; per-CPU slots with identical labels are summed.
-        let value = values.iter().fold(0u64, |acc, &v| acc.saturating_add(v));
-        // §5.4 rule 1: no labels and a 4-byte zero key → the empty label list.
-        if width == 0 && key == [0, 0, 0, 0] {
-            rows.values.push(value);
-            continue;
-        }
-        if let Row::Keep = decode_row(tables, state, key, rows, a, b).map_err(key_err)? {
-            rows.values.push(value);
+            Ok(true)
+        });
+        rows.exact = exact;
+        if complete? {
+            rows.merge_exact();
+            return Ok(());
         }
     }
+    rows.reset(width, if cpu_rows { n.saturating_mul(raw.slots) } else { n });
+    rows.sort_by_names(&state.labels, histogram);
+    each_row(raw, cpu_rows, only_cpu, |bytes, value| {
+        // §5.4 rule 1: no labels and a 4-byte zero key → the empty label list.
+        if width == 0 && bytes == [0, 0, 0, 0] {
+            rows.values.push(value);
+        } else if let Row::Keep = decode_row(tables, state, bytes, rows, a, b).map_err(key_err)? {
+            rows.values.push(value);
+        }
+        Ok(true)
+    })?;
     rows.merge();
     Ok(())
 }
 
+/// Calls `f` with the key bytes and value of every row of `raw` (spec §5): one per entry, the
+/// per-CPU slots summed; or, with `cpu_rows`, one per entry and CPU, the CPU number appended to
+/// the key (§5.4 rule 2: dropping 4 leading zero bytes when `cpu` is the only label).
+/// `f` returns false to stop early; then so does this.
+fn each_row(
+    raw: &RawMap,
+    cpu_rows: bool,
+    only_cpu: bool,
+    mut f: impl FnMut(&[u8], u64) -> Result<bool, (DecodeErrorKind, String)>,
+) -> Result<bool, (DecodeErrorKind, String)> {
+    let mut row = Vec::with_capacity(raw.key_size + 2);
+    for (key, values) in raw.keys.chunks_exact(raw.key_size).zip(raw.values.chunks_exact(raw.slots.max(1))) {
+        if !cpu_rows {
+            // Non-per-CPU maps have one slot; per-CPU slots with identical labels are summed.
+            let value = values.iter().fold(0u64, |acc, &v| acc.saturating_add(v));
+            if !f(key, value)? {
+                return Ok(false);
+            }
+            continue;
+        }
+        row.clear();
+        row.extend_from_slice(key);
+        row.extend_from_slice(&[0, 0]);
+        for (cpu, &value) in values.iter().enumerate() {
+            let cpu = u16::try_from(cpu)
+                .map_err(|_| (DecodeErrorKind::RawMap, format!("map {:?}: more than 65536 CPUs", raw.name)))?;
+            let len = row.len();
+            row[len - 2..].copy_from_slice(&cpu.to_ne_bytes());
+            let bytes = match row.get(..4) {
+                Some([0, 0, 0, 0]) if only_cpu => &row[4..],
+                _ => &row[..],
+            };
+            if !f(bytes, value)? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 fn samples(rows: &Rows) -> Samples {
+    if rows.by_prefix {
+        let mut out = Samples::with_capacity(rows.width, rows.exact.len(), rows.arena.len());
+        let first = rows.order.first().copied().unwrap_or(0);
+        for &(p0, p1, v) in &rows.exact {
+            let (b0, b1) = (p0.to_be_bytes(), p1.to_be_bytes());
+            let (t0, t1) = (exact_text(&b0), exact_text(&b1));
+            let labels: [&str; 2] = if first == 0 { [t0, t1] } else { [t1, t0] };
+            out.push(labels, v as f64);
+        }
+        return out;
+    }
     let mut out = Samples::with_capacity(rows.width, rows.merged.len(), rows.arena.len());
     for &(r, sum) in &rows.merged {
         out.push((0..rows.width).map(|l| rows.text(r as usize, l)), sum as f64);
