@@ -180,7 +180,8 @@ pub fn render_saved(file: &Path, format: Option<Format>, output: Option<&Path>, 
         None if output.is_some() || !std::io::stdout().is_terminal() => Some(Format::Prom),
         None => None,
     };
-    write_output(output, &render_for(format, &snapshot, &Options { prefix: prefix.to_string() }))
+    let opts = Options { prefix: prefix.to_string() };
+    write_output_with(output, |w| render_for_to(format, &snapshot, &opts, w))
 }
 
 /// `ebpfx check`: prints each config's verdict and every problem; a config error (exit 2)
@@ -542,8 +543,10 @@ fn emit(
     {
         text.push('\n');
     }
-    text.push_str(&render_for(format, snapshot, opts));
-    write_output(req.output.as_deref(), &text)
+    write_output_with(req.output.as_deref(), |w| {
+        w.write_all(text.as_bytes())?;
+        render_for_to(format, snapshot, opts, w)
+    })
 }
 
 /// `HH:MM:SS` in local time, as bcc's -T prints it.
@@ -640,6 +643,19 @@ pub fn render_for(format: Option<Format>, snapshot: &Snapshot, opts: &Options) -
     out
 }
 
+/// [`render_for`] into `sink`; Prometheus text is written as it is made.
+pub fn render_for_to(
+    format: Option<Format>,
+    snapshot: &Snapshot,
+    opts: &Options,
+    sink: &mut dyn Write,
+) -> std::io::Result<()> {
+    match format {
+        Some(f) => render::render_to(f, snapshot, opts, sink),
+        None => sink.write_all(render_for(None, snapshot, opts).as_bytes()),
+    }
+}
+
 fn check_output_dir(out: &Path) -> anyhow::Result<()> {
     let dir = parent_dir(out);
     if !dir.is_dir() {
@@ -660,22 +676,37 @@ fn parent_dir(p: &Path) -> PathBuf {
 
 /// Writes to stdout (a closed pipe ends quietly), or atomically to a file.
 pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    write_output_with(path, |w| w.write_all(text.as_bytes()))
+}
+
+/// Writes what `write` produces to stdout (a closed pipe ends quietly), or atomically to a file
+/// (see [`write_atomic_with`]).
+pub fn write_output_with(
+    path: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     match path {
         None => {
             let mut out = std::io::stdout().lock();
-            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+            match write(&mut out).and_then(|_| out.flush()) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
                 Err(e) => Err(anyhow!("writing to stdout: {e}")),
             }
         }
-        Some(p) => write_atomic(p, text.as_bytes()),
+        Some(p) => write_atomic_with(p, write),
     }
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_atomic_with`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
 }
 
 /// Temp file in the same directory, fsync, rename: readers (node_exporter's textfile collector)
 /// see the old file or the new one, never half of one. The temp name does not end in `.prom`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// If `write` fails, the temp file is removed and `path` is left as it was.
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
     let dir = parent_dir(path);
     let file_name = path
         .file_name()
@@ -684,8 +715,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .into_owned();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, f);
+        write(&mut w)?;
+        let f = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -723,5 +756,24 @@ mod tests {
         raw.max_entries = 3;
         let snap = build_snapshot(&[&config], &[vec![raw]], window, &mut Decoders::new(Env::system()));
         assert!(snap.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_write_that_fails_midway_leaves_the_old_file_and_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.prom");
+        std::fs::write(&path, "old\n").expect("write");
+        let err = write_atomic_with(&path, |w| {
+            w.write_all(&[b'x'; 200_000])?;
+            Err(std::io::Error::other("disk gone"))
+        })
+        .expect_err("fails");
+        assert!(format!("{err:#}").contains("out.prom") && format!("{err:#}").contains("disk gone"), "{err:#}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "old\n");
+        let names: Vec<_> =
+            std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(names, [std::ffi::OsString::from("out.prom")]);
+        write_atomic_with(&path, |w| w.write_all(b"new\n")).expect("writes");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new\n");
     }
 }

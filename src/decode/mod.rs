@@ -200,18 +200,18 @@ fn state_for<'a>(
 /// [`Rows::merge`]) `merged`: one `(row, sum)` per distinct label tuple, in output order.
 ///
 /// Rows are summed by sorting rather than hashing: the sort is needed for the output order
-/// anyway, and rows with equal labels end up adjacent. Sort keys are the first 8 bytes of the
-/// first two labels (big-endian, zero-padded, which orders like the strings whenever the
-/// prefixes differ); only ties look at the full strings, and not even those for a label whose
-/// values all fit in 8 bytes without a NUL (its prefix is then the whole value). The buffers are
+/// anyway, and rows with equal labels end up adjacent. Sort keys are 8 bytes of each of the
+/// first two labels, taken after the prefix all values of that label share (big-endian,
+/// zero-padded, which orders like the strings wherever the keys differ); only ties look at the
+/// full strings, and not even those when a label's keys hold all of its values. The buffers are
 /// kept between reads (fresh memory is expensive to fault in on large maps).
 #[derive(Default)]
 struct Rows {
     width: usize,
     /// Label values, each checked to be UTF-8 before it is appended.
     arena: String,
-    /// Per label: some value is longer than 8 bytes or holds a NUL (its prefix is not exact).
-    inexact: Vec<bool>,
+    /// Per label: what its values have in common, to pick sort keys (see [`LabelStats`]).
+    stats: Vec<LabelStats>,
     spans: Vec<(u32, u32)>,
     values: Vec<u64>,
     keyed: Vec<(u64, u64, u32)>,
@@ -235,8 +235,8 @@ impl Rows {
     fn reset(&mut self, width: usize, capacity: usize) {
         self.width = width;
         self.order = (0..width).collect();
-        self.inexact.clear();
-        self.inexact.resize(width, false);
+        self.stats.clear();
+        self.stats.resize_with(width, LabelStats::default);
         self.arena.clear();
         self.spans.clear();
         self.values.clear();
@@ -283,10 +283,8 @@ impl Rows {
         match (u32::try_from(start), u32::try_from(self.arena.len() - start)) {
             (Ok(s), Ok(n)) if self.arena.len() <= u32::MAX as usize => {
                 let value = self.arena.as_bytes().get(start..).unwrap_or(&[]);
-                if value.len() > 8 || value.contains(&0) {
-                    if let Some(flag) = self.inexact.get_mut(l) {
-                        *flag = true;
-                    }
+                if let Some(stats) = self.stats.get_mut(l) {
+                    stats.add(value);
                 }
                 self.spans.push((s, n));
                 Ok(())
@@ -295,12 +293,20 @@ impl Rows {
         }
     }
 
+    /// The first 8 bytes of label `l` of row `r`, big-endian, zero-padded.
     fn prefix(&self, r: usize, l: usize) -> u64 {
-        let b = self.label(r, l);
-        let mut p = [0u8; 8];
-        let n = b.len().min(8);
-        p[..n].copy_from_slice(&b[..n]);
-        u64::from_be_bytes(p)
+        prefix_of(self.label(r, l))
+    }
+
+    /// The 8 bytes of label `l` of row `r` after the prefix all its values share.
+    fn key(&self, r: usize, l: usize) -> u64 {
+        let skip = self.stats.get(l).map_or(0, |s| s.common);
+        prefix_of(self.label(r, l).get(skip..).unwrap_or(&[]))
+    }
+
+    /// Whether [`Rows::key`] is the whole of label `l` (past the common prefix).
+    fn key_is_exact(&self, l: usize) -> bool {
+        self.stats.get(l).is_some_and(|s| !s.nul && s.longest - s.common <= 8)
     }
 
     /// Sorts by label names (histograms: all but the last label, which stays last).
@@ -357,27 +363,33 @@ impl Rows {
         let mut keyed = std::mem::take(&mut self.keyed);
         keyed.clear();
         let (l0, l1) = (self.order[0], self.order.get(1).copied().unwrap_or(0));
-        let exact0 = !self.inexact.get(l0).copied().unwrap_or(true);
-        keyed.extend((0..n).map(|r| (self.prefix(r, l0), if w > 1 { self.prefix(r, l1) } else { 0 }, r as u32)));
-        keyed.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| {
-                    // An exact prefix is the whole label: equal prefixes, equal labels.
-                    if exact0 {
-                        std::cmp::Ordering::Equal
-                    } else {
-                        self.label(a.2 as usize, l0).cmp(self.label(b.2 as usize, l0))
-                    }
-                })
-                .then_with(|| a.1.cmp(&b.1))
-                .then_with(|| self.cmp_rows(a.2 as usize, b.2 as usize, 1))
-        });
+        // Keys are the 8 bytes after what all values of a label share: they order the rows
+        // wherever they differ. An exact key is the whole label: equal keys, equal labels.
+        let exact0 = self.key_is_exact(l0);
+        let exact = exact0 && (w == 1 || (w == 2 && self.key_is_exact(l1)));
+        keyed.extend((0..n).map(|r| (self.key(r, l0), if w > 1 { self.key(r, l1) } else { 0 }, r as u32)));
+        if exact {
+            keyed.sort_unstable_by_key(|k| (k.0, k.1));
+        } else {
+            keyed.sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| {
+                        if exact0 {
+                            std::cmp::Ordering::Equal
+                        } else {
+                            self.label(a.2 as usize, l0).cmp(self.label(b.2 as usize, l0))
+                        }
+                    })
+                    .then_with(|| a.1.cmp(&b.1))
+                    .then_with(|| self.cmp_rows(a.2 as usize, b.2 as usize, 1))
+            });
+        }
         let mut last: Option<(u64, u64, usize)> = None;
         for &(p0, p1, r) in &keyed {
             let r = r as usize;
             let v = self.values.get(r).copied().unwrap_or(0);
             if let Some((q0, q1, prev)) = last {
-                if (q0, q1) == (p0, p1) && self.cmp_rows(prev, r, 0).is_eq() {
+                if (q0, q1) == (p0, p1) && (exact || self.cmp_rows(prev, r, 0).is_eq()) {
                     if let Some((_, sum)) = self.merged.last_mut() {
                         *sum = sum.saturating_add(v);
                     }
@@ -388,6 +400,46 @@ impl Rows {
             last = Some((p0, p1, r));
         }
         self.keyed = keyed;
+    }
+}
+
+/// The first 8 bytes of `b` as a big-endian number, zero-padded: numbers order like the byte
+/// strings wherever they differ.
+fn prefix_of(b: &[u8]) -> u64 {
+    let mut p = [0u8; 8];
+    let n = b.len().min(8);
+    p[..n].copy_from_slice(&b[..n]);
+    u64::from_be_bytes(p)
+}
+
+/// What the values of one label have in common, gathered as rows are decoded.
+#[derive(Debug, Default, Clone)]
+struct LabelStats {
+    /// The first value seen.
+    first: Vec<u8>,
+    /// Values seen so far.
+    seen: usize,
+    /// Length of the prefix every value seen shares.
+    common: usize,
+    /// Length of the longest value.
+    longest: usize,
+    /// Some value holds a NUL byte (a zero-padded key could not tell "a" from "a\0").
+    nul: bool,
+}
+
+impl LabelStats {
+    fn add(&mut self, value: &[u8]) {
+        if self.seen == 0 {
+            self.first.clear();
+            self.first.extend_from_slice(value);
+            self.common = value.len();
+        } else {
+            let shared = self.first.get(..self.common).unwrap_or(&[]);
+            self.common = shared.iter().zip(value).take_while(|(a, b)| a == b).count();
+        }
+        self.seen += 1;
+        self.longest = self.longest.max(value.len());
+        self.nul |= value.contains(&0);
     }
 }
 
@@ -625,7 +677,7 @@ fn read_rows(
         exact.reserve(if cpu_rows { n.saturating_mul(raw.slots) } else { n });
         let complete = each_row(raw, cpu_rows, only_cpu, |bytes, value| {
             if let Row::Keep = decode_row(tables, state, bytes, rows, a, b).map_err(key_err)? {
-                if rows.inexact.iter().any(|&x| x) {
+                if rows.stats.iter().any(|s| s.nul || s.longest > 8) {
                     return Ok(false);
                 }
                 exact.push((rows.prefix(0, l0), if width > 1 { rows.prefix(0, l1) } else { 0 }, value));

@@ -469,6 +469,26 @@ fn sort_and_merge_when_prefixes_tie() {
             (strs(&["ab", "1"]), 7.0),
         ]
     );
+    // Longer values sharing a prefix: the keys past it decide, and equal ones merge.
+    let names = [("1", "kworker/u8:10"), ("2", "kworker/u8:9"), ("3", "kworker/u8:"), ("4", "kworker/u8:10")];
+    let spec = counter(
+        "w",
+        vec![label("v", 1, 0, vec![dec("uint"), smap(&names, false)]), label("n", 1, 0, vec![dec("uint")])],
+    );
+    let entries: Vec<_> = [(1, 0, 1), (2, 0, 2), (3, 0, 3), (4, 0, 4), (2, 1, 5)]
+        .iter()
+        .map(|&(v, n, c)| (vec![v, n], vec![c]))
+        .collect();
+    let m = d.metric("c", &spec, &raw(2, 1, false, &entries)).expect("ok");
+    assert_eq!(
+        counter_samples(&m),
+        [
+            (strs(&["kworker/u8:", "0"]), 3.0),
+            (strs(&["kworker/u8:10", "0"]), 5.0),
+            (strs(&["kworker/u8:9", "0"]), 2.0),
+            (strs(&["kworker/u8:9", "1"]), 5.0),
+        ]
+    );
     // All short: the prefixes alone decide, with one and with three labels.
     let spec =
         counter("y", vec![label("v", 1, 0, vec![dec("uint"), smap(&[("1", "b"), ("2", "a"), ("3", "b")], false)])]);

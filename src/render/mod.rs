@@ -71,6 +71,20 @@ pub fn render(format: Format, snapshot: &Snapshot, opts: &Options) -> String {
     }
 }
 
+/// Renders `snapshot` in `format` into `sink`. Prometheus text is written as it is made (a
+/// large map never sits in memory as one string); the other formats are written whole.
+pub fn render_to(
+    format: Format,
+    snapshot: &Snapshot,
+    opts: &Options,
+    sink: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Prom => prom::render_to(snapshot, opts, sink),
+        other => sink.write_all(render(other, snapshot, opts).as_bytes()),
+    }
+}
+
 pub use stacks::has_stack_labels;
 
 impl Format {

@@ -212,6 +212,39 @@ impl<'a> Families<'a> {
 }
 
 pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
+    let mut out = String::new();
+    // Without a sink nothing is written, so nothing can fail.
+    let _ = render_into(snapshot, opts, &mut out, None);
+    out
+}
+
+/// Writes the text to `sink` as it is made, a buffer of [`FLUSH_AT`] bytes at a time: a map of
+/// 100,000 entries never sits in memory as one 5 MB string.
+pub(crate) fn render_to(snapshot: &Snapshot, opts: &Options, sink: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut out = String::with_capacity(FLUSH_AT + 4096);
+    render_into(snapshot, opts, &mut out, Some(sink))
+}
+
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Renders into `out`, emptying it into `sink` (when there is one) whenever it holds
+/// [`FLUSH_AT`] bytes, and at the end.
+fn render_into(
+    snapshot: &Snapshot,
+    opts: &Options,
+    out: &mut String,
+    mut sink: Option<&mut dyn std::io::Write>,
+) -> std::io::Result<()> {
+    let streaming = sink.is_some();
+    let mut flush = |out: &mut String, at: usize| -> std::io::Result<()> {
+        if let Some(w) = sink.as_deref_mut() {
+            if out.len() >= at {
+                w.write_all(out.as_bytes())?;
+                out.clear();
+            }
+        }
+        Ok(())
+    };
     let mut families = Families(BTreeMap::new());
 
     let metrics: Vec<&crate::model::Metric> = snapshot.metrics.iter().chain(&snapshot.self_metrics).collect();
@@ -253,16 +286,19 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
         Source::Made(vec![Series { labels: Labels::Empty, body: Body::Value(unix_seconds(window.end)) }]),
     );
 
-    let series: usize = families.0.values().flat_map(|f| &f.sources).map(Source::len).sum();
-    let mut out = String::with_capacity(series * 80);
+    if !streaming {
+        let series: usize = families.0.values().flat_map(|f| &f.sources).map(Source::len).sum();
+        out.reserve(series * 80);
+    }
     for (name, family) in &families.0 {
         if family.sources.iter().all(|s| s.len() == 0) {
             continue;
         }
-        write_header(&mut out, name, family);
+        write_header(out, name, family);
         if family.in_order() {
             for series in family.sources.iter().flat_map(Source::series) {
-                write_series(&mut out, name, &series);
+                write_series(out, name, &series);
+                flush(out, FLUSH_AT)?;
             }
             continue;
         }
@@ -272,10 +308,11 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
         all.sort_by(|a, b| cmp_labels(a.labels, b.labels));
         all.dedup_by(|later, earlier| earlier.labels.same(later.labels));
         for series in &all {
-            write_series(&mut out, name, series);
+            write_series(out, name, series);
+            flush(out, FLUSH_AT)?;
         }
     }
-    out
+    flush(out, 0)
 }
 
 fn write_header(out: &mut String, name: &str, family: &Family<'_>) {
@@ -600,6 +637,38 @@ ebpf_exporter_h_sum 0
 ebpf_exporter_h_count 21
 ";
         assert!(out.contains(want), "{out}");
+    }
+
+    #[test]
+    fn streamed_text_is_the_same_text() {
+        // Far more than one flush worth of samples, plus a merged family (the sorting path).
+        let values: Vec<String> = (0..20_000).map(|i| format!("v{i:05}")).collect();
+        let rows: Vec<[&str; 1]> = values.iter().map(|v| [v.as_str()]).collect();
+        let samples: Vec<(&[&str], f64)> = rows.iter().enumerate().map(|(i, r)| (&r[..], i as f64)).collect();
+        let big = counter("one", "big_total", &["k"], &samples);
+        let other = counter("two", "big_total", &["k"], &[(&["a"], 1.0)]);
+        let snap = snapshot(vec![big, other, counter("one", "small_total", &[], &[(&[], 2.0)])]);
+        let mut streamed = Vec::new();
+        render_to(&snap, &opts(), &mut streamed).expect("writes");
+        let whole = render(&snap, &opts());
+        assert!(whole.len() > 10 * FLUSH_AT);
+        assert_eq!(String::from_utf8(streamed).expect("utf-8"), whole);
+    }
+
+    #[test]
+    fn a_failing_sink_stops_the_render_with_its_error() {
+        struct Full;
+        impl std::io::Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("full"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let snap = snapshot(vec![counter("one", "x_total", &[], &[(&[], 1.0)])]);
+        let err = render_to(&snap, &opts(), &mut Full).expect_err("fails");
+        assert_eq!(err.to_string(), "full");
     }
 
     #[test]
