@@ -62,6 +62,9 @@ pub struct Samples {
     text: String,
     ends: Vec<usize>,
     values: Vec<f64>,
+    /// Set by decode: the samples are in increasing order of their label values taken in
+    /// label-name order (bytes), without repeats (the order Prometheus text prints them in).
+    in_name_order: bool,
 }
 
 /// One sample, borrowed from [`Samples`].
@@ -156,6 +159,7 @@ impl Samples {
             text: String::with_capacity(text),
             ends: Vec::with_capacity(rows.saturating_mul(width)),
             values: Vec::with_capacity(rows),
+            in_name_order: false,
         }
     }
 
@@ -185,6 +189,18 @@ impl Samples {
             self.ends.push(self.text.len());
         }
         self.values.push(value);
+        self.in_name_order = false;
+    }
+
+    /// Records that the samples are in label-name order without repeats (see the field); the
+    /// next [`Samples::push`] forgets it. Only for code that sorted them that way.
+    pub(crate) fn mark_in_name_order(&mut self) {
+        self.in_name_order = true;
+    }
+
+    /// Whether [`Samples::mark_in_name_order`] holds.
+    pub(crate) fn in_name_order(&self) -> bool {
+        self.in_name_order
     }
 
     /// Sample `i`.

@@ -756,12 +756,14 @@ fn samples(rows: &Rows) -> Samples {
             let labels: [&str; 2] = if first == 0 { [t0, t1] } else { [t1, t0] };
             out.push(labels, v as f64);
         }
+        out.mark_in_name_order();
         return out;
     }
     let mut out = Samples::with_capacity(rows.width, rows.merged.len(), rows.arena.len());
     for &(r, sum) in &rows.merged {
         out.push((0..rows.width).map(|l| rows.text(r as usize, l)), sum as f64);
     }
+    out.mark_in_name_order();
     out
 }
 

@@ -117,6 +117,26 @@ fn counter_samples(m: &Metric) -> Vec<(Vec<String>, f64)> {
     }
 }
 
+/// Decoded samples are marked as being in Prometheus order; rendering checks the mark (a debug
+/// assertion in the prom renderer) and a copy without the mark renders the same text.
+fn assert_prom_order(m: &Metric) {
+    let (MetricValues::Counter(samples) | MetricValues::Gauge(samples)) = &m.values else { return };
+    assert!(samples.in_name_order());
+    let now = std::time::SystemTime::UNIX_EPOCH;
+    let window = crate::model::Window { start: now, end: now, length: std::time::Duration::from_secs(1) };
+    let snap = |m: Metric| crate::model::Snapshot {
+        window,
+        metrics: vec![m],
+        decoder_errors: vec![],
+        warnings: vec![],
+        self_metrics: vec![],
+    };
+    let opts = crate::render::Options { prefix: "t_".into() };
+    let marked = crate::render::render(crate::render::Format::Prom, &snap(m.clone()), &opts);
+    let plain = Metric { values: MetricValues::Counter(samples.to_vec().into()), ..m.clone() };
+    assert_eq!(marked, crate::render::render(crate::render::Format::Prom, &snap(plain), &opts));
+}
+
 fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -458,6 +478,7 @@ fn sort_and_merge_when_prefixes_tie() {
         .map(|&(v, n, c)| (vec![v, n], vec![c]))
         .collect();
     let m = d.metric("c", &spec, &raw(2, 1, false, &entries)).expect("ok");
+    assert_prom_order(&m);
     assert_eq!(
         counter_samples(&m),
         [
@@ -480,6 +501,7 @@ fn sort_and_merge_when_prefixes_tie() {
         .map(|&(v, n, c)| (vec![v, n], vec![c]))
         .collect();
     let m = d.metric("c", &spec, &raw(2, 1, false, &entries)).expect("ok");
+    assert_prom_order(&m);
     assert_eq!(
         counter_samples(&m),
         [
@@ -494,10 +516,12 @@ fn sort_and_merge_when_prefixes_tie() {
         counter("y", vec![label("v", 1, 0, vec![dec("uint"), smap(&[("1", "b"), ("2", "a"), ("3", "b")], false)])]);
     let entries: Vec<_> = [(1, 1), (2, 2), (3, 4)].iter().map(|&(v, c)| (vec![v], vec![c])).collect();
     let m = d.metric("c", &spec, &raw(1, 1, false, &entries)).expect("ok");
+    assert_prom_order(&m);
     assert_eq!(counter_samples(&m), [(strs(&["a"]), 2.0), (strs(&["b"]), 5.0)]);
     let spec = counter("z", vec![uint("c", 1), uint("b", 1), uint("a", 1)]);
     let entries: Vec<_> = [[1, 2, 3], [1, 2, 3], [3, 2, 1], [2, 2, 1]].iter().map(|k| (k.to_vec(), vec![1])).collect();
     let m = d.metric("c", &spec, &raw(3, 1, false, &entries)).expect("ok");
+    assert_prom_order(&m);
     assert_eq!(
         counter_samples(&m),
         [(strs(&["2", "2", "1"]), 1.0), (strs(&["3", "2", "1"]), 1.0), (strs(&["1", "2", "3"]), 2.0)]
@@ -511,6 +535,7 @@ fn samples_sort_as_byte_strings() {
     let keys = [10u32, 9, 100, 2, 1_000_000_000, 123_456_789];
     let entries: Vec<_> = keys.iter().map(|k| (k.to_ne_bytes().to_vec(), vec![1])).collect();
     let m = d.metric("c", &counter("x", vec![uint("pid", 4)]), &raw(4, 1, false, &entries)).expect("ok");
+    assert_prom_order(&m);
     let order: Vec<_> = counter_samples(&m).into_iter().map(|(l, _)| l[0].clone()).collect();
     assert_eq!(order, strs(&["10", "100", "1000000000", "123456789", "2", "9"]));
 }
@@ -815,6 +840,9 @@ fn large_map_100k() {
         eprintln!("decode of 100k entries, round {round}: {took:?} wall, {cpu:?} thread CPU");
         let MetricValues::Counter(s) = &m.values else { panic!("counter") };
         assert_eq!(s.len(), 100_000);
+        if round == 0 {
+            assert_prom_order(&m);
+        }
         // Sorted in label-name order: comm, then pid.
         let s = s.to_vec();
         assert_eq!(s[0].labels, strs(&["1", "proc-0"]));

@@ -16,8 +16,7 @@ pub fn go_float(v: f64) -> String {
 pub fn push_go_float(out: &mut String, v: f64) {
     // Fast path: whole numbers below 10^6 print as plain integers in Go's %g too.
     if v.fract() == 0.0 && v.abs() < 1e6 && v != 0.0 {
-        use std::fmt::Write as _;
-        let _ = write!(out, "{}", v as i64);
+        out.push_str(itoa::Buffer::new().format(v as i64));
         return;
     }
     out.push_str(&go_float_slow(v));

@@ -171,16 +171,27 @@ impl Family<'_> {
         let [source] = self.sources.as_slice() else {
             return false;
         };
-        let mut labels = source.labels();
-        let Some(mut prev) = labels.next() else {
-            return true;
-        };
-        labels.all(|next| {
-            let lt = cmp_labels(prev, next).is_lt();
-            prev = next;
-            lt
-        })
+        if let Source::Samples { samples, .. } = source {
+            if samples.in_name_order() {
+                debug_assert!(sorted(source), "decode marked samples out of order");
+                return true;
+            }
+        }
+        sorted(source)
     }
+}
+
+/// Whether the source's series are in increasing order, without repeats.
+fn sorted(source: &Source<'_>) -> bool {
+    let mut labels = source.labels();
+    let Some(mut prev) = labels.next() else {
+        return true;
+    };
+    labels.all(|next| {
+        let lt = cmp_labels(prev, next).is_lt();
+        prev = next;
+        lt
+    })
 }
 
 /// As client_golang orders a family: fewer labels first (only differs in merged families),
