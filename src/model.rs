@@ -163,6 +163,24 @@ impl Samples {
         }
     }
 
+    /// Samples from their columns: `text` holds every label value, `ends` the end of each
+    /// (`width` per sample), `values` one per sample. `None` unless `text` is UTF-8, there are
+    /// `width` ends per value, and the ends rise within `text` on character boundaries.
+    pub fn from_columns(width: usize, text: Vec<u8>, ends: Vec<usize>, values: Vec<f64>) -> Option<Samples> {
+        let text = String::from_utf8(text).ok()?;
+        if ends.len() != values.len().checked_mul(width)? {
+            return None;
+        }
+        let mut prev = 0;
+        for &end in &ends {
+            if end < prev || !text.is_char_boundary(end) {
+                return None;
+            }
+            prev = end;
+        }
+        Some(Samples { width, text, ends, values, in_name_order: false })
+    }
+
     /// Label values per sample.
     pub fn width(&self) -> usize {
         self.width
@@ -341,6 +359,17 @@ mod tests {
         assert_eq!(s.to_vec(), vec![owned(&["a", "ünï"], 1.0), owned(&["", "x"], 2.5), owned(&["bb", ""], 3.0)]);
         let kept = s.filtered(|r| r.value > 2.0);
         assert_eq!(kept.to_vec(), vec![owned(&["", "x"], 2.5), owned(&["bb", ""], 3.0)]);
+    }
+
+    #[test]
+    fn samples_from_columns_are_checked() {
+        let s = Samples::from_columns(2, b"abcd".to_vec(), vec![1, 4, 4, 4], vec![1.0, 2.0]).expect("valid");
+        assert_eq!(s.to_vec(), vec![owned(&["a", "bcd"], 1.0), owned(&["", ""], 2.0)]);
+        assert!(Samples::from_columns(1, vec![0xff], vec![1], vec![1.0]).is_none(), "not UTF-8");
+        assert!(Samples::from_columns(1, "é".into(), vec![1], vec![1.0]).is_none(), "inside a character");
+        assert!(Samples::from_columns(1, b"ab".to_vec(), vec![2, 1], vec![1.0, 2.0]).is_none(), "falling");
+        assert!(Samples::from_columns(1, b"ab".to_vec(), vec![3], vec![1.0]).is_none(), "past the end");
+        assert!(Samples::from_columns(2, b"ab".to_vec(), vec![2], vec![1.0]).is_none(), "too few ends");
     }
 
     #[test]

@@ -77,6 +77,63 @@ pub(super) fn compile(specs: &[DecoderSpec]) -> Vec<Compiled> {
         .collect()
 }
 
+/// A chain whose exact sort key (see `decode::Rows`) can be read straight off the field: a lone
+/// `uint` or `string`, the most common labels (pids, CPUs, ids, task names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DirectKey {
+    Uint,
+    Str,
+}
+
+pub(super) fn direct_key(chain: &[Compiled]) -> Option<DirectKey> {
+    match chain {
+        [c] if matches!(c.step, Step::Uint) => Some(DirectKey::Uint),
+        [c] if matches!(c.step, Step::Str) => Some(DirectKey::Str),
+        _ => None,
+    }
+}
+
+impl DirectKey {
+    /// The decoded value of `field` as an exact key: its bytes, big-endian and zero-padded, when
+    /// the value is at most 8 bytes of UTF-8 without a NUL. `None` for anything else (a longer
+    /// value, an unsupported size, bytes that are not UTF-8): the caller decodes the usual way,
+    /// which reports the errors.
+    #[inline]
+    pub(super) fn key(self, field: &[u8]) -> Option<u64> {
+        match self {
+            DirectKey::Uint => {
+                let mut v = super::text::host_uint(field)?;
+                if v >= 100_000_000 {
+                    return None;
+                }
+                let mut digits = [0u8; 8];
+                let mut i = digits.len();
+                loop {
+                    i -= 1;
+                    digits[i] = b'0' + (v % 10) as u8;
+                    v /= 10;
+                    if v == 0 {
+                        break;
+                    }
+                }
+                let mut key = [0u8; 8];
+                key[..8 - i].copy_from_slice(&digits[i..]);
+                Some(u64::from_be_bytes(key))
+            }
+            DirectKey::Str => {
+                let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+                let value = field.get(..end)?;
+                if end > 8 || (!value.is_ascii() && std::str::from_utf8(value).is_err()) {
+                    return None;
+                }
+                let mut key = [0u8; 8];
+                key[..end].copy_from_slice(value);
+                Some(u64::from_be_bytes(key))
+            }
+        }
+    }
+}
+
 /// What a decoder may know about the row besides its own field: values of earlier labels.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct RowContext {

@@ -140,6 +140,9 @@ pub struct Decoders {
     metrics: HashMap<(String, String), MetricState>,
     scratch: (Vec<u8>, Vec<u8>),
     rows: Rows,
+    /// Whether keys may be read straight off the fields (see [`chain::DirectKey`]); tests turn
+    /// it off to check both ways give the same samples.
+    direct_keys: bool,
 }
 
 /// Field bytes → decoded label value, for one label.
@@ -158,6 +161,9 @@ struct MetricState {
     caches: Vec<Option<LabelCache>>,
     /// Index of the label named `pid`, whose value later labels' decoders may read (`ustack`).
     pid_label: Option<usize>,
+    /// Per label: its field offset and size, and how to read its key straight off the field
+    /// (`None` when its chain does not allow it).
+    direct: Vec<(usize, usize, Option<chain::DirectKey>)>,
 }
 
 impl MetricState {
@@ -165,8 +171,12 @@ impl MetricState {
         let mut chains = Vec::new();
         let mut ranges = Vec::new();
         let mut caches = Vec::new();
+        let mut direct = Vec::new();
+        let mut offset = 0usize;
         for l in labels {
             let c = chain::compile(&l.decoders);
+            direct.push((offset, l.size, chain::direct_key(&c)));
+            offset = offset.saturating_add(l.size).saturating_add(l.padding);
             caches.push(chain::worth_caching(&c).then(FastMap::default));
             ranges.push(chains.len()..chains.len() + c.len());
             chains.extend(c);
@@ -178,6 +188,7 @@ impl MetricState {
             ranges,
             caches,
             pid_label: labels.iter().position(|l| l.name == "pid"),
+            direct,
         }
     }
 }
@@ -212,6 +223,8 @@ struct Rows {
     arena: String,
     /// Per label: what its values have in common, to pick sort keys (see [`LabelStats`]).
     stats: Vec<LabelStats>,
+    /// Whether `stats` tracks the common prefix (not needed by the exact-prefix attempt).
+    track_common: bool,
     spans: Vec<(u32, u32)>,
     values: Vec<u64>,
     keyed: Vec<(u64, u64, u32)>,
@@ -237,6 +250,7 @@ impl Rows {
         self.order = (0..width).collect();
         self.stats.clear();
         self.stats.resize_with(width, LabelStats::default);
+        self.track_common = true;
         self.arena.clear();
         self.spans.clear();
         self.values.clear();
@@ -284,7 +298,7 @@ impl Rows {
             (Ok(s), Ok(n)) if self.arena.len() <= u32::MAX as usize => {
                 let value = self.arena.as_bytes().get(start..).unwrap_or(&[]);
                 if let Some(stats) = self.stats.get_mut(l) {
-                    stats.add(value);
+                    stats.add(value, self.track_common);
                 }
                 self.spans.push((s, n));
                 Ok(())
@@ -428,8 +442,10 @@ struct LabelStats {
 }
 
 impl LabelStats {
-    fn add(&mut self, value: &[u8]) {
-        if self.seen == 0 {
+    fn add(&mut self, value: &[u8], track_common: bool) {
+        if !track_common {
+            self.common = 0;
+        } else if self.seen == 0 {
             self.first.clear();
             self.first.extend_from_slice(value);
             self.common = value.len();
@@ -439,8 +455,30 @@ impl LabelStats {
         }
         self.seen += 1;
         self.longest = self.longest.max(value.len());
-        self.nul |= value.contains(&0);
+        self.nul |= value.iter().any(|&b| b == 0);
     }
+}
+
+/// Samples straight from exact prefixes: label bytes are copied into one buffer, checked to be
+/// UTF-8 once as a whole rather than value by value.
+fn exact_samples(rows: &Rows) -> Option<Samples> {
+    let n = rows.exact.len();
+    let w = rows.width.min(2);
+    let first = rows.order.first().copied().unwrap_or(0);
+    let mut text = Vec::with_capacity(n * w * 8);
+    let mut ends = Vec::with_capacity(n * w);
+    let mut values = Vec::with_capacity(n);
+    let len = |b: &[u8; 8]| b.iter().position(|&x| x == 0).unwrap_or(8);
+    for &(p0, p1, v) in &rows.exact {
+        let (b0, b1) = (p0.to_be_bytes(), p1.to_be_bytes());
+        let pair = if first == 0 { [&b0, &b1] } else { [&b1, &b0] };
+        for b in pair.into_iter().take(w) {
+            text.extend_from_slice(&b[..len(b)]);
+            ends.push(text.len());
+        }
+        values.push(v as f64);
+    }
+    Samples::from_columns(rows.width, text, ends, values)
 }
 
 /// The label an exact prefix stands for: its bytes up to the first zero (a value of at most 8
@@ -464,7 +502,14 @@ impl Decoders {
             metrics: HashMap::new(),
             scratch: (Vec::new(), Vec::new()),
             rows: Rows::default(),
+            direct_keys: true,
         }
+    }
+
+    /// Turns reading keys straight off the fields on or off (tests compare both ways).
+    #[cfg(test)]
+    fn set_direct_keys(&mut self, on: bool) {
+        self.direct_keys = on;
     }
 
     pub fn env(&self) -> &Env {
@@ -496,7 +541,8 @@ impl Decoders {
         let state = state_for(&mut self.metrics, config, spec);
         let rows = &mut self.rows;
         let histogram = matches!(spec.kind, MetricKind::Histogram(_));
-        read_rows(&mut self.tables, state, raw, &mut self.scratch, rows, histogram).map_err(err)?;
+        let direct = self.direct_keys;
+        read_rows(&mut self.tables, state, raw, &mut self.scratch, rows, histogram, direct).map_err(err)?;
         let width = spec.labels.len();
         match &spec.kind {
             MetricKind::Counter { .. } => Ok(metric(names(width), MetricValues::Counter(samples(rows)))),
@@ -637,6 +683,7 @@ fn read_rows(
     scratch: &mut (Vec<u8>, Vec<u8>),
     rows: &mut Rows,
     histogram: bool,
+    direct: bool,
 ) -> Result<(), (DecodeErrorKind, String)> {
     let raw_err = |d: String| (DecodeErrorKind::RawMap, d);
     let key_err = |d: String| (DecodeErrorKind::Key, d);
@@ -671,8 +718,14 @@ fn read_rows(
     // its value. The first longer value ends the attempt and the rows are decoded again below.
     if !histogram && (1..=2).contains(&width) {
         rows.reset(width, 0);
+        rows.track_common = false;
         rows.sort_by_names(&state.labels, histogram);
         let (l0, l1) = (rows.order[0], rows.order.get(1).copied().unwrap_or(0));
+        // Quicker still when both keys can be read straight off the key bytes.
+        if direct && !cpu_rows && raw.key_size == state.key_len && direct_keys(state, raw, l0, l1, &mut rows.exact) {
+            rows.merge_exact();
+            return Ok(());
+        }
         let mut exact = std::mem::take(&mut rows.exact);
         exact.reserve(if cpu_rows { n.saturating_mul(raw.slots) } else { n });
         let complete = each_row(raw, cpu_rows, only_cpu, |bytes, value| {
@@ -704,6 +757,42 @@ fn read_rows(
     })?;
     rows.merge();
     Ok(())
+}
+
+/// Exact keys of every entry of `raw` read straight off the fields of labels `l0` and `l1`, into
+/// `exact`; false (and `exact` emptied) as soon as one cannot be (see [`chain::DirectKey`]).
+fn direct_keys(state: &MetricState, raw: &RawMap, l0: usize, l1: usize, exact: &mut Vec<(u64, u64, u64)>) -> bool {
+    let reader = |l: usize| match state.direct.get(l) {
+        Some(&(offset, size, Some(kind))) if size > 0 => Some((offset, size, kind)),
+        _ => None,
+    };
+    let width = state.labels.len();
+    let (Some(first), second) = (reader(l0), if width > 1 { reader(l1) } else { None }) else {
+        return false;
+    };
+    if width > 1 && second.is_none() {
+        return false;
+    }
+    let key = |bytes: &[u8], (offset, size, kind): (usize, usize, chain::DirectKey)| {
+        bytes.get(offset..offset.checked_add(size)?).and_then(|field| kind.key(field))
+    };
+    exact.clear();
+    exact.reserve(raw.len());
+    for (bytes, values) in raw.keys.chunks_exact(raw.key_size).zip(raw.values.chunks_exact(raw.slots.max(1))) {
+        let value = values.iter().fold(0u64, |acc, &v| acc.saturating_add(v));
+        let k1 = match second {
+            Some(r) => key(bytes, r),
+            None => Some(0),
+        };
+        match (key(bytes, first), k1) {
+            (Some(k0), Some(k1)) => exact.push((k0, k1, value)),
+            _ => {
+                exact.clear();
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Calls `f` with the key bytes and value of every row of `raw` (spec §5): one per entry, the
@@ -748,6 +837,11 @@ fn each_row(
 
 fn samples(rows: &Rows) -> Samples {
     if rows.by_prefix {
+        if let Some(mut out) = exact_samples(rows) {
+            out.mark_in_name_order();
+            return out;
+        }
+        // Not reached: the prefixes were whole UTF-8 values. Kept as the plain way.
         let mut out = Samples::with_capacity(rows.width, rows.exact.len(), rows.arena.len());
         let first = rows.order.first().copied().unwrap_or(0);
         for &(p0, p1, v) in &rows.exact {

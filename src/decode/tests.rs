@@ -529,6 +529,65 @@ fn sort_and_merge_when_prefixes_tie() {
 }
 
 #[test]
+fn direct_keys_give_the_same_samples_as_decoding() {
+    // Pseudo-random maps through both ways: keys read straight off the fields, and every label
+    // decoded, sorted and merged the general way.
+    let f = Fixture::new();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let string = |name: &str, size: usize| label(name, size, 0, vec![dec("string")]);
+    let layouts: Vec<(Vec<Label>, usize)> = vec![
+        (vec![uint("pid", 4), string("comm", 16)], 20),
+        (vec![string("comm", 8)], 8),
+        (vec![uint("id", 8)], 8),
+        (vec![label("a", 2, 2, vec![dec("uint")]), uint("b", 1)], 5),
+    ];
+    for (labels, key_size) in layouts {
+        for long_every in [0u64, 3, 97] {
+            let spec = counter("x_total", labels.clone());
+            let mut entries = Vec::new();
+            for i in 0..500u64 {
+                let mut key: Vec<u8> = (0..key_size).map(|_| (next() % 7) as u8).collect();
+                // Text fields: short names, now and then a long one (not a direct key).
+                for (l, offset) in labels.iter().scan(0, |o, l| {
+                    let at = *o;
+                    *o += l.size + l.padding;
+                    Some((l, at))
+                }) {
+                    if l.decoders[0].name == "string" {
+                        let long = long_every > 0 && i % long_every == 0;
+                        let text = if long { format!("long-name-{}", next() % 5) } else { format!("p{}", next() % 9) };
+                        let field = &mut key[offset..offset + l.size];
+                        field.fill(0);
+                        let n = text.len().min(l.size);
+                        field[..n].copy_from_slice(&text.as_bytes()[..n]);
+                    }
+                }
+                entries.push((key, vec![next() % 1000]));
+            }
+            let map = raw(key_size, 1, false, &entries);
+            let mut direct = f.decoders();
+            let mut general = f.decoders();
+            general.set_direct_keys(false);
+            let a = direct.metric("c", &spec, &map).expect("direct");
+            let b = general.metric("c", &spec, &map).expect("general");
+            assert_eq!(
+                a,
+                b,
+                "labels {:?}, long every {long_every}",
+                labels.iter().map(|l| &l.name).collect::<Vec<_>>()
+            );
+            assert_prom_order(&a);
+        }
+    }
+}
+
+#[test]
 fn samples_sort_as_byte_strings() {
     let f = Fixture::new();
     let mut d = f.decoders();
