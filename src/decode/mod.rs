@@ -455,7 +455,7 @@ impl LabelStats {
         }
         self.seen += 1;
         self.longest = self.longest.max(value.len());
-        self.nul |= value.iter().any(|&b| b == 0);
+        self.nul |= value.contains(&0);
     }
 }
 
