@@ -307,9 +307,19 @@ fn render_into(
         }
         write_header(out, name, family);
         if family.in_order() {
-            for series in family.sources.iter().flat_map(Source::series) {
-                write_series(out, name, &series);
-                flush(out, FLUSH_AT)?;
+            for source in &family.sources {
+                if let Source::Samples { names, order, samples } = *source {
+                    let line = Line::new(name, names, order);
+                    for s in samples.iter() {
+                        line.write(out, s.labels, s.value);
+                        flush(out, FLUSH_AT)?;
+                    }
+                    continue;
+                }
+                for series in source.series() {
+                    write_series(out, name, &series);
+                    flush(out, FLUSH_AT)?;
+                }
             }
             continue;
         }
@@ -324,6 +334,45 @@ fn render_into(
         }
     }
     flush(out, 0)
+}
+
+/// The fixed text of a counter or gauge line around its label values, made once per metric:
+/// `name{a="` before the first value, `",b="` between values, `"} ` after the last
+/// (`name ` and nothing else without labels). The same text as [`write_sample`] prints.
+struct Line<'a> {
+    order: &'a [usize],
+    head: String,
+    between: Vec<String>,
+    tail: &'static str,
+}
+
+impl<'a> Line<'a> {
+    fn new(name: &str, names: &[String], order: &'a [usize]) -> Line<'a> {
+        let mut sorted = order.iter().map(|&i| names.get(i).map_or("", String::as_str));
+        let Some(first) = sorted.next() else {
+            return Line { order, head: format!("{name} "), between: Vec::new(), tail: "" };
+        };
+        Line {
+            order,
+            head: format!("{name}{{{first}=\""),
+            between: sorted.map(|n| format!("\",{n}=\"")).collect(),
+            tail: "\"} ",
+        }
+    }
+
+    #[inline]
+    fn write(&self, out: &mut String, row: LabelRow<'_>, value: f64) {
+        out.push_str(&self.head);
+        for (k, &i) in self.order.iter().enumerate() {
+            if let Some(between) = k.checked_sub(1).and_then(|k| self.between.get(k)) {
+                out.push_str(between);
+            }
+            escape_into(out, row.get(i).unwrap_or(""), true);
+        }
+        out.push_str(self.tail);
+        push_go_float(out, value);
+        out.push('\n');
+    }
 }
 
 fn write_header(out: &mut String, name: &str, family: &Family<'_>) {
@@ -378,7 +427,8 @@ fn write_sample(out: &mut String, name: &str, suffix: &str, labels: Labels<'_>, 
 
 /// `\` → `\\`, newline → `\n`, and in label values `"` → `\"`; nothing else.
 fn escape_into(out: &mut String, s: &str, quotes: bool) {
-    if !s.bytes().any(|b| b == b'\\' || b == b'\n' || (quotes && b == b'"')) {
+    // Quick test: no byte at or below `"` (which covers newline) and no backslash.
+    if s.bytes().all(|b| b > b'"' && b != b'\\') {
         out.push_str(s);
         return;
     }
