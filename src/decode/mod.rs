@@ -313,14 +313,22 @@ impl Rows {
     }
 
     /// The 8 bytes of label `l` of row `r` after the prefix all its values share.
-    fn key(&self, r: usize, l: usize) -> u64 {
+    /// With `exact` (see [`Rows::key_is_exact`]): those bytes (7 at most, zero-padded) and their
+    /// number in the low byte, which orders and tells apart even values holding NULs.
+    fn key(&self, r: usize, l: usize, exact: bool) -> u64 {
         let skip = self.stats.get(l).map_or(0, |s| s.common);
-        prefix_of(self.label(r, l).get(skip..).unwrap_or(&[]))
+        let rest = self.label(r, l).get(skip..).unwrap_or(&[]);
+        if exact {
+            (prefix_of(rest) & !0xff) | rest.len().min(7) as u64
+        } else {
+            prefix_of(rest)
+        }
     }
 
-    /// Whether [`Rows::key`] is the whole of label `l` (past the common prefix).
+    /// Whether every value of label `l` is at most 7 bytes past the common prefix: then
+    /// [`Rows::key`] holds all of it, and equal keys mean equal values.
     fn key_is_exact(&self, l: usize) -> bool {
-        self.stats.get(l).is_some_and(|s| !s.nul && s.longest - s.common <= 8)
+        self.stats.get(l).is_some_and(|s| s.longest - s.common <= 7)
     }
 
     /// Sorts by label names (histograms: all but the last label, which stays last).
@@ -380,8 +388,11 @@ impl Rows {
         // Keys are the 8 bytes after what all values of a label share: they order the rows
         // wherever they differ. An exact key is the whole label: equal keys, equal labels.
         let exact0 = self.key_is_exact(l0);
-        let exact = exact0 && (w == 1 || (w == 2 && self.key_is_exact(l1)));
-        keyed.extend((0..n).map(|r| (self.key(r, l0), if w > 1 { self.key(r, l1) } else { 0 }, r as u32)));
+        let exact1 = w > 1 && self.key_is_exact(l1);
+        let exact = exact0 && (w == 1 || (w == 2 && exact1));
+        keyed.extend(
+            (0..n).map(|r| (self.key(r, l0, exact0), if w > 1 { self.key(r, l1, exact1) } else { 0 }, r as u32)),
+        );
         if exact {
             keyed.sort_unstable_by_key(|k| (k.0, k.1));
         } else {
@@ -437,7 +448,8 @@ struct LabelStats {
     common: usize,
     /// Length of the longest value.
     longest: usize,
-    /// Some value holds a NUL byte (a zero-padded key could not tell "a" from "a\0").
+    /// Some value holds a NUL byte (a zero-padded key could not tell "a" from "a\0"); tracked
+    /// only by the exact-prefix attempt (`track_common` off), whose keys have no length byte.
     nul: bool,
 }
 
@@ -445,18 +457,56 @@ impl LabelStats {
     fn add(&mut self, value: &[u8], track_common: bool) {
         if !track_common {
             self.common = 0;
+            self.nul |= value.contains(&0);
         } else if self.seen == 0 {
             self.first.clear();
             self.first.extend_from_slice(value);
             self.common = value.len();
         } else {
-            let shared = self.first.get(..self.common).unwrap_or(&[]);
-            self.common = shared.iter().zip(value).take_while(|(a, b)| a == b).count();
+            self.common = common_prefix(self.first.get(..self.common).unwrap_or(&[]), value);
         }
         self.seen += 1;
         self.longest = self.longest.max(value.len());
-        self.nul |= value.contains(&0);
     }
+}
+
+/// Length of the prefix `a` and `b` share, compared 8 bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) {
+        let diff =
+            u64::from_le_bytes(x.try_into().unwrap_or([0; 8])) ^ u64::from_le_bytes(y.try_into().unwrap_or([0; 8]));
+        if diff != 0 {
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a.get(i) == b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Samples of the merged rows: each row's values lie side by side in the arena, so a row is one
+/// copy; the whole text is checked as UTF-8 once.
+fn merged_samples(rows: &Rows) -> Option<Samples> {
+    let w = rows.width;
+    let mut text = Vec::with_capacity(rows.arena.len());
+    let mut ends = Vec::with_capacity(rows.merged.len() * w);
+    let mut values = Vec::with_capacity(rows.merged.len());
+    for &(r, sum) in &rows.merged {
+        let spans = rows.spans.get(r as usize * w..(r as usize + 1) * w)?;
+        if let (Some(&(first, _)), Some(&(last, n))) = (spans.first(), spans.last()) {
+            let at = text.len();
+            text.extend_from_slice(rows.arena.as_bytes().get(first as usize..last as usize + n as usize)?);
+            for &(start, n) in spans {
+                ends.push(at + (start + n - first) as usize);
+            }
+        }
+        values.push(sum as f64);
+    }
+    Samples::from_columns(w, text, ends, values)
 }
 
 /// Samples straight from exact prefixes: label bytes are copied into one buffer, checked to be
@@ -853,6 +903,11 @@ fn samples(rows: &Rows) -> Samples {
         out.mark_in_name_order();
         return out;
     }
+    if let Some(mut out) = merged_samples(rows) {
+        out.mark_in_name_order();
+        return out;
+    }
+    // Not reached: rows hold whole UTF-8 values, one after the other. Kept as the plain way.
     let mut out = Samples::with_capacity(rows.width, rows.merged.len(), rows.arena.len());
     for &(r, sum) in &rows.merged {
         out.push((0..rows.width).map(|l| rows.text(r as usize, l)), sum as f64);

@@ -511,6 +511,16 @@ fn sort_and_merge_when_prefixes_tie() {
             (strs(&["kworker/u8:9", "1"]), 5.0),
         ]
     );
+    // Short values holding NULs, past a long shared prefix: told apart and ordered by length.
+    let names = [("1", "long-prefix-x\0"), ("2", "long-prefix-x"), ("3", "long-prefix-x\0\0"), ("4", "long-prefix-x")];
+    let spec = counter("u", vec![label("v", 1, 0, vec![dec("uint"), smap(&names, false)])]);
+    let entries: Vec<_> = [(1, 1), (2, 2), (3, 3), (4, 4)].iter().map(|&(v, c)| (vec![v], vec![c])).collect();
+    let m = d.metric("c", &spec, &raw(1, 1, false, &entries)).expect("ok");
+    assert_prom_order(&m);
+    assert_eq!(
+        counter_samples(&m),
+        [(strs(&["long-prefix-x"]), 6.0), (strs(&["long-prefix-x\0"]), 1.0), (strs(&["long-prefix-x\0\0"]), 3.0),]
+    );
     // All short: the prefixes alone decide, with one and with three labels.
     let spec =
         counter("y", vec![label("v", 1, 0, vec![dec("uint"), smap(&[("1", "b"), ("2", "a"), ("3", "b")], false)])]);
@@ -584,6 +594,21 @@ fn direct_keys_give_the_same_samples_as_decoding() {
             );
             assert_prom_order(&a);
         }
+    }
+}
+
+#[test]
+fn common_prefix_lengths() {
+    for (a, b, n) in [
+        (&b""[..], &b"abc"[..], 0),
+        (b"abc", b"abd", 2),
+        (b"kworker/u8:1", b"kworker/u8:2", 11),
+        (b"0123456789abcdefXY", b"0123456789abcdefXZ", 17),
+        (b"01234567", b"01234567", 8),
+        (b"0123456", b"01234567", 7),
+    ] {
+        assert_eq!(super::common_prefix(a, b), n, "{a:?} {b:?}");
+        assert_eq!(super::common_prefix(b, a), n);
     }
 }
 
