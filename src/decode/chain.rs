@@ -85,6 +85,11 @@ pub(super) enum DirectKey {
     Str,
 }
 
+/// Whether `chain` reads the row's `pid` label ([`RowContext`]): only `ustack` does.
+pub(super) fn reads_pid(chain: &[Compiled]) -> bool {
+    chain.iter().any(|c| matches!(c.step, Step::Ustack))
+}
+
 pub(super) fn direct_key(chain: &[Compiled]) -> Option<DirectKey> {
     match chain {
         [c] if matches!(c.step, Step::Uint) => Some(DirectKey::Uint),

@@ -161,6 +161,8 @@ struct MetricState {
     caches: Vec<Option<LabelCache>>,
     /// Index of the label named `pid`, whose value later labels' decoders may read (`ustack`).
     pid_label: Option<usize>,
+    /// Per label: whether its chain reads the `pid` label (worth parsing it for).
+    reads_pid: Vec<bool>,
     /// Per label: its field offset and size, and how to read its key straight off the field
     /// (`None` when its chain does not allow it).
     direct: Vec<(usize, usize, Option<chain::DirectKey>)>,
@@ -172,10 +174,12 @@ impl MetricState {
         let mut ranges = Vec::new();
         let mut caches = Vec::new();
         let mut direct = Vec::new();
+        let mut reads_pid = Vec::new();
         let mut offset = 0usize;
         for l in labels {
             let c = chain::compile(&l.decoders);
             direct.push((offset, l.size, chain::direct_key(&c)));
+            reads_pid.push(chain::reads_pid(&c));
             offset = offset.saturating_add(l.size).saturating_add(l.padding);
             caches.push(chain::worth_caching(&c).then(FastMap::default));
             ranges.push(chains.len()..chains.len() + c.len());
@@ -188,6 +192,7 @@ impl MetricState {
             ranges,
             caches,
             pid_label: labels.iter().position(|l| l.name == "pid"),
+            reads_pid,
             direct,
         }
     }
@@ -695,7 +700,10 @@ fn decode_row(
         } else {
             let chain = state.ranges.get(li).and_then(|r| state.chains.get(r.clone())).unwrap_or(&[]);
             // Earlier labels of this row are already in `rows`: `pid` for `ustack`.
-            let pid = state.pid_label.filter(|&p| p < li).and_then(|p| rows.text(row_start, p).parse().ok());
+            let pid = state
+                .pid_label
+                .filter(|&p| p < li && state.reads_pid.get(li).copied().unwrap_or(false))
+                .and_then(|p| rows.text(row_start, p).parse().ok());
             let outcome = chain::run(tables, chain::RowContext { pid }, chain, field, a, b);
             match outcome {
                 Ok(true) => {}
