@@ -179,6 +179,9 @@ pub(super) enum ChainError {
 }
 
 /// Runs `chain` on `field`. `Ok(true)`: the label value is in `a`; `Ok(false)`: skip the row.
+/// Runs `chain` on `field`, appending the final value to `out` (`a` and `b` hold the values
+/// between decoders). `Ok(false)`: a decoder asked to skip the row; then, as on an error,
+/// `out` may hold a partial value that the caller drops.
 pub(super) fn run(
     tables: &mut Tables,
     ctx: RowContext,
@@ -186,24 +189,30 @@ pub(super) fn run(
     field: &[u8],
     a: &mut Vec<u8>,
     b: &mut Vec<u8>,
+    out: &mut Vec<u8>,
 ) -> Result<bool, ChainError> {
-    if chain.is_empty() {
+    let Some((last, steps)) = chain.split_last() else {
         return Err(ChainError::NoDecoders);
+    };
+    if let Some(c) = chain.iter().find(|c| matches!(c.step, Step::Unknown)) {
+        return Err(ChainError::Unknown(c.name.clone()));
     }
-    for (i, c) in chain.iter().enumerate() {
-        if matches!(c.step, Step::Unknown) {
-            return Err(ChainError::Unknown(c.name.clone()));
-        }
+    let failed = |c: &Compiled, e: String| ChainError::Failed(format!("error decoding with decoder {:?}: {e}", c.name));
+    // The first decoder reads the field itself; later ones the previous output.
+    a.clear();
+    let mut input_is_field = true;
+    for c in steps {
         b.clear();
-        // The first decoder reads the field itself; later ones the previous output.
-        let input: &[u8] = if i == 0 { field } else { a };
+        let input: &[u8] = if input_is_field { field } else { a };
         match apply(tables, ctx, &c.step, input, b) {
             Ok(true) => std::mem::swap(a, b),
             Ok(false) => return Ok(false),
-            Err(e) => return Err(ChainError::Failed(format!("error decoding with decoder {:?}: {e}", c.name))),
+            Err(e) => return Err(failed(c, e)),
         }
+        input_is_field = false;
     }
-    Ok(true)
+    let input: &[u8] = if input_is_field { field } else { a };
+    apply(tables, ctx, &last.step, input, out).map_err(|e| failed(last, e))
 }
 
 fn apply(tables: &mut Tables, ctx: RowContext, step: &Step, input: &[u8], out: &mut Vec<u8>) -> Result<bool, String> {

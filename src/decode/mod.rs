@@ -224,8 +224,8 @@ fn state_for<'a>(
 #[derive(Default)]
 struct Rows {
     width: usize,
-    /// Label values, each checked to be UTF-8 before it is appended.
-    arena: String,
+    /// Label values, each checked to be UTF-8 as it is appended.
+    arena: Vec<u8>,
     /// Per label: what its values have in common, to pick sort keys (see [`LabelStats`]).
     stats: Vec<LabelStats>,
     /// Whether `stats` tracks the common prefix (not needed by the exact-prefix attempt).
@@ -275,16 +275,15 @@ impl Rows {
     /// Label `l` of row `r` as bytes.
     #[inline]
     fn label(&self, r: usize, l: usize) -> &[u8] {
-        self.text(r, l).as_bytes()
-    }
-
-    /// Label `l` of row `r`.
-    #[inline]
-    fn text(&self, r: usize, l: usize) -> &str {
         self.spans
             .get(r * self.width + l)
             .and_then(|&(s, n)| self.arena.get(s as usize..s as usize + n as usize))
-            .unwrap_or("")
+            .unwrap_or(&[])
+    }
+
+    /// Label `l` of row `r` as text (checked when it was appended, so never empty by mistake).
+    fn text(&self, r: usize, l: usize) -> &str {
+        std::str::from_utf8(self.label(r, l)).unwrap_or("")
     }
 
     fn labels(&self, r: usize, n: usize) -> Vec<String> {
@@ -301,7 +300,7 @@ impl Rows {
     fn close_label(&mut self, l: usize, start: usize) -> Result<(), String> {
         match (u32::try_from(start), u32::try_from(self.arena.len() - start)) {
             (Ok(s), Ok(n)) if self.arena.len() <= u32::MAX as usize => {
-                let value = self.arena.as_bytes().get(start..).unwrap_or(&[]);
+                let value = self.arena.get(start..).unwrap_or(&[]);
                 if let Some(stats) = self.stats.get_mut(l) {
                     stats.add(value, self.track_common);
                 }
@@ -504,7 +503,7 @@ fn merged_samples(rows: &Rows) -> Option<Samples> {
         let spans = rows.spans.get(r as usize * w..(r as usize + 1) * w)?;
         if let (Some(&(first, _)), Some(&(last, n))) = (spans.first(), spans.last()) {
             let at = text.len();
-            text.extend_from_slice(rows.arena.as_bytes().get(first as usize..last as usize + n as usize)?);
+            text.extend_from_slice(rows.arena.get(first as usize..last as usize + n as usize)?);
             for &(start, n) in spans {
                 ends.push(at + (start + n - first) as usize);
             }
@@ -642,10 +641,11 @@ impl Decoders {
         self.tables.new_read();
         let chain = chain::compile(&label.decoders);
         let (a, b) = &mut self.scratch;
-        match chain::run(&mut self.tables, chain::RowContext::default(), &chain, field, a, b) {
-            Ok(true) => match std::str::from_utf8(a) {
-                Ok(s) => Ok(Some(s.to_string())),
-                Err(_) => Err(LabelError(not_utf8(&label.name, a))),
+        let mut out = Vec::new();
+        match chain::run(&mut self.tables, chain::RowContext::default(), &chain, field, a, b, &mut out) {
+            Ok(true) => match String::from_utf8(out) {
+                Ok(s) => Ok(Some(s)),
+                Err(e) => Err(LabelError(not_utf8(&label.name, e.as_bytes()))),
             },
             Ok(false) => Ok(None),
             Err(e) => Err(LabelError(chain_error(&label.name, e))),
@@ -696,7 +696,7 @@ fn decode_row(
         let start = rows.arena.len();
         let cache = state.caches.get_mut(li).and_then(Option::as_mut);
         if let Some(hit) = cache.as_ref().and_then(|c| c.get(field)) {
-            rows.arena.push_str(hit);
+            rows.arena.extend_from_slice(hit.as_bytes());
         } else {
             let chain = state.ranges.get(li).and_then(|r| state.chains.get(r.clone())).unwrap_or(&[]);
             // Earlier labels of this row are already in `rows`: `pid` for `ustack`.
@@ -704,7 +704,7 @@ fn decode_row(
                 .pid_label
                 .filter(|&p| p < li && state.reads_pid.get(li).copied().unwrap_or(false))
                 .and_then(|p| rows.text(row_start, p).parse().ok());
-            let outcome = chain::run(tables, chain::RowContext { pid }, chain, field, a, b);
+            let outcome = chain::run(tables, chain::RowContext { pid }, chain, field, a, b, &mut rows.arena);
             match outcome {
                 Ok(true) => {}
                 Ok(false) => {
@@ -716,14 +716,15 @@ fn decode_row(
                     return Err(chain_error(&label.name, e));
                 }
             }
-            let Ok(value) = std::str::from_utf8(a) else {
+            let value = rows.arena.get(start..).unwrap_or(&[]);
+            if !value.is_ascii() && std::str::from_utf8(value).is_err() {
+                let e = not_utf8(&label.name, value);
                 rows.truncate_to(row_start, arena_start);
-                return Err(not_utf8(&label.name, a));
-            };
-            if let Some(c) = cache {
-                c.insert(field.into(), value.into());
+                return Err(e);
             }
-            rows.arena.push_str(value);
+            if let Some(c) = cache {
+                c.insert(field.into(), String::from_utf8_lossy(value).into());
+            }
         }
         if let Err(e) = rows.close_label(li, start) {
             rows.truncate_to(row_start, arena_start);

@@ -781,6 +781,17 @@ fn pci_decoders() {
 }
 
 #[test]
+fn a_last_decoder_appends_after_the_labels_before_it() {
+    // The last decoder of a chain writes straight after the row's earlier labels: a malformed
+    // dname (kept as its input bytes) must not disturb them.
+    let f = Fixture::new();
+    let mut d = f.decoders();
+    let spec = counter("x", vec![label("first", 2, 0, vec![dec("string")]), label("name", 4, 0, vec![dec("dname")])]);
+    let m = d.metric("c", &spec, &raw(6, 1, false, &[(b"ab\x05com".to_vec(), vec![1])])).expect("ok");
+    assert_eq!(counter_samples(&m), [(strs(&["ab", "\x05com"]), 1.0)]);
+}
+
+#[test]
 fn simple_decoders_through_the_chain() {
     let f = Fixture::new();
     let mut d = f.decoders();

@@ -141,11 +141,13 @@ pub(super) fn dname(input: &[u8], out: &mut Vec<u8>) {
         out.push(b'.');
         return;
     }
+    // `out` may already hold other values: only what is appended here is ours to undo.
+    let start = out.len();
     let mut i = 0;
     while i < input.len() {
         let len = usize::from(input[i]);
         let Some(label) = input.get(i + 1..i + 1 + len) else {
-            out.clear();
+            out.truncate(start);
             out.extend_from_slice(input);
             return;
         };
