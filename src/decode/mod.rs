@@ -522,12 +522,18 @@ fn exact_samples(rows: &Rows) -> Option<Samples> {
     let mut text = Vec::with_capacity(n * w * 8);
     let mut ends = Vec::with_capacity(n * w);
     let mut values = Vec::with_capacity(n);
-    let len = |b: &[u8; 8]| b.iter().position(|&x| x == 0).unwrap_or(8);
+    // A key holds no NUL inside its value: the value ends where the trailing zero bytes begin.
+    // All 8 bytes are copied (a fixed-size copy), then the padding is cut off.
+    let push = |text: &mut Vec<u8>, key: u64| {
+        let len = 8 - (key.trailing_zeros() / 8) as usize;
+        let at = text.len();
+        text.extend_from_slice(&key.to_be_bytes());
+        text.truncate(at + len);
+    };
     for &(p0, p1, v) in &rows.exact {
-        let (b0, b1) = (p0.to_be_bytes(), p1.to_be_bytes());
-        let pair = if first == 0 { [&b0, &b1] } else { [&b1, &b0] };
-        for b in pair.into_iter().take(w) {
-            text.extend_from_slice(&b[..len(b)]);
+        let pair = if first == 0 { [p0, p1] } else { [p1, p0] };
+        for key in pair.into_iter().take(w) {
+            push(&mut text, key);
             ends.push(text.len());
         }
         values.push(v as f64);
