@@ -357,19 +357,23 @@ impl Rows {
     /// Sorts the rows collected in `exact` by their prefixes and sums those with equal ones.
     fn merge_exact(&mut self) {
         let exact = &mut self.exact;
-        exact.sort_unstable_by_key(|k| (k.0, k.1));
-        let mut kept = 0usize;
-        for i in 0..exact.len() {
-            let (p0, p1, v) = exact[i];
-            match kept.checked_sub(1).and_then(|last| exact.get_mut(last)) {
-                Some(last) if (last.0, last.1) == (p0, p1) => last.2 = last.2.saturating_add(v),
-                _ => {
-                    exact[kept] = (p0, p1, v);
-                    kept += 1;
-                }
+        // Keys whose differing bytes fit in 8 (a pid and a short name, say) are sorted as one
+        // number, then put back.
+        if let Some(packing) = Packing::of(exact) {
+            for e in exact.iter_mut() {
+                *e = (packing.pack(e.0, e.1), 0, e.2);
             }
+            exact.sort_unstable_by_key(|k| k.0);
+            merge_equal(exact);
+            for e in exact.iter_mut() {
+                let (k0, k1) = packing.unpack(e.0);
+                *e = (k0, k1, e.2);
+            }
+            self.by_prefix = true;
+            return;
         }
-        exact.truncate(kept);
+        exact.sort_unstable_by_key(|k| (k.0, k.1));
+        merge_equal(exact);
         self.by_prefix = true;
     }
 
@@ -429,6 +433,95 @@ impl Rows {
             last = Some((p0, p1, r));
         }
         self.keyed = keyed;
+    }
+}
+
+/// Sums neighbours with equal keys (the first two fields) of a sorted slice, in place.
+fn merge_equal(exact: &mut Vec<(u64, u64, u64)>) {
+    let mut kept = 0usize;
+    for i in 0..exact.len() {
+        let (p0, p1, v) = exact[i];
+        match kept.checked_sub(1).and_then(|last| exact.get_mut(last)) {
+            Some(last) if (last.0, last.1) == (p0, p1) => last.2 = last.2.saturating_add(v),
+            _ => {
+                exact[kept] = (p0, p1, v);
+                kept += 1;
+            }
+        }
+    }
+    exact.truncate(kept);
+}
+
+/// Where the bytes that differ between keys sit, when the span of differing bytes of the
+/// first key and that of the second add up to 8 bytes at most (a pid and a short name, say):
+/// the pair then orders like one number made of the two spans.
+struct Packing {
+    first: Span,
+    second: Span,
+}
+
+/// The bits of a key from its lowest to its highest differing byte.
+#[derive(Clone, Copy)]
+struct Span {
+    /// The key's bits outside the span (the same in every key).
+    base: u64,
+    /// Bits below the span.
+    shift: u32,
+    /// Bits in the span (0 to 64).
+    bits: u32,
+}
+
+impl Span {
+    fn of(first: u64, diff: u64) -> Span {
+        if diff == 0 {
+            return Span { base: first, shift: 0, bits: 0 };
+        }
+        let shift = diff.trailing_zeros() & !7;
+        let bits = 64 - (diff.leading_zeros() & !7) - shift;
+        let span = Span { base: 0, shift, bits };
+        Span { base: first & !(span.mask() << shift), ..span }
+    }
+
+    fn mask(self) -> u64 {
+        if self.bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.bits) - 1
+        }
+    }
+
+    #[inline]
+    fn get(self, key: u64) -> u64 {
+        key.checked_shr(self.shift).unwrap_or(0) & self.mask()
+    }
+
+    #[inline]
+    fn put(self, field: u64) -> u64 {
+        self.base | field.checked_shl(self.shift).unwrap_or(0)
+    }
+}
+
+impl Packing {
+    fn of(exact: &[(u64, u64, u64)]) -> Option<Packing> {
+        let &(f0, f1, _) = exact.first()?;
+        let (mut d0, mut d1) = (0u64, 0u64);
+        for &(k0, k1, _) in exact {
+            d0 |= k0 ^ f0;
+            d1 |= k1 ^ f1;
+        }
+        let (first, second) = (Span::of(f0, d0), Span::of(f1, d1));
+        (first.bits + second.bits <= 64).then_some(Packing { first, second })
+    }
+
+    #[inline]
+    fn pack(&self, k0: u64, k1: u64) -> u64 {
+        self.first.get(k0).checked_shl(self.second.bits).unwrap_or(0) | self.second.get(k1)
+    }
+
+    #[inline]
+    fn unpack(&self, packed: u64) -> (u64, u64) {
+        let first = packed.checked_shr(self.second.bits).unwrap_or(0) & self.first.mask();
+        (self.first.put(first), self.second.put(packed & self.second.mask()))
     }
 }
 

@@ -598,6 +598,32 @@ fn direct_keys_give_the_same_samples_as_decoding() {
 }
 
 #[test]
+fn packed_keys_order_and_round_trip_like_pairs() {
+    let keys = [
+        (u64::from_be_bytes(*b"proc-1\0\0"), u64::from_be_bytes(*b"12\0\0\0\0\0\0")),
+        (u64::from_be_bytes(*b"proc-123"), u64::from_be_bytes(*b"9\0\0\0\0\0\0\0")),
+        (u64::from_be_bytes(*b"proc-12\0"), u64::from_be_bytes(*b"99999\0\0\0")),
+        (u64::from_be_bytes(*b"proc-1\0\0"), u64::from_be_bytes(*b"1\0\0\0\0\0\0\0")),
+    ];
+    let exact: Vec<_> = keys.iter().map(|&(a, b)| (a, b, 0)).collect();
+    let p = super::Packing::of(&exact).expect("fits in 8 bytes");
+    for &(a, b) in &keys {
+        assert_eq!(p.unpack(p.pack(a, b)), (a, b));
+        for &(c, d) in &keys {
+            assert_eq!(p.pack(a, b).cmp(&p.pack(c, d)), (a, b).cmp(&(c, d)));
+        }
+    }
+    // All the same, or a first key alone: still exact.
+    let same = super::Packing::of(&[(5, 7, 0), (5, 7, 1)]).expect("nothing differs");
+    assert_eq!(same.unpack(same.pack(5, 7)), (5, 7));
+    let wide = [(0x0100_0000_0000_0000u64, 0u64, 0u64), (1, 0, 0)];
+    let p = super::Packing::of(&wide).expect("one key of 8 bytes");
+    assert_eq!(p.unpack(p.pack(1, 0)), (1, 0));
+    // Spans of 5 and 4 bytes do not fit.
+    assert!(super::Packing::of(&[(0, 0, 0), (0x10_0000_0001, 0x1000_0001, 0)]).is_none());
+}
+
+#[test]
 fn common_prefix_lengths() {
     for (a, b, n) in [
         (&b""[..], &b"abc"[..], 0),
