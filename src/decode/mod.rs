@@ -234,9 +234,9 @@ struct Rows {
     values: Vec<u64>,
     keyed: Vec<(u64, u64, u32)>,
     merged: Vec<(u32, u64)>,
-    /// Set by `merge` when the rows were merged by exact prefixes into `exact`.
-    by_prefix: bool,
-    /// Merged rows as (prefix of the first label in `order`, of the second, value), in order.
+    /// Where the merged rows are: `merged`, or `exact` in one of two key forms.
+    form: Form,
+    /// Merged rows as (key of the first label in `order`, of the second, value), in order.
     exact: Vec<(u64, u64, u64)>,
     /// Label positions in the order rows are sorted by: label-name order (the order Prometheus
     /// prints samples in, so the renderer finds them sorted), the histogram bucket label last.
@@ -262,7 +262,7 @@ impl Rows {
         self.keyed.clear();
         self.merged.clear();
         self.exact.clear();
-        self.by_prefix = false;
+        self.form = Form::Rows;
         self.arena.reserve(capacity * width * 8);
         self.spans.reserve(capacity * width);
         self.values.reserve(capacity);
@@ -369,20 +369,21 @@ impl Rows {
                 let (k0, k1) = packing.unpack(e.0);
                 *e = (k0, k1, e.2);
             }
-            self.by_prefix = true;
-            return;
+        } else {
+            exact.sort_unstable_by_key(|k| (k.0, k.1));
+            merge_equal(exact);
         }
-        exact.sort_unstable_by_key(|k| (k.0, k.1));
-        merge_equal(exact);
-        self.by_prefix = true;
+        self.form = Form::Prefix;
     }
 
     /// Sorts rows by label values (byte strings, element-wise) and sums rows with equal labels
-    /// into `merged`.
-    fn merge(&mut self) {
+    /// into `merged`; or, with `keys_only` and one or two labels whose keys hold their whole
+    /// value past the common prefix, into `exact` (form [`Form::Suffix`]): then the labels are
+    /// rebuilt from the keys and the arena is not visited again, in sorted (random) order.
+    fn merge(&mut self, keys_only: bool) {
         let (w, n) = (self.width, self.len());
         self.merged.clear();
-        self.by_prefix = false;
+        self.form = Form::Rows;
         if w == 0 {
             if n > 0 {
                 let total = self.values.iter().fold(0u64, |a, &v| a.saturating_add(v));
@@ -398,6 +399,21 @@ impl Rows {
         let exact0 = self.key_is_exact(l0);
         let exact1 = w > 1 && self.key_is_exact(l1);
         let exact = exact0 && (w == 1 || (w == 2 && exact1));
+        if exact && keys_only {
+            self.keyed = keyed;
+            let mut pairs = std::mem::take(&mut self.exact);
+            pairs.clear();
+            pairs.extend(
+                self.values
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &v)| (self.key(r, l0, true), if w > 1 { self.key(r, l1, true) } else { 0 }, v)),
+            );
+            self.exact = pairs;
+            self.merge_exact();
+            self.form = Form::Suffix;
+            return;
+        }
         keyed.extend(
             (0..n).map(|r| (self.key(r, l0, exact0), if w > 1 { self.key(r, l1, exact1) } else { 0 }, r as u32)),
         );
@@ -434,6 +450,20 @@ impl Rows {
         }
         self.keyed = keyed;
     }
+}
+
+/// Where [`Rows::merge`] or [`Rows::merge_exact`] left the merged rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Form {
+    /// `merged`: (row, sum), labels in the arena.
+    #[default]
+    Rows,
+    /// `exact`, keys of at most 8 bytes holding no NUL, zero-padded (the value ends where the
+    /// trailing zeros begin).
+    Prefix,
+    /// `exact`, keys of the at most 7 bytes past the label's common prefix, zero-padded, their
+    /// number in the low byte ([`Rows::key`] with `exact`).
+    Suffix,
 }
 
 /// Sums neighbours with equal keys (the first two fields) of a sorted slice, in place.
@@ -606,7 +636,29 @@ fn merged_samples(rows: &Rows) -> Option<Samples> {
     Samples::from_columns(w, text, ends, values)
 }
 
-/// Samples straight from exact prefixes: label bytes are copied into one buffer, checked to be
+/// Appends the value an exact key of config label `l` stands for (see [`Form`]).
+#[inline]
+fn push_exact(rows: &Rows, l: usize, key: u64, out: &mut Vec<u8>) {
+    let at = out.len();
+    match rows.form {
+        Form::Suffix => {
+            let common = rows.stats.get(l).and_then(|s| s.first.get(..s.common)).unwrap_or(&[]);
+            out.extend_from_slice(common);
+            let len = (key & 0xff).min(7) as usize;
+            out.extend_from_slice(&key.to_be_bytes());
+            out.truncate(at + common.len() + len);
+        }
+        // The value ends where the trailing zero bytes begin (it holds no NUL). All 8 bytes are
+        // copied (a fixed-size copy), then the padding is cut off.
+        Form::Prefix | Form::Rows => {
+            let len = 8 - (key.trailing_zeros() / 8) as usize;
+            out.extend_from_slice(&key.to_be_bytes());
+            out.truncate(at + len);
+        }
+    }
+}
+
+/// Samples straight from exact keys: label bytes are copied into one buffer, checked to be
 /// UTF-8 once as a whole rather than value by value.
 fn exact_samples(rows: &Rows) -> Option<Samples> {
     let n = rows.exact.len();
@@ -615,30 +667,15 @@ fn exact_samples(rows: &Rows) -> Option<Samples> {
     let mut text = Vec::with_capacity(n * w * 8);
     let mut ends = Vec::with_capacity(n * w);
     let mut values = Vec::with_capacity(n);
-    // A key holds no NUL inside its value: the value ends where the trailing zero bytes begin.
-    // All 8 bytes are copied (a fixed-size copy), then the padding is cut off.
-    let push = |text: &mut Vec<u8>, key: u64| {
-        let len = 8 - (key.trailing_zeros() / 8) as usize;
-        let at = text.len();
-        text.extend_from_slice(&key.to_be_bytes());
-        text.truncate(at + len);
-    };
-    for &(p0, p1, v) in &rows.exact {
-        let pair = if first == 0 { [p0, p1] } else { [p1, p0] };
-        for key in pair.into_iter().take(w) {
-            push(&mut text, key);
+    for &(k0, k1, v) in &rows.exact {
+        let pair = if first == 0 { [k0, k1] } else { [k1, k0] };
+        for (l, key) in pair.into_iter().enumerate().take(w) {
+            push_exact(rows, l, key, &mut text);
             ends.push(text.len());
         }
         values.push(v as f64);
     }
     Samples::from_columns(rows.width, text, ends, values)
-}
-
-/// The label an exact prefix stands for: its bytes up to the first zero (a value of at most 8
-/// bytes without a NUL, so UTF-8 as it was when decoded).
-fn exact_text(prefix: &[u8; 8]) -> &str {
-    let len = prefix.iter().position(|&b| b == 0).unwrap_or(8);
-    std::str::from_utf8(&prefix[..len]).unwrap_or("")
 }
 
 /// Result of decoding one row's labels.
@@ -913,7 +950,7 @@ fn read_rows(
         }
         Ok(true)
     })?;
-    rows.merge();
+    rows.merge(!histogram);
     Ok(())
 }
 
@@ -994,19 +1031,21 @@ fn each_row(
 }
 
 fn samples(rows: &Rows) -> Samples {
-    if rows.by_prefix {
+    if rows.form != Form::Rows {
         if let Some(mut out) = exact_samples(rows) {
             out.mark_in_name_order();
             return out;
         }
-        // Not reached: the prefixes were whole UTF-8 values. Kept as the plain way.
+        // Not reached: the keys hold whole UTF-8 values. Kept as the plain way.
         let mut out = Samples::with_capacity(rows.width, rows.exact.len(), rows.arena.len());
         let first = rows.order.first().copied().unwrap_or(0);
-        for &(p0, p1, v) in &rows.exact {
-            let (b0, b1) = (p0.to_be_bytes(), p1.to_be_bytes());
-            let (t0, t1) = (exact_text(&b0), exact_text(&b1));
-            let labels: [&str; 2] = if first == 0 { [t0, t1] } else { [t1, t0] };
-            out.push(labels, v as f64);
+        let (mut b0, mut b1) = (Vec::new(), Vec::new());
+        for &(k0, k1, v) in &rows.exact {
+            let (c0, c1) = if first == 0 { (k0, k1) } else { (k1, k0) };
+            (b0.clear(), b1.clear());
+            push_exact(rows, 0, c0, &mut b0);
+            push_exact(rows, 1, c1, &mut b1);
+            out.push([String::from_utf8_lossy(&b0).as_ref(), String::from_utf8_lossy(&b1).as_ref()], v as f64);
         }
         out.mark_in_name_order();
         return out;
