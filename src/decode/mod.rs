@@ -1042,7 +1042,8 @@ fn samples(rows: &Rows) -> Samples {
         let (mut b0, mut b1) = (Vec::new(), Vec::new());
         for &(k0, k1, v) in &rows.exact {
             let (c0, c1) = if first == 0 { (k0, k1) } else { (k1, k0) };
-            (b0.clear(), b1.clear());
+            b0.clear();
+            b1.clear();
             push_exact(rows, 0, c0, &mut b0);
             push_exact(rows, 1, c1, &mut b1);
             out.push([String::from_utf8_lossy(&b0).as_ref(), String::from_utf8_lossy(&b1).as_ref()], v as f64);
