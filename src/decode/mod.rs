@@ -329,6 +329,19 @@ impl Rows {
         }
     }
 
+    /// The up to 8 bytes of label `l` of row `r` past the common prefix, zero-padded, and
+    /// whether they hold a NUL (then the key cannot tell "a" from "a\0").
+    fn padded_key(&self, r: usize, l: usize) -> (u64, bool) {
+        let skip = self.stats.get(l).map_or(0, |s| s.common);
+        let rest = self.label(r, l).get(skip..).unwrap_or(&[]);
+        let key = prefix_of(rest);
+        // Set the padding bytes, then look for a zero byte among the value's.
+        let padding = u64::MAX.checked_shr(8 * rest.len().min(8) as u32).unwrap_or(0);
+        let x = key | padding;
+        let nul = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0;
+        (key, nul)
+    }
+
     /// Whether every value of label `l` is at most 7 bytes past the common prefix: then
     /// [`Rows::key`] holds all of it, and equal keys mean equal values.
     fn key_is_exact(&self, l: usize) -> bool {
@@ -399,20 +412,41 @@ impl Rows {
         let exact0 = self.key_is_exact(l0);
         let exact1 = w > 1 && self.key_is_exact(l1);
         let exact = exact0 && (w == 1 || (w == 2 && exact1));
-        if exact && keys_only {
-            self.keyed = keyed;
+        let fits8 = |l: usize| self.stats.get(l).is_some_and(|s| s.longest - s.common <= 8);
+        if keys_only && w <= 2 && fits8(l0) && (w == 1 || fits8(l1)) {
+            // Suffixes of at most 8 bytes: zero-padded keys are exact unless a suffix holds a
+            // NUL; then keys with a length byte, if suffixes are at most 7 bytes.
             let mut pairs = std::mem::take(&mut self.exact);
             pairs.clear();
-            pairs.extend(
-                self.values
-                    .iter()
-                    .enumerate()
-                    .map(|(r, &v)| (self.key(r, l0, true), if w > 1 { self.key(r, l1, true) } else { 0 }, v)),
-            );
+            let mut nul = false;
+            pairs.extend(self.values.iter().enumerate().map(|(r, &v)| {
+                let (k0, z0) = self.padded_key(r, l0);
+                let (k1, z1) = if w > 1 { self.padded_key(r, l1) } else { (0, false) };
+                nul |= z0 | z1;
+                (k0, k1, v)
+            }));
+            let form = if !nul {
+                Some(Form::Suffix { len_byte: false })
+            } else if exact {
+                pairs.clear();
+                pairs.extend(
+                    self.values
+                        .iter()
+                        .enumerate()
+                        .map(|(r, &v)| (self.key(r, l0, true), if w > 1 { self.key(r, l1, true) } else { 0 }, v)),
+                );
+                Some(Form::Suffix { len_byte: true })
+            } else {
+                None
+            };
             self.exact = pairs;
-            self.merge_exact();
-            self.form = Form::Suffix;
-            return;
+            if let Some(form) = form {
+                self.keyed = keyed;
+                self.merge_exact();
+                self.form = form;
+                return;
+            }
+            self.exact.clear();
         }
         keyed.extend(
             (0..n).map(|r| (self.key(r, l0, exact0), if w > 1 { self.key(r, l1, exact1) } else { 0 }, r as u32)),
@@ -461,9 +495,10 @@ enum Form {
     /// `exact`, keys of at most 8 bytes holding no NUL, zero-padded (the value ends where the
     /// trailing zeros begin).
     Prefix,
-    /// `exact`, keys of the at most 7 bytes past the label's common prefix, zero-padded, their
-    /// number in the low byte ([`Rows::key`] with `exact`).
-    Suffix,
+    /// `exact`, keys of the bytes past the label's common prefix, zero-padded: at most 8 bytes
+    /// without a NUL ([`Rows::padded_key`]), or with `len_byte` at most 7 bytes and their number
+    /// in the low byte ([`Rows::key`] with `exact`).
+    Suffix { len_byte: bool },
 }
 
 /// Sums neighbours with equal keys (the first two fields) of a sorted slice, in place.
@@ -641,10 +676,10 @@ fn merged_samples(rows: &Rows) -> Option<Samples> {
 fn push_exact(rows: &Rows, l: usize, key: u64, out: &mut Vec<u8>) {
     let at = out.len();
     match rows.form {
-        Form::Suffix => {
+        Form::Suffix { len_byte } => {
             let common = rows.stats.get(l).and_then(|s| s.first.get(..s.common)).unwrap_or(&[]);
             out.extend_from_slice(common);
-            let len = (key & 0xff).min(7) as usize;
+            let len = if len_byte { (key & 0xff).min(7) as usize } else { 8 - (key.trailing_zeros() / 8) as usize };
             out.extend_from_slice(&key.to_be_bytes());
             out.truncate(at + common.len() + len);
         }

@@ -521,6 +521,13 @@ fn sort_and_merge_when_prefixes_tie() {
         counter_samples(&m),
         [(strs(&["long-prefix-x"]), 6.0), (strs(&["long-prefix-x\0"]), 1.0), (strs(&["long-prefix-x\0\0"]), 3.0),]
     );
+    // A NUL in a suffix of 8 bytes: neither key form is exact, whole values are compared.
+    let names = [("1", "zzB\0cdefgh"), ("2", "zzAbcdefgh"), ("3", "zzB\0cdefgh")];
+    let spec = counter("t", vec![label("v", 1, 0, vec![dec("uint"), smap(&names, false)])]);
+    let entries: Vec<_> = [(1, 1), (2, 2), (3, 3)].iter().map(|&(v, c)| (vec![v], vec![c])).collect();
+    let m = d.metric("c", &spec, &raw(1, 1, false, &entries)).expect("ok");
+    assert_prom_order(&m);
+    assert_eq!(counter_samples(&m), [(strs(&["zzAbcdefgh"]), 2.0), (strs(&["zzB\0cdefgh"]), 4.0)]);
     // All short: the prefixes alone decide, with one and with three labels.
     let spec =
         counter("y", vec![label("v", 1, 0, vec![dec("uint"), smap(&[("1", "b"), ("2", "a"), ("3", "b")], false)])]);
