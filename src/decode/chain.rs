@@ -100,18 +100,18 @@ pub(super) fn direct_key(chain: &[Compiled]) -> Option<DirectKey> {
 
 impl DirectKey {
     /// The decoded value of `field` as an exact key: its bytes, big-endian and zero-padded, when
-    /// the value is at most 8 bytes of UTF-8 without a NUL. `None` for anything else (a longer
+    /// the value is at most 16 bytes of UTF-8 without a NUL. `None` for anything else (a longer
     /// value, an unsupported size, bytes that are not UTF-8): the caller decodes the usual way,
     /// which reports the errors.
     #[inline]
-    pub(super) fn key(self, field: &[u8]) -> Option<u64> {
+    pub(super) fn key(self, field: &[u8]) -> Option<u128> {
         match self {
             DirectKey::Uint => {
                 let mut v = super::text::host_uint(field)?;
-                if v >= 100_000_000 {
+                if v >= 10_000_000_000_000_000 {
                     return None;
                 }
-                let mut digits = [0u8; 8];
+                let mut digits = [0u8; 16];
                 let mut i = digits.len();
                 loop {
                     i -= 1;
@@ -121,19 +121,19 @@ impl DirectKey {
                         break;
                     }
                 }
-                let mut key = [0u8; 8];
-                key[..8 - i].copy_from_slice(&digits[i..]);
-                Some(u64::from_be_bytes(key))
+                let mut key = [0u8; 16];
+                key[..16 - i].copy_from_slice(&digits[i..]);
+                Some(u128::from_be_bytes(key))
             }
             DirectKey::Str => {
                 let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
                 let value = field.get(..end)?;
-                if end > 8 || (!value.is_ascii() && std::str::from_utf8(value).is_err()) {
+                if end > 16 || (!value.is_ascii() && std::str::from_utf8(value).is_err()) {
                     return None;
                 }
-                let mut key = [0u8; 8];
+                let mut key = [0u8; 16];
                 key[..end].copy_from_slice(value);
-                Some(u64::from_be_bytes(key))
+                Some(u128::from_be_bytes(key))
             }
         }
     }

@@ -237,7 +237,7 @@ struct Rows {
     /// Where the merged rows are: `merged`, or `exact` in one of two key forms.
     form: Form,
     /// Merged rows as (key of the first label in `order`, of the second, value), in order.
-    exact: Vec<(u64, u64, u64)>,
+    exact: Vec<(Key, Key, u64)>,
     /// Label positions in the order rows are sorted by: label-name order (the order Prometheus
     /// prints samples in, so the renderer finds them sorted), the histogram bucket label last.
     order: Vec<usize>,
@@ -311,9 +311,9 @@ impl Rows {
         }
     }
 
-    /// The first 8 bytes of label `l` of row `r`, big-endian, zero-padded.
-    fn prefix(&self, r: usize, l: usize) -> u64 {
-        prefix_of(self.label(r, l))
+    /// The first 16 bytes of label `l` of row `r`, big-endian, zero-padded.
+    fn prefix(&self, r: usize, l: usize) -> Key {
+        key_of(self.label(r, l))
     }
 
     /// The 8 bytes of label `l` of row `r` after the prefix all its values share.
@@ -329,17 +329,26 @@ impl Rows {
         }
     }
 
-    /// The up to 8 bytes of label `l` of row `r` past the common prefix, zero-padded, and
+    /// The up to 16 bytes of label `l` of row `r` past the common prefix, zero-padded, and
     /// whether they hold a NUL (then the key cannot tell "a" from "a\0").
-    fn padded_key(&self, r: usize, l: usize) -> (u64, bool) {
+    fn padded_key(&self, r: usize, l: usize) -> (Key, bool) {
         let skip = self.stats.get(l).map_or(0, |s| s.common);
         let rest = self.label(r, l).get(skip..).unwrap_or(&[]);
-        let key = prefix_of(rest);
+        let key = key_of(rest);
         // Set the padding bytes, then look for a zero byte among the value's.
-        let padding = u64::MAX.checked_shr(8 * rest.len().min(8) as u32).unwrap_or(0);
+        let padding = Key::MAX.checked_shr(8 * rest.len().min(KEY_BYTES) as u32).unwrap_or(0);
         let x = key | padding;
-        let nul = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0;
+        const ONES: Key = Key::MAX / 0xff;
+        let nul = x.wrapping_sub(ONES) & !x & (ONES << 7) != 0;
         (key, nul)
+    }
+
+    /// The up to 15 bytes of label `l` of row `r` past the common prefix, zero-padded, and
+    /// their number in the low byte: exact, NULs or not, for labels that fit.
+    fn len_key(&self, r: usize, l: usize) -> Key {
+        let skip = self.stats.get(l).map_or(0, |s| s.common);
+        let rest = self.label(r, l).get(skip..).unwrap_or(&[]);
+        (key_of(rest) & !0xff) | rest.len().min(KEY_BYTES - 1) as Key
     }
 
     /// Whether every value of label `l` is at most 7 bytes past the common prefix: then
@@ -370,21 +379,39 @@ impl Rows {
     /// Sorts the rows collected in `exact` by their prefixes and sums those with equal ones.
     fn merge_exact(&mut self) {
         let exact = &mut self.exact;
-        // Keys whose differing bytes fit in 8 (a pid and a short name, say) are sorted as one
-        // number, then put back.
-        if let Some(packing) = Packing::of(exact) {
-            for e in exact.iter_mut() {
-                *e = (packing.pack(e.0, e.1), 0, e.2);
+        // Key pairs whose differing bytes span 16 bytes at most are sorted as one number (a pid
+        // and a short name fit in 8: those are sorted in a compact copy), then put back.
+        match Packing::of(exact) {
+            Some(packing) if packing.bits() <= 64 => {
+                let mut packed: Vec<(u64, u64)> = exact.iter().map(|e| (packing.pack(e.0, e.1) as u64, e.2)).collect();
+                packed.sort_unstable_by_key(|k| k.0);
+                exact.clear();
+                for (p, v) in packed {
+                    match exact.last_mut() {
+                        Some(last) if last.0 == Key::from(p) => last.2 = last.2.saturating_add(v),
+                        _ => exact.push((Key::from(p), 0, v)),
+                    }
+                }
+                for e in exact.iter_mut() {
+                    let (k0, k1) = packing.unpack(e.0);
+                    *e = (k0, k1, e.2);
+                }
             }
-            exact.sort_unstable_by_key(|k| k.0);
-            merge_equal(exact);
-            for e in exact.iter_mut() {
-                let (k0, k1) = packing.unpack(e.0);
-                *e = (k0, k1, e.2);
+            Some(packing) => {
+                for e in exact.iter_mut() {
+                    *e = (packing.pack(e.0, e.1), 0, e.2);
+                }
+                exact.sort_unstable_by_key(|k| k.0);
+                merge_equal(exact);
+                for e in exact.iter_mut() {
+                    let (k0, k1) = packing.unpack(e.0);
+                    *e = (k0, k1, e.2);
+                }
             }
-        } else {
-            exact.sort_unstable_by_key(|k| (k.0, k.1));
-            merge_equal(exact);
+            None => {
+                exact.sort_unstable_by_key(|k| (k.0, k.1));
+                merge_equal(exact);
+            }
         }
         self.form = Form::Prefix;
     }
@@ -412,10 +439,10 @@ impl Rows {
         let exact0 = self.key_is_exact(l0);
         let exact1 = w > 1 && self.key_is_exact(l1);
         let exact = exact0 && (w == 1 || (w == 2 && exact1));
-        let fits8 = |l: usize| self.stats.get(l).is_some_and(|s| s.longest - s.common <= 8);
-        if keys_only && w <= 2 && fits8(l0) && (w == 1 || fits8(l1)) {
-            // Suffixes of at most 8 bytes: zero-padded keys are exact unless a suffix holds a
-            // NUL; then keys with a length byte, if suffixes are at most 7 bytes.
+        let fits = |l: usize, n: usize| self.stats.get(l).is_some_and(|s| s.longest - s.common <= n);
+        if keys_only && w <= 2 && fits(l0, KEY_BYTES) && (w == 1 || fits(l1, KEY_BYTES)) {
+            // Suffixes of at most 16 bytes: zero-padded keys are exact unless a suffix holds a
+            // NUL; then keys with a length byte, if suffixes are at most 15 bytes.
             let mut pairs = std::mem::take(&mut self.exact);
             pairs.clear();
             let mut nul = false;
@@ -427,13 +454,13 @@ impl Rows {
             }));
             let form = if !nul {
                 Some(Form::Suffix { len_byte: false })
-            } else if exact {
+            } else if fits(l0, KEY_BYTES - 1) && (w == 1 || fits(l1, KEY_BYTES - 1)) {
                 pairs.clear();
                 pairs.extend(
                     self.values
                         .iter()
                         .enumerate()
-                        .map(|(r, &v)| (self.key(r, l0, true), if w > 1 { self.key(r, l1, true) } else { 0 }, v)),
+                        .map(|(r, &v)| (self.len_key(r, l0), if w > 1 { self.len_key(r, l1) } else { 0 }, v)),
                 );
                 Some(Form::Suffix { len_byte: true })
             } else {
@@ -492,17 +519,17 @@ enum Form {
     /// `merged`: (row, sum), labels in the arena.
     #[default]
     Rows,
-    /// `exact`, keys of at most 8 bytes holding no NUL, zero-padded (the value ends where the
+    /// `exact`, keys of at most 16 bytes holding no NUL, zero-padded (the value ends where the
     /// trailing zeros begin).
     Prefix,
-    /// `exact`, keys of the bytes past the label's common prefix, zero-padded: at most 8 bytes
-    /// without a NUL ([`Rows::padded_key`]), or with `len_byte` at most 7 bytes and their number
-    /// in the low byte ([`Rows::key`] with `exact`).
+    /// `exact`, keys of the bytes past the label's common prefix, zero-padded: at most 16 bytes
+    /// without a NUL ([`Rows::padded_key`]), or with `len_byte` at most 15 bytes and their
+    /// number in the low byte ([`Rows::len_key`]).
     Suffix { len_byte: bool },
 }
 
 /// Sums neighbours with equal keys (the first two fields) of a sorted slice, in place.
-fn merge_equal(exact: &mut Vec<(u64, u64, u64)>) {
+fn merge_equal(exact: &mut Vec<(Key, Key, u64)>) {
     let mut kept = 0usize;
     for i in 0..exact.len() {
         let (p0, p1, v) = exact[i];
@@ -518,7 +545,7 @@ fn merge_equal(exact: &mut Vec<(u64, u64, u64)>) {
 }
 
 /// Where the bytes that differ between keys sit, when the span of differing bytes of the
-/// first key and that of the second add up to 8 bytes at most (a pid and a short name, say):
+/// first key and that of the second add up to 16 bytes at most (a pid and a task name, say):
 /// the pair then orders like one number made of the two spans.
 struct Packing {
     first: Span,
@@ -529,65 +556,78 @@ struct Packing {
 #[derive(Clone, Copy)]
 struct Span {
     /// The key's bits outside the span (the same in every key).
-    base: u64,
+    base: Key,
     /// Bits below the span.
     shift: u32,
-    /// Bits in the span (0 to 64).
+    /// Bits in the span (0 to 128).
     bits: u32,
 }
 
 impl Span {
-    fn of(first: u64, diff: u64) -> Span {
+    fn of(first: Key, diff: Key) -> Span {
         if diff == 0 {
             return Span { base: first, shift: 0, bits: 0 };
         }
         let shift = diff.trailing_zeros() & !7;
-        let bits = 64 - (diff.leading_zeros() & !7) - shift;
+        let bits = Key::BITS - (diff.leading_zeros() & !7) - shift;
         let span = Span { base: 0, shift, bits };
         Span { base: first & !(span.mask() << shift), ..span }
     }
 
-    fn mask(self) -> u64 {
-        if self.bits >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.bits) - 1
-        }
+    fn mask(self) -> Key {
+        Key::MAX.checked_shr(Key::BITS - self.bits).unwrap_or(0)
     }
 
     #[inline]
-    fn get(self, key: u64) -> u64 {
+    fn get(self, key: Key) -> Key {
         key.checked_shr(self.shift).unwrap_or(0) & self.mask()
     }
 
     #[inline]
-    fn put(self, field: u64) -> u64 {
+    fn put(self, field: Key) -> Key {
         self.base | field.checked_shl(self.shift).unwrap_or(0)
     }
 }
 
 impl Packing {
-    fn of(exact: &[(u64, u64, u64)]) -> Option<Packing> {
+    fn of(exact: &[(Key, Key, u64)]) -> Option<Packing> {
         let &(f0, f1, _) = exact.first()?;
-        let (mut d0, mut d1) = (0u64, 0u64);
+        let (mut d0, mut d1) = (0, 0);
         for &(k0, k1, _) in exact {
             d0 |= k0 ^ f0;
             d1 |= k1 ^ f1;
         }
         let (first, second) = (Span::of(f0, d0), Span::of(f1, d1));
-        (first.bits + second.bits <= 64).then_some(Packing { first, second })
+        (first.bits + second.bits <= Key::BITS).then_some(Packing { first, second })
+    }
+
+    /// Bits of a packed pair.
+    fn bits(&self) -> u32 {
+        self.first.bits + self.second.bits
     }
 
     #[inline]
-    fn pack(&self, k0: u64, k1: u64) -> u64 {
+    fn pack(&self, k0: Key, k1: Key) -> Key {
         self.first.get(k0).checked_shl(self.second.bits).unwrap_or(0) | self.second.get(k1)
     }
 
     #[inline]
-    fn unpack(&self, packed: u64) -> (u64, u64) {
+    fn unpack(&self, packed: Key) -> (Key, Key) {
         let first = packed.checked_shr(self.second.bits).unwrap_or(0) & self.first.mask();
         (self.first.put(first), self.second.put(packed & self.second.mask()))
     }
+}
+
+/// An exact sort key: up to 16 bytes of a label value as a big-endian number.
+type Key = u128;
+const KEY_BYTES: usize = 16;
+
+/// The first 16 bytes of `b` as a big-endian number, zero-padded.
+fn key_of(b: &[u8]) -> Key {
+    let mut p = [0u8; KEY_BYTES];
+    let n = b.len().min(KEY_BYTES);
+    p[..n].copy_from_slice(&b[..n]);
+    Key::from_be_bytes(p)
 }
 
 /// The first 8 bytes of `b` as a big-endian number, zero-padded: numbers order like the byte
@@ -673,22 +713,22 @@ fn merged_samples(rows: &Rows) -> Option<Samples> {
 
 /// Appends the value an exact key of config label `l` stands for (see [`Form`]).
 #[inline]
-fn push_exact(rows: &Rows, l: usize, key: u64, out: &mut Vec<u8>) {
+fn push_exact(rows: &Rows, l: usize, key: Key, out: &mut Vec<u8>) {
     let at = out.len();
+    // Without a length byte the value ends where the trailing zero bytes begin (it holds no
+    // NUL). All 16 bytes are copied (a fixed-size copy), then the padding is cut off.
+    let padded_len = KEY_BYTES - (key.trailing_zeros() / 8) as usize;
     match rows.form {
         Form::Suffix { len_byte } => {
             let common = rows.stats.get(l).and_then(|s| s.first.get(..s.common)).unwrap_or(&[]);
             out.extend_from_slice(common);
-            let len = if len_byte { (key & 0xff).min(7) as usize } else { 8 - (key.trailing_zeros() / 8) as usize };
+            let len = if len_byte { (key & 0xff).min(KEY_BYTES as Key - 1) as usize } else { padded_len };
             out.extend_from_slice(&key.to_be_bytes());
             out.truncate(at + common.len() + len);
         }
-        // The value ends where the trailing zero bytes begin (it holds no NUL). All 8 bytes are
-        // copied (a fixed-size copy), then the padding is cut off.
         Form::Prefix | Form::Rows => {
-            let len = 8 - (key.trailing_zeros() / 8) as usize;
             out.extend_from_slice(&key.to_be_bytes());
-            out.truncate(at + len);
+            out.truncate(at + padded_len);
         }
     }
 }
@@ -699,7 +739,7 @@ fn exact_samples(rows: &Rows) -> Option<Samples> {
     let n = rows.exact.len();
     let w = rows.width.min(2);
     let first = rows.order.first().copied().unwrap_or(0);
-    let mut text = Vec::with_capacity(n * w * 8);
+    let mut text = Vec::with_capacity(n * w * KEY_BYTES);
     let mut ends = Vec::with_capacity(n * w);
     let mut values = Vec::with_capacity(n);
     for &(k0, k1, v) in &rows.exact {
@@ -960,7 +1000,7 @@ fn read_rows(
         exact.reserve(if cpu_rows { n.saturating_mul(raw.slots) } else { n });
         let complete = each_row(raw, cpu_rows, only_cpu, |bytes, value| {
             if let Row::Keep = decode_row(tables, state, bytes, rows, a, b).map_err(key_err)? {
-                if rows.stats.iter().any(|s| s.nul || s.longest > 8) {
+                if rows.stats.iter().any(|s| s.nul || s.longest > KEY_BYTES) {
                     return Ok(false);
                 }
                 exact.push((rows.prefix(0, l0), if width > 1 { rows.prefix(0, l1) } else { 0 }, value));
@@ -991,7 +1031,7 @@ fn read_rows(
 
 /// Exact keys of every entry of `raw` read straight off the fields of labels `l0` and `l1`, into
 /// `exact`; false (and `exact` emptied) as soon as one cannot be (see [`chain::DirectKey`]).
-fn direct_keys(state: &MetricState, raw: &RawMap, l0: usize, l1: usize, exact: &mut Vec<(u64, u64, u64)>) -> bool {
+fn direct_keys(state: &MetricState, raw: &RawMap, l0: usize, l1: usize, exact: &mut Vec<(Key, Key, u64)>) -> bool {
     let reader = |l: usize| match state.direct.get(l) {
         Some(&(offset, size, Some(kind))) if size > 0 => Some((offset, size, kind)),
         _ => None,

@@ -563,6 +563,7 @@ fn direct_keys_give_the_same_samples_as_decoding() {
         (vec![string("comm", 8)], 8),
         (vec![uint("id", 8)], 8),
         (vec![label("a", 2, 2, vec![dec("uint")]), uint("b", 1)], 5),
+        (vec![uint("pid", 4), string("name", 24)], 28),
     ];
     for (labels, key_size) in layouts {
         for long_every in [0u64, 3, 97] {
@@ -578,7 +579,11 @@ fn direct_keys_give_the_same_samples_as_decoding() {
                 }) {
                     if l.decoders[0].name == "string" {
                         let long = long_every > 0 && i % long_every == 0;
-                        let text = if long { format!("long-name-{}", next() % 5) } else { format!("p{}", next() % 9) };
+                        let text = if long {
+                            format!("a-long-name-of-{}-bytes", next() % 5)
+                        } else {
+                            format!("p{}", next() % 9)
+                        };
                         let field = &mut key[offset..offset + l.size];
                         field.fill(0);
                         let n = text.len().min(l.size);
@@ -606,28 +611,39 @@ fn direct_keys_give_the_same_samples_as_decoding() {
 
 #[test]
 fn packed_keys_order_and_round_trip_like_pairs() {
+    let key = |s: &str| {
+        let mut b = [0u8; 16];
+        b[..s.len()].copy_from_slice(s.as_bytes());
+        u128::from_be_bytes(b)
+    };
     let keys = [
-        (u64::from_be_bytes(*b"proc-1\0\0"), u64::from_be_bytes(*b"12\0\0\0\0\0\0")),
-        (u64::from_be_bytes(*b"proc-123"), u64::from_be_bytes(*b"9\0\0\0\0\0\0\0")),
-        (u64::from_be_bytes(*b"proc-12\0"), u64::from_be_bytes(*b"99999\0\0\0")),
-        (u64::from_be_bytes(*b"proc-1\0\0"), u64::from_be_bytes(*b"1\0\0\0\0\0\0\0")),
+        (key("proc-1"), key("12")),
+        (key("proc-123"), key("9")),
+        (key("proc-12"), key("99999")),
+        (key("proc-1"), key("1")),
+        (key("proc-9"), key("123456789")),
     ];
     let exact: Vec<_> = keys.iter().map(|&(a, b)| (a, b, 0)).collect();
-    let p = super::Packing::of(&exact).expect("fits in 8 bytes");
-    for &(a, b) in &keys {
-        assert_eq!(p.unpack(p.pack(a, b)), (a, b));
-        for &(c, d) in &keys {
-            assert_eq!(p.pack(a, b).cmp(&p.pack(c, d)), (a, b).cmp(&(c, d)));
+    let p = super::Packing::of(&exact).expect("fits in 16 bytes");
+    let short = super::Packing::of(&exact[..4]).expect("fits in 8 bytes");
+    assert!(short.bits() <= 64 && p.bits() > 64);
+    for p in [&p, &short] {
+        let keys = if p.bits() <= 64 { &keys[..4] } else { &keys[..] };
+        for &(a, b) in keys {
+            assert_eq!(p.unpack(p.pack(a, b)), (a, b));
+            for &(c, d) in keys {
+                assert_eq!(p.pack(a, b).cmp(&p.pack(c, d)), (a, b).cmp(&(c, d)));
+            }
         }
     }
-    // All the same, or a first key alone: still exact.
+    // All the same, or one key of all 16 bytes: still exact.
     let same = super::Packing::of(&[(5, 7, 0), (5, 7, 1)]).expect("nothing differs");
     assert_eq!(same.unpack(same.pack(5, 7)), (5, 7));
-    let wide = [(0x0100_0000_0000_0000u64, 0u64, 0u64), (1, 0, 0)];
-    let p = super::Packing::of(&wide).expect("one key of 8 bytes");
+    let wide = [(1u128 << 120, 0, 0), (1, 0, 0)];
+    let p = super::Packing::of(&wide).expect("one key of 16 bytes");
     assert_eq!(p.unpack(p.pack(1, 0)), (1, 0));
-    // Spans of 5 and 4 bytes do not fit.
-    assert!(super::Packing::of(&[(0, 0, 0), (0x10_0000_0001, 0x1000_0001, 0)]).is_none());
+    // Spans of 9 and 8 bytes do not fit.
+    assert!(super::Packing::of(&[(0, 0, 0), (1 | 1 << 64, 1 | 1 << 56, 0)]).is_none());
 }
 
 #[test]
