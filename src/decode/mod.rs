@@ -15,7 +15,7 @@
 //!    the 16 bytes past the prefix all values of a label share, exact when they hold the rest
 //!    of every value, and only then is the arena left alone while sorting and merging.
 //!
-//! Key pairs are sorted as one number when their differing bytes fit ([`Packing`]). Only
+//! Key pairs are sorted as one number when their differing bytes fit (`Packing`). Only
 //! decoders that read the environment or run regular expressions are cached (per label, by
 //! field bytes); the rest are cheaper to redo. Histograms use way 3 with full comparisons.
 mod block;
