@@ -8,7 +8,7 @@
 //! that is exact for their values:
 //!
 //! 1. lone `uint` / `string` labels of at most 16 bytes: sort keys read straight off the key
-//!    bytes, no label text made until the merged samples are written ([`direct_keys`]);
+//!    bytes, no label text made until the merged samples are written (`direct_keys`);
 //! 2. any chain whose values fit in 16 bytes without a NUL: rows decoded one at a time into a
 //!    scratch row, only their keys kept;
 //! 3. otherwise every row is decoded into one byte arena (no allocation per entry); keys are
