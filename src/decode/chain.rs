@@ -107,22 +107,13 @@ impl DirectKey {
     pub(super) fn key(self, field: &[u8]) -> Option<u128> {
         match self {
             DirectKey::Uint => {
-                let mut v = super::text::host_uint(field)?;
-                if v >= 10_000_000_000_000_000 {
+                let (buf, start) = super::text::decimal(super::text::host_uint(field)?);
+                let digits = buf.get(start..)?;
+                if digits.len() > 16 {
                     return None;
                 }
-                let mut digits = [0u8; 16];
-                let mut i = digits.len();
-                loop {
-                    i -= 1;
-                    digits[i] = b'0' + (v % 10) as u8;
-                    v /= 10;
-                    if v == 0 {
-                        break;
-                    }
-                }
                 let mut key = [0u8; 16];
-                key[..16 - i].copy_from_slice(&digits[i..]);
+                key[..digits.len()].copy_from_slice(digits);
                 Some(u128::from_be_bytes(key))
             }
             DirectKey::Str => {

@@ -468,19 +468,20 @@ fn sort_and_merge_when_prefixes_tie() {
     // NUL or a longer value makes rows whose prefixes tie compare the whole strings.
     let f = Fixture::new();
     let mut d = f.decoders();
+    // Labels v (a key mapped to a name) and n (a number); entries (v key, n, count).
+    let mut named = |names: &[(&str, &str)], entries: &[(u8, u8, u64)]| {
+        let spec = counter(
+            "x",
+            vec![label("v", 1, 0, vec![dec("uint"), smap(names, false)]), label("n", 1, 0, vec![dec("uint")])],
+        );
+        let entries: Vec<_> = entries.iter().map(|&(v, n, c)| (vec![v, n], vec![c])).collect();
+        let m = d.metric("c", &spec, &raw(2, 1, false, &entries)).expect("ok");
+        assert_prom_order(&m);
+        counter_samples(&m)
+    };
     let names = [("1", "ab"), ("2", "ab\0"), ("3", "abc"), ("4", "aaaaaaaa1"), ("5", "aaaaaaaa0"), ("6", "ab")];
-    let spec = counter(
-        "x",
-        vec![label("v", 1, 0, vec![dec("uint"), smap(&names, false)]), label("n", 1, 0, vec![dec("uint")])],
-    );
-    let entries: Vec<_> = [(1, 0, 1), (2, 0, 2), (3, 0, 3), (4, 0, 4), (5, 0, 5), (6, 0, 6), (1, 1, 7)]
-        .iter()
-        .map(|&(v, n, c)| (vec![v, n], vec![c]))
-        .collect();
-    let m = d.metric("c", &spec, &raw(2, 1, false, &entries)).expect("ok");
-    assert_prom_order(&m);
     assert_eq!(
-        counter_samples(&m),
+        named(&names, &[(1, 0, 1), (2, 0, 2), (3, 0, 3), (4, 0, 4), (5, 0, 5), (6, 0, 6), (1, 1, 7)]),
         [
             (strs(&["aaaaaaaa0", "0"]), 5.0),
             (strs(&["aaaaaaaa1", "0"]), 4.0),
@@ -492,18 +493,8 @@ fn sort_and_merge_when_prefixes_tie() {
     );
     // Longer values sharing a prefix: the keys past it decide, and equal ones merge.
     let names = [("1", "kworker/u8:10"), ("2", "kworker/u8:9"), ("3", "kworker/u8:"), ("4", "kworker/u8:10")];
-    let spec = counter(
-        "w",
-        vec![label("v", 1, 0, vec![dec("uint"), smap(&names, false)]), label("n", 1, 0, vec![dec("uint")])],
-    );
-    let entries: Vec<_> = [(1, 0, 1), (2, 0, 2), (3, 0, 3), (4, 0, 4), (2, 1, 5)]
-        .iter()
-        .map(|&(v, n, c)| (vec![v, n], vec![c]))
-        .collect();
-    let m = d.metric("c", &spec, &raw(2, 1, false, &entries)).expect("ok");
-    assert_prom_order(&m);
     assert_eq!(
-        counter_samples(&m),
+        named(&names, &[(1, 0, 1), (2, 0, 2), (3, 0, 3), (4, 0, 4), (2, 1, 5)]),
         [
             (strs(&["kworker/u8:", "0"]), 3.0),
             (strs(&["kworker/u8:10", "0"]), 5.0),

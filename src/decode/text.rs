@@ -45,7 +45,14 @@ pub(super) fn host_u64_prefix(b: &[u8]) -> Result<u64, String> {
     }
 }
 
-pub(super) fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn push_decimal(out: &mut Vec<u8>, v: u64) {
+    let (buf, start) = decimal(v);
+    out.extend_from_slice(&buf[start..]);
+}
+
+/// The decimal digits of `v`, in `buf[start..]`.
+#[inline]
+pub(super) fn decimal(mut v: u64) -> ([u8; 20], usize) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -56,7 +63,7 @@ pub(super) fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    (buf, i)
 }
 
 /// `hex`: two lowercase digits per byte.
