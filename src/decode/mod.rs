@@ -421,8 +421,10 @@ impl Rows {
                 }
             }
             None => {
-                exact.sort_unstable_by_key(|k| (k.0, k.1));
-                merge_equal(exact);
+                if !merge_ranked(exact) {
+                    exact.sort_unstable_by_key(|k| (k.0, k.1));
+                    merge_equal(exact);
+                }
             }
         }
         self.form = Form::Prefix;
@@ -538,6 +540,60 @@ enum Form {
     /// without a NUL ([`Rows::padded_key`]), or with `len_byte` at most 15 bytes and their
     /// number in the low byte ([`Rows::len_key`]).
     Suffix { len_byte: bool },
+}
+
+/// Sorts and sums key pairs by the rank of the first key among its distinct values, packed with
+/// the second key's differing bytes into one number: for pairs like a task name beside a pid,
+/// where names are few and long. False (and `exact` untouched) when the first keys are not few
+/// or the pair does not fit in 64 bits.
+fn merge_ranked(exact: &mut Vec<(Key, Key, u64)>) -> bool {
+    const SAMPLE: usize = 4096;
+    let Some(&(_, f1, _)) = exact.first() else {
+        return false;
+    };
+    let second = Span::of(f1, exact.iter().fold(0, |d, e| d | (e.1 ^ f1)));
+    let rank_bits = 64 - second.bits.min(64);
+    if rank_bits < 16 {
+        return false;
+    }
+    let mut ids: FastMap<Key, u32> = FastMap::default();
+    let mut row_ids = Vec::with_capacity(exact.len());
+    for (i, e) in exact.iter().enumerate() {
+        let next = ids.len() as u32;
+        row_ids.push(*ids.entry(e.0).or_insert(next));
+        // Many distinct first keys: ranking them costs more than it saves.
+        if (i + 1 == SAMPLE && ids.len() > SAMPLE / 4) || ids.len() >= 1 << rank_bits.min(24) {
+            return false;
+        }
+    }
+    let mut distinct: Vec<(Key, u32)> = ids.into_iter().collect();
+    distinct.sort_unstable();
+    let mut rank = vec![0u64; distinct.len()];
+    for (r, &(_, id)) in distinct.iter().enumerate() {
+        if let Some(slot) = rank.get_mut(id as usize) {
+            *slot = r as u64;
+        }
+    }
+    let mut packed: Vec<(u64, u64)> = exact
+        .iter()
+        .zip(&row_ids)
+        .map(|(e, &id)| {
+            let r = rank.get(id as usize).copied().unwrap_or(0);
+            (r.checked_shl(second.bits).unwrap_or(0) | second.get(e.1) as u64, e.2)
+        })
+        .collect();
+    packed.sort_unstable_by_key(|p| p.0);
+    exact.clear();
+    let low = second.mask() as u64;
+    for (p, v) in packed {
+        let first = distinct.get(p.checked_shr(second.bits).unwrap_or(0) as usize).map_or(0, |d| d.0);
+        let pair = (first, second.put(Key::from(p & low)));
+        match exact.last_mut() {
+            Some(last) if (last.0, last.1) == pair => last.2 = last.2.saturating_add(v),
+            _ => exact.push((pair.0, pair.1, v)),
+        }
+    }
+    true
 }
 
 /// Sums neighbours with equal keys (the first two fields) of a sorted slice, in place.

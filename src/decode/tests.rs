@@ -653,6 +653,40 @@ fn common_prefix_lengths() {
 }
 
 #[test]
+fn long_names_beside_pids_sort_and_sum_like_a_reference() {
+    // Task names up to 15 bytes that share no prefix, beside pids: the key pair does not pack
+    // into one number, so the names are ranked (few distinct) or compared whole (many).
+    let f = Fixture::new();
+    let bases = ["systemd-journal", "kworker/u8:", "nginx: worker", "postgres: walwr", "java", "irq/12"];
+    for distinct_names in [60u32, 5000] {
+        let spec = counter("x_total", vec![uint("pid", 4), label("comm", 16, 0, vec![dec("string")])]);
+        let mut entries = Vec::new();
+        let mut expected: BTreeMap<(String, String), f64> = BTreeMap::new();
+        for i in 0..6000u32 {
+            let pid = (i * 7919) % 4001;
+            let n = i % distinct_names;
+            let name = format!("{}{}", bases[(n % 6) as usize], n / 6);
+            let name = &name[..name.len().min(15)];
+            let mut key = vec![0u8; 20];
+            key[..4].copy_from_slice(&pid.to_ne_bytes());
+            key[4..4 + name.len()].copy_from_slice(name.as_bytes());
+            entries.push((key, vec![u64::from(i % 3 + 1)]));
+            // Label-name order: comm, then pid, each as text.
+            *expected.entry((name.to_string(), pid.to_string())).or_default() += f64::from(i % 3 + 1);
+        }
+        let map = raw(20, 1, false, &entries);
+        let want: Vec<_> = expected.into_iter().map(|((comm, pid), v)| (vec![pid, comm], v)).collect();
+        for direct in [true, false] {
+            let mut d = f.decoders();
+            d.set_direct_keys(direct);
+            let m = d.metric("c", &spec, &map).expect("decodes");
+            assert_prom_order(&m);
+            assert_eq!(counter_samples(&m), want, "{distinct_names} names, direct keys {direct}");
+        }
+    }
+}
+
+#[test]
 fn samples_sort_as_byte_strings() {
     let f = Fixture::new();
     let mut d = f.decoders();
