@@ -328,12 +328,17 @@ impl Rows {
         key_of(self.label(r, l))
     }
 
+    /// Label `l` of row `r` past the prefix all values of label `l` share.
+    fn suffix(&self, r: usize, l: usize) -> &[u8] {
+        let skip = self.stats.get(l).map_or(0, |s| s.common);
+        self.label(r, l).get(skip..).unwrap_or(&[])
+    }
+
     /// The 8 bytes of label `l` of row `r` after the prefix all its values share.
     /// With `exact` (see [`Rows::key_is_exact`]): those bytes (7 at most, zero-padded) and their
     /// number in the low byte, which orders and tells apart even values holding NULs.
     fn key(&self, r: usize, l: usize, exact: bool) -> u64 {
-        let skip = self.stats.get(l).map_or(0, |s| s.common);
-        let rest = self.label(r, l).get(skip..).unwrap_or(&[]);
+        let rest = self.suffix(r, l);
         if exact {
             (prefix_of(rest) & !0xff) | rest.len().min(7) as u64
         } else {
@@ -344,8 +349,7 @@ impl Rows {
     /// The up to 16 bytes of label `l` of row `r` past the common prefix, zero-padded, and
     /// whether they hold a NUL (then the key cannot tell "a" from "a\0").
     fn padded_key(&self, r: usize, l: usize) -> (Key, bool) {
-        let skip = self.stats.get(l).map_or(0, |s| s.common);
-        let rest = self.label(r, l).get(skip..).unwrap_or(&[]);
+        let rest = self.suffix(r, l);
         let key = key_of(rest);
         // Set the padding bytes, then look for a zero byte among the value's.
         let padding = Key::MAX.checked_shr(8 * rest.len().min(KEY_BYTES) as u32).unwrap_or(0);
@@ -358,8 +362,7 @@ impl Rows {
     /// The up to 15 bytes of label `l` of row `r` past the common prefix, zero-padded, and
     /// their number in the low byte: exact, NULs or not, for labels that fit.
     fn len_key(&self, r: usize, l: usize) -> Key {
-        let skip = self.stats.get(l).map_or(0, |s| s.common);
-        let rest = self.label(r, l).get(skip..).unwrap_or(&[]);
+        let rest = self.suffix(r, l);
         (key_of(rest) & !0xff) | rest.len().min(KEY_BYTES - 1) as Key
     }
 
@@ -394,32 +397,10 @@ impl Rows {
         // Key pairs whose differing bytes span 16 bytes at most are sorted as one number (a pid
         // and a short name fit in 8: those are sorted in a compact copy), then put back.
         match Packing::of(exact) {
-            Some(packing) if packing.bits() <= 64 => {
-                let mut packed: Vec<(u64, u64)> = exact.iter().map(|e| (packing.pack(e.0, e.1) as u64, e.2)).collect();
-                packed.sort_unstable_by_key(|k| k.0);
-                exact.clear();
-                for (p, v) in packed {
-                    match exact.last_mut() {
-                        Some(last) if last.0 == Key::from(p) => last.2 = last.2.saturating_add(v),
-                        _ => exact.push((Key::from(p), 0, v)),
-                    }
-                }
-                for e in exact.iter_mut() {
-                    let (k0, k1) = packing.unpack(e.0);
-                    *e = (k0, k1, e.2);
-                }
+            Some(p) if p.bits() <= 64 => {
+                sort_packed(exact, |_, e| p.pack(e.0, e.1) as u64, |packed| p.unpack(Key::from(packed)))
             }
-            Some(packing) => {
-                for e in exact.iter_mut() {
-                    *e = (packing.pack(e.0, e.1), 0, e.2);
-                }
-                exact.sort_unstable_by_key(|k| k.0);
-                merge_equal(exact);
-                for e in exact.iter_mut() {
-                    let (k0, k1) = packing.unpack(e.0);
-                    *e = (k0, k1, e.2);
-                }
-            }
+            Some(p) => sort_packed(exact, |_, e| p.pack(e.0, e.1), |packed| p.unpack(packed)),
             None => {
                 if !merge_ranked(exact) {
                     exact.sort_unstable_by_key(|k| (k.0, k.1));
@@ -574,26 +555,44 @@ fn merge_ranked(exact: &mut Vec<(Key, Key, u64)>) -> bool {
             *slot = r as u64;
         }
     }
-    let mut packed: Vec<(u64, u64)> = exact
-        .iter()
-        .zip(&row_ids)
-        .map(|(e, &id)| {
-            let r = rank.get(id as usize).copied().unwrap_or(0);
-            (r.checked_shl(second.bits).unwrap_or(0) | second.get(e.1) as u64, e.2)
-        })
-        .collect();
+    let low = second.mask() as u64;
+    sort_packed(
+        exact,
+        |i, e| {
+            let r = row_ids.get(i).and_then(|&id| rank.get(id as usize)).copied().unwrap_or(0);
+            r.checked_shl(second.bits).unwrap_or(0) | second.get(e.1) as u64
+        },
+        |p| {
+            let first = distinct.get(p.checked_shr(second.bits).unwrap_or(0) as usize).map_or(0, |d| d.0);
+            (first, second.put(Key::from(p & low)))
+        },
+    );
+    true
+}
+
+/// Sorts `exact` by one number per key pair (`pack`, given the pair's index), sums pairs that
+/// pack equal, and puts the pairs back (`unpack`): the sort moves small elements and compares
+/// one number. The packing must keep the pairs' order and tell unequal pairs apart.
+fn sort_packed<P: Ord + Copy>(
+    exact: &mut Vec<(Key, Key, u64)>,
+    pack: impl Fn(usize, &(Key, Key, u64)) -> P,
+    unpack: impl Fn(P) -> (Key, Key),
+) {
+    let mut packed: Vec<(P, u64)> = exact.iter().enumerate().map(|(i, e)| (pack(i, e), e.2)).collect();
     packed.sort_unstable_by_key(|p| p.0);
     exact.clear();
-    let low = second.mask() as u64;
+    let mut last = None;
     for (p, v) in packed {
-        let first = distinct.get(p.checked_shr(second.bits).unwrap_or(0) as usize).map_or(0, |d| d.0);
-        let pair = (first, second.put(Key::from(p & low)));
-        match exact.last_mut() {
-            Some(last) if (last.0, last.1) == pair => last.2 = last.2.saturating_add(v),
-            _ => exact.push((pair.0, pair.1, v)),
+        if last == Some(p) {
+            if let Some(e) = exact.last_mut() {
+                e.2 = e.2.saturating_add(v);
+            }
+            continue;
         }
+        last = Some(p);
+        let (k0, k1) = unpack(p);
+        exact.push((k0, k1, v));
     }
-    true
 }
 
 /// Sums neighbours with equal keys (the first two fields) of a sorted slice, in place.
