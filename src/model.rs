@@ -16,6 +16,21 @@ pub struct Snapshot {
     pub self_metrics: Vec<Metric>,
 }
 
+impl Snapshot {
+    /// `metrics` over a 3 s window starting at the Unix epoch, nothing else: for tests.
+    #[cfg(test)]
+    pub(crate) fn of(metrics: Vec<Metric>) -> Snapshot {
+        let start = SystemTime::UNIX_EPOCH;
+        Snapshot {
+            window: Window { start, end: start + Duration::from_secs(3), length: Duration::from_secs(3) },
+            metrics,
+            decoder_errors: vec![],
+            warnings: vec![],
+            self_metrics: vec![],
+        }
+    }
+}
+
 /// The measurement window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Window {

@@ -122,15 +122,7 @@ fn counter_samples(m: &Metric) -> Vec<(Vec<String>, f64)> {
 fn assert_prom_order(m: &Metric) {
     let (MetricValues::Counter(samples) | MetricValues::Gauge(samples)) = &m.values else { return };
     assert!(samples.in_name_order());
-    let now = std::time::SystemTime::UNIX_EPOCH;
-    let window = crate::model::Window { start: now, end: now, length: std::time::Duration::from_secs(1) };
-    let snap = |m: Metric| crate::model::Snapshot {
-        window,
-        metrics: vec![m],
-        decoder_errors: vec![],
-        warnings: vec![],
-        self_metrics: vec![],
-    };
+    let snap = |m: Metric| crate::model::Snapshot::of(vec![m]);
     let opts = crate::render::Options { prefix: "t_".into() };
     let marked = crate::render::render(crate::render::Format::Prom, &snap(m.clone()), &opts);
     let plain = Metric { values: MetricValues::Counter(samples.to_vec().into()), ..m.clone() };

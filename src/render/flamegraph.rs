@@ -35,7 +35,6 @@ const EMPTY: &str = "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg version=\"1
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::folded::tests::snapshot;
 
     fn parse(svg: &str) -> roxmltree::Document<'_> {
         let opts = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
@@ -44,7 +43,7 @@ mod tests {
 
     #[test]
     fn svg_has_the_frames_and_is_deterministic() {
-        let s = snapshot(vec![stacks::profile_metric()]);
+        let s = Snapshot::of(vec![stacks::profile_metric()]);
         let svg = render(&s);
         let doc = parse(&svg);
         assert_eq!(doc.root_element().tag_name().name(), "svg");
@@ -61,7 +60,7 @@ mod tests {
 
     #[test]
     fn no_samples_still_an_svg() {
-        let svg = render(&snapshot(vec![]));
+        let svg = render(&Snapshot::of(vec![]));
         parse(&svg);
         assert!(svg.starts_with("<?xml"), "{svg}");
         assert!(svg.contains("No valid input"), "{svg}");

@@ -17,25 +17,9 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
-
+mod tests {
     use super::*;
-    use crate::model::{Metric, MetricValues, Sample, Window};
-
-    pub(crate) fn snapshot(metrics: Vec<Metric>) -> Snapshot {
-        Snapshot {
-            window: Window {
-                start: UNIX_EPOCH,
-                end: UNIX_EPOCH + Duration::from_secs(3),
-                length: Duration::from_secs(3),
-            },
-            metrics,
-            decoder_errors: vec![],
-            warnings: vec![],
-            self_metrics: vec![],
-        }
-    }
+    use crate::model::{Metric, MetricValues, Sample};
 
     fn syscalls() -> Metric {
         Metric {
@@ -49,7 +33,7 @@ pub(crate) mod tests {
 
     #[test]
     fn folded_lines_root_first_summed_and_sorted() {
-        let out = render(&snapshot(vec![syscalls(), stacks::profile_metric()]));
+        let out = render(&Snapshot::of(vec![syscalls(), stacks::profile_metric()]));
         let want = "\
 burner;main;outer;inner 35
 burner;main;outer;write:x;entry_SYSCALL_64;do_syscall_64 4
@@ -63,15 +47,15 @@ kworker/0:1;worker_thread;commit_timeout [jbd2] 1
     fn two_stack_metrics_are_kept_apart_by_name() {
         let mut other = stacks::profile_metric();
         other.name = "offcpu_total".into();
-        let out = render(&snapshot(vec![stacks::profile_metric(), other]));
+        let out = render(&Snapshot::of(vec![stacks::profile_metric(), other]));
         assert!(out.contains("cpu_samples_total;burner;main;outer;inner 35\n"), "{out}");
         assert!(out.contains("offcpu_total;burner;main;outer;inner 35\n"), "{out}");
     }
 
     #[test]
     fn no_stack_metrics_no_output() {
-        assert_eq!(render(&snapshot(vec![syscalls()])), "");
-        assert_eq!(render(&snapshot(vec![])), "");
+        assert_eq!(render(&Snapshot::of(vec![syscalls()])), "");
+        assert_eq!(render(&Snapshot::of(vec![])), "");
     }
 
     #[test]
@@ -85,6 +69,6 @@ kworker/0:1;worker_thread;commit_timeout [jbd2] 1
                 vec![Sample { labels: vec!["a_func\nb_func\n??".into()], value: 3.0 }].into(),
             ),
         };
-        assert_eq!(render(&snapshot(vec![m])), "??;b_func;a_func 3\n");
+        assert_eq!(render(&Snapshot::of(vec![m])), "??;b_func;a_func 3\n");
     }
 }
