@@ -54,7 +54,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     for path in written {
         text.push_str(&format!("wrote {}\n", path.display()));
     }
-    crate::session::write_output(None, &text)
+    crate::output::print(&text)
 }
 
 /// `ebpfx list --names`: every config name, one per line, for the completions.

@@ -3,12 +3,8 @@
 //! are called from here in order; none of them calls back.
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::catalog::{Catalog, Resolved};
@@ -18,9 +14,11 @@ use crate::error::usage_err;
 use crate::events::EventCounters;
 use crate::loader::{self, LoadOptions, Loaded};
 use crate::model::{MetricValues, Snapshot, Window};
+use crate::output::AtomicFile;
 use crate::raw::RawMap;
 use crate::render::{self, Format, Options};
 use crate::selfmetrics::{self, ProgramRow, RunStats};
+use crate::window;
 use std::collections::HashMap;
 
 /// Everything `ebpfx run` needs, independent of clap.
@@ -60,76 +58,14 @@ pub struct RunRequest {
     pub state: Option<String>,
 }
 
-/// Interrupts seen so far (Ctrl-C, SIGTERM, SIGHUP).
-static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
-static SIGNALS: OnceLock<std::sync::Mutex<Option<Receiver<()>>>> = OnceLock::new();
-
-/// Installs the handler once: the first signal ends the window early (results still print),
-/// a second one exits at once with status 130.
-fn install_signal_handler() -> anyhow::Result<()> {
-    if SIGNALS.get().is_some() {
-        return Ok(());
-    }
-    let (tx, rx) = mpsc::channel::<()>();
-    ctrlc::set_handler(move || {
-        if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
-            // Second interrupt: quit now. The kernel frees our programs and maps on exit.
-            crate::watch::restore_terminal();
-            let _ = std::io::stderr().write_all(b"\nebpfx: interrupted again, quitting without results\n");
-            std::process::exit(130);
-        }
-        let _ = tx.send(());
-    })
-    .context("installing the Ctrl-C/SIGTERM handler")?;
-    let _ = SIGNALS.set(std::sync::Mutex::new(Some(rx)));
-    Ok(())
-}
-
-/// Waits until `deadline` (or forever without one) or the first interrupt. Returns true when
-/// interrupted.
+/// Waits for one window (forever without a length) or the first interrupt, moving the bar and
+/// draining perf buffers meanwhile. Returns true when interrupted.
 fn wait_window(duration: Option<Duration>, bar: &ProgressBar, events: &EventCounters) -> bool {
-    let started = Instant::now();
-    let guard = SIGNALS.get().and_then(|m| m.lock().ok());
-    let Some(guard) = guard else {
-        if let Some(d) = duration {
-            std::thread::sleep(d);
-        }
-        return false;
-    };
-    let Some(rx) = guard.as_ref() else {
-        return false;
-    };
-    if INTERRUPTS.load(Ordering::SeqCst) > 0 {
-        return true;
-    }
-    // Wake every 100 ms to move the bar or drain perf buffers; otherwise sleep until the end.
-    let slice =
-        if bar.is_hidden() && events.is_empty() { Duration::from_secs(3600) } else { Duration::from_millis(100) };
-    loop {
-        let wait = match duration {
-            Some(d) => {
-                let left = d.saturating_sub(started.elapsed());
-                if left.is_zero() {
-                    return false;
-                }
-                left.min(slice)
-            }
-            None => slice,
-        };
-        match rx.recv_timeout(wait) {
-            Ok(()) => return true,
-            Err(RecvTimeoutError::Timeout) => {
-                bar.set_position(started.elapsed().as_millis() as u64);
-                events.poll();
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                if let Some(d) = duration {
-                    std::thread::sleep(d.saturating_sub(started.elapsed()));
-                }
-                return false;
-            }
-        }
-    }
+    let ticks = !bar.is_hidden() || !events.is_empty();
+    window::wait(duration, ticks, |elapsed| {
+        bar.set_position(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+        events.poll();
+    })
 }
 
 /// Shows progress on stderr only for a person at a terminal.
@@ -163,17 +99,23 @@ fn progress_bar(duration: Option<Duration>, quiet: bool) -> ProgressBar {
 }
 
 /// `ebpfx render FILE`: decodes and renders a `--save-raw` snapshot, without root or BPF.
-pub fn render_saved(file: &Path, format: Option<Format>, output: Option<&Path>, prefix: &str) -> anyhow::Result<()> {
+pub fn render_saved(
+    file: &Path,
+    format: Option<Format>,
+    output: Option<&Path>,
+    prefix: &str,
+    quiet: bool,
+) -> anyhow::Result<()> {
     let run = crate::snapshot_file::load(file)?;
-    if let Some(out) = output {
-        check_output_dir(out)?;
-    }
+    let mut out = output.map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let configs: Vec<&crate::config::Config> = run.configs.iter().map(|(c, _)| c).collect();
     let maps: Vec<Vec<RawMap>> = run.configs.iter().map(|(_, m)| m.clone()).collect();
     let mut snapshot = build_snapshot(&configs, &maps, run.window, &mut Decoders::new(Env::system()));
     snapshot.self_metrics = run.self_metrics;
-    for w in &snapshot.warnings {
-        eprintln!("ebpfx: warning: {w}");
+    if !quiet {
+        for w in &snapshot.warnings {
+            eprintln!("ebpfx: warning: {w}");
+        }
     }
     let format = match format {
         Some(f) => Some(f),
@@ -181,7 +123,7 @@ pub fn render_saved(file: &Path, format: Option<Format>, output: Option<&Path>, 
         None => None,
     };
     let opts = Options { prefix: prefix.to_string() };
-    write_output_with(output, |w| render_for_to(format, &snapshot, &opts, w))
+    write_output_with(out.as_mut(), |w| render_for_to(format, &snapshot, &opts, w))
 }
 
 /// `ebpfx check`: prints each config's verdict and every problem; a config error (exit 2)
@@ -221,7 +163,7 @@ pub fn check(
             }
         }
     }
-    write_output(None, &out)?;
+    write_output(&out)?;
     if failed.is_empty() {
         Ok(())
     } else {
@@ -264,9 +206,6 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
         check_has_stacks(f, &resolved)?;
     }
-    if let Some(out) = &req.output {
-        check_output_dir(out)?;
-    }
     if req.watch {
         if !std::io::stdout().is_terminal() {
             return Err(usage_err(
@@ -282,12 +221,13 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             crate::push::group_url(url, &req.job, &r.config.name)?;
         }
     }
-    if let Some(out) = &req.save_raw {
-        check_output_dir(out)?;
-        if req.interval.is_some() {
-            return Err(usage_err("--save-raw stores one window: it cannot be combined with --interval"));
-        }
+    if req.save_raw.is_some() && req.interval.is_some() {
+        return Err(usage_err("--save-raw stores one window: it cannot be combined with --interval"));
     }
+    // Output files are checked and opened (as temp files) before anything attaches: an
+    // unwritable place is found now, not after the window.
+    let mut output = req.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
+    let mut save_raw = req.save_raw.as_deref().map(|o| AtomicFile::create(o, "--save-raw")).transpose()?;
 
     loader::init_libbpf_logging(req.verbose);
     let opts = LoadOptions {
@@ -302,7 +242,6 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     let prepared = resolved.iter().map(|r| loader::prepare(r, &opts)).collect::<anyhow::Result<Vec<_>>>()?;
 
     loader::check_privileges()?;
-    install_signal_handler()?;
 
     let mut loaded: Vec<Loaded> = Vec::with_capacity(resolved.len());
     for p in prepared {
@@ -384,6 +323,9 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             let start_wall = SystemTime::now();
             let start = Instant::now();
             let interrupted = wait_window(Some(wait), &ProgressBar::hidden(), &events);
+            if interrupted {
+                interrupted_note(req.quiet, start.elapsed());
+            }
             let window = Window { start: start_wall, end: SystemTime::now(), length: start.elapsed() };
             let (rows, stats) = gather_stats(&loaded);
             let current = read_all(&loaded, &events, &mut event_warnings)?;
@@ -408,7 +350,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
                     );
                     screen.draw(&crate::watch::frame(&header, &snapshot, rows, cols));
                 }
-                None => emit(req, format, &snapshot, &render_opts, emitted)?,
+                None => emit(req, format, &snapshot, &render_opts, emitted, output.as_mut())?,
             }
             emitted += 1;
             previous = current;
@@ -436,12 +378,8 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     let end_wall = SystemTime::now();
     let (rows, end_stats) = gather_stats(&loaded);
     bar.finish_and_clear();
-    if interrupted && !req.quiet {
-        eprintln!("ebpfx: interrupted after {:.1}s: printing what was collected", length.as_secs_f64());
-    }
-    // Lets the tests hit the "second Ctrl-C while printing" path deterministically.
-    if let Some(ms) = std::env::var("EBPFX_TEST_DELAY_PRINT_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
-        std::thread::sleep(Duration::from_millis(ms));
+    if interrupted {
+        interrupted_note(req.quiet, length);
     }
 
     // Read everything first, then detach, so the window closes at the same moment for all maps.
@@ -455,18 +393,30 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     let run_stats = stats_guard.as_ref().map(|_| selfmetrics::window_delta(&start_stats, &end_stats));
     drop(stats_guard);
     let self_metrics = selfmetrics::metrics(&config_names, &rows, run_stats.as_ref());
-    if let Some(path) = &req.save_raw {
+    if let Some(file) = &mut save_raw {
         let saved: Vec<(&str, &str, &str, &[RawMap])> = resolved
             .iter()
             .zip(&maps)
             .map(|(r, m)| (r.config.name.as_str(), r.config.origin.as_str(), r.yaml.as_str(), m.as_slice()))
             .collect();
-        write_atomic(path, crate::snapshot_file::to_json(&window, &saved, &self_metrics)?.as_bytes())?;
+        let json = crate::snapshot_file::to_json(&window, &saved, &self_metrics)?;
+        file.write_with(|w| w.write_all(json.as_bytes()))?;
     }
     let mut snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &maps, window, &mut decoders);
     snapshot.warnings.append(&mut event_warnings);
     snapshot.self_metrics = self_metrics;
-    emit(req, format, &snapshot, &render_opts, emitted)
+    emit(req, format, &snapshot, &render_opts, emitted, output.as_mut())
+}
+
+/// Says that the window was cut short (unless quiet). `EBPFX_TEST_DELAY_PRINT_MS` then holds
+/// the output back, so that tests reach "a second interrupt while the output is blocked".
+fn interrupted_note(quiet: bool, length: Duration) {
+    if !quiet {
+        eprintln!("ebpfx: interrupted after {:.1}s: printing what was collected", length.as_secs_f64());
+    }
+    if let Some(ms) = std::env::var("EBPFX_TEST_DELAY_PRINT_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
 }
 
 /// Program rows and run statistics of every loaded config, by program id.
@@ -516,6 +466,7 @@ fn emit(
     snapshot: &Snapshot,
     opts: &Options,
     index: usize,
+    output: Option<&mut AtomicFile>,
 ) -> anyhow::Result<()> {
     if !req.quiet {
         for w in &snapshot.warnings {
@@ -543,7 +494,7 @@ fn emit(
     {
         text.push('\n');
     }
-    write_output_with(req.output.as_deref(), |w| {
+    write_output_with(output, |w| {
         w.write_all(text.as_bytes())?;
         render_for_to(format, snapshot, opts, w)
     })
@@ -656,77 +607,20 @@ pub fn render_for_to(
     }
 }
 
-fn check_output_dir(out: &Path) -> anyhow::Result<()> {
-    let dir = parent_dir(out);
-    if !dir.is_dir() {
-        return Err(usage_err(format!("--output {}: directory {} does not exist", out.display(), dir.display())));
-    }
-    if out.is_dir() {
-        return Err(usage_err(format!("--output {}: is a directory, expected a file path", out.display())));
-    }
-    Ok(())
+/// Writes to stdout (a closed pipe is [`crate::output::Closed`]).
+pub fn write_output(text: &str) -> anyhow::Result<()> {
+    crate::output::print(text)
 }
 
-fn parent_dir(p: &Path) -> PathBuf {
-    match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Writes to stdout (a closed pipe ends quietly), or atomically to a file.
-pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    write_output_with(path, |w| w.write_all(text.as_bytes()))
-}
-
-/// Writes what `write` produces to stdout (a closed pipe ends quietly), or atomically to a file
-/// (see [`write_atomic_with`]).
-pub fn write_output_with(
-    path: Option<&Path>,
+/// Writes what `write` produces to stdout, or atomically to `file`.
+fn write_output_with(
+    file: Option<&mut AtomicFile>,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
-    match path {
-        None => {
-            let mut out = std::io::stdout().lock();
-            match write(&mut out).and_then(|_| out.flush()) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(anyhow!("writing to stdout: {e}")),
-            }
-        }
-        Some(p) => write_atomic_with(p, write),
+    match file {
+        None => crate::output::write_stdout(write),
+        Some(f) => f.write_with(write),
     }
-}
-
-/// Writes `bytes` to `path` atomically (see [`write_atomic_with`]).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_atomic_with(path, |w| w.write_all(bytes))
-}
-
-/// Temp file in the same directory, fsync, rename: readers (node_exporter's textfile collector)
-/// see the old file or the new one, never half of one. The temp name does not end in `.prom`.
-/// If `write` fails, the temp file is removed and `path` is left as it was.
-pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
-    let dir = parent_dir(path);
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| usage_err(format!("--output {}: not a file path", path.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        let mut w = std::io::BufWriter::with_capacity(64 * 1024, f);
-        write(&mut w)?;
-        let f = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(anyhow!("writing {}: {e}", path.display()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -756,24 +650,5 @@ mod tests {
         raw.max_entries = 3;
         let snap = build_snapshot(&[&config], &[vec![raw]], window, &mut Decoders::new(Env::system()));
         assert!(snap.warnings.is_empty());
-    }
-
-    #[test]
-    fn a_write_that_fails_midway_leaves_the_old_file_and_no_temp_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("out.prom");
-        std::fs::write(&path, "old\n").expect("write");
-        let err = write_atomic_with(&path, |w| {
-            w.write_all(&[b'x'; 200_000])?;
-            Err(std::io::Error::other("disk gone"))
-        })
-        .expect_err("fails");
-        assert!(format!("{err:#}").contains("out.prom") && format!("{err:#}").contains("disk gone"), "{err:#}");
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), "old\n");
-        let names: Vec<_> =
-            std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
-        assert_eq!(names, [std::ffi::OsString::from("out.prom")]);
-        write_atomic_with(&path, |w| w.write_all(b"new\n")).expect("writes");
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new\n");
     }
 }
