@@ -309,7 +309,8 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         let screen = req.watch.then(crate::watch::Screen::enter);
         // bcc's [interval] [count]: each block holds that interval's events only, computed as
         // the difference between two reads (kernel maps are never cleared, so nothing is lost).
-        let deadline = req.duration.map(|d| Instant::now() + d);
+        // No deadline when it is beyond what Instant can hold (the CLI caps --for far below).
+        let deadline = req.duration.and_then(|d| Instant::now().checked_add(d));
         let mut previous = read_all(&loaded, &events, &mut event_warnings)?;
         let mut previous_stats = gather_stats(&loaded).1;
         if req.verbose > 0 {

@@ -200,3 +200,19 @@ fn render_honours_quiet() {
     assert!(quiet.stderr.is_empty(), "-q printed: {}", text(&quiet.stderr));
     assert_eq!(quiet.stdout, loud.stdout);
 }
+
+#[test]
+fn absurd_durations_are_refused_naming_the_flag() {
+    for args in [
+        &["run", "syscalls", "--for", "500000000000y", "-i", "100ms", "-c", "1"][..],
+        &["run", "syscalls", "-i", "500000000000y", "-c", "1"][..],
+        &["run", "syscalls", "--for", "3651d"][..],
+    ] {
+        let out = ebpfx_bounded(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let flag = if args.contains(&"--for") { "--for" } else { "--interval" };
+        assert!(err.contains(flag) && err.contains("at most 10 years"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
