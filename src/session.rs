@@ -112,6 +112,8 @@ pub fn render_saved(
     let maps: Vec<Vec<RawMap>> = run.configs.iter().map(|(_, m)| m.clone()).collect();
     let mut snapshot = build_snapshot(&configs, &maps, run.window, &mut Decoders::new(Env::system()));
     snapshot.self_metrics = run.self_metrics;
+    snapshot.self_metrics.retain(|m| m.name != crate::model::MAP_FULL);
+    note_full_maps(&mut snapshot, &configs, &maps);
     if !quiet {
         for w in &snapshot.warnings {
             eprintln!("ebpfx: warning: {w}");
@@ -339,6 +341,8 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             snapshot.warnings.append(&mut event_warnings);
             let run_stats = stats_guard.as_ref().map(|_| selfmetrics::window_delta(&previous_stats, &stats));
             snapshot.self_metrics = selfmetrics::metrics(&config_names, &rows, run_stats.as_ref());
+            // Fullness of the map itself: the delta of a full map can be small.
+            note_full_maps(&mut snapshot, &configs.iter().collect::<Vec<_>>(), &current);
             previous_stats = stats;
             match &screen {
                 Some(screen) => {
@@ -406,6 +410,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     let mut snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &maps, window, &mut decoders);
     snapshot.warnings.append(&mut event_warnings);
     snapshot.self_metrics = self_metrics;
+    note_full_maps(&mut snapshot, &configs.iter().collect::<Vec<_>>(), &maps);
     emit(req, format, &snapshot, &render_opts, emitted, output.as_mut())
 }
 
@@ -514,6 +519,16 @@ pub fn local_time(t: SystemTime) -> String {
     format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
 }
 
+/// Notes in `snapshot` every map of `maps` (full reads, never interval deltas) that holds
+/// `max_entries` keys. Call it after the self metrics are set.
+pub fn note_full_maps(snapshot: &mut Snapshot, configs: &[&crate::config::Config], maps: &[Vec<RawMap>]) {
+    for (config, raws) in configs.iter().zip(maps) {
+        for raw in raws.iter().filter(|r| r.is_full()) {
+            snapshot.note_full_map(&config.name, &raw.name, raw.max_entries);
+        }
+    }
+}
+
 /// Decodes every config's raw maps into one snapshot. A metric that fails to decode is dropped
 /// (spec §3.3) and counted as a decoder error of its config, with a warning saying why.
 pub fn build_snapshot(
@@ -532,12 +547,6 @@ pub fn build_snapshot(
     for (config, raws) in configs.iter().zip(maps) {
         let mut errors = 0u64;
         for (metric, raw) in config.metrics.iter().zip(raws) {
-            if raw.is_full() {
-                snapshot.warnings.push(format!(
-                    "config {}: map {} is full ({} entries): events after it filled were not counted; the numbers are lower bounds",
-                    config.name, raw.name, raw.max_entries
-                ));
-            }
             // perf_event_array tallies arrive as an ordinary map of record bytes -> counts.
             let plain;
             let metric = if let crate::config::MetricKind::Counter { perf_event_array: true } = metric.kind {
@@ -579,7 +588,11 @@ pub fn render_for(format: Option<Format>, snapshot: &Snapshot, opts: &Options) -
         snapshot.metrics.iter().cloned().partition(|m| matches!(m.values, MetricValues::Histogram(_)));
     let mut out = String::new();
     if !hists.is_empty() {
-        let s = Snapshot { metrics: hists, ..snapshot.clone() };
+        let mut s = Snapshot { metrics: hists, ..snapshot.clone() };
+        if !others.is_empty() {
+            // The table below prints the full-map notes.
+            s.self_metrics.retain(|m| m.name != crate::model::MAP_FULL);
+        }
         out.push_str(&render::render(Format::Hist, &s, opts));
     }
     if !others.is_empty() {
@@ -630,7 +643,7 @@ mod tests {
     use crate::config::Config;
 
     #[test]
-    fn a_full_map_is_reported_not_silently_undercounted() {
+    fn a_full_map_is_reported_in_every_format_not_silently_undercounted() {
         let config = Config::parse(
             "c",
             "c.yaml",
@@ -642,14 +655,32 @@ mod tests {
         raw.push(&2u32.to_ne_bytes(), &[7]);
         let window =
             Window { start: SystemTime::UNIX_EPOCH, end: SystemTime::UNIX_EPOCH, length: Duration::from_secs(1) };
-        let snap = build_snapshot(&[&config], &[vec![raw.clone()]], window, &mut Decoders::new(Env::system()));
+        let maps = [vec![raw.clone()]];
+        let mut snap = build_snapshot(&[&config], &maps, window, &mut Decoders::new(Env::system()));
+        note_full_maps(&mut snap, &[&config], &maps);
         assert!(snap
             .warnings
             .iter()
-            .any(|w| w.contains("map x_total is full (2 entries)") && w.contains("lower bounds")));
+            .any(|w| w.contains("map x_total of config c reached its max_entries") && w.contains("lower bounds")));
         assert_eq!(snap.metrics.len(), 1, "the metric is still printed");
+        let opts = Options::default();
+        let prom = render::render(Format::Prom, &snap, &opts);
+        assert!(
+            prom.contains("# TYPE ebpfx_map_full gauge\nebpfx_map_full{config=\"c\",map=\"x_total\"} 1\n"),
+            "{prom}"
+        );
+        assert!(render::render(Format::Json, &snap, &opts).contains("reached its max_entries"));
+        for f in [Format::Table, Format::Hist] {
+            let text = render::render(f, &snap, &opts);
+            assert!(text.contains("note: map x_total of config c reached its max_entries"), "{f:?}: {text}");
+        }
+        let human = render_for(None, &snap, &opts);
+        assert_eq!(human.matches("reached its max_entries").count(), 1, "{human}");
         raw.max_entries = 3;
-        let snap = build_snapshot(&[&config], &[vec![raw]], window, &mut Decoders::new(Env::system()));
+        let maps = [vec![raw]];
+        let mut snap = build_snapshot(&[&config], &maps, window, &mut Decoders::new(Env::system()));
+        note_full_maps(&mut snap, &[&config], &maps);
         assert!(snap.warnings.is_empty());
+        assert!(!render::render(Format::Prom, &snap, &opts).contains("map_full"));
     }
 }

@@ -216,3 +216,68 @@ fn absurd_durations_are_refused_naming_the_flag() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// A config over tests/bpf/checkme.bpf.c's `by_id_total`: a hash of 16 entries keyed by
+/// syscall number, filled by every system call on the machine.
+const FULL_YAML: &str = "metrics:\n  counters:\n    - name: by_id_total\n      help: System calls by number, into a map of 16 entries\n      labels:\n        - name: id\n          size: 8\n          decoders:\n            - name: uint\n";
+
+/// 20 system calls with numbers no kernel implements (ENOSYS): 20 new keys, so the 16-entry
+/// map is surely full, whatever else runs.
+fn unknown_syscalls() {
+    for nr in 1000..1020 {
+        // SAFETY: an unimplemented system call number only returns ENOSYS.
+        unsafe {
+            libc::syscall(nr);
+        }
+    }
+}
+
+#[test]
+fn live_a_full_map_is_reported_in_every_format_and_block_even_with_q() {
+    if !require_root("live_a_full_map_is_reported_in_every_format_and_block_even_with_q") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("fullmap");
+    std::fs::write(dir.path().join("full.yaml"), FULL_YAML).expect("yaml");
+    std::fs::copy(object_dir().join("tests").join("checkme.bpf.o"), dir.path().join("full.bpf.o")).expect("object");
+    let cd = dir.path().to_str().expect("utf8");
+    // Interval blocks: each one says so, although the deltas after the first are small.
+    let run = start_attached(&["--config-dir", cd, "run", "full", "-i", "300ms", "-c", "4", "-f", "prom"], 1);
+    unknown_syscalls();
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    // (checkme sets each key to 1, so later blocks may have no by_id_total rows at all.)
+    let blocks: Vec<&str> = prom.split("# HELP ebpfx_decoder_errors_total").skip(1).collect();
+    assert_eq!(blocks.len(), 4, "{prom}");
+    for (i, block) in blocks.iter().enumerate() {
+        assert!(block.contains("ebpfx_map_full{config=\"full\",map=\"by_id_total\"} 1\n"), "block {i}:\n{block}");
+    }
+    assert!(err.contains("reached its max_entries"), "stderr without -q says so too: {err}");
+    promtool_check(&format!("# HELP ebpfx_decoder_errors_total{}", blocks[3]));
+    // One-shot, -q: the data says it in every format; stderr stays empty.
+    for (format, want) in [
+        ("prom", "ebpfx_map_full{config=\"full\",map=\"by_id_total\"} 1\n"),
+        ("json", "map by_id_total of config full reached its max_entries"),
+        ("table", "note: map by_id_total of config full reached its max_entries"),
+        ("hist", "note: map by_id_total of config full reached its max_entries"),
+    ] {
+        let child = Command::new(bin())
+            .args(["-q", "--config-dir", cd, "run", "full", "--for", "400ms", "-f", format])
+            .env_remove("EBPFX_CONFIG_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        unknown_syscalls();
+        let out = child.wait_with_output().expect("wait");
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{format}: {stderr}");
+        assert!(stdout.contains(want), "{format}:\n{stdout}");
+        assert!(stderr.is_empty(), "{format}: -q printed {stderr}");
+        if format == "prom" {
+            promtool_check(&stdout);
+        }
+    }
+}

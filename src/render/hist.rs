@@ -22,7 +22,7 @@
 //! * The bar is 40 characters, scaled to the largest row, as in bcc.
 //! * Counters and gauges print `labels : value` lines, sorted by label values, values as plain
 //!   integers when they are integers.
-//! * Configs with decoder errors are listed on a last line.
+//! * Configs with decoder errors are listed on a last line, then a note per full map.
 use std::fmt::Write as _;
 
 use super::units::raw_unit_name;
@@ -37,6 +37,9 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
         snapshot.decoder_errors.iter().filter(|(_, n)| *n > 0).map(|(config, n)| format!("{config}={n}")).collect();
     if !errors.is_empty() {
         parts.push(format!("decoder errors (metrics dropped): {}\n", errors.join(", ")));
+    }
+    for full in snapshot.full_maps() {
+        parts.push(format!("note: {}\n", full.note()));
     }
     parts.join("\n")
 }
