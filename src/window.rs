@@ -1,4 +1,7 @@
-//! The collection window: signals (Ctrl-C, SIGTERM, SIGHUP) and waiting for the deadline.
+//! The run loop: ONE loop for every mode. A one-shot run is the interval loop with one block;
+//! `--interval` and `--watch` run blocks until `--count`, `--for` or an interrupt. The loop owns
+//! the clock (deadline, block lengths), the signals and the progress bar; what a block reads and
+//! where it goes is the caller's [`Blocks`] (commands::run).
 //!
 //! The signal rule (README, "Signals"): the first interrupt ends the window and the results
 //! are still printed. A second interrupt quits at once with status 130, without results, only
@@ -7,13 +10,16 @@
 //! `kill -TERM pid; kill -TERM pid` deliver two signals microseconds apart and mean one.
 //! The handler is installed first thing in `main`, so a signal that comes while configs load
 //! still ends the window (at once) and the run still prints.
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::model::Window;
 
 /// A second interrupt sooner than this after the first is taken as part of the first.
 pub const SECOND_INTERRUPT_AFTER: Duration = Duration::from_millis(500);
@@ -115,4 +121,128 @@ pub fn wait(length: Option<Duration>, ticks: bool, mut tick: impl FnMut(Duration
         }
         tick(started.elapsed());
     }
+}
+
+/// How the loop runs: from `--for`, `--interval`, `--count`, `-q`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plan {
+    /// The whole run (`--for`); None: until interrupted (or `--count` blocks).
+    pub length: Option<Duration>,
+    /// One block per interval; None: one block for the whole run.
+    pub interval: Option<Duration>,
+    /// Stop after this many blocks.
+    pub count: Option<u64>,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+/// One finished block, handed to [`Blocks::block`].
+#[derive(Debug, Clone, Copy)]
+pub struct Block {
+    pub window: Window,
+    /// 0 for the first block.
+    pub index: u64,
+    /// No block follows (deadline, count or interrupt): the caller may detach before emitting.
+    pub last: bool,
+}
+
+/// What the loop drives: the run command reads maps at [`Blocks::start`] and at each block's end.
+pub trait Blocks {
+    /// Called once, just before the first block's clock starts.
+    fn start(&mut self) -> anyhow::Result<()>;
+    /// Whether [`Blocks::tick`] must be called during the wait (perf buffers to drain).
+    fn wants_ticks(&self) -> bool;
+    /// About every 100 ms while waiting, when ticks are wanted or a progress bar shows.
+    fn tick(&mut self);
+    /// A block ended: read, decode, write it.
+    fn block(&mut self, block: Block) -> anyhow::Result<()>;
+}
+
+/// Runs blocks until the deadline, `count` blocks, or an interrupt. A closed stdout
+/// ([`crate::output::Closed`]) ends the loop as a success.
+pub fn run(plan: &Plan, blocks: &mut impl Blocks) -> anyhow::Result<()> {
+    let bar = if plan.interval.is_none() { progress_bar(plan.length, plan.quiet) } else { ProgressBar::hidden() };
+    blocks.start()?;
+    if plan.verbose {
+        eprintln!("ebpfx: window started");
+    }
+    // No deadline when it is beyond what Instant can hold (the CLI caps --for far below that).
+    let deadline = plan.length.and_then(|d| Instant::now().checked_add(d));
+    let ticks = !bar.is_hidden() || blocks.wants_ticks();
+    let run_start = Instant::now();
+    let mut index = 0u64;
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let length = match (plan.interval, left) {
+            (Some(i), Some(l)) => Some(i.min(l)),
+            (Some(i), None) => Some(i),
+            (None, l) => l,
+        };
+        let start_wall = SystemTime::now();
+        let start = Instant::now();
+        let interrupted = wait(length, ticks, |_| {
+            bar.set_position(u64::try_from(run_start.elapsed().as_millis()).unwrap_or(u64::MAX));
+            blocks.tick();
+        });
+        let window = Window { start: start_wall, end: SystemTime::now(), length: start.elapsed() };
+        bar.finish_and_clear();
+        if interrupted {
+            interrupted_note(plan.quiet, window.length);
+        }
+        let last = interrupted
+            || plan.interval.is_none()
+            || plan.count.is_some_and(|c| index.saturating_add(1) >= c)
+            || deadline.is_some_and(|d| Instant::now() >= d);
+        match blocks.block(Block { window, index, last }) {
+            Ok(()) => {}
+            Err(e) if crate::output::is_closed(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        if last || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(());
+        }
+        index += 1;
+    }
+}
+
+/// Says that the window was cut short (unless quiet). `EBPFX_TEST_DELAY_PRINT_MS` then holds
+/// the output back, so that tests reach "a second interrupt while the output is blocked".
+fn interrupted_note(quiet: bool, length: Duration) {
+    if !quiet {
+        eprintln!("ebpfx: interrupted after {:.1}s: printing what was collected", length.as_secs_f64());
+    }
+    if let Some(ms) = std::env::var("EBPFX_TEST_DELAY_PRINT_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+/// Shows progress on stderr only for a person at a terminal.
+fn progress_bar(duration: Option<Duration>, quiet: bool) -> ProgressBar {
+    let dumb = std::env::var("TERM").map(|t| t == "dumb").unwrap_or(false);
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if quiet || dumb || no_color || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match duration {
+        Some(d) => {
+            let total = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let style =
+                ProgressStyle::with_template("{spinner} collecting [{bar:30}] {elapsed}/{msg}  (Ctrl-C ends early)")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
+            b.set_style(style);
+            b.set_message(humantime::format_duration(d).to_string());
+            b
+        }
+        None => {
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{spinner} collecting for {elapsed}  (Ctrl-C stops and prints)")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            b.set_style(style);
+            b
+        }
+    };
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }

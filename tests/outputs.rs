@@ -119,7 +119,6 @@ fn unwritable_output_places_are_refused_before_the_window() {
         ("--output", slash.clone(), "expected a file path"),
         ("--output", missing.display().to_string(), "does not exist"),
         ("--output", dir.path().display().to_string(), "is a directory"),
-        ("--output", "/dev/null".into(), "not a regular file"),
         ("--save-raw", "/proc/raw.json".into(), "procfs"),
         ("--save-raw", missing.display().to_string(), "does not exist"),
         ("--save-raw", slash, "expected a file path"),
@@ -280,4 +279,15 @@ fn live_a_full_map_is_reported_in_every_format_and_block_even_with_q() {
             promtool_check(&stdout);
         }
     }
+}
+
+#[test]
+fn output_to_a_device_writes_to_it_and_never_replaces_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = Scratch::new("device");
+    let snap = dir.write("snap.json", &saved_snapshot(1024));
+    let out = ebpfx_bounded(&["render", snap.to_str().expect("utf8"), "--output", "/dev/null"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let meta = std::fs::metadata("/dev/null").expect("stat /dev/null");
+    assert!(meta.file_type().is_char_device(), "/dev/null is no longer a device");
 }

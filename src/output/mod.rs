@@ -1,4 +1,5 @@
-//! Where results go: stdout, or a file replaced atomically (`--output`, `--save-raw`).
+//! Where results go: stdout, or a file replaced atomically (`--output`, `--save-raw`); a
+//! Pushgateway (`push`); the live table (`watch`); which rendering (`view`).
 //!
 //! - stdout: a reader that went away (EPIPE, e.g. `| head -1`) is [`Closed`]: the run ends
 //!   quietly with status 0, in every mode.
@@ -10,12 +11,17 @@
 use std::fmt;
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::anyhow;
 
 use crate::error::usage_err;
+
+pub mod push;
+pub mod view;
+pub mod watch;
 
 /// The reader of stdout went away (EPIPE): stop quietly, status 0.
 #[derive(Debug)]
@@ -42,7 +48,7 @@ fn temps() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 
 /// Before an immediate exit (second interrupt): restores the terminal and removes our temp files.
 pub fn abandon() {
-    crate::watch::restore_terminal();
+    watch::restore_terminal();
     for t in temps().drain(..) {
         let _ = std::fs::remove_file(t);
     }
@@ -70,6 +76,8 @@ pub struct AtomicFile {
     /// The flag that named it (`--output`, `--save-raw`), for messages.
     flag: &'static str,
     pending: Option<(PathBuf, File)>,
+    /// An existing device, pipe or socket (`/dev/null`, `/dev/stdout`): written in place.
+    direct: bool,
 }
 
 impl AtomicFile {
@@ -88,13 +96,15 @@ impl AtomicFile {
         if !dir.is_dir() {
             return Err(usage_err(format!("{flag} {shown}: directory {} does not exist", dir.display())));
         }
-        // Renaming over a device, a pipe or /dev/stdout would replace that node, not write to it.
-        if let Ok(meta) = std::fs::metadata(path) {
-            if !meta.is_file() {
-                return Err(usage_err(format!(
-                    "{flag} {shown}: exists and is not a regular file (leave out {flag} to write to stdout)"
-                )));
-            }
+        // Renaming over a device, a pipe or /dev/stdout would replace that node (as root, even
+        // /dev/null) instead of writing to it: those are written directly, never renamed over.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+                .map_err(|e| usage_err(format!("{flag} {shown}: cannot write to it: {e}")))?;
+            return Ok(AtomicFile { path: path.to_path_buf(), flag, pending: None, direct: true });
         }
         if let Some(why) = unwritable_fs(&dir) {
             return Err(usage_err(format!("{flag} {shown}: cannot write in {}: {why}", dir.display())));
@@ -102,7 +112,7 @@ impl AtomicFile {
         remove_stale_temps(&dir, &name.to_string_lossy());
         let temp = new_temp(&dir, &name.to_string_lossy())
             .map_err(|e| usage_err(format!("{flag} {shown}: cannot create a file in {}: {e}", dir.display())))?;
-        Ok(AtomicFile { path: path.to_path_buf(), flag, pending: Some(temp) })
+        Ok(AtomicFile { path: path.to_path_buf(), flag, pending: Some(temp), direct: false })
     }
 
     /// The target path.
@@ -114,6 +124,14 @@ impl AtomicFile {
     /// target. Can be called again (interval blocks): each call makes a new temp file. On
     /// failure the temp file is removed and the target is left as it was.
     pub fn write_with(&mut self, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+        if self.direct {
+            let result = std::fs::OpenOptions::new().write(true).open(&self.path).and_then(|f| {
+                let mut w = std::io::BufWriter::with_capacity(64 * 1024, f);
+                write(&mut w)?;
+                w.flush()
+            });
+            return result.map_err(|e| anyhow!("writing {}: {e}", self.path.display()));
+        }
         let (tmp, file) = match self.pending.take() {
             Some(t) => t,
             None => {
@@ -334,6 +352,14 @@ mod tests {
     }
 
     #[test]
+    fn devices_are_written_in_place_never_renamed_over() {
+        let mut f = AtomicFile::create(Path::new("/dev/null"), "--output").expect("/dev/null");
+        f.write_with(|w| w.write_all(b"x\n")).expect("written");
+        let meta = std::fs::metadata("/dev/null").expect("stat");
+        assert!(!meta.is_file(), "/dev/null was replaced by a regular file");
+    }
+
+    #[test]
     fn unwritable_targets_are_usage_errors_naming_the_flag() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cases = [
@@ -342,7 +368,6 @@ mod tests {
             (dir.path().to_path_buf(), "is a directory"),
             (PathBuf::from("/proc/ebpfx.prom"), "procfs"),
             (PathBuf::from("/sys/ebpfx.prom"), "sysfs"),
-            (PathBuf::from("/dev/null"), "not a regular file"),
         ];
         for (path, want) in cases {
             let err = AtomicFile::create(&path, "--save-raw").expect_err("refused");
