@@ -607,6 +607,7 @@ pub fn build_snapshot(
         }
         snapshot.decoder_errors.push((config.name.clone(), errors));
     }
+    snapshot.warnings.extend(decoders.warnings());
     snapshot
 }
 
