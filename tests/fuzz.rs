@@ -331,7 +331,8 @@ fn mutate_yaml(rng: &mut Rng, text: &[u8]) -> Vec<u8> {
                 };
                 if let Some(&(a, b)) = (!digits.is_empty()).then(|| rng.pick(&digits)) {
                     let mut l = line.clone();
-                    l.replace_range(a..b, *rng.pick(&INTERESTING_NUMBERS));
+                    let number: &str = INTERESTING_NUMBERS[rng.below(INTERESTING_NUMBERS.len())];
+                    l.replace_range(a..b, number);
                     lines[i] = l;
                 } else if let Some(colon) = line.find(": ") {
                     lines[i] = format!("{}: {}", &line[..colon], rng.pick(&INTERESTING_NUMBERS));

@@ -245,10 +245,6 @@ mod tests {
     use super::*;
     use crate::model::Sample;
 
-    fn approx(a: f64, b: f64) -> bool {
-        a == b || (a - b).abs() <= 1e-12 * b.abs()
-    }
-
     fn b(le: f64, cumulative: u64) -> Bucket {
         Bucket { le, cumulative }
     }
