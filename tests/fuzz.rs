@@ -595,7 +595,7 @@ fn fuzz_area(
         if let Err(why) = judge(&outcome).and_then(|()| extra(&args, &outcome)) {
             let kept = keep_failure(area, case, scratch.path(), &args);
             failures.push(format!(
-                "seed {} case {case}: {why}\n    input kept in {} (run its repro.sh; or EBPFX_FUZZ_SEED={} EBPFX_FUZZ_CASE={case} cargo test --test fuzz)",
+                "seed {} case {case}: {why}\n    input kept in {} (its repro.sh reruns it exactly; EBPFX_FUZZ_SEED={} EBPFX_FUZZ_CASE={case} cargo test --test fuzz remakes it, the same unless it came from a live seed)",
                 seed(),
                 kept.display(),
                 seed()
