@@ -37,6 +37,7 @@ pub fn build_snapshot(configs: &[&Config], maps: &[Vec<RawMap>], window: Window,
         }
         snapshot.decoder_errors.push((config.name.clone(), errors));
     }
+    snapshot.warnings.extend(decoders.warnings());
     snapshot
 }
 

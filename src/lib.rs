@@ -31,6 +31,7 @@ pub mod error;
 pub mod events;
 pub mod flowfilter;
 pub mod generate;
+pub mod kallsyms;
 pub mod loader;
 pub mod model;
 pub mod output;

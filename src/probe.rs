@@ -210,16 +210,14 @@ pub fn close_names(all: &[Function], pattern: &str, n: usize) -> Vec<String> {
 
 /// Kernel functions from /proc/kallsyms text: `t`/`T` symbols of the kernel proper (no
 /// module), without compiler-made local variants such as `foo.isra.0` that kprobes cannot name.
+/// When the addresses are hidden (all 0) each function gets its own line number as its
+/// "offset", so that [`select`] does not take them all for aliases of one function.
 pub fn kallsyms_functions(text: &str) -> Vec<Function> {
-    text.lines()
-        .filter_map(|line| {
-            let mut parts = line.split(' ');
-            let (addr, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
-            if parts.next().is_some() || !matches!(kind, "t" | "T") || name.contains(['.', '\t']) {
-                return None;
-            }
-            Some(Function { name: name.to_string(), file_offset: u64::from_str_radix(addr, 16).ok()? })
-        })
+    let zeroed = crate::kallsyms::is_zeroed(text);
+    crate::kallsyms::symbols(text)
+        .enumerate()
+        .filter(|(_, s)| s.module.is_none() && matches!(s.kind, "t" | "T") && !s.name.contains('.'))
+        .map(|(i, s)| Function { name: s.name.to_string(), file_offset: if zeroed { i as u64 } else { s.addr } })
         .collect()
 }
 
@@ -228,8 +226,8 @@ pub fn resolve(spec: &str) -> anyhow::Result<Target> {
     let (binary, pattern) = parse_spec(spec)?;
     let kernel = binary == "kernel";
     let (path, all) = if kernel {
-        let text = std::fs::read_to_string("/proc/kallsyms")
-            .map_err(|e| anyhow!("--probe {spec}: kernel functions come from /proc/kallsyms: {e}"))?;
+        let text = crate::kallsyms::read_system()
+            .map_err(|e| anyhow!("--probe {spec}: kernel functions come from {}: {e}", crate::kallsyms::PATH))?;
         (PathBuf::from("kernel"), kallsyms_functions(&text))
     } else {
         let path = resolve_binary(binary)?;
@@ -443,6 +441,9 @@ mod tests {
         let text = "ffffffff81000000 T _stext\nffffffff81001000 t vfs_read\nffffffff81002000 D jiffies\nffffffff81003000 t foo.isra.0\nffffffffc0001000 t mod_fn\t[jbd2]\n";
         let names: Vec<String> = kallsyms_functions(text).into_iter().map(|f| f.name).collect();
         assert_eq!(names, ["_stext", "vfs_read"]);
+        // Hidden addresses: still two functions, not aliases of one.
+        let zeroed = "0000000000000000 T _stext\n0000000000000000 t vfs_read\n";
+        assert_eq!(select(&kallsyms_functions(zeroed), "*").len(), 2);
     }
 
     #[test]

@@ -290,6 +290,11 @@ impl Tables {
         }
     }
 
+    /// Whether the kallsyms table was read and its addresses were hidden (all 0).
+    pub(super) fn kallsyms_zeroed(&self) -> bool {
+        self.kallsyms.value.as_ref().is_some_and(Kallsyms::zeroed)
+    }
+
     /// Called at the start of each metric read: allows one reload per table again.
     pub(super) fn new_read(&mut self) {
         self.kallsyms.fresh = false;
@@ -328,7 +333,14 @@ impl Tables {
             if i > 0 {
                 out.push(b'\n');
             }
-            out.extend_from_slice(syms.containing(f).unwrap_or("??").as_bytes());
+            match syms.containing(f) {
+                Some(name) => out.extend_from_slice(name.as_bytes()),
+                // Hidden addresses: the raw address, never a wrong name (crate::kallsyms).
+                None if syms.zeroed() => {
+                    let _ = write!(out_string(out), "0x{f:x}");
+                }
+                None => out.extend_from_slice(b"??"),
+            }
         }
         Ok(())
     }

@@ -848,6 +848,16 @@ impl Decoders {
         &self.tables.env
     }
 
+    /// Warnings about the environment tables the decoded metrics used (today: kernel
+    /// addresses hidden by kallsyms, so frames were printed raw).
+    pub fn warnings(&self) -> Vec<String> {
+        if self.tables.kallsyms_zeroed() {
+            vec![crate::kallsyms::zeroed_warning()]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Decodes one metric's map. `Err`: the whole metric is dropped for this read (spec §3.3,
     /// Q1); see [`DecodeError::counts_as_decoder_error`] for whether to count it.
     pub fn metric(&mut self, config: &str, spec: &MetricConfig, raw: &RawMap) -> Result<Metric, DecodeError> {

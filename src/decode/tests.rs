@@ -802,6 +802,25 @@ fn kstack_frames() {
 }
 
 #[test]
+fn zeroed_kallsyms_gives_raw_addresses_and_a_warning() {
+    // What a reader without CAP_SYSLOG sees (issue 9 item 12): every frame used to become the
+    // file's last symbol.
+    let f = Fixture::new();
+    let zeroed: String = KALLSYMS.lines().map(|l| format!("0000000000000000{}\n", &l[16..])).collect();
+    std::fs::write(&f.env().kallsyms, zeroed).expect("rewrite");
+    let mut d = f.decoders();
+    assert!(d.warnings().is_empty());
+    let frames: Vec<u8> = [0xffffffff814203c8u64, 0xffffffff81420400].iter().flat_map(|a| a.to_ne_bytes()).collect();
+    let kstack = label("kstack", 16, 0, vec![dec("kstack")]);
+    assert_eq!(one_label(&mut d, kstack, &frames), Ok(Some("0xffffffff814203c8\n0xffffffff81420400".into())));
+    let ksym = label("function", 8, 0, vec![dec("ksym")]);
+    let addr = 0xffffffff81420400u64.to_ne_bytes();
+    assert_eq!(one_label(&mut d, ksym, &addr), Ok(Some("unknown_addr:0xffffffff81420400".into())));
+    let warnings = d.warnings();
+    assert!(warnings.len() == 1 && warnings[0].contains("CAP_SYSLOG"), "{warnings:?}");
+}
+
+#[test]
 fn majorminor_and_ifname() {
     let f = Fixture::new();
     let mut d = f.decoders();
