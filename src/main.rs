@@ -8,7 +8,7 @@ use ebpfx::commands::{self, Globals};
 fn main() {
     // First of all, so that an early SIGTERM (GNU timeout) cannot kill a run without output.
     if let Err(err) = ebpfx::window::install_signal_handler() {
-        eprintln!("ebpfx: {err:#}");
+        ebpfx::say!("ebpfx: {err:#}");
         std::process::exit(1);
     }
     let cli = Cli::parse();
@@ -29,7 +29,7 @@ fn main() {
         if ebpfx::output::is_closed(&err) {
             std::process::exit(0);
         }
-        eprintln!("ebpfx: {err:#}");
+        ebpfx::say!("ebpfx: {err:#}");
         std::process::exit(ebpfx::error::exit_code(&err));
     }
 }

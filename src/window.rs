@@ -164,7 +164,7 @@ pub fn run(plan: &Plan, blocks: &mut impl Blocks) -> anyhow::Result<()> {
     let bar = if plan.interval.is_none() { progress_bar(plan.length, plan.quiet) } else { ProgressBar::hidden() };
     blocks.start()?;
     if plan.verbose {
-        eprintln!("ebpfx: window started");
+        crate::say!("ebpfx: window started");
     }
     // No deadline when it is beyond what Instant can hold (the CLI caps --for far below that).
     let deadline = plan.length.and_then(|d| Instant::now().checked_add(d));
@@ -209,7 +209,7 @@ pub fn run(plan: &Plan, blocks: &mut impl Blocks) -> anyhow::Result<()> {
 /// the output back, so that tests reach "a second interrupt while the output is blocked".
 fn interrupted_note(quiet: bool, length: Duration) {
     if !quiet {
-        eprintln!("ebpfx: interrupted after {:.1}s: printing what was collected", length.as_secs_f64());
+        crate::say!("ebpfx: interrupted after {:.1}s: printing what was collected", length.as_secs_f64());
     }
     if let Some(ms) = std::env::var("EBPFX_TEST_DELAY_PRINT_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
         std::thread::sleep(Duration::from_millis(ms));

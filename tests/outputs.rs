@@ -291,3 +291,32 @@ fn output_to_a_device_writes_to_it_and_never_replaces_it() {
     let meta = std::fs::metadata("/dev/null").expect("stat /dev/null");
     assert!(meta.file_type().is_char_device(), "/dev/null is no longer a device");
 }
+
+#[test]
+fn live_a_closed_pipe_on_stdout_and_stderr_is_still_quiet() {
+    if !require_root("live_a_closed_pipe_on_stdout_and_stderr_is_still_quiet") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("fullmap-pipe");
+    std::fs::write(dir.path().join("full.yaml"), FULL_YAML).expect("yaml");
+    std::fs::copy(object_dir().join("tests").join("checkme.bpf.o"), dir.path().join("full.bpf.o")).expect("object");
+    // Every block warns on stderr (the map is full), and stderr is the closed pipe too.
+    let mut child = Command::new(bin())
+        .args(["--config-dir", dir.path().to_str().expect("utf8"), "run", "full", "-i", "200ms", "-f", "prom"])
+        .env_remove("EBPFX_CONFIG_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    unknown_syscalls();
+    let mut stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).expect("a first byte");
+    drop(stdout);
+    drop(stderr);
+    let st = wait_or_kill(&mut child, Duration::from_secs(60), "full -i 200ms");
+    assert_eq!(st.code(), Some(0), "{st:?}");
+}

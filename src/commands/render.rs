@@ -24,7 +24,7 @@ pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     note_full_maps(&mut snapshot, &configs, &maps);
     if !globals.quiet {
         for w in &snapshot.warnings {
-            eprintln!("ebpfx: warning: {w}");
+            crate::say!("ebpfx: warning: {w}");
         }
     }
     let format = choose_format(args.format, out.is_some());

@@ -89,7 +89,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         Ok(g) => Some(g),
         Err(e) => {
             if globals.verbose > 0 {
-                eprintln!("ebpfx: note: BPF run-time statistics unavailable ({e}): no run counts in the output");
+                crate::say!("ebpfx: note: BPF run-time statistics unavailable ({e}): no run counts in the output");
             }
             None
         }
@@ -127,21 +127,22 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
 fn load_one(p: loader::Prepared, opts: &LoadOptions, globals: &Globals<'_>) -> anyhow::Result<Loaded> {
     let r = &p.resolved;
     if r.config.tracing_spans > 0 && !globals.quiet {
-        eprintln!(
+        crate::say!(
             "ebpfx: note: config {} defines {} tracing span(s); a one-shot run does not collect spans",
-            r.config.name, r.config.tracing_spans
+            r.config.name,
+            r.config.tracing_spans
         );
     }
     let l = loader::load(p, opts)?;
     if let Some(spec) = &l.config.cgroup_id_map {
         let n = loader::cgroup_map::sync(&l, spec, std::path::Path::new("/sys/fs/cgroup"))?;
         if globals.verbose > 0 {
-            eprintln!("ebpfx: config {}: cgroup_id_map {}: {n} cgroup(s) selected", l.config.name, spec.name);
+            crate::say!("ebpfx: config {}: cgroup_id_map {}: {n} cgroup(s) selected", l.config.name, spec.name);
         }
     }
     for p in l.programs.iter().filter(|p| !p.attached) {
         if !globals.quiet {
-            eprintln!(
+            crate::say!(
                 "ebpfx: warning: config {}: program {} ({}) left out: {} (--strict makes this an error)",
                 l.config.name,
                 p.name,
@@ -152,7 +153,7 @@ fn load_one(p: loader::Prepared, opts: &LoadOptions, globals: &Globals<'_>) -> a
     }
     if globals.verbose > 0 {
         let ids: Vec<String> = l.programs.iter().filter(|p| p.attached).map(|p| p.id.to_string()).collect();
-        eprintln!(
+        crate::say!(
             "ebpfx: config {}: {} of {} programs attached in {:.1} ms (program ids {})",
             l.config.name,
             l.attached(),
@@ -230,7 +231,7 @@ impl RunBlocks<'_> {
         }
         if !self.quiet {
             for w in &snapshot.warnings {
-                eprintln!("ebpfx: warning: {w}");
+                crate::say!("ebpfx: warning: {w}");
             }
         }
         if let Some(url) = &args.push {

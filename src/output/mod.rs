@@ -23,6 +23,16 @@ pub mod push;
 pub mod view;
 pub mod watch;
 
+/// `eprintln!` that never panics: a closed stderr (`2>&1 | head -1`) is ignored, so that a
+/// warning cannot turn a closed pipe into a crash.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// The reader of stdout went away (EPIPE): stop quietly, status 0.
 #[derive(Debug)]
 pub struct Closed;
