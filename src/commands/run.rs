@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::assemble::{build_snapshot, note_full_maps};
 use crate::catalog::{Catalog, Resolved};
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, MAX_DURATION};
 use crate::config::{Config, MetricKind};
 use crate::decode::{Decoders, Env};
 use crate::error::usage_err;
@@ -27,6 +27,8 @@ use super::Globals;
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
+    check_duration("--for", args.duration)?;
+    check_duration("--interval", args.interval)?;
     let catalog = Catalog::new(globals.config_dir)?;
     let mut resolved: Vec<Resolved> = Vec::new();
     for name in &args.names {
@@ -121,6 +123,16 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         interval,
     };
     window::run(&plan, &mut blocks)
+}
+
+/// Refuses a duration longer than [`MAX_DURATION`] (no deadline arithmetic can overflow).
+fn check_duration(flag: &str, d: Option<Duration>) -> anyhow::Result<()> {
+    match d {
+        Some(d) if d > MAX_DURATION => {
+            Err(usage_err(format!("{flag} {}: at most 10 years (3650d)", humantime::format_duration(d))))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Loads and attaches one prepared config, saying what was left out.
