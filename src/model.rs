@@ -31,8 +31,8 @@ impl FullMap {
     /// The note every format prints about it.
     pub fn note(&self) -> String {
         format!(
-            "map {} of config {} reached its max_entries: it takes no new keys, so events with new label values \
-             after that were not counted (the numbers are lower bounds)",
+            "map {} of config {} reached its max_entries: a full map refuses new keys (an LRU map evicts old \
+             ones), so events may be missing and the numbers are lower bounds",
             self.map, self.config
         )
     }
@@ -53,7 +53,7 @@ impl Snapshot {
                 self.self_metrics.push(Metric {
                     config: "ebpfx".into(),
                     name: MAP_FULL.into(),
-                    help: "1 for each map that held max_entries keys when read: it takes no new keys, so events with new label values may not have been counted".into(),
+                    help: "1 for each map that held max_entries keys when read: a full map refuses new keys (an LRU map evicts old ones), so its numbers are lower bounds".into(),
                     label_names: vec!["config".into(), "map".into()],
                     values: MetricValues::Gauge(samples),
                 });
