@@ -6,6 +6,7 @@ use ebpfx::cli::{Cli, Command};
 use ebpfx::session::{self, RunRequest};
 
 fn main() {
+    ebpfx::complete::handle_request(<Cli as clap::CommandFactory>::command);
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => session::run(&RunRequest {
@@ -33,16 +34,12 @@ fn main() {
             state: args.state,
         }),
         Command::Render(args) => session::render_saved(&args.file, args.format, args.output.as_deref(), &args.prefix),
-        Command::List(args) if args.names => {
-            ebpfx::generate::config_names(cli.config_dir.as_deref()).and_then(|text| session::write_output(None, &text))
-        }
         Command::List(_) => {
             session::list(cli.config_dir.as_deref()).and_then(|text| session::write_output(None, &text))
         }
         Command::Check(args) => {
             session::check(&args.names, cli.config_dir.as_deref(), args.attach, args.btf, cli.verbose)
         }
-        Command::Generate(args) => ebpfx::generate::run(&args),
     };
     if let Err(err) = result {
         eprintln!("ebpfx: {err:#}");

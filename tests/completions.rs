@@ -1,28 +1,32 @@
-//! The committed completion scripts: fresh (equal to what `ebpfx generate` writes now), and
-//! working in real bash, zsh and fish against the binary under test.
+//! The committed completion scripts: fresh (what `cargo xtask completions` and
+//! `COMPLETE=SHELL ebpfx` print now), and working in real bash, zsh and fish against the binary
+//! under test, which answers every TAB itself (clap_complete's dynamic completion).
 //!
-//! The shells are not installed by the tests. Debian packages: bash-completion, zsh, fish.
+//! The shells are not installed by the tests. Debian packages: bash, zsh, fish (`make deps`).
 //! Without one, its test is skipped with a message; under `CI=true` that is a failure.
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ebpfx::generate::{self, What};
+// The generator `cargo xtask` runs; each test uses part of it.
+#[allow(dead_code)]
+#[path = "../examples/xtask/generated.rs"]
+mod generated;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn script(name: &str) -> PathBuf {
-    repo().join(generate::COMPLETIONS_DIR).join(name)
+    repo().join(generated::COMPLETIONS_DIR).join(name)
 }
 
 fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_ebpfx")).parent().expect("the binary has a directory").to_path_buf()
 }
 
-/// PATH with the binary under test first, so the scripts' `ebpfx list --names` runs it.
+/// PATH with the binary under test first: the scripts run `ebpfx` to get the candidates.
 fn path_env() -> String {
     let rest = std::env::var("PATH").unwrap_or_default();
     format!("{}:{rest}", bin_dir().display())
@@ -32,6 +36,14 @@ fn path_env() -> String {
 fn config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("foo.yaml"), "metrics: {}\n").expect("write foo.yaml");
+    dir
+}
+
+/// The directory the shells run in: one file `snap.json` (for FILE arguments) and nothing
+/// starting with `-`.
+fn work_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("snap.json"), "{}\n").expect("write snap.json");
     dir
 }
 
@@ -96,90 +108,167 @@ fn assert_not_offered(shell: &str, line: &str, got: &[String], unwanted: &[&str]
     }
 }
 
-/// The cases every shell must pass: (command line up to the cursor, must offer, must not offer).
-fn cases(dir: &Path) -> Vec<(String, Vec<&'static str>, Vec<&'static str>)> {
+/// One completion case: the command line up to the cursor, what must be offered, what must not,
+/// and whether no candidate may start with `-` (options only once the word starts with `-`).
+struct Case {
+    line: String,
+    want: Vec<&'static str>,
+    unwanted: Vec<&'static str>,
+    no_options: bool,
+}
+
+fn case(line: impl Into<String>, want: &[&'static str], unwanted: &[&'static str]) -> Case {
+    let line = line.into();
+    let no_options = !line.rsplit(' ').next().unwrap_or("").starts_with('-');
+    Case { line, want: want.to_vec(), unwanted: unwanted.to_vec(), no_options }
+}
+
+/// The cases every shell must pass, run in [`work_dir`] with `dir` as a `--config-dir`.
+fn cases(dir: &Path) -> Vec<Case> {
     let d = dir.display();
     vec![
-        ("ebpfx run bio".into(), vec!["biolatency"], vec!["syscalls"]),
-        ("ebpfx run --f".into(), vec!["--for", "--format"], vec![]),
-        (format!("ebpfx --config-dir {d} run "), vec!["foo", "biolatency", "syscalls"], vec![]),
-        (format!("ebpfx run --config-dir {d} biolatency "), vec!["foo", "syscalls"], vec![]),
-        ("ebpfx run --format ".into(), vec!["prom", "table"], vec!["biolatency"]),
-        ("ebpfx check bio".into(), vec!["biolatency"], vec!["syscalls"]),
-        (format!("ebpfx --config-dir {d} check "), vec!["foo", "biolatency"], vec![]),
-        ("ebpfx run ".into(), vec!["biolatency"], vec!["foo"]),
-        (format!("ebpfx --config-dir={d} run f"), vec!["foo"], vec![]),
-        // Maintainer plumbing stays out of the completions.
-        ("ebpfx ".into(), vec!["run", "list", "check", "render"], vec!["generate"]),
-        ("ebpfx list --".into(), vec!["--config-dir"], vec!["--names"]),
+        case("ebpfx ", &["run", "list", "check", "render"], &["generate"]),
+        case("ebpfx run bio", &["biolatency"], &["syscalls"]),
+        case("ebpfx run ", &["biolatency", "syscalls"], &["foo"]),
+        case("ebpfx run --f", &["--for", "--format"], &[]),
+        // Every flag after a config name (zsh offered none).
+        case("ebpfx run biolatency --f", &["--for", "--format", "--frequency"], &["biolatency"]),
+        case("ebpfx run biolatency --", &["--output", "--save-raw", "--config-dir", "--probe"], &[]),
+        case("ebpfx run --format ", &["prom", "hist", "table", "json", "folded", "flamegraph"], &["biolatency"]),
+        case("ebpfx run syscalls --format j", &["json"], &["prom"]),
+        // Config names from --config-dir, before or after the subcommand, in both spellings.
+        case(format!("ebpfx --config-dir {d} run "), &["foo", "biolatency", "syscalls"], &[]),
+        case(format!("ebpfx run --config-dir {d} biolatency "), &["foo", "syscalls"], &[]),
+        case(format!("ebpfx --config-dir={d} run f"), &["foo"], &[]),
+        case("ebpfx check bio", &["biolatency"], &["syscalls"]),
+        case(format!("ebpfx --config-dir {d} check "), &["foo", "biolatency"], &[]),
+        // --probe: `kernel:` and files, never config names, never an error.
+        case("ebpfx run --probe ", &["kernel:", "snap.json"], &["biolatency", "funclatency"]),
+        case("ebpfx run funclatency --probe ", &["kernel:", "snap.json"], &["biolatency", "funclatency"]),
+        case("ebpfx run funclatency --probe ker", &["kernel:"], &["funclatency"]),
+        // File paths.
+        case("ebpfx run biolatency --output ", &["snap.json"], &["biolatency"]),
+        case("ebpfx run biolatency --save-raw sn", &["snap.json"], &[]),
+        case("ebpfx render ", &["snap.json"], &["biolatency"]),
+        case("ebpfx render snap.json --", &["--format", "--output", "--prefix"], &[]),
+        case("ebpfx list --", &["--config-dir", "--quiet"], &["--names"]),
     ]
+}
+
+fn check_cases(shell: &str, complete: impl Fn(&str, &Path) -> Vec<String>) {
+    let dir = config_dir();
+    let cwd = work_dir();
+    for c in cases(dir.path()) {
+        let got = complete(&c.line, cwd.path());
+        assert_offers(shell, &c.line, &got, &c.want);
+        assert_not_offered(shell, &c.line, &got, &c.unwanted);
+        if c.no_options {
+            assert!(
+                !got.iter().any(|g| g.starts_with('-')),
+                "{shell}: completing {:?} should offer no options before a `-` is typed; it offered {got:?}",
+                c.line
+            );
+        }
+    }
 }
 
 #[test]
 fn completions_are_fresh() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    generate::write(What::Completions, tmp.path()).expect("generate completions");
-    let problems = generate::differences(What::Completions, tmp.path(), &repo()).expect("compare files");
+    let files = generated::completions().expect("generate completions");
+    let problems = generated::differences(&files, &repo()).expect("compare files");
     assert!(
         problems.is_empty(),
-        "the committed completions do not match src/cli.rs:\n  {}\nrun `{}` and commit the result",
+        "the committed completions do not match what the binary prints now:\n  {}\nrun `{}` and commit the result",
         problems.join("\n  "),
-        generate::REGENERATE_COMMAND
+        generated::REGENERATE_COMMAND
     );
 }
 
+/// The committed files are what users get from the installed binary with `COMPLETE=SHELL ebpfx`.
+#[test]
+fn committed_scripts_are_what_the_binary_prints() {
+    for (shell, file) in ebpfx::complete::SCRIPTS {
+        let out = Command::new("ebpfx")
+            .env("PATH", path_env())
+            .env("COMPLETE", shell)
+            .output()
+            .expect("run COMPLETE=SHELL ebpfx");
+        assert!(out.status.success(), "COMPLETE={shell} ebpfx: {out:?}");
+        let committed = std::fs::read(script(file)).expect("read the committed script");
+        assert!(
+            out.stdout == committed,
+            "COMPLETE={shell} ebpfx prints something else than completions/{file}; run `{}`",
+            generated::REGENERATE_COMMAND
+        );
+    }
+}
+
+/// bash: the committed registration script is sourced and its completion function called as
+/// bash's programmable completion calls it, with COMP_WORDS split the way readline splits them
+/// (`--config-dir=DIR` arrives as three words).
 const BASH_HARNESS: &str = r#"
-source /usr/share/bash-completion/bash_completion || exit 3
 source "$1" || exit 3
 line="$2"
-# bash splits words at COMP_WORDBREAKS too: `--config-dir=DIR` arrives as three words.
 read -ra COMP_WORDS <<<"${line//=/ = }"
 [[ "$line" == *" " ]] && COMP_WORDS+=("")
 COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
 COMP_LINE="$line"
 COMP_POINT=${#line}
+COMP_TYPE=9
 COMPREPLY=()
-_ebpfx ebpfx "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+fn=$(complete -p ebpfx | sed -n 's/.* -F \([^ ]*\) .*/\1/p')
+[[ -n "$fn" ]] || exit 5
+"$fn" ebpfx "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
 printf '%s\n' "${COMPREPLY[@]}"
 "#;
 
-fn bash_complete(line: &str) -> Vec<String> {
+fn bash_complete(line: &str, cwd: &Path) -> Vec<String> {
     let (out, _) = run_with_timeout(
         Command::new("bash")
             .args(["--norc", "--noprofile", "-c", BASH_HARNESS, "bash"])
             .arg(script("ebpfx.bash"))
             .arg(line)
+            .current_dir(cwd)
             .env("PATH", path_env())
             .env_remove("EBPFX_CONFIG_DIR"),
         Duration::from_secs(30),
     );
-    out.lines().map(str::to_string).collect()
+    out.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
 #[test]
 fn bash_completes_in_a_real_shell() {
-    if !shell_ready(
-        "bash",
-        "bash-completion",
-        Command::new("bash").args(["--norc", "-c", "source /usr/share/bash-completion/bash_completion"]),
-    ) {
+    if !shell_ready("bash", "bash", Command::new("bash").args(["--norc", "-c", "complete -F true x"])) {
         return;
     }
-    let dir = config_dir();
-    for (line, want, unwanted) in cases(dir.path()) {
-        let got = bash_complete(&line);
-        assert_offers("bash", &line, &got, &want);
-        assert_not_offered("bash", &line, &got, &unwanted);
+    check_cases("bash", bash_complete);
+}
+
+/// readline inserts the longest common prefix of the candidates: for `ebpfx render <TAB>` that
+/// must never be a lone `-`, also in a directory with no file to offer.
+#[test]
+fn bash_render_tab_does_not_insert_a_dash() {
+    if !shell_ready("bash", "bash", Command::new("bash").args(["--norc", "-c", "complete -F true x"])) {
+        return;
+    }
+    let empty = tempfile::tempdir().expect("temp dir");
+    for cwd in [work_dir(), empty] {
+        let got = bash_complete("ebpfx render ", cwd.path());
+        let common = got.iter().skip(1).fold(got.first().cloned().unwrap_or_default(), |acc, g| {
+            acc.chars().zip(g.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
+        });
+        assert!(!common.starts_with('-'), "bash would insert {common:?} for `ebpfx render <TAB>`: {got:?}");
     }
 }
 
-fn fish_complete(line: &str) -> Vec<String> {
+fn fish_complete(line: &str, cwd: &Path) -> Vec<String> {
     let home = tempfile::tempdir().expect("temp dir");
     let (out, _) = run_with_timeout(
         Command::new("fish")
             .args(["--no-config", "-c", "source $argv[1]; and complete --do-complete=$argv[2]"])
             .arg(script("ebpfx.fish"))
             .arg(line)
+            .current_dir(cwd)
             // fish keeps history and universal variables under these: not in the user's home.
             .env("XDG_CONFIG_HOME", home.path())
             .env("XDG_DATA_HOME", home.path())
@@ -197,16 +286,12 @@ fn fish_completes_in_a_real_shell() {
     if !shell_ready("fish", "fish", Command::new("fish").args(["--no-config", "-c", "true"])) {
         return;
     }
-    let dir = config_dir();
-    for (line, want, unwanted) in cases(dir.path()) {
-        let got = fish_complete(&line);
-        assert_offers("fish", &line, &got, &want);
-        assert_not_offered("fish", &line, &got, &unwanted);
-    }
+    check_cases("fish", fish_complete);
 }
 
 /// zsh completion only runs inside the line editor, so the harness starts an interactive zsh on
-/// a pseudo-terminal (zsh/zpty), loads compinit with the script's directory first on $fpath,
+/// a pseudo-terminal (zsh/zpty), loads compinit with the script's directory first on $fpath (so
+/// `_ebpfx` is autoloaded as users install it, and the first TAB must already complete),
 /// wraps `compadd` to print every candidate between markers, types the line and a TAB, and reads
 /// until a `comppostfuncs` hook prints the end marker. The markers are assembled at run time so
 /// the terminal's echo of these definitions never matches them.
@@ -224,13 +309,14 @@ zpty -d ebpfxcomp
 print -r -- "$out"
 "#;
 
-fn zsh_complete(line: &str) -> Vec<String> {
-    let compdir = repo().join(generate::COMPLETIONS_DIR);
+fn zsh_complete(line: &str, cwd: &Path) -> Vec<String> {
+    let compdir = repo().join(generated::COMPLETIONS_DIR);
     let (out, _) = run_with_timeout(
         Command::new("zsh")
             .args(["-f", "-c", ZSH_HARNESS, "zsh"])
             .arg(&compdir)
             .arg(line)
+            .current_dir(cwd)
             .env("PATH", path_env())
             .env_remove("EBPFX_CONFIG_DIR"),
         Duration::from_secs(30),
@@ -251,34 +337,5 @@ fn zsh_completes_in_a_real_shell() {
     if !shell_ready("zsh", "zsh", Command::new("zsh").args(["-f", "-c", "zmodload zsh/zpty"])) {
         return;
     }
-    let dir = config_dir();
-    for (line, want, unwanted) in cases(dir.path()) {
-        let got = zsh_complete(&line);
-        assert_offers("zsh", &line, &got, &want);
-        assert_not_offered("zsh", &line, &got, &unwanted);
-    }
-}
-
-#[test]
-fn list_names_prints_one_config_per_line() {
-    let dir = config_dir();
-    let out = Command::new(env!("CARGO_BIN_EXE_ebpfx"))
-        .args(["list", "--names", "--config-dir"])
-        .arg(dir.path())
-        .env_remove("EBPFX_CONFIG_DIR")
-        .output()
-        .expect("run ebpfx list --names");
-    assert!(out.status.success(), "{out:?}");
-    let names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
-    for want in ["biolatency", "syscalls", "foo"] {
-        assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
-    }
-    assert!(names.iter().all(|n| !n.contains(char::is_whitespace)));
-
-    let missing = Command::new(env!("CARGO_BIN_EXE_ebpfx"))
-        .args(["list", "--names", "--config-dir", "/nonexistent/ebpfx-configs"])
-        .output()
-        .expect("run ebpfx list --names");
-    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
-    assert!(missing.stdout.is_empty(), "{missing:?}");
+    check_cases("zsh", zsh_complete);
 }

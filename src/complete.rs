@@ -1,0 +1,264 @@
+//! Shell completion, answered by the binary itself from the clap definition in `cli.rs`.
+//!
+//! clap_complete's dynamic engine does the work: the shell's registration script (what
+//! `COMPLETE=bash ebpfx` prints, committed under `completions/`) calls
+//! `COMPLETE=bash ebpfx -- WORDS...` at each TAB, and the engine walks the same `clap::Command`
+//! that parses arguments. This module adds what the engine cannot know: config names (built-in
+//! and from the `--config-dir` on the line being completed), `--probe` values, and one rule the
+//! shells share: options are offered only once the word starts with `-`, so `ebpfx render <TAB>`
+//! completes files and `ebpfx run <TAB>` config names, not a `-` common to every flag.
+//!
+//! The shell adapters keep clap_complete's registration scripts and its wire format (the version
+//! is pinned with `=` in Cargo.toml because the `unstable-dynamic` API may change); zsh's gets one
+//! more line so the file also works when autoloaded from `$fpath`.
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use clap_complete::engine::{CompletionCandidate, PathCompleter, ValueCompleter};
+use clap_complete::env::{EnvCompleter, Shells};
+use clap_complete::CompleteEnv;
+
+/// The environment variable that turns a run of the binary into a completion request.
+pub const ENV_VAR: &str = "COMPLETE";
+
+/// The shells whose registration scripts are committed, by the name `COMPLETE=` takes, with the
+/// file each is installed as (see the README).
+pub const SCRIPTS: [(&str, &str); 3] = [("bash", "ebpfx.bash"), ("zsh", "_ebpfx"), ("fish", "ebpfx.fish")];
+
+/// When the environment asks for completion (`COMPLETE=SHELL`), print the registration script or
+/// the candidates for the given words, and exit; otherwise return and let `main` go on.
+pub fn handle_request(command: fn() -> clap::Command) {
+    env(command).complete();
+}
+
+/// The registration script for `shell` as the installed `ebpfx` on $PATH would print it.
+pub fn registration(command: fn() -> clap::Command, shell: &str) -> anyhow::Result<Vec<u8>> {
+    let adapter =
+        SHELLS.completer(shell).ok_or_else(|| anyhow::anyhow!("no completion support for shell {shell:?}"))?;
+    let mut buf = Vec::new();
+    let cmd = command();
+    let name = cmd.get_name().to_string();
+    adapter.write_registration(ENV_VAR, &name, &name, &name, &mut buf)?;
+    Ok(buf)
+}
+
+fn env(command: fn() -> clap::Command) -> CompleteEnv<'static, fn() -> clap::Command> {
+    CompleteEnv::with_factory(command).var(ENV_VAR).shells(SHELLS)
+}
+
+const SHELLS: Shells<'static> = Shells(&[&Adapter(Shell::Bash), &Adapter(Shell::Zsh), &Adapter(Shell::Fish)]);
+
+/// `--config-dir` as given on the line being completed (set once per completion request).
+static CONFIG_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Candidates for a config-name argument: every config the catalog knows, including those in
+/// the `--config-dir` of the line being completed (before or after the subcommand) or
+/// `$EBPFX_CONFIG_DIR`. An unreadable directory gives the built-ins alone: completion never
+/// prints errors into the user's line.
+pub fn config_names() -> Vec<CompletionCandidate> {
+    let from_line = CONFIG_DIR.get().cloned().flatten();
+    let dir = from_line.or_else(|| std::env::var_os("EBPFX_CONFIG_DIR").filter(|d| !d.is_empty()).map(PathBuf::from));
+    let catalog = match crate::catalog::Catalog::new(dir.as_deref()) {
+        Ok(catalog) => catalog,
+        Err(_) => match crate::catalog::Catalog::new(None) {
+            Ok(catalog) => catalog,
+            Err(_) => return Vec::new(),
+        },
+    };
+    catalog.names().map(CompletionCandidate::new).collect()
+}
+
+/// Candidates for `--probe BINARY:FUNCTION` while BINARY is typed: `kernel:` and files (with
+/// directories to descend into).
+/// After the `:` nothing is offered (function names are not listed).
+pub fn probe_values(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(text) = current.to_str() else {
+        return Vec::new();
+    };
+    if text.contains(':') {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if "kernel".starts_with(text) {
+        out.push(CompletionCandidate::new("kernel:").help(Some("kernel functions (kprobes)".into())));
+    }
+    out.extend(PathCompleter::file().complete(current));
+    out
+}
+
+/// The `--config-dir` value in `words` (a completion request's command line, without the word
+/// being completed): `--config-dir DIR`, `--config-dir=DIR`, or bash's split form
+/// `--config-dir = DIR`; the last one wins, as in parsing. A leading `~/` is the home directory.
+pub fn config_dir_in(words: &[OsString]) -> Option<PathBuf> {
+    let mut found = None;
+    let mut i = 0;
+    while i < words.len() {
+        let word = words[i].to_string_lossy();
+        if word == "--config-dir" {
+            let mut value = words.get(i + 1);
+            if value.is_some_and(|v| v == "=") {
+                i += 1;
+                value = words.get(i + 1);
+            }
+            if let Some(v) = value {
+                found = Some(PathBuf::from(v));
+                i += 1;
+            }
+        } else if let Some(v) = word.strip_prefix("--config-dir=") {
+            found = Some(PathBuf::from(v));
+        }
+        i += 1;
+    }
+    found.filter(|d| !d.as_os_str().is_empty()).map(|d| expand_home(&d))
+}
+
+fn expand_home(dir: &Path) -> PathBuf {
+    match (dir.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => dir.to_path_buf(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// One shell: clap_complete's adapter for the registration and the wire format, around our own
+/// candidate selection.
+struct Adapter(Shell);
+
+impl Adapter {
+    fn clap(&self) -> &'static dyn EnvCompleter {
+        match self.0 {
+            Shell::Bash => &clap_complete::env::Bash,
+            Shell::Zsh => &clap_complete::env::Zsh,
+            Shell::Fish => &clap_complete::env::Fish,
+        }
+    }
+}
+
+/// zsh autoloads an `$fpath` file as the body of `_ebpfx` at the first TAB: clap's script only
+/// registers its completer then, so without this line that first TAB would offer nothing. When
+/// the script is sourced instead, `_ebpfx` is not on the function stack and the line does nothing.
+const ZSH_AUTOLOAD_LINE: &str = "\n# Autoloaded from $fpath as _NAME: complete this first TAB too.\n\
+[[ \"${funcstack[1]}\" == _NAME ]] && _clap_dynamic_completer_NAME \"$@\"\n";
+
+impl EnvCompleter for Adapter {
+    fn name(&self) -> &'static str {
+        self.clap().name()
+    }
+
+    fn is(&self, name: &str) -> bool {
+        self.clap().is(name)
+    }
+
+    fn write_registration(
+        &self,
+        var: &str,
+        name: &str,
+        bin: &str,
+        completer: &str,
+        buf: &mut dyn Write,
+    ) -> Result<(), std::io::Error> {
+        self.clap().write_registration(var, name, bin, completer, buf)?;
+        if self.0 == Shell::Zsh {
+            buf.write_all(ZSH_AUTOLOAD_LINE.replace("NAME", &name.replace('-', "_")).as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn write_complete(
+        &self,
+        cmd: &mut clap::Command,
+        mut args: Vec<OsString>,
+        current_dir: Option<&Path>,
+        buf: &mut dyn Write,
+    ) -> Result<(), std::io::Error> {
+        // Where the word under the cursor is, as each registration script reports it.
+        let index = match self.0 {
+            Shell::Fish => args.len().saturating_sub(1),
+            Shell::Bash | Shell::Zsh => {
+                std::env::var("_CLAP_COMPLETE_INDEX").ok().and_then(|i| i.parse().ok()).unwrap_or_default()
+            }
+        };
+        while args.len() <= index {
+            args.push(OsString::new());
+        }
+        let current = args[index].clone();
+        let others: Vec<OsString> =
+            args.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, w)| w.clone()).collect();
+        let _ = CONFIG_DIR.set(config_dir_in(&others));
+
+        let mut candidates = clap_complete::engine::complete(cmd, args, index, current_dir)?;
+        if !current.to_string_lossy().starts_with('-') {
+            candidates.retain(|c| !c.get_value().to_string_lossy().starts_with('-'));
+        }
+
+        let help =
+            |c: &CompletionCandidate| c.get_help().map(|h| h.to_string().lines().next().unwrap_or("").to_string());
+        let separator = std::env::var("_CLAP_IFS").unwrap_or_else(|_| "\n".to_string());
+        for (i, c) in candidates.iter().enumerate() {
+            let value = c.get_value().to_string_lossy();
+            match self.0 {
+                Shell::Bash => {
+                    if i > 0 {
+                        buf.write_all(separator.as_bytes())?;
+                    }
+                    buf.write_all(value.as_bytes())?;
+                }
+                Shell::Zsh => {
+                    if i > 0 {
+                        buf.write_all(separator.as_bytes())?;
+                    }
+                    // `_describe` reads `value:description`: a `:` in the value is escaped.
+                    buf.write_all(value.replace('\\', "\\\\").replace(':', "\\:").as_bytes())?;
+                    if let Some(h) = help(c) {
+                        write!(buf, ":{}", h.replace('\\', "\\\\"))?;
+                    }
+                }
+                Shell::Fish => {
+                    buf.write_all(value.as_bytes())?;
+                    if let Some(h) = help(c) {
+                        write!(buf, "\t{h}")?;
+                    }
+                    writeln!(buf)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<OsString> {
+        line.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn config_dir_in_every_spelling() {
+        assert_eq!(config_dir_in(&words("ebpfx --config-dir /a run")), Some(PathBuf::from("/a")));
+        assert_eq!(config_dir_in(&words("ebpfx run x --config-dir=/b")), Some(PathBuf::from("/b")));
+        assert_eq!(config_dir_in(&words("ebpfx --config-dir = /c run")), Some(PathBuf::from("/c")));
+        assert_eq!(config_dir_in(&words("ebpfx --config-dir /a run --config-dir /d")), Some(PathBuf::from("/d")));
+        assert_eq!(config_dir_in(&words("ebpfx run --config-dir")), None);
+        assert_eq!(config_dir_in(&words("ebpfx run biolatency")), None);
+    }
+
+    #[test]
+    fn probe_offers_kernel_and_paths_but_no_function_names() {
+        let values = |s: &str| -> Vec<String> {
+            probe_values(OsStr::new(s)).iter().map(|c| c.get_value().to_string_lossy().into_owned()).collect()
+        };
+        assert!(values("ker").contains(&"kernel:".to_string()));
+        assert!(values("/usr/bi").contains(&"/usr/bin/".to_string()));
+        assert!(values("/usr/bin/true:ma").is_empty());
+    }
+}
