@@ -8,9 +8,10 @@
 //! shells share: options are offered only once the word starts with `-`, so `ebpfx render <TAB>`
 //! completes files and `ebpfx run <TAB>` config names, not a `-` common to every flag.
 //!
-//! The shell adapters keep clap_complete's registration scripts and its wire format (the version
-//! is pinned with `=` in Cargo.toml because the `unstable-dynamic` API may change); zsh's gets one
-//! more line so the file also works when autoloaded from `$fpath`.
+//! bash and fish use clap_complete's registration scripts and wire format (the version is pinned
+//! with `=` in Cargo.toml because the `unstable-dynamic` API may change). zsh gets our own short
+//! script ([`ZSH_REGISTRATION`]): clap's adds a space after `kernel:` and, autoloaded from
+//! `$fpath`, completes nothing on the first TAB.
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -142,11 +143,40 @@ impl Adapter {
     }
 }
 
-/// zsh autoloads an `$fpath` file as the body of `_ebpfx` at the first TAB: clap's script only
-/// registers its completer then, so without this line that first TAB would offer nothing. When
-/// the script is sourced instead, `_ebpfx` is not on the function stack and the line does nothing.
-const ZSH_AUTOLOAD_LINE: &str = "\n# Autoloaded from $fpath as _NAME: complete this first TAB too.\n\
-[[ \"${funcstack[1]}\" == _NAME ]] && _clap_dynamic_completer_NAME \"$@\"\n";
+/// The zsh registration. The binary prints one `value<TAB>description` line per candidate (see
+/// `write_complete`); a value ending in `/` or `:` (a directory, `kernel:`) takes no space after
+/// it, so the word goes on. Installed on `$fpath` the file is the body of `_ebpfx`, run at the first
+/// TAB: it defines `_ebpfx` and completes that TAB. Sourced (after compinit), it registers `_ebpfx`.
+const ZSH_REGISTRATION: &str = r#"#compdef @BIN@
+# zsh completion for @BIN@: the candidates come from the binary itself (`@VAR@=zsh @BIN@ -- WORDS`).
+# Install as _@BIN@ in a directory on $fpath, or `source <(@VAR@=zsh @BIN@)` after compinit.
+_@NAME@() {
+    local -a lines spaced unspaced
+    local line value entry
+    lines=("${(@f)$(_CLAP_COMPLETE_INDEX=$(( CURRENT - 1 )) @VAR@=zsh @COMPLETER@ -- "${words[@]}" 2>/dev/null)}")
+    for line in "${lines[@]}"; do
+        [[ -n "$line" ]] || continue
+        value="${line%%$'\t'*}"
+        # _describe reads `value:description`: `\` and `:` in the value are escaped.
+        entry="${${value//\\/\\\\}//:/\\:}"
+        [[ "$line" == *$'\t'* ]] && entry+=":${line#*$'\t'}"
+        if [[ "$value" == */ || "$value" == *: ]]; then
+            unspaced+=("$entry")
+        else
+            spaced+=("$entry")
+        fi
+    done
+    (( ${#unspaced} )) && _describe -V values unspaced -S ''
+    (( ${#spaced} )) && _describe -V values spaced
+    return 0
+}
+
+if [[ "${funcstack[1]}" == _@NAME@ ]]; then
+    _@NAME@ "$@"
+else
+    compdef _@NAME@ @BIN@
+fi
+"#;
 
 impl EnvCompleter for Adapter {
     fn name(&self) -> &'static str {
@@ -165,11 +195,15 @@ impl EnvCompleter for Adapter {
         completer: &str,
         buf: &mut dyn Write,
     ) -> Result<(), std::io::Error> {
-        self.clap().write_registration(var, name, bin, completer, buf)?;
-        if self.0 == Shell::Zsh {
-            buf.write_all(ZSH_AUTOLOAD_LINE.replace("NAME", &name.replace('-', "_")).as_bytes())?;
+        if self.0 != Shell::Zsh {
+            return self.clap().write_registration(var, name, bin, completer, buf);
         }
-        Ok(())
+        let script = ZSH_REGISTRATION
+            .replace("@NAME@", &name.replace('-', "_"))
+            .replace("@BIN@", bin)
+            .replace("@VAR@", var)
+            .replace("@COMPLETER@", &sh_quote(completer));
+        buf.write_all(script.as_bytes())
     }
 
     fn write_complete(
@@ -211,17 +245,8 @@ impl EnvCompleter for Adapter {
                     }
                     buf.write_all(value.as_bytes())?;
                 }
-                Shell::Zsh => {
-                    if i > 0 {
-                        buf.write_all(separator.as_bytes())?;
-                    }
-                    // `_describe` reads `value:description`: a `:` in the value is escaped.
-                    buf.write_all(value.replace('\\', "\\\\").replace(':', "\\:").as_bytes())?;
-                    if let Some(h) = help(c) {
-                        write!(buf, ":{}", h.replace('\\', "\\\\"))?;
-                    }
-                }
-                Shell::Fish => {
+                // One `value<TAB>description` line each, for fish and our zsh script alike.
+                Shell::Zsh | Shell::Fish => {
                     buf.write_all(value.as_bytes())?;
                     if let Some(h) = help(c) {
                         write!(buf, "\t{h}")?;
@@ -234,12 +259,29 @@ impl EnvCompleter for Adapter {
     }
 }
 
+/// `s` as one shell word: as is when it is plain, otherwise in single quotes.
+fn sh_quote(s: &str) -> String {
+    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn words(line: &str) -> Vec<OsString> {
         line.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(sh_quote("ebpfx"), "ebpfx");
+        assert_eq!(sh_quote("/usr/local/bin/ebpfx"), "/usr/local/bin/ebpfx");
+        assert_eq!(sh_quote("/opt/my tools/it's"), r"'/opt/my tools/it'\''s'");
     }
 
     #[test]

@@ -339,3 +339,132 @@ fn zsh_completes_in_a_real_shell() {
     }
     check_cases("zsh", zsh_complete);
 }
+
+/// A real interactive shell in a private tmux server (its own socket, killed on drop), to see
+/// what the line editor inserts on TAB, not only the candidates.
+struct Terminal {
+    socket: String,
+}
+
+impl Terminal {
+    /// Starts `shell` (argv) in `cwd`, runs `setup` (which must set the prompt to `READY> `) and
+    /// waits for the prompt.
+    fn start(shell: &[&str], setup: &str, cwd: &Path, home: &Path) -> Terminal {
+        let socket = format!("ebpfx-complete-{}-{}", std::process::id(), shell[0]);
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-c"])
+            .arg(cwd)
+            .arg("env")
+            .arg("-i")
+            .arg(format!("HOME={}", home.display()))
+            .arg("TERM=xterm")
+            .arg(format!("PATH={}", path_env()))
+            .args(shell);
+        let status = cmd.status().expect("start tmux");
+        assert!(status.success(), "tmux new-session failed: {status}");
+        let term = Terminal { socket };
+        term.keys(&["-l", setup]);
+        term.keys(&["Enter"]);
+        term.wait_for(|screen| screen.lines().any(|l| l == "READY>" || l == "READY> "), "the prompt");
+        term
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success(), "tmux send-keys {keys:?} failed");
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Polls the screen until `done` holds (fails after 30 s: a wedged shell must not hang).
+    fn wait_for(&self, done: impl Fn(&str) -> bool, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "waiting for {what}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Types `line`, TAB, then `@` as an end mark; returns the edited line as it then stands.
+    fn tab(&self, line: &str) -> String {
+        self.keys(&["-l", line]);
+        self.keys(&["Tab"]);
+        self.keys(&["-l", "@"]);
+        let screen =
+            self.wait_for(|s| s.lines().any(|l| l.starts_with("READY> ") && l.ends_with('@')), "the line after TAB");
+        let edited = screen.lines().rfind(|l| l.starts_with("READY> ") && l.ends_with('@')).unwrap_or_default();
+        // Clear the line (and any listing under it) for the next case.
+        self.keys(&["C-u"]);
+        self.keys(&["C-l"]);
+        self.wait_for(|s| !s.contains('@'), "the cleared line");
+        edited.trim_start_matches("READY> ").trim_end_matches('@').to_string()
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
+fn tmux_ready() -> bool {
+    shell_ready("tmux", "tmux", Command::new("tmux").arg("-V"))
+}
+
+/// What the line editor does on TAB, per shell: `(typed, line after TAB)`.
+fn insertions() -> Vec<(&'static str, &'static str)> {
+    vec![
+        // `kernel:` takes no space: the function name follows.
+        ("ebpfx run funclatency --probe ker", "ebpfx run funclatency --probe kernel:"),
+        ("ebpfx run biolatency --forma", "ebpfx run biolatency --format "),
+        ("ebpfx run biolatency --format fl", "ebpfx run biolatency --format flamegraph "),
+        ("ebpfx render ", "ebpfx render snap.json "),
+        ("ebpfx run biosi", "ebpfx run biosize "),
+    ]
+}
+
+#[test]
+fn bash_line_editor_inserts_what_is_expected() {
+    if !tmux_ready() || !shell_ready("bash", "bash", Command::new("bash").args(["--norc", "-c", "true"])) {
+        return;
+    }
+    let home = tempfile::tempdir().expect("temp dir");
+    let setup = format!("PS1='READY> '; source {}", script("ebpfx.bash").display());
+    for (cwd, cases) in
+        [(work_dir(), insertions()), (tempfile::tempdir().expect("temp dir"), vec![("ebpfx render ", "ebpfx render ")])]
+    {
+        let term = Terminal::start(&["bash", "--norc", "--noprofile", "-i"], &setup, cwd.path(), home.path());
+        for (typed, want) in cases {
+            assert_eq!(term.tab(typed), want, "bash: TAB after {typed:?} in {}", cwd.path().display());
+        }
+    }
+}
+
+#[test]
+fn zsh_line_editor_inserts_what_is_expected() {
+    if !tmux_ready() || !shell_ready("zsh", "zsh", Command::new("zsh").args(["-f", "-c", "true"])) {
+        return;
+    }
+    let home = tempfile::tempdir().expect("temp dir");
+    let compdir = repo().join(generated::COMPLETIONS_DIR);
+    let setup = format!("PS1='READY> '; fpath=({} $fpath); autoload -Uz compinit && compinit -u -D", compdir.display());
+    let cwd = work_dir();
+    let term = Terminal::start(&["zsh", "-f", "-i"], &setup, cwd.path(), home.path());
+    for (typed, want) in insertions() {
+        assert_eq!(term.tab(typed), want, "zsh: TAB after {typed:?}");
+    }
+}
