@@ -4,9 +4,10 @@
 //! `COMPLETE=bash ebpfx` prints, committed under `completions/`) calls
 //! `COMPLETE=bash ebpfx -- WORDS...` at each TAB, and the engine walks the same `clap::Command`
 //! that parses arguments. This module adds what the engine cannot know: config names (built-in
-//! and from the `--config-dir` on the line being completed), `--probe` values, and one rule the
-//! shells share: options are offered only once the word starts with `-`, so `ebpfx render <TAB>`
-//! completes files and `ebpfx run <TAB>` config names, not a `-` common to every flag.
+//! and from the `--config-dir` on the line being completed), `--probe` values (binaries, then
+//! their functions), and one rule the shells share: options are offered only once the word
+//! starts with `-`, so `ebpfx render <TAB>` completes files and `ebpfx run <TAB>` config names,
+//! not a `-` common to every flag.
 //!
 //! bash and fish use clap_complete's registration scripts and wire format (the version is pinned
 //! with `=` in Cargo.toml because the `unstable-dynamic` API may change). zsh gets our own short
@@ -71,15 +72,19 @@ pub fn config_names() -> Vec<CompletionCandidate> {
     catalog.names().map(CompletionCandidate::new).collect()
 }
 
-/// Candidates for `--probe BINARY:FUNCTION` while BINARY is typed: `kernel:` and files (with
-/// directories to descend into).
-/// After the `:` nothing is offered (function names are not listed).
+/// Candidates for `--probe BINARY:FUNCTION`: while BINARY is typed, `kernel:` and files (with
+/// directories to descend into); after the `:`, the functions of that binary (its ELF symbols,
+/// or /proc/kallsyms for `kernel`) starting with what is typed. A binary that cannot be found or
+/// read gives none: completion never prints errors into the user's line.
 pub fn probe_values(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(text) = current.to_str() else {
         return Vec::new();
     };
-    if text.contains(':') {
-        return Vec::new();
+    if let Some((binary, prefix)) = text.split_once(':') {
+        return function_names(binary, prefix)
+            .into_iter()
+            .map(|f| CompletionCandidate::new(format!("{binary}:{f}")))
+            .collect();
     }
     let mut out = Vec::new();
     if "kernel".starts_with(text) {
@@ -87,6 +92,27 @@ pub fn probe_values(current: &OsStr) -> Vec<CompletionCandidate> {
     }
     out.extend(PathCompleter::file().complete(current));
     out
+}
+
+/// The function names of `binary` (as `--probe` resolves it) that start with `prefix`, sorted,
+/// each once.
+fn function_names(binary: &str, prefix: &str) -> Vec<String> {
+    let functions = if binary == "kernel" {
+        match std::fs::read_to_string("/proc/kallsyms") {
+            Ok(text) => crate::probe::kallsyms_functions(&text),
+            Err(_) => return Vec::new(),
+        }
+    } else {
+        let data = crate::probe::resolve_binary(binary).ok().and_then(|path| std::fs::read(path).ok());
+        match data.map(|d| crate::probe::elf_functions(&d)) {
+            Some(Ok(functions)) => functions,
+            _ => return Vec::new(),
+        }
+    };
+    let mut names: Vec<String> = functions.into_iter().map(|f| f.name).filter(|n| n.starts_with(prefix)).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// The `--config-dir` value in `words` (a completion request's command line, without the word
@@ -295,12 +321,13 @@ mod tests {
     }
 
     #[test]
-    fn probe_offers_kernel_and_paths_but_no_function_names() {
+    fn probe_offers_kernel_and_paths_then_functions() {
         let values = |s: &str| -> Vec<String> {
             probe_values(OsStr::new(s)).iter().map(|c| c.get_value().to_string_lossy().into_owned()).collect()
         };
         assert!(values("ker").contains(&"kernel:".to_string()));
         assert!(values("/usr/bi").contains(&"/usr/bin/".to_string()));
-        assert!(values("/usr/bin/true:ma").is_empty());
+        assert!(values("/nonexistent/ebpfx-bin:ma").is_empty());
+        assert!(values("kernel:").iter().all(|v| v.starts_with("kernel:")));
     }
 }

@@ -146,6 +146,8 @@ fn cases(dir: &Path) -> Vec<Case> {
         case("ebpfx run --probe ", &["kernel:", "snap.json"], &["biolatency", "funclatency"]),
         case("ebpfx run funclatency --probe ", &["kernel:", "snap.json"], &["biolatency", "funclatency"]),
         case("ebpfx run funclatency --probe ker", &["kernel:"], &["funclatency"]),
+        // After the `:`, the binary's functions (not in bash: readline splits words at `:`).
+        case("ebpfx run funclatency --probe libc.so.6:mallo", &["libc.so.6:malloc"], &["funclatency"]),
         // File paths.
         case("ebpfx run biolatency --output ", &["snap.json"], &["biolatency"]),
         case("ebpfx run biolatency --save-raw sn", &["snap.json"], &[]),
@@ -159,6 +161,9 @@ fn check_cases(shell: &str, complete: impl Fn(&str, &Path) -> Vec<String>) {
     let dir = config_dir();
     let cwd = work_dir();
     for c in cases(dir.path()) {
+        if shell == "bash" && c.line.contains(':') {
+            continue;
+        }
         let got = complete(&c.line, cwd.path());
         assert_offers(shell, &c.line, &got, &c.want);
         assert_not_offered(shell, &c.line, &got, &c.unwanted);
