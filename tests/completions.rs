@@ -326,6 +326,11 @@ fn zsh_complete(line: &str, cwd: &Path) -> Vec<String> {
             .env_remove("EBPFX_CONFIG_DIR"),
         Duration::from_secs(30),
     );
+    // What the terminal showed: a completion function's error (such as the old
+    // `_arguments:465: command not found: FUNCTION` on `--probe <TAB>`) would be there.
+    for error in ["command not found", "_arguments:", "_describe:", "ebpfx:"] {
+        assert!(!out.contains(error), "zsh: completing {line:?} printed an error ({error:?}):\n{out}");
+    }
     let mut got = Vec::new();
     for piece in out.split("<<cand>>").skip(1) {
         if let Some((cand, _)) = piece.split_once("<<end>>") {
