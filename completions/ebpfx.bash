@@ -1,34 +1,12 @@
-
-_clap_complete_ebpfx() {
-    local IFS=$'\013'
-    local _CLAP_COMPLETE_INDEX=${COMP_CWORD}
-    local _CLAP_COMPLETE_COMP_TYPE=${COMP_TYPE}
-    if compopt +o nospace 2> /dev/null; then
-        local _CLAP_COMPLETE_SPACE=false
-    else
-        local _CLAP_COMPLETE_SPACE=true
+# bash completion for ebpfx: the candidates come from the binary itself (`COMPLETE=bash ebpfx -- WORDS`).
+# Install as /usr/share/bash-completion/completions/ebpfx, or `source <(COMPLETE=bash ebpfx)`.
+_ebpfx() {
+    local IFS=$'\n'
+    mapfile -t COMPREPLY < <(_EBPFX_LINE="${COMP_LINE:0:COMP_POINT}" _CLAP_COMPLETE_INDEX="$COMP_CWORD" \
+        COMPLETE=bash ebpfx -- "${COMP_WORDS[@]}" 2>/dev/null)
+    if [[ ${#COMPREPLY[@]} -eq 1 && "${COMPREPLY[0]}" == *[/:] ]]; then
+        compopt -o nospace 2>/dev/null
     fi
-    local words=("${COMP_WORDS[@]}")
-    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-        words[COMP_CWORD]="$2"
-    fi
-    COMPREPLY=( $( \
-        _CLAP_IFS="$IFS" \
-        _CLAP_COMPLETE_INDEX="$_CLAP_COMPLETE_INDEX" \
-        _CLAP_COMPLETE_COMP_TYPE="$_CLAP_COMPLETE_COMP_TYPE" \
-        _CLAP_COMPLETE_SPACE="$_CLAP_COMPLETE_SPACE" \
-        COMPLETE="bash" \
-        "ebpfx" -- "${words[@]}" \
-    ) )
-    if [[ $? != 0 ]]; then
-        unset COMPREPLY
-    elif [[ $_CLAP_COMPLETE_SPACE == false ]] && [[ "${COMPREPLY-}" =~ [=/:]$ ]]; then
-        compopt -o nospace
-    fi
+    return 0
 }
-if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -o nospace -o bashdefault -o nosort -F _clap_complete_ebpfx ebpfx
-else
-    complete -o nospace -o bashdefault -F _clap_complete_ebpfx ebpfx
-fi
-
+complete -F _ebpfx ebpfx

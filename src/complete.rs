@@ -9,10 +9,11 @@
 //! starts with `-`, so `ebpfx render <TAB>` completes files and `ebpfx run <TAB>` config names,
 //! not a `-` common to every flag.
 //!
-//! bash and fish use clap_complete's registration scripts and wire format (the version is pinned
-//! with `=` in Cargo.toml because the `unstable-dynamic` API may change). zsh gets our own short
-//! script ([`ZSH_REGISTRATION`]): clap's adds a space after `kernel:` and, autoloaded from
-//! `$fpath`, completes nothing on the first TAB.
+//! fish uses clap_complete's registration script and wire format (the version is pinned with `=`
+//! in Cargo.toml because the `unstable-dynamic` API may change). bash and zsh get our own short
+//! scripts ([`BASH_REGISTRATION`], [`ZSH_REGISTRATION`]): clap's cannot complete after `=` or
+//! `:` in bash (`--format=j`, `--probe BINARY:`, where it offered config names), adds a space
+//! after `kernel:` in zsh and, autoloaded from zsh's `$fpath`, completes nothing on the first TAB.
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -155,19 +156,28 @@ enum Shell {
     Fish,
 }
 
-/// One shell: clap_complete's adapter for the registration and the wire format, around our own
-/// candidate selection.
+/// One shell: its registration script and how it hands over the words, around clap's engine
+/// and our candidate selection.
 struct Adapter(Shell);
 
-impl Adapter {
-    fn clap(&self) -> &'static dyn EnvCompleter {
-        match self.0 {
-            Shell::Bash => &clap_complete::env::Bash,
-            Shell::Zsh => &clap_complete::env::Zsh,
-            Shell::Fish => &clap_complete::env::Fish,
-        }
-    }
+/// The bash registration. Readline splits words at `=` and `:` (COMP_WORDBREAKS), so
+/// `--format=j` arrives as three words and the word to replace is `j`: the script passes the
+/// line up to the cursor too, the binary joins the pieces back (see [`bash_words`]) and answers
+/// with the part after the break. A single candidate ending in `/` or `:` (a directory,
+/// `kernel:`) takes no space after it, so the word goes on.
+const BASH_REGISTRATION: &str = r#"# bash completion for @BIN@: the candidates come from the binary itself (`@VAR@=bash @BIN@ -- WORDS`).
+# Install as /usr/share/bash-completion/completions/@BIN@, or `source <(@VAR@=bash @BIN@)`.
+_@NAME@() {
+    local IFS=$'\n'
+    mapfile -t COMPREPLY < <(_EBPFX_LINE="${COMP_LINE:0:COMP_POINT}" _CLAP_COMPLETE_INDEX="$COMP_CWORD" \
+        @VAR@=bash @COMPLETER@ -- "${COMP_WORDS[@]}" 2>/dev/null)
+    if [[ ${#COMPREPLY[@]} -eq 1 && "${COMPREPLY[0]}" == *[/:] ]]; then
+        compopt -o nospace 2>/dev/null
+    fi
+    return 0
 }
+complete -F _@NAME@ @BIN@
+"#;
 
 /// The zsh registration. The binary prints one `value<TAB>description` line per candidate (see
 /// `write_complete`); a value ending in `/` or `:` (a directory, `kernel:`) takes no space after
@@ -206,11 +216,15 @@ fi
 
 impl EnvCompleter for Adapter {
     fn name(&self) -> &'static str {
-        self.clap().name()
+        match self.0 {
+            Shell::Bash => "bash",
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+        }
     }
 
     fn is(&self, name: &str) -> bool {
-        self.clap().is(name)
+        name == self.name()
     }
 
     fn write_registration(
@@ -221,10 +235,12 @@ impl EnvCompleter for Adapter {
         completer: &str,
         buf: &mut dyn Write,
     ) -> Result<(), std::io::Error> {
-        if self.0 != Shell::Zsh {
-            return self.clap().write_registration(var, name, bin, completer, buf);
-        }
-        let script = ZSH_REGISTRATION
+        let template = match self.0 {
+            Shell::Fish => return clap_complete::env::Fish.write_registration(var, name, bin, completer, buf),
+            Shell::Bash => BASH_REGISTRATION,
+            Shell::Zsh => ZSH_REGISTRATION,
+        };
+        let script = template
             .replace("@NAME@", &name.replace('-', "_"))
             .replace("@BIN@", bin)
             .replace("@VAR@", var)
@@ -235,15 +251,25 @@ impl EnvCompleter for Adapter {
     fn write_complete(
         &self,
         cmd: &mut clap::Command,
-        mut args: Vec<OsString>,
+        args: Vec<OsString>,
         current_dir: Option<&Path>,
         buf: &mut dyn Write,
     ) -> Result<(), std::io::Error> {
-        // Where the word under the cursor is, as each registration script reports it.
-        let index = match self.0 {
-            Shell::Fish => args.len().saturating_sub(1),
-            Shell::Bash | Shell::Zsh => {
-                std::env::var("_CLAP_COMPLETE_INDEX").ok().and_then(|i| i.parse().ok()).unwrap_or_default()
+        // The words, the index of the one under the cursor, and (bash) the part of that word
+        // before readline's word, which the answer leaves out.
+        let (mut args, index, before) = match self.0 {
+            Shell::Fish => {
+                let index = args.len().saturating_sub(1);
+                (args, index, String::new())
+            }
+            Shell::Zsh => {
+                let index = std::env::var("_CLAP_COMPLETE_INDEX").ok().and_then(|i| i.parse().ok()).unwrap_or(0);
+                (args, index, String::new())
+            }
+            Shell::Bash => {
+                let index = std::env::var("_CLAP_COMPLETE_INDEX").ok().and_then(|i| i.parse().ok()).unwrap_or(0);
+                let line = std::env::var("_EBPFX_LINE").unwrap_or_default();
+                bash_words(&args, index, &line)
             }
         };
         while args.len() <= index {
@@ -259,23 +285,20 @@ impl EnvCompleter for Adapter {
             candidates.retain(|c| !c.get_value().to_string_lossy().starts_with('-'));
         }
 
-        let help =
-            |c: &CompletionCandidate| c.get_help().map(|h| h.to_string().lines().next().unwrap_or("").to_string());
-        let separator = std::env::var("_CLAP_IFS").unwrap_or_else(|_| "\n".to_string());
-        for (i, c) in candidates.iter().enumerate() {
+        for c in &candidates {
             let value = c.get_value().to_string_lossy();
             match self.0 {
+                // One word a line, without the part readline does not replace.
                 Shell::Bash => {
-                    if i > 0 {
-                        buf.write_all(separator.as_bytes())?;
+                    if let Some(rest) = value.strip_prefix(before.as_str()) {
+                        writeln!(buf, "{rest}")?;
                     }
-                    buf.write_all(value.as_bytes())?;
                 }
                 // One `value<TAB>description` line each, for fish and our zsh script alike.
                 Shell::Zsh | Shell::Fish => {
                     buf.write_all(value.as_bytes())?;
-                    if let Some(h) = help(c) {
-                        write!(buf, "\t{h}")?;
+                    if let Some(help) = c.get_help() {
+                        write!(buf, "\t{}", help.to_string().lines().next().unwrap_or(""))?;
                     }
                     writeln!(buf)?;
                 }
@@ -283,6 +306,53 @@ impl EnvCompleter for Adapter {
         }
         Ok(())
     }
+}
+
+/// The characters of COMP_WORDBREAKS that can split one of our words.
+const BREAKS: [char; 2] = ['=', ':'];
+
+/// bash's COMP_WORDS up to the cursor (word `index`), with the pieces readline split at `=` and
+/// `:` joined back where the line shows no space between them (`--format`, `=`, `j` →
+/// `--format=j`). Returns the words, the index of the word under the cursor, and the part of
+/// that word before readline's own word (`--format=`): the candidates are answered without it.
+fn bash_words(words: &[OsString], index: usize, line: &str) -> (Vec<OsString>, usize, String) {
+    let mut out: Vec<String> = Vec::new();
+    let mut offset = 0;
+    let mut readline_word = String::new();
+    let mut previous_is_break = false;
+    for (i, word) in words.iter().enumerate().take(index + 1) {
+        let word = word.to_string_lossy();
+        // Where the word starts in the line. The word under the cursor is the rest of the line
+        // after the last blank (the line ends at the cursor).
+        let found = if i == index {
+            let rest = line.get(offset..).unwrap_or("");
+            Some(offset + rest.rfind(char::is_whitespace).map_or(0, |p| p + 1))
+        } else {
+            line.get(offset..).and_then(|rest| rest.find(word.as_ref())).map(|p| p + offset)
+        };
+        let (glued, text) = match found {
+            Some(start) => {
+                let end = if i == index { line.len() } else { start + word.len() };
+                let glued = start == offset && !out.is_empty();
+                offset = end;
+                (glued, line[start..end].to_string())
+            }
+            None => (false, word.to_string()),
+        };
+        let is_break = !text.is_empty() && text.chars().all(|c| BREAKS.contains(&c));
+        match out.last_mut() {
+            Some(last) if glued && (is_break || previous_is_break) => last.push_str(&text),
+            _ => out.push(text.clone()),
+        }
+        previous_is_break = is_break;
+        if i == index {
+            readline_word = if is_break { String::new() } else { text };
+        }
+    }
+    let current = out.last().cloned().unwrap_or_default();
+    let before = current[..current.len() - readline_word.len()].to_string();
+    let index = out.len().saturating_sub(1);
+    (out.into_iter().map(OsString::from).collect(), index, before)
 }
 
 /// `s` as one shell word: as is when it is plain, otherwise in single quotes.
@@ -301,6 +371,37 @@ mod tests {
 
     fn words(line: &str) -> Vec<OsString> {
         line.split(' ').map(OsString::from).collect()
+    }
+
+    fn joined(words: &[&str], line: &str) -> (Vec<String>, usize, String) {
+        let words: Vec<OsString> = words.iter().map(OsString::from).collect();
+        let (out, index, before) = bash_words(&words, words.len() - 1, line);
+        (out.iter().map(|w| w.to_string_lossy().into_owned()).collect(), index, before)
+    }
+
+    #[test]
+    fn bash_words_are_joined_where_readline_split_them() {
+        let (w, i, before) = joined(&["ebpfx", "run", "--format", "=", "j"], "ebpfx run --format=j");
+        assert_eq!((w, i, before.as_str()), (vec!["ebpfx".into(), "run".into(), "--format=j".into()], 2, "--format="));
+        // The cursor right after the `=`: readline's word is empty.
+        let (w, _, before) = joined(&["ebpfx", "run", "--format", "="], "ebpfx run --format=");
+        assert_eq!((w[2].as_str(), before.as_str()), ("--format=", "--format="));
+        let (w, _, before) =
+            joined(&["ebpfx", "run", "--probe", "libc.so.6", ":", "mal"], "ebpfx run --probe libc.so.6:mal");
+        assert_eq!((w[3].as_str(), before.as_str()), ("libc.so.6:mal", "libc.so.6:"));
+        let (w, _, before) = joined(&["ebpfx", "run", "--probe", "libc.so.6", ":"], "ebpfx run --probe libc.so.6:");
+        assert_eq!((w[3].as_str(), before.as_str()), ("libc.so.6:", "libc.so.6:"));
+        // Blanks between the pieces: separate words, nothing joined (readline's word after a
+        // lone `=` is still empty).
+        let (w, i, before) = joined(&["ebpfx", "run", "--format", "="], "ebpfx run --format =");
+        assert_eq!((w.len(), i, before.as_str()), (4, 3, "="));
+        let (w, i, before) = joined(&["ebpfx", "run", "--format", ""], "ebpfx run --format ");
+        assert_eq!((w.len(), i, w[3].as_str(), before.as_str()), (4, 3, "", ""));
+        let (w, _, _) = joined(&["ebpfx", "--config-dir", "=", "/d", "run", "f"], "ebpfx --config-dir=/d run f");
+        assert_eq!(w, ["ebpfx", "--config-dir=/d", "run", "f"]);
+        // Without the line (an older script): the words as they came.
+        let (w, _, before) = joined(&["ebpfx", "run", "b"], "");
+        assert_eq!((w.len(), before.as_str()), (3, ""));
     }
 
     #[test]

@@ -146,8 +146,14 @@ fn cases(dir: &Path) -> Vec<Case> {
         case("ebpfx run --probe ", &["kernel:", "snap.json"], &["biolatency", "funclatency"]),
         case("ebpfx run funclatency --probe ", &["kernel:", "snap.json"], &["biolatency", "funclatency"]),
         case("ebpfx run funclatency --probe ker", &["kernel:"], &["funclatency"]),
-        // After the `:`, the binary's functions (not in bash: readline splits words at `:`).
+        // After the `:`, the binary's functions.
         case("ebpfx run funclatency --probe libc.so.6:mallo", &["libc.so.6:malloc"], &["funclatency"]),
+        case("ebpfx run funclatency --probe libc.so.6:", &["libc.so.6:malloc"], &["biolatency", "funclatency"]),
+        case("ebpfx run funclatency --probe kernel:vfs_rea", &["kernel:vfs_read"], &["funclatency"]),
+        // `--flag=value` spellings.
+        case("ebpfx run biolatency --format=j", &["--format=json"], &["json"]),
+        case("ebpfx run biolatency --format=", &["--format=prom", "--format=table"], &["biolatency"]),
+        case("ebpfx run biolatency --output=sn", &["--output=snap.json"], &[]),
         // File paths.
         case("ebpfx run biolatency --output ", &["snap.json"], &["biolatency"]),
         case("ebpfx run biolatency --save-raw sn", &["snap.json"], &[]),
@@ -161,9 +167,6 @@ fn check_cases(shell: &str, complete: impl Fn(&str, &Path) -> Vec<String>) {
     let dir = config_dir();
     let cwd = work_dir();
     for c in cases(dir.path()) {
-        if shell == "bash" && c.line.contains(':') {
-            continue;
-        }
         let got = complete(&c.line, cwd.path());
         assert_offers(shell, &c.line, &got, &c.want);
         assert_not_offered(shell, &c.line, &got, &c.unwanted);
@@ -210,11 +213,12 @@ fn committed_scripts_are_what_the_binary_prints() {
 
 /// bash: the committed registration script is sourced and its completion function called as
 /// bash's programmable completion calls it, with COMP_WORDS split the way readline splits them
-/// (`--config-dir=DIR` arrives as three words).
+/// (at `=` and `:` too: `--config-dir=DIR` arrives as three words).
 const BASH_HARNESS: &str = r#"
 source "$1" || exit 3
 line="$2"
-read -ra COMP_WORDS <<<"${line//=/ = }"
+split="${line//=/ = }"
+read -ra COMP_WORDS <<<"${split//:/ : }"
 [[ "$line" == *" " ]] && COMP_WORDS+=("")
 COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
 COMP_LINE="$line"
@@ -238,7 +242,12 @@ fn bash_complete(line: &str, cwd: &Path) -> Vec<String> {
             .env_remove("EBPFX_CONFIG_DIR"),
         Duration::from_secs(30),
     );
-    out.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+    // Readline replaces only its own word, the text after the last blank, `=` or `:`: the
+    // candidates are shown as the whole words they make.
+    let last = line.rsplit(' ').next().unwrap_or("");
+    let readline_word = last.rsplit(['=', ':']).next().unwrap_or("");
+    let kept = &last[..last.len() - readline_word.len()];
+    out.lines().filter(|l| !l.is_empty()).map(|c| format!("{kept}{c}")).collect()
 }
 
 #[test]
@@ -297,16 +306,17 @@ fn fish_completes_in_a_real_shell() {
 /// zsh completion only runs inside the line editor, so the harness starts an interactive zsh on
 /// a pseudo-terminal (zsh/zpty), loads compinit with the script's directory first on $fpath (so
 /// `_ebpfx` is autoloaded as users install it, and the first TAB must already complete),
-/// wraps `compadd` to print every candidate between markers, types the line and a TAB, and reads
-/// until a `comppostfuncs` hook prints the end marker. The markers are assembled at run time so
-/// the terminal's echo of these definitions never matches them.
+/// wraps `compadd` to append every candidate to a file (one a line), types the line and a TAB,
+/// and reads the terminal until a `comppostfuncs` hook prints the end marker. The marker is
+/// assembled at run time so the terminal's echo of these definitions never matches it.
 const ZSH_HARNESS: &str = r#"
 zmodload zsh/zpty || exit 3
-local compdir=$1 line=$2 out
+local compdir=$1 line=$2 candfile=$3 out
 zpty ebpfxcomp zsh -f -i || exit 3
 zpty -w ebpfxcomp "PS1='' PROMPT='' RPROMPT=''; fpath=(${(q)compdir} \$fpath)"
 zpty -w ebpfxcomp 'autoload -Uz compinit && compinit -u -D'
-zpty -w ebpfxcomp 'm_="<""<"; compadd() { local -a got_; builtin compadd -O got_ "$@"; local c_; for c_ in $got_; do print -r -- "${m_}cand>>$c_${m_}end>>"; done; builtin compadd "$@"; }'
+zpty -w ebpfxcomp "cf_=${(q)candfile}"
+zpty -w ebpfxcomp 'm_="<""<"; compadd() { local -a got_; builtin compadd -O got_ "$@"; local c_; for c_ in $got_; do print -r -- "$c_" >>$cf_; done; builtin compadd "$@"; }'
 zpty -w ebpfxcomp 'ebpfx_done_() { compstate[insert]=""; compstate[list]=""; print -r -- "${m_}done>>"; }; comppostfuncs=(ebpfx_done_); bindkey "^I" complete-word'
 zpty -n -w ebpfxcomp "$line"$'\t'
 zpty -r ebpfxcomp out '*<<done>>*' || exit 4
@@ -316,11 +326,14 @@ print -r -- "$out"
 
 fn zsh_complete(line: &str, cwd: &Path) -> Vec<String> {
     let compdir = repo().join(generated::COMPLETIONS_DIR);
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let candfile = scratch.path().join("candidates");
     let (out, _) = run_with_timeout(
         Command::new("zsh")
             .args(["-f", "-c", ZSH_HARNESS, "zsh"])
             .arg(&compdir)
             .arg(line)
+            .arg(&candfile)
             .current_dir(cwd)
             .env("PATH", path_env())
             .env_remove("EBPFX_CONFIG_DIR"),
@@ -331,14 +344,10 @@ fn zsh_complete(line: &str, cwd: &Path) -> Vec<String> {
     for error in ["command not found", "_arguments:", "_describe:", "ebpfx:"] {
         assert!(!out.contains(error), "zsh: completing {line:?} printed an error ({error:?}):\n{out}");
     }
-    let mut got = Vec::new();
-    for piece in out.split("<<cand>>").skip(1) {
-        if let Some((cand, _)) = piece.split_once("<<end>>") {
-            if !got.iter().any(|g| g == cand) {
-                got.push(cand.to_string());
-            }
-        }
-    }
+    let listed = std::fs::read_to_string(&candfile).unwrap_or_default();
+    let mut got: Vec<String> = listed.lines().map(str::to_string).collect();
+    got.sort();
+    got.dedup();
     got
 }
 
@@ -444,6 +453,9 @@ fn insertions() -> Vec<(&'static str, &'static str)> {
         ("ebpfx run biolatency --format fl", "ebpfx run biolatency --format flamegraph "),
         ("ebpfx render ", "ebpfx render snap.json "),
         ("ebpfx run biosi", "ebpfx run biosize "),
+        ("ebpfx run funclatency --probe libc.so.6:malloc_tr", "ebpfx run funclatency --probe libc.so.6:malloc_trim "),
+        ("ebpfx run biolatency --format=j", "ebpfx run biolatency --format=json "),
+        ("ebpfx run biolatency --save-raw=sn", "ebpfx run biolatency --save-raw=snap.json "),
     ]
 }
 
