@@ -84,7 +84,7 @@ pub struct RunArgs {
 
     /// Write the results to FILE atomically (temp file in the same directory, then rename),
     /// e.g. into node_exporter's textfile directory.
-    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::AnyPath)]
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub output: Option<PathBuf>,
 
     /// Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_).
@@ -114,7 +114,7 @@ pub struct RunArgs {
 
     /// Also store the raw map contents and the configs in FILE (JSON), to render later with
     /// `ebpfx render FILE` in any format, without root.
-    #[arg(long, value_name = "FILE", conflicts_with = "interval", value_hint = ValueHint::AnyPath)]
+    #[arg(long, value_name = "FILE", conflicts_with = "interval", value_hint = ValueHint::FilePath)]
     pub save_raw: Option<PathBuf>,
 
     /// Push the Prometheus text to a Pushgateway at URL (PUT, one group per config:
@@ -165,7 +165,7 @@ pub struct RenderArgs {
     pub format: Option<Format>,
 
     /// Write the results to FILE atomically.
-    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::AnyPath)]
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub output: Option<PathBuf>,
 
     /// Prefix of every Prometheus metric name.

@@ -155,7 +155,7 @@ fn cases(dir: &Path) -> Vec<Case> {
         case("ebpfx run biolatency --format=", &["--format=prom", "--format=table"], &["biolatency"]),
         case("ebpfx run biolatency --output=sn", &["--output=snap.json"], &[]),
         // File paths.
-        case("ebpfx run biolatency --output ", &["snap.json"], &["biolatency"]),
+        case("ebpfx run biolatency --output ", &["snap.json"], &["biolatency", ".", "./"]),
         case("ebpfx run biolatency --save-raw sn", &["snap.json"], &[]),
         case("ebpfx render ", &["snap.json"], &["biolatency"]),
         case("ebpfx render snap.json --", &["--format", "--output", "--prefix"], &[]),
