@@ -2,7 +2,7 @@
 # Install as /usr/share/bash-completion/completions/ebpfx, or `source <(COMPLETE=bash ebpfx)`.
 _ebpfx() {
     local IFS=$'\n'
-    mapfile -t COMPREPLY < <(_EBPFX_LINE="${COMP_LINE:0:COMP_POINT}" _CLAP_COMPLETE_INDEX="$COMP_CWORD" \
+    mapfile -t COMPREPLY < <(_EBPFX_LINE="${COMP_LINE:0:COMP_POINT}" _EBPFX_INDEX="$COMP_CWORD" \
         COMPLETE=bash ebpfx -- "${COMP_WORDS[@]}" 2>/dev/null)
     if [[ ${#COMPREPLY[@]} -eq 1 && "${COMPREPLY[0]}" == *[/:] ]]; then
         compopt -o nospace 2>/dev/null

@@ -169,7 +169,7 @@ const BASH_REGISTRATION: &str = r#"# bash completion for @BIN@: the candidates c
 # Install as /usr/share/bash-completion/completions/@BIN@, or `source <(@VAR@=bash @BIN@)`.
 _@NAME@() {
     local IFS=$'\n'
-    mapfile -t COMPREPLY < <(_EBPFX_LINE="${COMP_LINE:0:COMP_POINT}" _CLAP_COMPLETE_INDEX="$COMP_CWORD" \
+    mapfile -t COMPREPLY < <(_EBPFX_LINE="${COMP_LINE:0:COMP_POINT}" _EBPFX_INDEX="$COMP_CWORD" \
         @VAR@=bash @COMPLETER@ -- "${COMP_WORDS[@]}" 2>/dev/null)
     if [[ ${#COMPREPLY[@]} -eq 1 && "${COMPREPLY[0]}" == *[/:] ]]; then
         compopt -o nospace 2>/dev/null
@@ -189,7 +189,7 @@ const ZSH_REGISTRATION: &str = r#"#compdef @BIN@
 _@NAME@() {
     local -a lines spaced unspaced
     local line value entry
-    lines=("${(@f)$(_CLAP_COMPLETE_INDEX=$(( CURRENT - 1 )) @VAR@=zsh @COMPLETER@ -- "${words[@]}" 2>/dev/null)}")
+    lines=("${(@f)$(_EBPFX_INDEX=$(( CURRENT - 1 )) @VAR@=zsh @COMPLETER@ -- "${words[@]}" 2>/dev/null)}")
     for line in "${lines[@]}"; do
         [[ -n "$line" ]] || continue
         value="${line%%$'\t'*}"
@@ -263,11 +263,11 @@ impl EnvCompleter for Adapter {
                 (args, index, String::new())
             }
             Shell::Zsh => {
-                let index = std::env::var("_CLAP_COMPLETE_INDEX").ok().and_then(|i| i.parse().ok()).unwrap_or(0);
+                let index = std::env::var("_EBPFX_INDEX").ok().and_then(|i| i.parse().ok()).unwrap_or(0);
                 (args, index, String::new())
             }
             Shell::Bash => {
-                let index = std::env::var("_CLAP_COMPLETE_INDEX").ok().and_then(|i| i.parse().ok()).unwrap_or(0);
+                let index = std::env::var("_EBPFX_INDEX").ok().and_then(|i| i.parse().ok()).unwrap_or(0);
                 let line = std::env::var("_EBPFX_LINE").unwrap_or_default();
                 bash_words(&args, index, &line)
             }
