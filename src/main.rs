@@ -11,6 +11,8 @@ fn main() {
         ebpfx::say!("ebpfx: {err:#}");
         std::process::exit(1);
     }
+    // A shell asking for completions (EBPFX_COMPLETE=bash ...) is answered here and exits.
+    ebpfx::complete::handle_request(<Cli as clap::CommandFactory>::command);
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Run(_)) {
         // No window to end: an interrupt quits at once.
@@ -22,7 +24,6 @@ fn main() {
         Command::Render(args) => commands::render::run(args, &globals),
         Command::List(args) => commands::list::run(args, &globals),
         Command::Check(args) => commands::check::run(args, &globals),
-        Command::Generate(args) => ebpfx::generate::run(args),
     };
     if let Err(err) = result {
         // The reader of stdout went away (`| head`): a quiet, normal end.
