@@ -91,7 +91,7 @@ static __always_inline void set_gauge(void *map, const struct flow_key *key, u64
 static __always_inline void observe_rtt(u64 rtt_us)
 {
 	struct rtt_key key = {};
-	u64 *c, one = 1, rtt = (rtt_us + 5) / 10; /* units of 10 us, rounded */
+	u64 rtt = (rtt_us + 5) / 10; /* units of 10 us, rounded */
 	int i;
 
 	key.bucket = rtt_bounds[NR_BOUNDS - 1];
@@ -101,11 +101,7 @@ static __always_inline void observe_rtt(u64 rtt_us)
 			break;
 		}
 	}
-	c = bpf_map_lookup_elem(&tcp_flow_rtt_seconds, &key);
-	if (c)
-		__sync_fetch_and_add(c, 1);
-	else
-		bpf_map_update_elem(&tcp_flow_rtt_seconds, &key, &one, BPF_NOEXIST);
+	ebpfx_count(&tcp_flow_rtt_seconds, &key, 1);
 	key.bucket = RTT_SUM_KEY;
 	ebpfx_count(&tcp_flow_rtt_seconds, &key, rtt);
 }
