@@ -200,7 +200,7 @@ fn live_tcpretrans_in_a_lossy_namespace() {
     }
     let _l = live_lock();
     let ns = format!("ebpfx-rt-{}", std::process::id());
-    let obj = object_dir().join("tests").join("drop30.bpf.o");
+    let obj = test_object("drop30");
     sh(&format!("ip netns add {ns} && ip -n {ns} link set lo up"));
     let cleanup = |ns: &str| {
         let _ = Command::new("ip").args(["netns", "del", ns]).status();

@@ -10,9 +10,73 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ebpfx")
 }
 
-/// Directory with the compiled built-in objects (NAME.bpf.o) and test objects (tests/NAME.bpf.o).
+/// Directory with the compiled built-in objects (NAME.bpf.o).
 pub fn object_dir() -> PathBuf {
     PathBuf::from(env!("EBPFX_OBJECT_DIR"))
+}
+
+/// The test-only object compiled from `tests/bpf/NAME.bpf.c`. build.rs does not build these
+/// (users' builds never need them): the tests compile each one on first use, with the compiler,
+/// flags and libbpf headers build.rs uses for the built-ins, into
+/// `$CARGO_TARGET_TMPDIR/bpf-objects/`, again only when a source or header is newer than the
+/// object. The object appears by rename, so test binaries running side by side never read a
+/// half-written one.
+pub fn test_object(name: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = manifest.join("tests").join("bpf").join(format!("{name}.bpf.c"));
+    assert!(src.is_file(), "no test BPF source {}", src.display());
+    let bpf_dir = manifest.join("bpf");
+    let vmlinux_dir = bpf_dir.join("vmlinux");
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bpf-objects");
+    std::fs::create_dir_all(&out_dir).expect("create bpf-objects dir");
+    let obj = out_dir.join(format!("{name}.bpf.o"));
+
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut inputs = vec![src.clone()];
+    for dir in [&bpf_dir, &vmlinux_dir] {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            inputs.extend(
+                rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "h")),
+            );
+        }
+    }
+    let newest_input = inputs.iter().filter_map(|p| mtime(p)).max();
+    if let (Some(built), Some(newest)) = (mtime(&obj), newest_input) {
+        if built >= newest {
+            return obj;
+        }
+    }
+
+    let tmp = out_dir.join(format!(".{name}.{}.tmp.o", std::process::id()));
+    let out = Command::new(env!("EBPFX_BPF_CLANG"))
+        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+        .arg(format!("-D__TARGET_ARCH_{}", env!("EBPFX_BPF_ARCH")))
+        .arg("-I")
+        .arg(&vmlinux_dir)
+        .arg("-I")
+        .arg(env!("EBPFX_BPF_INCLUDE"))
+        .arg("-I")
+        .arg(&bpf_dir)
+        .arg("-idirafter")
+        .arg(env!("EBPFX_BPF_MULTIARCH_INCLUDE"))
+        .arg("-c")
+        .arg(&src)
+        .arg("-o")
+        .arg(&tmp)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {} for {}: {e}", env!("EBPFX_BPF_CLANG"), src.display()));
+    assert!(out.status.success(), "compiling {} failed:\n{}", src.display(), text(&out.stderr));
+    let strip = env!("EBPFX_BPF_STRIP");
+    if !strip.is_empty() {
+        // Drops DWARF, keeps BTF and CO-RE relocations, as build.rs does for the built-ins.
+        let st = Command::new(strip).arg("-g").arg(&tmp).status().expect("run llvm-strip");
+        assert!(st.success(), "{strip} -g {} failed", tmp.display());
+    }
+    std::fs::rename(&tmp, &obj).unwrap_or_else(|e| panic!("rename {} -> {}: {e}", tmp.display(), obj.display()));
+    obj
 }
 
 /// A scratch directory on a real disk (O_DIRECT does not work on tmpfs), removed on drop.
@@ -318,7 +382,7 @@ pub fn add_test_config(dir: &Scratch, as_name: &str, yaml: &str, object: &str) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("configs").join(format!("{yaml}.yaml"));
     std::fs::copy(&src, dir.path().join(format!("{as_name}.yaml")))
         .unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
-    let obj = object_dir().join("tests").join(format!("{object}.bpf.o"));
+    let obj = test_object(object);
     std::fs::copy(&obj, dir.path().join(format!("{as_name}.bpf.o")))
         .unwrap_or_else(|e| panic!("copy {}: {e}", obj.display()));
 }
