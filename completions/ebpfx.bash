@@ -60,13 +60,17 @@ _ebpfx_clap() {
 
     case "${cmd}" in
         ebpfx)
-            opts="-v -q -h -V --config-dir --verbose --quiet --help --version run list check render help"
+            opts="-v -q -h -V --config-dir --verbose --quiet --max-map-memory --help --version run list check render help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-map-memory)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -78,7 +82,7 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__check)
-            opts="-v -q -h -V --attach --btf --config-dir --verbose --quiet --help --version"
+            opts="-v -q -h -V --attach --btf --config-dir --verbose --quiet --max-map-memory --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -92,6 +96,10 @@ _ebpfx_clap() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-map-memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -100,7 +108,7 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__generate)
-            opts="-v -q -h -V --out-dir --config-dir --verbose --quiet --help --version completions man all"
+            opts="-v -q -h -V --out-dir --config-dir --verbose --quiet --max-map-memory --help --version completions man all"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -111,6 +119,10 @@ _ebpfx_clap() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-map-memory)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -220,13 +232,17 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__list)
-            opts="-v -q -h -V --config-dir --verbose --quiet --help --version"
+            opts="-v -q -h -V --config-dir --verbose --quiet --max-map-memory --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-map-memory)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -238,7 +254,7 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__render)
-            opts="-f -o -v -q -h -V --format --output --prefix --config-dir --verbose --quiet --help --version"
+            opts="-f -o -v -q -h -V --format --output --prefix --config-dir --verbose --quiet --max-map-memory --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -268,6 +284,10 @@ _ebpfx_clap() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-map-memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -276,7 +296,7 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__run)
-            opts="-f -o -i -c -T -w -v -q -h -V --for --format --output --prefix --strict --btf --interval --count --timestamp --save-raw --push --watch --job --frequency --probe --port --addr --state --config-dir --verbose --quiet --help --version"
+            opts="-f -o -i -c -T -w -v -q -h -V --for --format --output --prefix --strict --btf --interval --count --timestamp --save-raw --push --watch --job --frequency --probe --port --addr --state --config-dir --verbose --quiet --max-map-memory --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,6 +382,10 @@ _ebpfx_clap() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-map-memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -410,7 +434,7 @@ _ebpfx() {
     for (( i = 1; i < COMP_CWORD; i++ )); do
         word="${COMP_WORDS[i]}"
         case "$word" in
-            --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--frequency|--probe|--port|--addr|--state)
+            --config-dir|--max-map-memory|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--frequency|--probe|--port|--addr|--state)
                 (( i++ ))
                 [[ "${COMP_WORDS[i]}" == "=" ]] && (( i++ ))
                 ;;
@@ -427,7 +451,7 @@ _ebpfx() {
         *) return $status ;;
     esac
     case "${COMP_WORDS[COMP_CWORD-1]}" in
-        --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--frequency|--probe|--port|--addr|--state|=) return $status ;;
+        --config-dir|--max-map-memory|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--frequency|--probe|--port|--addr|--state|=) return $status ;;
     esac
     local IFS=$'\n'
     COMPREPLY=( $(compgen -W "$(_ebpfx_config_names)" -- "$cur") )

@@ -7,6 +7,7 @@ use ebpfx::session::{self, RunRequest};
 
 fn main() {
     let cli = Cli::parse();
+    ebpfx::loader::map_memory::set_limit(cli.max_map_memory);
     let result = match cli.command {
         Command::Run(args) => session::run(&RunRequest {
             names: args.names,

@@ -16,6 +16,7 @@ use crate::error::config_err;
 pub mod cgroup_map;
 pub mod globals;
 mod kaddrs;
+pub mod map_memory;
 pub mod sections;
 
 /// How a program fared.
@@ -238,6 +239,7 @@ pub struct Prepared {
 pub fn prepare(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Prepared> {
     let open_obj = open_object(resolved, opts)?;
     validate_maps(&resolved.config, &map_descs(&open_obj))?;
+    map_memory::enforce(&resolved.config.name, &open_obj)?;
     Ok(Prepared { resolved: resolved.clone(), open: open_obj })
 }
 
