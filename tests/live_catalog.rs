@@ -74,13 +74,20 @@ fn live_runqlat_cgroup_labels_cgroup_paths() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("runqlat_cgroup", "2s", || spin_threads(4, Duration::from_millis(1000)));
+    // Four spinning processes (more than CPUs) in a cgroup of the test's own: that cgroup's row
+    // must be there, labelled with its path.
+    let cg = OwnCgroup::new("runqlat");
+    let prom = run_builtin("runqlat_cgroup", "3s", || {
+        let script = format!("echo $$ > {}/cgroup.procs && exec timeout 1 sh -c 'while :; do :; done'", cg.0);
+        let children: Vec<_> =
+            (0..4).map(|_| Command::new("sh").args(["-c", &script]).spawn().expect("spawn spinner")).collect();
+        for mut c in children {
+            let _ = c.wait();
+        }
+    });
     let samples = prom_samples(&prom, "ebpfx_run_queue_latency_cgroup_seconds_count");
-    assert!(!samples.is_empty(), "{prom}");
-    assert!(
-        samples.iter().any(|(l, v)| l.contains("cgroup=\"/sys/fs/cgroup") && *v > 0.0),
-        "no cgroup path label: {samples:?}"
-    );
+    let own: f64 = samples.iter().filter(|(l, _)| l.contains(&format!("cgroup=\"{}\"", cg.0))).map(|(_, v)| v).sum();
+    assert!(own >= 4.0, "run queue waits of the test's cgroup {}: {own}\n{samples:?}", cg.0);
 }
 
 #[test]
@@ -89,16 +96,20 @@ fn live_offcpu_counts_sleeps() {
         return;
     }
     let _l = live_lock();
+    // A thread with a command name of its own sleeps 5 x 200 ms: only its blocking is counted.
+    let comm = unique_comm("eoff");
     let prom = run_builtin("offcpu", "3s", || {
-        for _ in 0..5 {
-            let st = Command::new("sleep").arg("0.2").status().expect("sleep");
-            assert!(st.success());
-        }
+        on_named_thread(&comm, || {
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
     });
-    let n = prom_sum(&prom, "ebpfx_offcpu_seconds_count", "comm=\"sleep\"");
-    let sum = prom_sum(&prom, "ebpfx_offcpu_seconds_sum", "comm=\"sleep\"");
-    assert!(n >= 5.0, "sleep blocked {n} times\n{prom}");
-    assert!((0.9..3.0).contains(&sum), "sleep blocked {sum} s in total, expected about 1 s");
+    let label = format!("comm=\"{comm}\"");
+    let n = prom_sum(&prom, "ebpfx_offcpu_seconds_count", &label);
+    let sum = prom_sum(&prom, "ebpfx_offcpu_seconds_sum", &label);
+    assert!((5.0..=8.0).contains(&n), "{comm} blocked {n} times, expected 5 sleeps\n{prom}");
+    assert!((0.99..1.5).contains(&sum), "{comm} blocked {sum} s in total, expected 5 x 0.2 s");
 }
 
 #[test]
@@ -140,13 +151,19 @@ fn live_exec_counts_commands() {
         return;
     }
     let _l = live_lock();
+    // A copy of `true` under a name of its own: exactly its 50 executions are counted.
+    let s = Scratch::new("exec");
+    let comm = unique_comm("etrue");
+    let exe = s.path().join(&comm);
+    std::fs::copy("/bin/true", &exe).expect("copy /bin/true");
     let prom = run_builtin("exec", "2s", || {
         for _ in 0..50 {
-            Command::new("/bin/true").status().expect("true");
+            let st = Command::new(&exe).status().expect("run true copy");
+            assert!(st.success());
         }
     });
-    let n = prom_value(&prom, "ebpfx_exec_total{comm=\"true\"}").unwrap_or(0.0);
-    assert!(n >= 50.0, "exec of true: {n}\n{prom}");
+    let n = prom_value(&prom, &format!("ebpfx_exec_total{{comm=\"{comm}\"}}")).unwrap_or(0.0);
+    assert_eq!(n, 50.0, "exec of {comm}\n{prom}");
 }
 
 #[test]
@@ -155,11 +172,39 @@ fn live_pagefaults_counts_touched_pages() {
         return;
     }
     let _l = live_lock();
+    // A thread with a name of its own touches each page of a fresh 100 MiB anonymous mapping.
+    let comm = unique_comm("epf");
+    const PAGES: usize = 25_600;
     let prom = run_builtin("pagefaults", "3s", || {
-        sh("/usr/bin/python3 -c 'import mmap\nm = mmap.mmap(-1, 100 << 20)\nfor i in range(0, 100 << 20, 4096): m[i] = 1'");
+        on_named_thread(&comm, || {
+            let len = PAGES * 4096;
+            // SAFETY: a private anonymous mapping of `len` bytes, written only within its bounds
+            // and unmapped before the closure returns.
+            unsafe {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                assert_ne!(p, libc::MAP_FAILED, "mmap 100 MiB");
+                // One fault per 4 KiB page, also where transparent huge pages are always on.
+                libc::madvise(p, len, libc::MADV_NOHUGEPAGE);
+                let base = p as *mut u8;
+                for i in 0..PAGES {
+                    std::ptr::write_volatile(base.add(i * 4096), 1);
+                }
+                libc::munmap(p, len);
+            }
+        })
     });
-    let n = prom_sum(&prom, "ebpfx_page_faults_total", "comm=\"python3\"");
-    assert!(n >= 25_600.0, "page faults of python3 touching 25600 pages: {n}\n{prom}");
+    let n = prom_sum(&prom, "ebpfx_page_faults_total", &format!("comm=\"{comm}\""));
+    assert!(
+        (PAGES as f64..=PAGES as f64 + 200.0).contains(&n),
+        "page faults of {comm} touching {PAGES} pages: {n}\n{prom}"
+    );
 }
 
 #[test]

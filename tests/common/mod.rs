@@ -129,6 +129,50 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// A command name no other process on the machine has: `tag` plus this test process' id and a
+/// counter, cut to the kernel's 15 bytes. Live tests count their own workload under it.
+pub fn unique_comm(tag: &str) -> String {
+    let mut name = format!("{tag}{}x{}", std::process::id(), unique());
+    name.truncate(15);
+    name
+}
+
+/// Runs `f` on a thread whose command name (comm) is `name`, and waits for it.
+pub fn on_named_thread<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .expect("spawn named thread")
+        .join()
+        .expect("named thread panicked")
+}
+
+/// The cgroup v2 hierarchy: /sys/fs/cgroup/unified on a hybrid host, else /sys/fs/cgroup.
+pub fn cgroup_v2_root() -> &'static str {
+    if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        "/sys/fs/cgroup/unified"
+    } else {
+        "/sys/fs/cgroup"
+    }
+}
+
+/// A cgroup (v2) of the test's own, removed on drop (after its processes have exited).
+pub struct OwnCgroup(pub String);
+
+impl OwnCgroup {
+    pub fn new(tag: &str) -> OwnCgroup {
+        let path = format!("{}/ebpfx-{tag}-{}-{}", cgroup_v2_root(), std::process::id(), unique());
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("create cgroup {path}: {e}"));
+        OwnCgroup(path)
+    }
+}
+
+impl Drop for OwnCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 /// Live tests load programs and count events machine-wide: run them one at a time.
 pub fn live_lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
