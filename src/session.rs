@@ -387,10 +387,25 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             let window = Window { start: start_wall, end: SystemTime::now(), length: start.elapsed() };
             let (rows, stats) = gather_stats(&loaded);
             let current = read_all(&loaded, &events, &mut event_warnings)?;
+            // Counters and histograms: what happened in the interval. Gauges hold a level (a
+            // flow's RTT, bytes acked): each block shows the value at its read, unchanged or not.
             let deltas: Vec<Vec<RawMap>> = current
                 .iter()
                 .zip(&previous)
-                .map(|(c, p)| c.iter().zip(p).map(|(c, p)| crate::raw::delta(c, p)).collect())
+                .zip(&configs)
+                .map(|((c, p), config)| {
+                    c.iter()
+                        .zip(p)
+                        .zip(&config.metrics)
+                        .map(|((c, p), m)| {
+                            if matches!(m.kind, crate::config::MetricKind::Gauge) {
+                                c.clone()
+                            } else {
+                                crate::raw::delta(c, p)
+                            }
+                        })
+                        .collect()
+                })
                 .collect();
             let mut snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &deltas, window, &mut decoders);
             snapshot.warnings.append(&mut event_warnings);

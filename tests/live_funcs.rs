@@ -290,6 +290,30 @@ fn live_tcpflows_final_bytes_acked_and_idle_flows() {
     drop((idle_client, idle_server));
 }
 
+/// Interval mode: a gauge is a level, not a count. An idle flow's gauges are in every block
+/// (they were differenced like counters: unchanged gauges read 0 and the flow vanished).
+#[test]
+fn live_tcpflows_interval_blocks_show_gauge_levels() {
+    if !require_root("live_tcpflows_interval_blocks_show_gauge_levels") {
+        return;
+    }
+    let _l = live_lock();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind idle");
+    let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect idle");
+    let (server, _) = listener.accept().expect("accept idle");
+    let (cport, sport) = (client.local_addr().expect("addr").port(), listener.local_addr().expect("addr").port());
+    let out = ebpfx(&["run", "tcpflows", "-i", "300ms", "-c", "3", "--format", "prom"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let prom = text(&out.stdout);
+    let series = format!(
+        "ebpfx_tcp_flow_smoothed_rtt{{dport=\"{sport}\",dst=\"127.0.0.1\",sport=\"{cport}\",src=\"127.0.0.1\"}} "
+    );
+    let blocks = prom.matches("# TYPE ebpfx_tcp_flow_smoothed_rtt gauge").count();
+    assert_eq!(blocks, 3, "three blocks\n{prom}");
+    assert_eq!(prom.lines().filter(|l| l.starts_with(&series)).count(), 3, "the idle flow in every block\n{prom}");
+    drop((client, server));
+}
+
 #[test]
 fn live_tcpflows_state_and_addr_selection_exclude_loopback_flows() {
     if !require_root("live_tcpflows_state_and_addr_selection_exclude_loopback_flows") {
