@@ -30,7 +30,7 @@ fn live_biosize_sees_4k_and_64k_writes() {
     }
     let _l = live_lock();
     let s = Scratch::new("biosize");
-    let prom = run_builtin("biosize", "3s", || {
+    let prom = run_builtin("biosize", || {
         direct_writes(s.path(), 100);
         sh(&format!("dd if=/dev/zero of={}/big bs=64k count=50 oflag=direct status=none", s.path().display()));
     });
@@ -49,7 +49,7 @@ fn live_syslatency_times_getpid() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("syslatency", "2s", || getpid_calls(20_000));
+    let prom = run_builtin("syslatency", || getpid_calls(20_000));
     let n = prom_sum(&prom, "ebpfx_syscall_latency_seconds_count", "syscall=\"getpid\"");
     assert!(n >= 20_000.0, "getpid latency count {n}");
     let sum = prom_sum(&prom, "ebpfx_syscall_latency_seconds_sum", "syscall=\"getpid\"");
@@ -62,7 +62,7 @@ fn live_runqlat_with_more_runnable_threads_than_cpus() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("runqlat", "2s", || spin_threads(4, Duration::from_millis(1200)));
+    let prom = run_builtin("runqlat", || spin_threads(4, Duration::from_millis(1200)));
     let n = prom_sum(&prom, "ebpfx_run_queue_latency_seconds_count", "");
     let sum = prom_sum(&prom, "ebpfx_run_queue_latency_seconds_sum", "");
     assert!(n >= 10.0 && sum > 0.01, "count {n} sum {sum}\n{prom}");
@@ -77,7 +77,7 @@ fn live_runqlat_cgroup_labels_cgroup_paths() {
     // Four spinning processes (more than CPUs) in a cgroup of the test's own: that cgroup's row
     // must be there, labelled with its path.
     let cg = OwnCgroup::new("runqlat");
-    let prom = run_builtin("runqlat_cgroup", "3s", || {
+    let prom = run_builtin("runqlat_cgroup", || {
         let script = format!("echo $$ > {}/cgroup.procs && exec timeout 1 sh -c 'while :; do :; done'", cg.0);
         let children: Vec<_> =
             (0..4).map(|_| Command::new("sh").args(["-c", &script]).spawn().expect("spawn spinner")).collect();
@@ -98,7 +98,7 @@ fn live_offcpu_counts_sleeps() {
     let _l = live_lock();
     // A thread with a command name of its own sleeps 5 x 200 ms: only its blocking is counted.
     let comm = unique_comm("eoff");
-    let prom = run_builtin("offcpu", "3s", || {
+    let prom = run_builtin("offcpu", || {
         on_named_thread(&comm, || {
             for _ in 0..5 {
                 std::thread::sleep(Duration::from_millis(200));
@@ -119,12 +119,12 @@ fn live_softirqs_and_hardirqs_during_io() {
     }
     let _l = live_lock();
     let s = Scratch::new("irq");
-    let prom = run_builtin("softirqs", "2s", || direct_writes(s.path(), 200));
+    let prom = run_builtin("softirqs", || direct_writes(s.path(), 200));
     let timer = prom_sum(&prom, "ebpfx_softirq_seconds_count", "softirq=\"timer\"")
         + prom_sum(&prom, "ebpfx_softirq_seconds_count", "softirq=\"rcu\"")
         + prom_sum(&prom, "ebpfx_softirq_seconds_count", "softirq=\"sched\"");
     assert!(timer > 0.0, "no timer/rcu/sched softirqs in 2 s\n{prom}");
-    let prom = run_builtin("hardirqs", "2s", || direct_writes(s.path(), 200));
+    let prom = run_builtin("hardirqs", || direct_writes(s.path(), 200));
     let virtio = prom_sum(&prom, "ebpfx_hardirq_seconds_count", "virtio");
     assert!(virtio >= 1.0, "no virtio interrupts during 200 direct writes\n{prom}");
 }
@@ -135,7 +135,7 @@ fn live_timers_resolves_callbacks() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("timers", "2s", || {
+    let prom = run_builtin("timers", || {
         for _ in 0..20 {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -156,7 +156,7 @@ fn live_exec_counts_commands() {
     let comm = unique_comm("etrue");
     let exe = s.path().join(&comm);
     std::fs::copy("/bin/true", &exe).expect("copy /bin/true");
-    let prom = run_builtin("exec", "2s", || {
+    let prom = run_builtin("exec", || {
         for _ in 0..50 {
             let st = Command::new(&exe).status().expect("run true copy");
             assert!(st.success());
@@ -175,7 +175,7 @@ fn live_pagefaults_counts_touched_pages() {
     // A thread with a name of its own touches each page of a fresh 100 MiB anonymous mapping.
     let comm = unique_comm("epf");
     const PAGES: usize = 25_600;
-    let prom = run_builtin("pagefaults", "3s", || {
+    let prom = run_builtin("pagefaults", || {
         on_named_thread(&comm, || {
             let len = PAGES * 4096;
             // SAFETY: a private anonymous mapping of `len` bytes, written only within its bounds
@@ -222,7 +222,7 @@ fn live_oomkill_names_the_victim() {
     let _ = std::fs::create_dir(&dir);
     std::fs::write(format!("{dir}/{limit_file}"), "67108864").expect("set memory limit");
     let _ = std::fs::write(format!("{dir}/memory.swap.max"), "0");
-    let prom = run_builtin("oomkill", "4s", || {
+    let prom = run_builtin("oomkill", || {
         // The child joins the cgroup, then allocates 512 MiB: the OOM killer picks it.
         let st = Command::new("sh")
             .args([
@@ -272,7 +272,7 @@ t = threading.Thread(target=serve); t.start()\n\
 cl = socket.create_connection(('127.0.0.1', 45678))\n\
 for _ in range(16): cl.sendall(b'x' * 65536)\n\
 cl.close(); t.join()\n";
-    let prom = run_builtin("tcpretrans", "20s", || {
+    let prom = run_builtin("tcpretrans", || {
         let out = Command::new("ip")
             .args(["netns", "exec", &ns, "timeout", "15", "/usr/bin/python3", "-c", transfer])
             .output()
