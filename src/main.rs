@@ -14,6 +14,7 @@ fn main() {
     // A shell asking for completions (EBPFX_COMPLETE=bash ...) is answered here and exits.
     ebpfx::complete::handle_request(<Cli as clap::CommandFactory>::command);
     let cli = Cli::parse();
+    ebpfx::loader::map_memory::set_limit(cli.max_map_memory);
     if !matches!(cli.command, Command::Run(_)) {
         // No window to end: an interrupt quits at once.
         ebpfx::window::quit_on_interrupt();

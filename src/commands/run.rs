@@ -306,11 +306,26 @@ impl Blocks for RunBlocks<'_> {
                 l.detach();
             }
         }
+        // Counters and histograms: what happened in the interval. Gauges hold a level (a flow's
+        // RTT, bytes acked): each block shows the value at its read, changed or not.
         let deltas: Option<Vec<Vec<RawMap>>> = self.previous.as_ref().map(|previous| {
             current
                 .iter()
                 .zip(previous)
-                .map(|(c, p)| c.iter().zip(p).map(|(c, p)| crate::raw::delta(c, p)).collect())
+                .zip(&self.configs)
+                .map(|((c, p), config)| {
+                    c.iter()
+                        .zip(p)
+                        .zip(&config.metrics)
+                        .map(|((c, p), m)| {
+                            if matches!(m.kind, crate::config::MetricKind::Gauge) {
+                                c.clone()
+                            } else {
+                                crate::raw::delta(c, p)
+                            }
+                        })
+                        .collect()
+                })
                 .collect()
         });
         let configs: Vec<&Config> = self.configs.iter().collect();
