@@ -598,9 +598,18 @@ pub fn build_snapshot(
                 metric
             };
             match decoders.metric(&config.name, metric, raw) {
-                Ok(m) => snapshot.metrics.push(m),
+                Ok(d) => {
+                    if let Some(first) = &d.row_errors.first {
+                        errors = errors.saturating_add(d.row_errors.rows);
+                        snapshot.warnings.push(format!(
+                            "config {}: metric {}: {} map entries dropped: {first}",
+                            config.name, metric.name, d.row_errors.rows
+                        ));
+                    }
+                    snapshot.metrics.push(d.metric);
+                }
                 Err(e) => {
-                    errors += 1;
+                    errors += u64::from(e.counts_as_decoder_error());
                     snapshot.warnings.push(format!("{e} (metric dropped from the output)"));
                 }
             }

@@ -169,7 +169,18 @@ pub(super) enum ChainError {
     Failed(String),
 }
 
-/// Runs `chain` on `field`. `Ok(true)`: the label value is in `a`; `Ok(false)`: skip the row.
+/// Whether `chain` can run at all: errors that do not depend on the field (no decoders, an
+/// unknown decoder name) fail every row alike, so they are reported once for the metric.
+pub(super) fn check(chain: &[Compiled]) -> Result<(), ChainError> {
+    if chain.is_empty() {
+        return Err(ChainError::NoDecoders);
+    }
+    match chain.iter().find(|c| matches!(c.step, Step::Unknown)) {
+        Some(c) => Err(ChainError::Unknown(c.name.clone())),
+        None => Ok(()),
+    }
+}
+
 /// Runs `chain` on `field`, appending the final value to `out` (`a` and `b` hold the values
 /// between decoders). `Ok(false)`: a decoder asked to skip the row; then, as on an error,
 /// `out` may hold a partial value that the caller drops.

@@ -95,7 +95,8 @@ impl Env {
     }
 }
 
-/// Why a metric could not be decoded. The whole metric is dropped for this read (Q1).
+/// Why a metric could not be decoded at all: the whole metric is dropped for this read. (A key
+/// that fails on its own drops only its row: see [`RowErrors`].)
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeError {
     pub config: String,
@@ -131,6 +132,13 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// One metric decoded from its map, and the rows left out because their keys failed to decode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub metric: Metric,
+    pub row_errors: RowErrors,
+}
 
 /// A single label failed to decode (see [`Decoders::decode_label`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -848,9 +856,11 @@ impl Decoders {
         &self.tables.env
     }
 
-    /// Decodes one metric's map. `Err`: the whole metric is dropped for this read (spec §3.3,
-    /// Q1); see [`DecodeError::counts_as_decoder_error`] for whether to count it.
-    pub fn metric(&mut self, config: &str, spec: &MetricConfig, raw: &RawMap) -> Result<Metric, DecodeError> {
+    /// Decodes one metric's map. Rows whose keys fail to decode are left out and counted in
+    /// [`Decoded::row_errors`]. `Err`: the whole metric is dropped for this read (its layout
+    /// cannot decode any row, the raw map is inconsistent, or a histogram cannot be rebuilt);
+    /// see [`DecodeError::counts_as_decoder_error`] for whether to count it.
+    pub fn metric(&mut self, config: &str, spec: &MetricConfig, raw: &RawMap) -> Result<Decoded, DecodeError> {
         let err = |(kind, detail): (DecodeErrorKind, String)| DecodeError {
             config: config.to_string(),
             metric: spec.name.clone(),
@@ -867,24 +877,38 @@ impl Decoders {
         };
         if let MetricKind::Counter { perf_event_array: true } = spec.kind {
             // Event counters are counted by `collect`, not read from a map.
-            return Ok(metric(names(spec.labels.len()), MetricValues::Counter(Samples::new(spec.labels.len()))));
+            let values = MetricValues::Counter(Samples::new(spec.labels.len()));
+            return Ok(Decoded { metric: metric(names(spec.labels.len()), values), row_errors: RowErrors::default() });
         }
         self.tables.new_read();
         let state = state_for(&mut self.metrics, config, spec);
         let rows = &mut self.rows;
         let histogram = matches!(spec.kind, MetricKind::Histogram(_));
         let direct = self.direct_keys;
-        read_rows(&mut self.tables, state, raw, &mut self.scratch, rows, histogram, direct).map_err(err)?;
+        let row_errors =
+            read_rows(&mut self.tables, state, raw, &mut self.scratch, rows, histogram, direct).map_err(err)?;
         let width = spec.labels.len();
-        match &spec.kind {
-            MetricKind::Counter { .. } => Ok(metric(names(width), MetricValues::Counter(samples(rows)))),
-            MetricKind::Gauge => Ok(metric(names(width), MetricValues::Gauge(samples(rows)))),
+        let metric = match &spec.kind {
+            MetricKind::Counter { .. } => metric(names(width), MetricValues::Counter(samples(rows))),
+            MetricKind::Gauge => metric(names(width), MetricValues::Gauge(samples(rows))),
             MetricKind::Histogram(h) => {
                 let series = histogram_series(rows, h).map_err(err)?;
                 let values = Histogram { bucket_type: h.bucket_type, multiplier: h.multiplier, series };
-                Ok(metric(names(width.saturating_sub(1)), MetricValues::Histogram(values)))
+                metric(names(width.saturating_sub(1)), MetricValues::Histogram(values))
             }
-        }
+        };
+        Ok(Decoded { metric, row_errors })
+    }
+
+    /// [`Decoders::metric`] without the row errors: for tests whose maps decode cleanly.
+    #[cfg(test)]
+    pub(crate) fn metric_only(
+        &mut self,
+        config: &str,
+        spec: &MetricConfig,
+        raw: &RawMap,
+    ) -> Result<Metric, DecodeError> {
+        self.metric(config, spec, raw).map(|d| d.metric)
     }
 
     /// Decodes one key (e.g. a `perf_event_array` record already truncated to the key size,
@@ -921,18 +945,37 @@ impl Decoders {
         let (a, b) = &mut self.scratch;
         let mut out = Vec::new();
         match chain::run(&mut self.tables, chain::RowContext::default(), &chain, field, a, b, &mut out) {
-            Ok(true) => match String::from_utf8(out) {
-                Ok(s) => Ok(Some(s)),
-                Err(e) => Err(LabelError(not_utf8(&label.name, e.as_bytes()))),
-            },
+            Ok(true) => {
+                escape_invalid_utf8(&mut out, 0);
+                Ok(Some(String::from_utf8_lossy(&out).into_owned()))
+            }
             Ok(false) => Ok(None),
             Err(e) => Err(LabelError(chain_error(&label.name, e))),
         }
     }
 }
 
-fn not_utf8(label: &str, value: &[u8]) -> String {
-    format!("error decoding label {label:?}: value {:?} is not valid UTF-8", String::from_utf8_lossy(value))
+/// Label text from the kernel is data, not necessarily UTF-8 (a task may name itself with any
+/// bytes): every byte of `buf[start..]` that is not part of valid UTF-8 becomes the four
+/// characters `\xNN` (lowercase hex); valid text is left alone (docs/config-format.md, "Label
+/// bytes").
+pub fn escape_invalid_utf8(buf: &mut Vec<u8>, start: usize) {
+    let Some(value) = buf.get(start..) else {
+        return;
+    };
+    if value.is_ascii() || std::str::from_utf8(value).is_ok() {
+        return;
+    }
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut escaped = Vec::with_capacity(value.len() + 16);
+    for chunk in value.utf8_chunks() {
+        escaped.extend_from_slice(chunk.valid().as_bytes());
+        for &b in chunk.invalid() {
+            escaped.extend_from_slice(&[b'\\', b'x', DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+        }
+    }
+    buf.truncate(start);
+    buf.extend_from_slice(&escaped);
 }
 
 fn chain_error(label: &str, e: chain::ChainError) -> String {
@@ -994,12 +1037,8 @@ fn decode_row(
                     return Err(chain_error(&label.name, e));
                 }
             }
+            escape_invalid_utf8(&mut rows.arena, start);
             let value = rows.arena.get(start..).unwrap_or(&[]);
-            if !value.is_ascii() && std::str::from_utf8(value).is_err() {
-                let e = not_utf8(&label.name, value);
-                rows.truncate_to(row_start, arena_start);
-                return Err(e);
-            }
             if let Some(c) = cache {
                 c.insert(field.into(), String::from_utf8_lossy(value).into());
             }
@@ -1012,7 +1051,44 @@ fn decode_row(
     Ok(Row::Keep)
 }
 
-/// Rows of `raw` per spec §5, decoded, sorted and summed.
+/// Rows dropped from one read because their keys failed to decode: each is counted as a
+/// decoder error, and the first one's detail is kept for the warning.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowErrors {
+    pub rows: u64,
+    pub first: Option<String>,
+}
+
+impl RowErrors {
+    fn note(&mut self, detail: String) {
+        self.rows = self.rows.saturating_add(1);
+        self.first.get_or_insert(detail);
+    }
+}
+
+/// Errors that would fail every row alike (a zero-sized label, a chain with no or an unknown
+/// decoder, keys of the wrong size): reported once for the whole metric.
+fn check_layout(state: &MetricState, raw: &RawMap, cpu_rows: bool) -> Result<(), String> {
+    for (li, label) in state.labels.iter().enumerate() {
+        if label.size == 0 {
+            return Err(format!("error decoding label {:?}: size is zero or not set", label.name));
+        }
+        let chain = state.ranges.get(li).and_then(|r| state.chains.get(r.clone())).unwrap_or(&[]);
+        chain::check(chain).map_err(|e| chain_error(&label.name, e))?;
+    }
+    if !cpu_rows && !state.labels.is_empty() && raw.key_size != state.key_len {
+        return Err(format!(
+            "error decoding labels: total size of key {} is {} bytes, but we have labels to decode {}",
+            text::go_bytes_literal(raw.keys.get(..raw.key_size).unwrap_or(&[])),
+            raw.key_size,
+            state.key_len
+        ));
+    }
+    Ok(())
+}
+
+/// Rows of `raw` per spec §5, decoded, sorted and summed. A row whose key fails to decode is
+/// dropped and counted in the returned [`RowErrors`]; the other rows are kept.
 fn read_rows(
     tables: &mut chain::Tables,
     state: &mut MetricState,
@@ -1021,16 +1097,16 @@ fn read_rows(
     rows: &mut Rows,
     histogram: bool,
     direct: bool,
-) -> Result<(), (DecodeErrorKind, String)> {
+) -> Result<RowErrors, (DecodeErrorKind, String)> {
     let raw_err = |d: String| (DecodeErrorKind::RawMap, d);
-    let key_err = |d: String| (DecodeErrorKind::Key, d);
     let width = state.labels.len();
     let n = raw.len();
+    let mut errors = RowErrors::default();
     rows.reset(width, 0);
     rows.sort_by_names(&state.labels, histogram);
     if raw.key_size == 0 {
         if raw.keys.is_empty() && raw.values.is_empty() {
-            return Ok(());
+            return Ok(errors);
         }
         return Err(raw_err(format!("map {:?} has key size 0 but holds data", raw.name)));
     }
@@ -1049,6 +1125,9 @@ fn read_rows(
     }
     let cpu_rows = raw.per_cpu && state.labels.last().is_some_and(|l| l.name == "cpu");
     let only_cpu = cpu_rows && width == 1;
+    if n > 0 {
+        check_layout(state, raw, cpu_rows).map_err(|d| (DecodeErrorKind::Key, d))?;
+    }
     let (a, b) = scratch;
     // Counters and gauges of one or two short labels (pids, CPUs, operations, task names) are
     // first tried without keeping the labels at all: each row becomes its two exact keys and its
@@ -1061,25 +1140,31 @@ fn read_rows(
         // Quicker still when both keys can be read straight off the key bytes.
         if direct && !cpu_rows && raw.key_size == state.key_len && direct_keys(state, raw, l0, l1, &mut rows.exact) {
             rows.merge_exact();
-            return Ok(());
+            return Ok(errors);
         }
         let mut exact = std::mem::take(&mut rows.exact);
         exact.reserve(if cpu_rows { n.saturating_mul(raw.slots) } else { n });
         let complete = each_row(raw, cpu_rows, only_cpu, |bytes, value| {
-            if let Row::Keep = decode_row(tables, state, bytes, rows, a, b).map_err(key_err)? {
-                if rows.stats.iter().any(|s| s.nul || s.longest > KEY_BYTES) {
-                    return Ok(false);
+            match decode_row(tables, state, bytes, rows, a, b) {
+                Ok(Row::Keep) => {
+                    if rows.stats.iter().any(|s| s.nul || s.longest > KEY_BYTES) {
+                        return Ok(false);
+                    }
+                    exact.push((rows.prefix(0, l0), if width > 1 { rows.prefix(0, l1) } else { 0 }, value));
+                    rows.truncate_to(0, 0);
                 }
-                exact.push((rows.prefix(0, l0), if width > 1 { rows.prefix(0, l1) } else { 0 }, value));
-                rows.truncate_to(0, 0);
+                Ok(Row::Skip) => {}
+                Err(detail) => errors.note(detail),
             }
             Ok(true)
         });
         rows.exact = exact;
         if complete? {
             rows.merge_exact();
-            return Ok(());
+            return Ok(errors);
         }
+        // Decoded again below: count those rows' errors once.
+        errors = RowErrors::default();
     }
     rows.reset(width, if cpu_rows { n.saturating_mul(raw.slots) } else { n });
     rows.sort_by_names(&state.labels, histogram);
@@ -1087,13 +1172,17 @@ fn read_rows(
         // §5.4 rule 1: no labels and a 4-byte zero key → the empty label list.
         if width == 0 && bytes == [0, 0, 0, 0] {
             rows.values.push(value);
-        } else if let Row::Keep = decode_row(tables, state, bytes, rows, a, b).map_err(key_err)? {
-            rows.values.push(value);
+            return Ok(true);
+        }
+        match decode_row(tables, state, bytes, rows, a, b) {
+            Ok(Row::Keep) => rows.values.push(value),
+            Ok(Row::Skip) => {}
+            Err(detail) => errors.note(detail),
         }
         Ok(true)
     })?;
     rows.merge(!histogram);
-    Ok(())
+    Ok(errors)
 }
 
 /// Exact keys of every entry of `raw` read straight off the fields of labels `l0` and `l1`, into

@@ -161,7 +161,7 @@ mod tests {
         raw.push(&key(std::process::id()), &[3]);
         raw.push(&key(0), &[1]);
         let mut d = Decoders::new(Env::system());
-        let m = d.metric("c", &spec, &raw).expect("decodes");
+        let m = d.metric_only("c", &spec, &raw).expect("decodes");
         let MetricValues::Counter(samples) = m.values else { panic!("counter") };
         let got: Vec<(Vec<String>, f64)> = samples.iter().map(|s| (s.labels.to_vec(), s.value)).collect();
         assert_eq!(
