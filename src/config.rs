@@ -81,6 +81,15 @@ pub struct CgroupIdMap {
     pub regexps: Vec<String>,
 }
 
+/// Most buckets an `exp2`, `exp2zero` or `linear` histogram may span (`bucket_max - bucket_min
+/// + 1`): more is a config mistake, not a histogram worth printing.
+pub const MAX_HISTOGRAM_BUCKETS: i64 = 1 << 16;
+
+/// Largest map key (sum of label sizes and paddings) a config may describe, in bytes. The
+/// kernel's own limits are far lower; a bigger sum is a typo, and one that overflows is refused
+/// before it is used.
+pub const MAX_KEY_SIZE: usize = 1 << 16;
+
 /// Decoder names ebpfx knows (spec §7).
 pub const DECODERS: &[&str] = &[
     "cgroup",
@@ -121,7 +130,7 @@ impl Config {
 
     /// Sum of label sizes and paddings: the key size the map must have.
     pub fn key_size(metric: &MetricConfig) -> usize {
-        metric.labels.iter().map(|l| l.size + l.padding).sum()
+        metric.labels.iter().fold(0usize, |sum, l| sum.saturating_add(l.size).saturating_add(l.padding))
     }
 
     /// One line for `ebpfx list`: the description, else the first metric's help.
@@ -131,6 +140,35 @@ impl Config {
         }
         self.metrics.first().map(|m| m.help.lines().next().unwrap_or_default().trim().to_string()).unwrap_or_default()
     }
+}
+
+/// Configs that run together must not define the same metric: their series would share one
+/// Prometheus family and one config's samples would hide the other's. Refused (a config error,
+/// exit 2) naming both configs and the metric. A histogram `h` also owns `h_bucket`, `h_sum`
+/// and `h_count`.
+pub fn check_distinct_metrics<'a>(configs: impl IntoIterator<Item = &'a Config>) -> anyhow::Result<()> {
+    let mut owners: std::collections::HashMap<String, (&'a Config, &'a str)> = std::collections::HashMap::new();
+    for c in configs {
+        for m in &c.metrics {
+            let mut names = vec![m.name.clone()];
+            if let MetricKind::Histogram(_) = m.kind {
+                names.extend(["_bucket", "_sum", "_count"].map(|s| format!("{}{s}", m.name)));
+            }
+            for n in names {
+                if let Some((other, other_metric)) = owners.get(&n) {
+                    if other.name != c.name {
+                        return Err(config_err(format!(
+                            "configs {} ({}) and {} ({}) both define metric {n:?} (as {other_metric:?} and {:?}): \
+                             ebpfx does not run configs whose metric names clash; run them separately or rename one",
+                            other.name, other.origin, c.name, c.origin, m.name
+                        )));
+                    }
+                }
+                owners.entry(n).or_insert((c, m.name.as_str()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `DIR/NAME.yaml` → `NAME`.
@@ -334,6 +372,16 @@ impl Parser<'_> {
                 labels.push(self.label(lv, &here, i)?);
             }
         }
+        let mut key_size = 0usize;
+        for l in &labels {
+            key_size = key_size.saturating_add(l.size).saturating_add(l.padding);
+            if key_size > MAX_KEY_SIZE {
+                return Err(self.err(format!(
+                    "{here}: labels: the sizes and paddings up to label {:?} add up to more than a map key can be ({MAX_KEY_SIZE} bytes)",
+                    l.name
+                )));
+            }
+        }
         let kind = match kind {
             0 => MetricKind::Counter {
                 perf_event_array: match get(m, "perf_event_array") {
@@ -438,8 +486,14 @@ impl Parser<'_> {
                         "{here}: histogram buckets have zero size: [bucket_min .. bucket_max] = [{bucket_min} .. {bucket_max}] (set bucket_max above bucket_min)"
                     )));
                 }
-                if bucket_min < 0 {
-                    return Err(self.err(format!("{here}: bucket_min ({bucket_min}) must not be negative")));
+                // A negative bucket_min is fine (an exp2 bucket -2 has le 0.25, as in ebpf_exporter);
+                // the span must stay printable.
+                let buckets = bucket_max.checked_sub(bucket_min).and_then(|d| d.checked_add(1));
+                if !matches!(buckets, Some(b) if b <= MAX_HISTOGRAM_BUCKETS) {
+                    let n = i128::from(bucket_max) - i128::from(bucket_min) + 1;
+                    return Err(self.err(format!(
+                        "{here}: [bucket_min .. bucket_max] = [{bucket_min} .. {bucket_max}] spans {n} buckets; at most {MAX_HISTOGRAM_BUCKETS} are supported"
+                    )));
                 }
                 if matches!(bucket_type, BucketType::Exp2 | BucketType::Exp2Zero) && bucket_max > 1023 {
                     return Err(self.err(format!("{here}: bucket_max ({bucket_max}) is too large for {bt}")));
@@ -466,6 +520,13 @@ impl Parser<'_> {
             return Err(self.err(format!("{lhere}: size is zero or not set (the number of key bytes for this label)")));
         }
         let padding = self.unsigned(get(m, "padding"), &format!("{lhere}: padding"))?;
+        for (key, v) in [("size", size), ("padding", padding)] {
+            if v > MAX_KEY_SIZE {
+                return Err(
+                    self.err(format!("{lhere}: {key} {v} is larger than a map key can be ({MAX_KEY_SIZE} bytes)"))
+                );
+            }
+        }
         let mut decoders = Vec::new();
         if let Some(d) = get(m, "decoders") {
             for (i, dv) in self.list(d, &format!("{lhere}: decoders"))?.iter().enumerate() {
@@ -579,9 +640,10 @@ impl Parser<'_> {
             None | Some(Value::Null) => Ok(0),
             Some(Value::Number(n)) => {
                 if let Some(u) = n.as_u64() {
-                    return Ok(u as usize);
+                    return Ok(usize::try_from(u).unwrap_or(usize::MAX));
                 }
                 match n.as_f64() {
+                    // `as` saturates: a huge float becomes usize::MAX, refused by the caller.
                     Some(f) if f.is_finite() && f >= 0.0 => Ok(f.trunc() as usize),
                     _ => Err(self.err(format!("{what} must be a non-negative integer, found {n}"))),
                 }
@@ -757,5 +819,51 @@ metrics:
         assert!(err_of("metrics:\n  counters:\n    - name: a\n      help: h\n      labels:\n        - name: __x\n          size: 4\n          decoders: [{name: uint}]\n").contains("label name"));
         assert!(err_of("metrics:\n  counters:\n    - name: a\n").contains("lacks `help`"));
         assert!(err_of("metrics: [").contains("YAML syntax error"));
+    }
+
+    #[test]
+    fn negative_bucket_min_is_accepted() {
+        let c = Config::parse("b", "b.yaml", &BIO.replace("bucket_min: 0", "bucket_min: -2")).expect("parses");
+        let MetricKind::Histogram(h) = &c.metrics[0].kind else { panic!("histogram") };
+        assert_eq!(h.bucket_min, -2);
+    }
+
+    #[test]
+    fn absurd_bucket_spans_and_key_sizes_are_refused_naming_the_key() {
+        let linear = BIO.replace("bucket_type: exp2", "bucket_type: linear");
+        let e = err_of(&linear.replace("bucket_max: 27", "bucket_max: 100000000"));
+        assert!(e.contains("x.yaml") && e.contains("histogram bio_latency_seconds"), "{e}");
+        assert!(e.contains("[bucket_min .. bucket_max] = [0 .. 100000000] spans 100000001 buckets"), "{e}");
+        let e = err_of(&linear.replace("bucket_min: 0", "bucket_min: -9223372036854775808"));
+        assert!(e.contains("spans 9223372036854775836 buckets"), "{e}");
+        assert!(Config::parse("x", "x.yaml", &linear.replace("bucket_max: 27", "bucket_max: 65535")).is_ok());
+        // Sizes whose sum overflows, and sizes beyond any map key.
+        let e = err_of(&BIO.replace("size: 8", "size: 18446744073709551615"));
+        assert!(e.contains("label bucket: size 18446744073709551615 is larger than a map key can be"), "{e}");
+        let e = err_of(&BIO.replace("size: 8", "size: 65000").replace("size: 4", "size: 1000"));
+        assert!(
+            e.contains("histogram bio_latency_seconds: labels: the sizes and paddings up to label \"bucket\""),
+            "{e}"
+        );
+        let e = err_of(&BIO.replace("padding: 3", "padding: 1e30"));
+        assert!(e.contains("label operation: padding"), "{e}");
+    }
+
+    #[test]
+    fn a_metric_name_in_two_configs_is_refused_naming_both() {
+        let a = Config::parse("a", "dir/a.yaml", BIO).expect("a");
+        let b = Config::parse("b", "dir/b.yaml", BIO).expect("b");
+        let err = check_distinct_metrics([&a, &b]).expect_err("clash");
+        assert!(err.downcast_ref::<crate::error::ConfigError>().is_some(), "exit 2");
+        let e = format!("{err:#}");
+        assert!(
+            e.contains("configs a (dir/a.yaml) and b (dir/b.yaml) both define metric \"bio_latency_seconds\""),
+            "{e}"
+        );
+        let counter = "metrics:\n  counters:\n    - name: bio_latency_seconds_count\n      help: h\n";
+        let c = Config::parse("c", "c.yaml", counter).expect("c");
+        assert!(check_distinct_metrics([&a, &c]).is_err());
+        let other = Config::parse("d", "d.yaml", &BIO.replace("bio_latency_seconds", "other_seconds")).expect("d");
+        assert!(check_distinct_metrics([&a, &other]).is_ok());
     }
 }

@@ -132,6 +132,28 @@ pub fn metrics(
     out
 }
 
+/// Checks a self metric read from a saved snapshot as a config's metric is checked: a valid
+/// Prometheus metric name, valid and distinct label names. Text that would break the output
+/// is refused rather than printed.
+pub fn validate(metric: &Metric) -> Result<(), String> {
+    use crate::config::{valid_label_name, valid_metric_name};
+    if !valid_metric_name(&metric.name) {
+        return Err(format!("name {:?} is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)", metric.name));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for l in &metric.label_names {
+        if !valid_label_name(l) {
+            return Err(format!(
+                "label name {l:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+            ));
+        }
+        if !seen.insert(l.as_str()) {
+            return Err(format!("label {l:?} appears twice"));
+        }
+    }
+    Ok(())
+}
+
 /// Statistics gathered between two readings.
 pub fn window_delta(start: &HashMap<u32, RunStats>, end: &HashMap<u32, RunStats>) -> HashMap<u32, RunStats> {
     end.iter()

@@ -257,6 +257,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         // Every config is parsed and validated before any BPF is loaded.
         resolved.push(catalog.resolve(name)?);
     }
+    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
     let probe = crate::probe::apply(&mut resolved, req.probe.as_deref())?;
     let globals = crate::flowfilter::globals(req.port, req.addr.as_deref(), req.state.as_deref())?;

@@ -86,8 +86,8 @@ fn exp2(i: i64) -> f64 {
     }
 }
 
-/// More buckets than this is a config mistake, not a histogram worth allocating.
-const MAX_BUCKETS: i64 = 1 << 20;
+/// More buckets than this is a config mistake (refused at load), not a histogram worth allocating.
+const MAX_BUCKETS: i64 = crate::config::MAX_HISTOGRAM_BUCKETS;
 
 /// One label group rebuilt: cumulative buckets, total count, and the sum (`None` when the map
 /// has no sum key).
@@ -126,7 +126,7 @@ pub(super) fn rebuild(spec: &HistogramSpec, raw: &HashMap<u64, u64>) -> Result<R
             if max == min {
                 return Err(format!("histogram buckets have zero size: [bucket_min .. bucket_max] = [{min} .. {max}]"));
             }
-            if max.saturating_sub(min) > MAX_BUCKETS {
+            if max.saturating_sub(min) >= MAX_BUCKETS {
                 return Err(format!("too many histogram buckets: [bucket_min .. bucket_max] = [{min} .. {max}]"));
             }
             buckets.reserve((max - min + 1) as usize);

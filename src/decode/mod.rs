@@ -1051,6 +1051,10 @@ fn decode_row(
     Ok(Row::Keep)
 }
 
+/// Most value slots (possible CPUs of a per-CPU map) an entry may have: the `cpu` label is
+/// 2 bytes (spec §5.3).
+pub const MAX_SLOTS: usize = 1 << 16;
+
 /// Rows dropped from one read because their keys failed to decode: each is counted as a
 /// decoder error, and the first one's detail is kept for the warning.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -1122,6 +1126,15 @@ fn read_rows(
     }
     if n > 0 && raw.slots == 0 {
         return Err(raw_err(format!("map {:?} has no value slots", raw.name)));
+    }
+    if raw.key_size > crate::config::MAX_KEY_SIZE || raw.slots > MAX_SLOTS {
+        return Err(raw_err(format!(
+            "map {:?} claims {}-byte keys and {} value slots per entry (at most {} and {MAX_SLOTS})",
+            raw.name,
+            raw.key_size,
+            raw.slots,
+            crate::config::MAX_KEY_SIZE
+        )));
     }
     let cpu_rows = raw.per_cpu && state.labels.last().is_some_and(|l| l.name == "cpu");
     let only_cpu = cpu_rows && width == 1;
@@ -1231,7 +1244,8 @@ fn each_row(
     only_cpu: bool,
     mut f: impl FnMut(&[u8], u64) -> Result<bool, (DecodeErrorKind, String)>,
 ) -> Result<bool, (DecodeErrorKind, String)> {
-    let mut row = Vec::with_capacity(raw.key_size + 2);
+    // Grown on first use: a raw map from a file may claim any key size (checked by the caller).
+    let mut row = Vec::new();
     for (key, values) in raw.keys.chunks_exact(raw.key_size).zip(raw.values.chunks_exact(raw.slots.max(1))) {
         if !cpu_rows {
             // Non-per-CPU maps have one slot; per-CPU slots with identical labels are summed.
