@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::*;
 use crate::config::{DecoderSpec, HistogramSpec};
-use crate::model::{BucketType, Sample};
+use crate::model::{BucketType, HistogramSeries, Sample};
 
 fn dec(name: &str) -> DecoderSpec {
     DecoderSpec { name: name.to_string(), static_map: None, allow_unknown: false, regexps: None }
@@ -125,7 +125,11 @@ fn assert_prom_order(m: &Metric) {
     let snap = |m: Metric| crate::model::Snapshot::of(vec![m]);
     let opts = crate::render::Options { prefix: "t_".into() };
     let marked = crate::render::render(crate::render::Format::Prom, &snap(m.clone()), &opts);
-    let plain = Metric { values: MetricValues::Counter(samples.to_vec().into()), ..m.clone() };
+    let plain_values = match &m.values {
+        MetricValues::Gauge(_) => MetricValues::Gauge(samples.to_vec().into()),
+        _ => MetricValues::Counter(samples.to_vec().into()),
+    };
+    let plain = Metric { values: plain_values, ..m.clone() };
     assert_eq!(marked, crate::render::render(crate::render::Format::Prom, &snap(plain), &opts));
 }
 
@@ -616,8 +620,8 @@ fn packed_keys_order_and_round_trip_like_pairs() {
         (key("proc-9"), key("123456789")),
     ];
     let exact: Vec<_> = keys.iter().map(|&(a, b)| (a, b, 0)).collect();
-    let p = super::Packing::of(&exact).expect("fits in 16 bytes");
-    let short = super::Packing::of(&exact[..4]).expect("fits in 8 bytes");
+    let p = super::fast::Packing::of(&exact).expect("fits in 16 bytes");
+    let short = super::fast::Packing::of(&exact[..4]).expect("fits in 8 bytes");
     assert!(short.bits() <= 64 && p.bits() > 64);
     for p in [&p, &short] {
         let keys = if p.bits() <= 64 { &keys[..4] } else { &keys[..] };
@@ -629,13 +633,13 @@ fn packed_keys_order_and_round_trip_like_pairs() {
         }
     }
     // All the same, or one key of all 16 bytes: still exact.
-    let same = super::Packing::of(&[(5, 7, 0), (5, 7, 1)]).expect("nothing differs");
+    let same = super::fast::Packing::of(&[(5, 7, 0), (5, 7, 1)]).expect("nothing differs");
     assert_eq!(same.unpack(same.pack(5, 7)), (5, 7));
     let wide = [(1u128 << 120, 0, 0), (1, 0, 0)];
-    let p = super::Packing::of(&wide).expect("one key of 16 bytes");
+    let p = super::fast::Packing::of(&wide).expect("one key of 16 bytes");
     assert_eq!(p.unpack(p.pack(1, 0)), (1, 0));
     // Spans of 9 and 8 bytes do not fit.
-    assert!(super::Packing::of(&[(0, 0, 0), (1 | 1 << 64, 1 | 1 << 56, 0)]).is_none());
+    assert!(super::fast::Packing::of(&[(0, 0, 0), (1 | 1 << 64, 1 | 1 << 56, 0)]).is_none());
 }
 
 #[test]
@@ -648,8 +652,8 @@ fn common_prefix_lengths() {
         (b"01234567", b"01234567", 8),
         (b"0123456", b"01234567", 7),
     ] {
-        assert_eq!(super::common_prefix(a, b), n, "{a:?} {b:?}");
-        assert_eq!(super::common_prefix(b, a), n);
+        assert_eq!(super::fast::common_prefix(a, b), n, "{a:?} {b:?}");
+        assert_eq!(super::fast::common_prefix(b, a), n);
     }
 }
 
@@ -1096,4 +1100,109 @@ fn environment_results_are_frozen_at_first_sight() {
     let re_spec = counter("y", vec![label("comm", 2, 0, vec![dec("string"), re(&["^a$"])])]);
     assert_eq!(d.decode_key("c", &re_spec, b"b\0"), Ok(None));
     assert_eq!(d.decode_key("c", &re_spec, b"a\0"), Ok(Some(strs(&["a"]))));
+}
+
+/// A small xorshift generator: the property tests below are reproducible from their seed.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// One random label: a decoder chain of the kinds the fast paths treat differently (direct
+/// `uint` and `string` keys, short and long text, values holding NULs, bytes that are not
+/// UTF-8, cached chains, chains that skip rows or fail on some keys).
+fn random_label(r: &mut Random, name: &str) -> Label {
+    match r.below(10) {
+        // Raw key bytes, NULs included, as the label value.
+        8 => label(name, 1 + r.below(20) as usize, 0, vec![smap(&[("ab", "AB")], true)]),
+        9 => label(name, 1 + r.below(8) as usize, 0, vec![dec("dname")]),
+        0 => uint(name, [1, 2, 4, 8][r.below(4) as usize]),
+        1 | 2 => label(name, 1 + r.below(24) as usize, r.below(3) as usize, vec![dec("string")]),
+        3 => label(name, 1 + r.below(6) as usize, 0, vec![dec("hex")]),
+        4 => label(name, 1, 0, vec![dec("uint"), smap(&[("0", "zero"), ("1", "one")], r.below(2) == 0)]),
+        // errno of text that is not a number fails for that row only.
+        5 => label(name, 2, 0, vec![dec("string"), dec("errno")]),
+        6 => label(name, 4, 0, vec![dec("string"), re(&["^a(.*)$", "^[b-e]"])]),
+        _ => label(name, 16, 0, vec![dec("hex"), dec("string")]),
+    }
+}
+
+/// Key bytes: from a small alphabet (so rows repeat and merge), now and then NULs, bytes that
+/// are not UTF-8, or digits.
+fn random_key(r: &mut Random, size: usize) -> Vec<u8> {
+    const BYTES: &[u8] = b"\0\0\0abcde0123\xff\xfe\xc3\xa9";
+    let mode = r.below(4);
+    (0..size)
+        .map(|_| match mode {
+            0 => BYTES[r.below(BYTES.len() as u64) as usize],
+            1 => b"0123456789"[r.below(10) as usize],
+            2 => b"ab\0"[r.below(3) as usize],
+            _ => r.below(4) as u8,
+        })
+        .collect()
+}
+
+#[test]
+fn fast_paths_and_the_general_path_give_identical_metrics_on_random_maps() {
+    let f = Fixture::new();
+    let mut r = Random(0x9e37_79b9_7f4a_7c15);
+    let names = ["pid", "comm", "cpu", "a", "zeta", "b_1"];
+    for case in 0..400 {
+        let width = r.below(4) as usize;
+        let mut labels: Vec<Label> =
+            (0..width).map(|i| random_label(&mut r, names[(i + case) % names.len()])).collect();
+        // Label names must differ within a metric.
+        labels.dedup_by(|x, y| x.name == y.name);
+        let per_cpu = r.below(3) == 0;
+        if per_cpu && r.below(2) == 0 {
+            labels.push(label("cpu", 2, 0, vec![dec("uint")]));
+            labels.dedup_by(|x, y| x.name == y.name);
+        }
+        let cpu_label = per_cpu && labels.last().is_some_and(|l| l.name == "cpu");
+        let key_size = if labels.is_empty() {
+            4
+        } else {
+            labels.iter().map(|l| l.size + l.padding).sum::<usize>().saturating_sub(if cpu_label { 2 } else { 0 })
+        };
+        let key_size = key_size.max(1);
+        let slots = if per_cpu { 1 + r.below(4) as usize } else { 1 };
+        let pool: Vec<Vec<u8>> = (0..1 + r.below(40)).map(|_| random_key(&mut r, key_size)).collect();
+        let entries: Vec<(Vec<u8>, Vec<u64>)> = (0..r.below(300))
+            .map(|_| {
+                let key =
+                    if labels.is_empty() { vec![0u8; 4] } else { pool[r.below(pool.len() as u64) as usize].clone() };
+                (key, (0..slots).map(|_| r.below(1000)).collect())
+            })
+            .collect();
+        let map = raw(key_size, slots, per_cpu, &entries);
+        let spec = if r.below(4) == 0 {
+            MetricConfig { kind: MetricKind::Gauge, ..counter("g", labels.clone()) }
+        } else {
+            counter("c_total", labels.clone())
+        };
+        let mut results = Vec::new();
+        for (fast, direct) in [(true, true), (true, false), (false, false)] {
+            let mut d = f.decoders();
+            d.set_fast(fast);
+            d.set_direct_keys(direct);
+            let got = d.metric("c", &spec, &map);
+            if let Ok(got) = &got {
+                assert_prom_order(&got.metric);
+            }
+            results.push(got);
+        }
+        let what = format!("case {case}: labels {labels:?}, per_cpu {per_cpu}, {} entries", entries.len());
+        assert_eq!(results[0], results[2], "fast vs general, {what}");
+        assert_eq!(results[1], results[2], "fast without direct keys vs general, {what}");
+    }
 }
