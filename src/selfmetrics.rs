@@ -1,4 +1,4 @@
-//! ebpfx's own metrics (spec §12, adapted to a one-shot run): which configs ran, which
+//! ebpfx's own metrics (ebpf_exporter's, adapted to a one-shot run; README.md, Output): which configs ran, which
 //! programs were loaded and attached, and what the probes cost during the window (run count
 //! and run time, from BPF run-time statistics switched on for the run only).
 use std::collections::HashMap;

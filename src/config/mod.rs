@@ -66,7 +66,7 @@ pub struct Label {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecoderSpec {
     pub name: String,
-    /// `None` when the key is absent (then `static_map` outputs `empty mapping`, spec Q11).
+    /// `None` when the key is absent (then `static_map` outputs `empty mapping`, docs/config-format.md#decoders).
     pub static_map: Option<BTreeMap<String, String>>,
     pub allow_unknown: bool,
     pub regexps: Option<Vec<String>>,
@@ -88,7 +88,7 @@ pub const MAX_HISTOGRAM_BUCKETS: i64 = 1 << 16;
 /// before it is used.
 pub const MAX_KEY_SIZE: usize = 1 << 16;
 
-/// Decoder names ebpfx knows (spec §7).
+/// Decoder names ebpfx knows (docs/config-format.md#decoders).
 pub const DECODERS: &[&str] = &[
     "cgroup",
     "dname",

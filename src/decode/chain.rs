@@ -138,7 +138,7 @@ pub(super) struct RowContext {
 }
 
 /// Whether results of `chain` are worth caching: it reads the environment (whose answer is
-/// then frozen at first sight, spec §6.5) or runs regular expressions. Pure byte and number
+/// then frozen at first sight, docs/config-format.md#decoders) or runs regular expressions. Pure byte and number
 /// formatting is cheaper to redo than to look up. A chain whose result depends on other labels
 /// (`ustack`) cannot be cached by its field bytes; `ustack` keeps its own cache.
 pub(super) fn worth_caching(chain: &[Compiled]) -> bool {
@@ -160,7 +160,7 @@ pub(super) fn worth_caching(chain: &[Compiled]) -> bool {
     })
 }
 
-/// Why a chain failed; rendered into the spec §3.3 details by the caller, who knows the label.
+/// Why a chain failed; rendered into the details (docs/config-format.md#label-bytes-and-decode-errors) by the caller, who knows the label.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum ChainError {
     NoDecoders,

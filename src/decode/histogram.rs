@@ -1,4 +1,4 @@
-//! Histogram bucket indexes and bucket reconstruction (spec §9).
+//! Histogram bucket indexes and bucket reconstruction (docs/config-format.md#histograms).
 use std::collections::HashMap;
 
 use crate::config::HistogramSpec;
@@ -97,7 +97,7 @@ pub(super) struct Rebuilt {
     pub sum: Option<f64>,
 }
 
-/// Rebuilds one group from `raw` (bucket index → count), spec §9.2. Errors depend only on
+/// Rebuilds one group from `raw` (bucket index → count), docs/config-format.md#histograms. Errors depend only on
 /// the config.
 pub(super) fn rebuild(spec: &HistogramSpec, raw: &HashMap<u64, u64>) -> Result<Rebuilt, String> {
     let m = spec.multiplier;

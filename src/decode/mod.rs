@@ -95,7 +95,7 @@ pub struct DecodeError {
     pub config: String,
     pub metric: String,
     pub kind: DecodeErrorKind,
-    /// The spec §3.3 detail, e.g. `error decoding labels: total size of key ...`.
+    /// The detail printed, e.g. `error decoding labels: total size of key ...`.
     pub detail: String,
 }
 
@@ -105,14 +105,14 @@ pub enum DecodeErrorKind {
     Key,
     /// The raw map is inconsistent (keys/values lengths); counted like a failed map read.
     RawMap,
-    /// A histogram bucket label is not an unsigned integer: logged, not counted (§3.3).
+    /// A histogram bucket label is not an unsigned integer: logged, not counted (docs/config-format.md#label-bytes-and-decode-errors).
     HistogramBucket,
-    /// The histogram's bucket configuration cannot be rebuilt: logged, not counted (§3.3).
+    /// The histogram's bucket configuration cannot be rebuilt: logged, not counted.
     HistogramConfig,
 }
 
 impl DecodeError {
-    /// Whether the caller should add this to the config's decoder error count (spec §3.3).
+    /// Whether the caller should add this to the config's decoder error count (docs/config-format.md#label-bytes-and-decode-errors).
     pub fn counts_as_decoder_error(&self) -> bool {
         matches!(self.kind, DecodeErrorKind::Key | DecodeErrorKind::RawMap)
     }
@@ -146,7 +146,7 @@ impl fmt::Display for LabelError {
 impl std::error::Error for LabelError {}
 
 /// Most value slots (possible CPUs of a per-CPU map) an entry may have: the `cpu` label is
-/// 2 bytes (spec §5.3).
+/// 2 bytes (docs/config-format.md#per-cpu-maps).
 pub const MAX_SLOTS: usize = 1 << 16;
 
 /// Rows dropped from one read because their keys failed to decode: each is counted as a

@@ -1,4 +1,4 @@
-//! End-to-end decode tests: spec §17 worked examples, per-CPU shapes, aggregation, every
+//! End-to-end decode tests: ebpf_exporter's worked examples, per-CPU shapes, aggregation, every
 //! system-dependent decoder against fixture files, malformed input, and a 100k-entry map.
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -456,7 +456,7 @@ fn aggregation_is_element_wise() {
         .metric_only("c", &spec, &raw(1, 1, false, &[(vec![1], vec![3]), (vec![2], vec![4]), (vec![3], vec![5])]))
         .expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["same"]), 7.0), (strs(&["unknown:3"]), 5.0)]);
-    // ("a|b", "c") and ("a", "b|c") stay apart (Q3).
+    // ("a|b", "c") and ("a", "b|c") stay apart (docs/config-format.md#reading-maps).
     let spec = counter("y", vec![label("p", 3, 0, vec![dec("string")]), label("q", 3, 0, vec![dec("string")])]);
     let map = raw(6, 1, false, &[(b"a|bc\0\0".to_vec(), vec![1]), (b"a\0\0b|c".to_vec(), vec![2])]);
     let m = d.metric_only("c", &spec, &map).expect("ok");
@@ -832,7 +832,7 @@ fn ksym_exact_module_unknown_and_reload() {
     assert_eq!(one_label(&mut d, l(), &addr(0xffffffff814203c4)), Ok(Some("unknown_addr:0xffffffff814203c4".into())));
     assert_eq!(one_label(&mut d, l(), &addr(0xffffffff81000000)), Ok(Some("startup_64".into())));
     assert_eq!(one_label(&mut d, l(), &addr(0xffffffffc0000000)), Ok(Some("commit_timeout\t[jbd2]".into())));
-    // Extra bytes are ignored; fewer than 8 are an error (Q8).
+    // Extra bytes are ignored; fewer than 8 are an error.
     let mut long = addr(0xffffffff81420400).to_vec();
     long.extend_from_slice(&[9; 8]);
     assert_eq!(one_label(&mut d, label("f", 16, 0, vec![dec("ksym")]), &long), Ok(Some("schedule".into())));
@@ -990,7 +990,7 @@ fn histogram_kinds_through_metric() {
     assert_eq!(s[0].buckets.iter().map(|b| b.le).collect::<Vec<_>>(), [0.0, 10.0, 20.0, 30.0, 40.0]);
     assert_eq!((s[0].count, s[0].sum), (3, Some(60.0)));
 
-    // Fixed keys in config order (Q7); sum at last key + 1.
+    // Fixed keys in config order (docs/config-format.md#histograms); sum at last key + 1.
     let m = d.metric_only("c", &hist(BucketType::Fixed, 0, 0, 1.0, &[3.0, 0.0, 1.0, 4.0]), &map).expect("ok");
     let s = series_of(&m);
     assert_eq!(

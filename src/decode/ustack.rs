@@ -7,7 +7,7 @@
 //! zero. Every frame but the leaf is a return address, which points after the call; it is
 //! looked up one byte earlier so that a call ending a function names the caller, not the next
 //! function. Names are cached per (pid, address) for the whole run (frozen at first sight, like
-//! the other environment lookups, spec §6.5).
+//! the other environment lookups, docs/config-format.md#decoders).
 use std::collections::HashMap;
 use std::fmt;
 
