@@ -100,7 +100,7 @@ pub(super) fn samples(
     if let Err(e) = all {
         return Some(Err(e));
     }
-    rows.merge(true);
+    rows.merge();
     rows.samples().map(|s| Ok((s, errors)))
 }
 
@@ -131,7 +131,7 @@ pub(super) struct Rows {
     /// Merged rows as (key of the first label in `order`, of the second, value), in order.
     exact: Vec<(Key, Key, u64)>,
     /// Label positions in the order rows are sorted by: label-name order (the order Prometheus
-    /// prints samples in, so the renderer finds them sorted), the histogram bucket label last.
+    /// prints samples in, so the renderer finds them sorted).
     order: Vec<usize>,
 }
 
@@ -276,10 +276,10 @@ impl Rows {
     }
 
     /// Sorts rows by label values (byte strings, element-wise) and sums rows with equal labels
-    /// into `merged`; or, with `keys_only` and one or two labels whose keys hold their whole
+    /// into `merged`; or, with one or two labels whose keys hold their whole
     /// value past the common prefix, into `exact` (form [`Form::Suffix`]): then the labels are
     /// rebuilt from the keys and the arena is not visited again, in sorted (random) order.
-    fn merge(&mut self, keys_only: bool) {
+    fn merge(&mut self) {
         let (w, n) = (self.width, self.len());
         self.merged.clear();
         self.form = Form::Rows;
@@ -299,7 +299,7 @@ impl Rows {
         let exact1 = w > 1 && self.key_is_exact(l1);
         let exact = exact0 && (w == 1 || (w == 2 && exact1));
         let fits = |l: usize, n: usize| self.stats.get(l).is_some_and(|s| s.longest - s.common <= n);
-        if keys_only && w <= 2 && fits(l0, KEY_BYTES) && (w == 1 || fits(l1, KEY_BYTES)) {
+        if w <= 2 && fits(l0, KEY_BYTES) && (w == 1 || fits(l1, KEY_BYTES)) {
             // Suffixes of at most 16 bytes: zero-padded keys are exact unless a suffix holds a
             // NUL; then keys with a length byte, if suffixes are at most 15 bytes.
             let mut pairs = std::mem::take(&mut self.exact);
