@@ -23,4 +23,5 @@ pub mod render;
 pub mod selfmetrics;
 pub mod session;
 pub mod snapshot_file;
+pub mod stream;
 pub mod watch;
