@@ -80,8 +80,9 @@ fn main() {
     if events_src.is_dir() {
         let events_out = out.join("events");
         let _ = fs::create_dir_all(&events_out);
-        let mut evs: Vec<PathBuf> =
-            fs::read_dir(&events_src).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+        let mut evs: Vec<PathBuf> = fs::read_dir(&events_src)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
         evs.retain(|p| p.to_string_lossy().ends_with(".bpf.c"));
         evs.sort();
         for src in &evs {

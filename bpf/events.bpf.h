@@ -136,3 +136,8 @@ static __always_inline long event_syscall_nr(struct pt_regs *regs)
 	return BPF_CORE_READ((struct pt_regs___arm64 *)regs, syscallno);
 }
 #endif
+
+/* Names the record type of ring buffer `events` in the object's BTF (its pointee), so that user
+ * space can compare its own layout with the object's (a record written only through a
+ * bpf_ringbuf_reserve() pointer would otherwise leave no trace in BTF). Never read. */
+#define EVENT_RECORD(type) type *const volatile events_record = 0

@@ -35,6 +35,7 @@ struct bio_record {
 	__u64 latency_ns;      /* issue to completion */
 	char disk[DISK_NAME_LEN_EV];
 };
+EVENT_RECORD(struct bio_record);
 
 struct bio_issue {
 	__u64 sector;

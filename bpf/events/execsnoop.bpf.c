@@ -30,6 +30,7 @@ struct exec_record {
 	__u32 flags;     /* EXEC_TRUNC_* */
 	char args[EXEC_ARGS_SIZE];
 };
+EVENT_RECORD(struct exec_record);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -16,6 +16,7 @@ struct exit_record {
 	__s32 exit_code; /* as wait(2) reports it: status << 8, or the signal (| 0x80 on core) */
 	__u64 age_ns;    /* since the thread group leader started */
 };
+EVENT_RECORD(struct exit_record);
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(exitsnoop_exit, struct task_struct *p, bool group_dead)

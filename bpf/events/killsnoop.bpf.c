@@ -22,6 +22,7 @@ struct kill_record {
 	__u32 syscall; /* syscall number: kill, tkill or tgkill */
 	__u32 _pad;
 };
+EVENT_RECORD(struct kill_record);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -38,6 +38,7 @@ struct mount_record {
 	char target[MOUNT_TARGET_LEN];
 	char fstype[MOUNT_FSTYPE_LEN];
 };
+EVENT_RECORD(struct mount_record);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

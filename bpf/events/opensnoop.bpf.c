@@ -26,6 +26,7 @@ struct open_record {
 	__u32 path_len;  /* bytes in path with its NUL; OPEN_PATH_LEN: the path may be cut */
 	char path[OPEN_PATH_LEN];
 };
+EVENT_RECORD(struct open_record);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -28,7 +28,11 @@ static __always_inline void tcp_ends_of(struct tcp_ends *e, const struct sock *s
 
 	__builtin_memset(e, 0, sizeof(*e));
 	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	/* skc_num is cleared when the socket releases its port (at CLOSE, before the tracepoint);
+	 * inet_sport keeps it. Before the port is chosen both are 0. */
 	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!e->sport)
+		e->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (e->family == AF_INET) {
 		e->saddr[10] = 0xff;

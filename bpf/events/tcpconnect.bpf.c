@@ -20,6 +20,7 @@ struct tcp_connect_record {
 	struct tcp_ends ends;
 	__u64 cookie; /* socket cookie: tells connections apart */
 };
+EVENT_RECORD(struct tcp_connect_record);
 
 static __always_inline bool port_wanted(__u16 port)
 {

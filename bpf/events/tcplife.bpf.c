@@ -13,6 +13,11 @@
 #include "events.bpf.h"
 #include "tcp.bpf.h"
 
+/* Kernels before sock_common's skc_flags kept the flags in struct sock. */
+struct sock___flags_in_sock {
+	unsigned long sk_flags;
+} __attribute__((preserve_access_index));
+
 struct tcp_owner {
 	__u32 pid;
 	__u32 tid;
@@ -22,10 +27,11 @@ struct tcp_owner {
 struct tcp_life_record {
 	struct event_header h; /* pid, tid, comm: the owner (0 and "" when never seen) */
 	struct tcp_ends ends;  /* ends.state: the state before CLOSE */
-	__u64 tx_bytes;        /* data bytes the peer acknowledged (tcp_sock.bytes_acked) */
-	__u64 rx_bytes;        /* data bytes received (tcp_sock.bytes_received) */
+	__u64 tx_bytes;        /* payload bytes sent, each once (bytes_sent - bytes_retrans) */
+	__u64 rx_bytes;        /* payload bytes received (bytes_received without the FIN) */
 	__u64 duration_ns;
 };
+EVENT_RECORD(struct tcp_life_record);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -47,7 +53,8 @@ int BPF_PROG(tcplife_state, const struct sock *sk, const int oldstate, const int
 	struct tcp_life_record *rec;
 	struct tcp_owner *owner;
 	struct tcp_sock *tp;
-	__u64 key = (__u64)sk, now, *birth;
+	__u64 key = (__u64)sk, now, *birth, rx;
+	unsigned long sk_flags;
 
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP_EV)
 		return 0;
@@ -90,8 +97,18 @@ int BPF_PROG(tcplife_state, const struct sock *sk, const int oldstate, const int
 	tcp_ends_of(&rec->ends, sk);
 	rec->ends.state = oldstate;
 	tp = (struct tcp_sock *)sk;
-	rec->tx_bytes = BPF_CORE_READ(tp, bytes_acked);
-	rec->rx_bytes = BPF_CORE_READ(tp, bytes_received);
+	/* bytes_acked and bytes_received count sequence space, so SYN and FIN add one each;
+	 * payload counters are exact. The FIN received is known by SOCK_DONE, which only tcp_fin()
+	 * sets on a TCP socket. */
+	rec->tx_bytes = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
+	rx = BPF_CORE_READ(tp, bytes_received);
+	if (bpf_core_field_exists(sk->__sk_common.skc_flags))
+		sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	else
+		sk_flags = BPF_CORE_READ((struct sock___flags_in_sock *)sk, sk_flags);
+	if (rx > 0 && (sk_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
+		rx -= 1;
+	rec->rx_bytes = rx;
 	rec->duration_ns = now - *birth;
 	bpf_ringbuf_submit(rec, 0);
 out:

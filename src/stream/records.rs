@@ -277,7 +277,11 @@ pub enum RecordError {
 /// Copies the fixed part `T` from the start of `bytes` (ring records need not be aligned for T).
 pub fn fixed<T: Plain + Default>(bytes: &[u8], what: &'static str) -> Result<T, RecordError> {
     let mut v = T::default();
-    v.copy_from_bytes(bytes).map_err(|_| RecordError::TooShort { what, need: std::mem::size_of::<T>(), got: bytes.len() })?;
+    v.copy_from_bytes(bytes).map_err(|_| RecordError::TooShort {
+        what,
+        need: std::mem::size_of::<T>(),
+        got: bytes.len(),
+    })?;
     Ok(v)
 }
 
@@ -287,7 +291,14 @@ pub fn header(bytes: &[u8]) -> Result<EventHeader, RecordError> {
 }
 
 /// `len` bytes at `off` of a string field of `max` bytes, without the trailing NUL.
-fn string_at(bytes: &[u8], kind: Kind, field: &'static str, off: usize, len: usize, max: usize) -> Result<Vec<u8>, RecordError> {
+fn string_at(
+    bytes: &[u8],
+    kind: Kind,
+    field: &'static str,
+    off: usize,
+    len: usize,
+    max: usize,
+) -> Result<Vec<u8>, RecordError> {
     if len > max {
         return Err(RecordError::BadLength { kind, field, value: len, max });
     }

@@ -70,7 +70,12 @@ pub struct EventReader<'cb> {
 impl<'cb> EventReader<'cb> {
     /// Reads ring buffer `ring` of the loaded object `obj`, handing every record to `on_record`;
     /// `lost` names the per-CPU u64 array (one entry) that counts records the ring had no room for.
-    pub fn new(obj: &Object, ring: &str, lost: &str, mut on_record: impl FnMut(&[u8]) + 'cb) -> anyhow::Result<EventReader<'cb>> {
+    pub fn new(
+        obj: &Object,
+        ring: &str,
+        lost: &str,
+        mut on_record: impl FnMut(&[u8]) + 'cb,
+    ) -> anyhow::Result<EventReader<'cb>> {
         let ring_map = obj
             .maps()
             .find(|m| m.name().to_str() == Some(ring))
