@@ -565,7 +565,13 @@ fn live_tcpconnect_and_tcplife_see_a_loopback_connection() {
         server.join().expect("server thread");
     };
     // tcplife: both ends, read while the workload runs.
-    let (lives, lost) = collect(&life, |e| matches!(e, Event::TcpLife(_)), workload, |ev| ev.len() >= 2);
+    // Done when both ends of the connection to `port` closed (the refused connect() has its
+    // own record, which must not count).
+    let both_ends = move |ev: &[Event]| {
+        ev.iter().filter(|e| matches!(e, Event::TcpLife(r) if r.ends.sport == port || r.ends.dport == port)).count()
+            >= 2
+    };
+    let (lives, lost) = collect(&life, |e| matches!(e, Event::TcpLife(_)), workload, both_ends);
     assert_eq!(lost, 0);
     let (conns, _) = collect(&connect, |e| matches!(e, Event::TcpConnect(_)), || {}, |_| true);
     let cport = *client_port.lock().expect("port");
@@ -779,4 +785,64 @@ fn live_ring_overload_lost_count_is_exact() {
     eprintln!("overload: produced {produced}, received {received}, lost {lost}");
     assert!(received > 0 && lost > 0, "received {received}, lost {lost}");
     assert_eq!(received + lost, produced, "received {received} + lost {lost} != produced {produced}");
+}
+
+/// Members of a BTF struct, nested structs flattened, as (name, offset, size, padding after):
+/// explicit `_pad` members become the padding of the member before them.
+fn flat_members(btf: &Btf, s: &Struct, base: usize, out: &mut Vec<(String, usize, usize, usize)>) {
+    let offs: Vec<usize> = s
+        .iter()
+        .map(|m| match m.attr {
+            MemberAttr::Normal { offset } | MemberAttr::BitField { offset, .. } => offset as usize / 8,
+        })
+        .collect();
+    for (i, m) in s.iter().enumerate() {
+        let end = offs.get(i + 1).copied().unwrap_or(s.size());
+        let (off, size) = (base + offs[i], end - offs[i]);
+        let name = m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let inner: Option<Struct> = btf
+            .type_by_id::<libbpf_rs::btf::BtfType>(m.ty)
+            .and_then(|t| Struct::try_from(t.skip_mods_and_typedefs()).ok());
+        if let Some(inner) = inner {
+            flat_members(btf, &inner, off, out);
+        } else if name.starts_with('_') {
+            let last = out.last_mut().expect("padding after a member");
+            last.3 += size;
+        } else {
+            out.push((name, off, size, 0));
+        }
+    }
+}
+
+/// The draft configs in docs/events-configs/ describe their records exactly: field by field,
+/// size and padding equal the BTF members of the record struct (names are display names).
+#[test]
+fn draft_event_configs_match_object_btf() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs").join("events-configs");
+    for tool in TOOLS {
+        let path = dir.join(format!("{tool}.yaml"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let ev = &yaml["events"][0];
+        let record = ev["record"].as_str().expect("record");
+        let btf = Btf::from_path(event_object(tool)).unwrap_or_else(|e| panic!("{tool}: BTF: {e}"));
+        let s: Struct = btf.type_by_name(record).unwrap_or_else(|| panic!("{tool}: no struct {record}"));
+        let mut members = Vec::new();
+        flat_members(&btf, &s, 0, &mut members);
+        let fields = ev["fields"].as_sequence().expect("fields");
+        assert_eq!(fields.len(), members.len(), "{tool}: fields vs members {members:?}");
+        let mut off = 0usize;
+        for (f, (mname, moff, msize, mpad)) in fields.iter().zip(&members) {
+            let size = f["size"].as_u64().expect("size") as usize;
+            let pad = f["padding"].as_u64().unwrap_or(0) as usize;
+            let fname = f["name"].as_str().unwrap_or_default();
+            assert_eq!((off, size, pad), (*moff, *msize, *mpad), "{tool}: field {fname} vs member {mname}");
+            off += size + pad;
+        }
+        assert_eq!(off, s.size(), "{tool}: record size");
+        for l in ev["labels"].as_sequence().expect("labels") {
+            let l = l.as_str().expect("label name");
+            assert!(fields.iter().any(|f| f["name"].as_str() == Some(l)), "{tool}: label {l} is not a field");
+        }
+    }
 }
