@@ -426,6 +426,43 @@ fn live_exitsnoop_reports_status_and_signal() {
     assert_eq!(sl[0].h.comm(), "sleep");
 }
 
+/// Thread exits: with `trace_threads` one record per thread of this process that ends, with
+/// its tid; without it none (the thread group goes on).
+#[test]
+fn live_exitsnoop_threads_only_when_asked() {
+    if !require_root("live_exitsnoop_threads_only_when_asked") {
+        return;
+    }
+    let _l = live_lock();
+    for trace_threads in [true, false] {
+        let tool = load("exitsnoop", &[tgid_filter(my_pid()), ("trace_threads", vec![trace_threads as u8])], None);
+        let tids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let t2 = tids.clone();
+        let (events, _) = collect(
+            &tool,
+            |e| matches!(e, Event::Exit(_)),
+            move || {
+                for _ in 0..3 {
+                    // SAFETY: gettid has no preconditions.
+                    let tid = std::thread::spawn(|| unsafe { libc::gettid() }).join().expect("thread");
+                    t2.lock().expect("tids").push(tid as u32);
+                }
+            },
+            |_| true,
+        );
+        let tids = tids.lock().expect("tids").clone();
+        let seen: Vec<u32> = events
+            .iter()
+            .filter_map(|e| if let Event::Exit(r) = e { tids.contains(&r.h.tid).then_some(r.h.tid) } else { None })
+            .collect();
+        if trace_threads {
+            assert_eq!(seen, tids, "trace_threads: every thread's exit");
+        } else {
+            assert!(seen.is_empty(), "no thread exits without trace_threads: {seen:?}");
+        }
+    }
+}
+
 /// A missing file of a unique name: one open record with ENOENT, flags and path; an existing
 /// one: its descriptor.
 #[test]
@@ -451,11 +488,36 @@ fn live_opensnoop_sees_missing_path_with_enoent() {
             assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
             let f = std::fs::OpenOptions::new().append(true).open(&p2).expect("open present file");
             *fd2.lock().expect("fd") = std::os::fd::AsRawFd::as_raw_fd(&f);
+            // openat2 takes its flags in a struct: they must come through as well.
+            let c = CString::new(m2.as_os_str().as_encoded_bytes()).expect("c path");
+            #[repr(C)]
+            struct OpenHow {
+                flags: u64,
+                mode: u64,
+                resolve: u64,
+            }
+            let how = OpenHow { flags: (libc::O_RDONLY | libc::O_NOFOLLOW) as u64, mode: 0, resolve: 0 };
+            // SAFETY: valid NUL-terminated path and open_how of the size passed.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    libc::AT_FDCWD,
+                    c.as_ptr(),
+                    &how,
+                    std::mem::size_of::<libc::open_how>(),
+                )
+            };
+            assert_eq!(rc, -1);
+            assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::ENOENT));
         },
-        |ev| ev.len() >= 2,
+        |ev| ev.len() >= 3,
     );
     assert_eq!(lost, 0);
-    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events.len(), 3, "{events:?}");
+    let Event::Open { rec, path } = &events[2] else { unreachable!() };
+    assert_eq!(path, missing.as_os_str().as_encoded_bytes());
+    assert_eq!((rec.ret, rec.syscall as i64), (-libc::ENOENT, libc::SYS_openat2));
+    assert_eq!(rec.flags, (libc::O_RDONLY | libc::O_NOFOLLOW) as u64);
     let Event::Open { rec, path } = &events[0] else { unreachable!() };
     assert_eq!(path, missing.as_os_str().as_encoded_bytes());
     assert_eq!(rec.ret, -libc::ENOENT);
