@@ -786,15 +786,9 @@ fn live_mountsnoop_sees_mount_and_umount_in_own_namespace() {
     assert_ne!(mine[1].0.mnt_ns as u64, own_ns);
 }
 
-/// Overload: a one-page ring that nobody reads while a child opens a missing file 20000 times:
-/// received + lost = produced, exactly, and both are non-zero.
-#[test]
-fn live_ring_overload_lost_count_is_exact() {
-    if !require_root("live_ring_overload_lost_count_is_exact") {
-        return;
-    }
-    let _l = live_lock();
-    let produced = 20_000usize;
+/// Overload: a child opens a missing file `produced` times into a ring of `ring` bytes, read
+/// only after it is done or all along; returns (received, lost).
+fn overload(ring: u64, produced: usize, read_while_producing: bool) -> (usize, usize) {
     let path = CString::new(format!("/nonexistent-{}", unique("overload"))).expect("c");
     let mut gate = [0i32; 2];
     // SAFETY: gate is a valid array of two ints for pipe to fill.
@@ -819,17 +813,7 @@ fn live_ring_overload_lost_count_is_exact() {
     }
     // SAFETY: closing our copy of the read end.
     unsafe { libc::close(gate[0]) };
-    let page = 4096u64;
-    let tool = load("opensnoop", &[tgid_filter(pid as u32)], Some(page));
-    // Release the child only once attached, and read the ring only after it is done.
-    // SAFETY: one byte from a valid buffer into our pipe; then the write end is closed.
-    unsafe {
-        assert_eq!(libc::write(gate[1], b"g".as_ptr().cast(), 1), 1);
-        libc::close(gate[1]);
-    }
-    let mut status = 0;
-    // SAFETY: waits for our own child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    let tool = load("opensnoop", &[tgid_filter(pid as u32)], Some(ring));
     let received = Rc::new(RefCell::new(0usize));
     let r2 = received.clone();
     let want = path.as_bytes().to_vec();
@@ -841,12 +825,43 @@ fn live_ring_overload_lost_count_is_exact() {
         }
     })
     .expect("reader");
+    // Release the child only once attached.
+    // SAFETY: one byte from a valid buffer into our pipe; then the write end is closed.
+    unsafe {
+        assert_eq!(libc::write(gate[1], b"g".as_ptr().cast(), 1), 1);
+        libc::close(gate[1]);
+    }
+    let mut status = 0;
+    loop {
+        let flags = if read_while_producing { libc::WNOHANG } else { 0 };
+        // SAFETY: waits for our own child (WNOHANG when reading meanwhile); valid status pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if rc == pid {
+            break;
+        }
+        assert_eq!(rc, 0, "waitpid");
+        reader.poll(Duration::from_millis(10)).expect("poll");
+    }
     reader.drain().expect("drain");
     let lost = reader.lost().expect("lost") as usize;
     let received = *received.borrow();
-    eprintln!("overload: produced {produced}, received {received}, lost {lost}");
-    assert!(received > 0 && lost > 0, "received {received}, lost {lost}");
-    assert_eq!(received + lost, produced, "received {received} + lost {lost} != produced {produced}");
+    eprintln!("overload (ring {ring} B, reading along: {read_while_producing}): produced {produced}, received {received}, lost {lost}");
+    (received, lost)
+}
+
+/// A one-page ring nobody reads while 20 000 records are produced, and a 16 KiB ring read all
+/// along while 200 000 are: received + lost = produced, exactly, and both are non-zero.
+#[test]
+fn live_ring_overload_lost_count_is_exact() {
+    if !require_root("live_ring_overload_lost_count_is_exact") {
+        return;
+    }
+    let _l = live_lock();
+    for (ring, produced, along) in [(4096u64, 20_000usize, false), (16384, 200_000, true)] {
+        let (received, lost) = overload(ring, produced, along);
+        assert!(received > 0 && lost > 0, "ring {ring}: received {received}, lost {lost}");
+        assert_eq!(received + lost, produced, "ring {ring}: received {received} + lost {lost} != produced {produced}");
+    }
 }
 
 /// Members of a BTF struct, nested structs flattened, as (name, offset, size, padding after):
@@ -907,4 +922,36 @@ fn draft_event_configs_match_object_btf() {
             assert!(fields.iter().any(|f| f["name"].as_str() == Some(l)), "{tool}: label {l} is not a field");
         }
     }
+}
+
+/// Wrong map names and sizes are refused with the map named, not a bare EINVAL.
+#[test]
+fn live_reader_refuses_wrong_maps_by_name() {
+    if !require_root("live_reader_refuses_wrong_maps_by_name") {
+        return;
+    }
+    let _l = live_lock();
+    let mut builder = ObjectBuilder::default();
+    builder.name("opensnoop").expect("name");
+    let mut open = builder.open_file(event_object("opensnoop")).expect("open");
+    for bad in [0u64, 6000, 12288] {
+        let e = set_ring_size(&mut open, RING_MAP, bad).expect_err("bad size accepted");
+        assert!(e.to_string().contains("power of two"), "{e:#}");
+    }
+    let e = set_ring_size(&mut open, "opens", 8192).expect_err("hash map accepted as ring");
+    assert!(e.to_string().contains("opens") && e.to_string().contains("not a ring buffer"), "{e:#}");
+    let e = set_ring_size(&mut open, "nosuch", 8192).expect_err("missing map accepted");
+    assert!(e.to_string().contains("no map named nosuch"), "{e:#}");
+    let obj = open.load().expect("load");
+    let err = |ring: &str, lost: &str| match EventReader::new(&obj, ring, lost, |_| {}) {
+        Ok(_) => panic!("{ring}/{lost} accepted"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err("opens", LOST_MAP).contains("map opens is a"), "not a ring");
+    assert!(err("nosuch", LOST_MAP).contains("no map named nosuch"));
+    assert!(err(RING_MAP, "opens").contains("map opens: the loss counter must be a per-CPU array"));
+    assert!(err(RING_MAP, "nosuch").contains("no map named nosuch"));
+    let ok = EventReader::new(&obj, RING_MAP, LOST_MAP, |_| {}).expect("reader");
+    assert_eq!(ok.lost().expect("lost"), 0);
+    assert!(ok.epoll_fd() >= 0);
 }

@@ -125,6 +125,12 @@ impl<'cb> EventReader<'cb> {
         Err(anyhow!("reading ring buffer {}: {}", self.ring_name, std::io::Error::from_raw_os_error(-n)))
     }
 
+    /// The epoll descriptor that becomes readable when records arrive: lets the session's one
+    /// wait (deadline, signals) include this ring.
+    pub fn epoll_fd(&self) -> i32 {
+        self.ring.epoll_fd()
+    }
+
     /// Records lost so far (ring full), summed over CPUs.
     pub fn lost(&self) -> anyhow::Result<u64> {
         let values = self
