@@ -381,6 +381,47 @@ fn live_execsnoop_flags_long_argument_lists() {
     assert!(args[1].starts_with(arg.as_bytes()));
 }
 
+/// execve with a NULL argv (Linux takes it as empty): an exec record with no arguments and no
+/// "unreadable" flag.
+#[test]
+fn live_execsnoop_null_argv_is_an_empty_list() {
+    if !require_root("live_execsnoop_null_argv_is_an_empty_list") {
+        return;
+    }
+    let _l = live_lock();
+    let tool = load("execsnoop", &[], Some(16 << 20));
+    let child = std::sync::Arc::new(std::sync::Mutex::new(0u32));
+    let c2 = child.clone();
+    let (events, _) = collect(
+        &tool,
+        |e| matches!(e, Event::Exec { rec, .. } if rec.h.comm() == "true"),
+        move || {
+            // SAFETY: fork in a threaded process; the child only calls execve and _exit.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork");
+            if pid == 0 {
+                // SAFETY: a valid path; NULL argv and envp are accepted by Linux.
+                unsafe {
+                    libc::execve(c"/bin/true".as_ptr(), std::ptr::null(), std::ptr::null());
+                    libc::_exit(127);
+                }
+            }
+            *c2.lock().expect("pid") = pid as u32;
+            let mut status = 0;
+            // SAFETY: waits for our own child; valid status pointer.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "status {status}");
+        },
+        |_| true,
+    );
+    let pid = *child.lock().expect("pid");
+    let mine: Vec<&Event> = events.iter().filter(|e| e.header().pid == pid).collect();
+    assert_eq!(mine.len(), 1, "{events:?}");
+    let Event::Exec { rec, args } = mine[0] else { unreachable!() };
+    assert_eq!((rec.ret, rec.argc, rec.flags), (0, 0, 0), "{rec:?}");
+    assert!(args.is_empty());
+}
+
 /// A child that exits with 7 and one killed by SIGKILL: one exit record each, with that status
 /// or signal, this process as parent.
 #[test]
@@ -664,6 +705,63 @@ fn live_tcpconnect_and_tcplife_see_a_loopback_connection() {
     let server = find(port, cport);
     assert_eq!((server.tx_bytes, server.rx_bytes), (rx as u64, tx as u64), "server {server:?}");
     assert_eq!(server.h.pid, my_pid());
+}
+
+/// IPv6: a connection over ::1 comes through tcpconnect and tcplife with 16-byte addresses.
+#[test]
+fn live_tcp_tools_see_ipv6_loopback() {
+    if !require_root("live_tcp_tools_see_ipv6_loopback") {
+        return;
+    }
+    let _l = live_lock();
+    let Ok(listener) = TcpListener::bind("[::1]:0") else {
+        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+            panic!("no IPv6 loopback under CI");
+        }
+        eprintln!("SKIPPED live_tcp_tools_see_ipv6_loopback: no IPv6 loopback");
+        return;
+    };
+    let port = listener.local_addr().expect("addr").port();
+    let connect = load("tcpconnect", &[tgid_filter(my_pid())], None);
+    let life = load("tcplife", &[tgid_filter(my_pid())], None);
+    let (tx, rx) = (5_000usize, 321usize);
+    let workload = move || {
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut got = vec![0u8; tx];
+            s.read_exact(&mut got).expect("server read");
+            s.write_all(&vec![7u8; rx]).expect("server write");
+            let mut rest = Vec::new();
+            s.read_to_end(&mut rest).expect("server eof");
+        });
+        let mut c = TcpStream::connect(("::1", port)).expect("connect");
+        c.write_all(&vec![1u8; tx]).expect("client write");
+        let mut got = vec![0u8; rx];
+        c.read_exact(&mut got).expect("client read");
+        drop(c);
+        server.join().expect("server thread");
+    };
+    let both_ends = move |ev: &[Event]| {
+        ev.iter().filter(|e| matches!(e, Event::TcpLife(r) if r.ends.sport == port || r.ends.dport == port)).count()
+            >= 2
+    };
+    let (lives, _) = collect(&life, |e| matches!(e, Event::TcpLife(_)), workload, both_ends);
+    let (conns, _) = collect(&connect, |e| matches!(e, Event::TcpConnect(_)), || {}, |_| true);
+    let v6lo = std::net::Ipv6Addr::LOCALHOST.octets();
+    let conns: Vec<&TcpConnectRecord> = conns
+        .iter()
+        .filter_map(|e| if let Event::TcpConnect(r) = e { (r.ends.dport == port).then_some(r) } else { None })
+        .collect();
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    assert_eq!((conns[0].ends.family, conns[0].ends.daddr, conns[0].ends.saddr), (10, v6lo, v6lo));
+    assert_eq!(conns[0].ends.remote().to_string(), "::1");
+    let client: Vec<TcpLifeRecord> = lives
+        .iter()
+        .filter_map(|e| if let Event::TcpLife(r) = e { (r.ends.dport == port).then_some(*r) } else { None })
+        .collect();
+    assert_eq!(client.len(), 1, "{lives:?}");
+    assert_eq!((client[0].ends.family, client[0].ends.saddr, client[0].ends.daddr), (10, v6lo, v6lo));
+    assert_eq!((client[0].tx_bytes, client[0].rx_bytes), (tx as u64, rx as u64));
 }
 
 /// A signal this process sends to its child, and one to a pid that does not exist.

@@ -76,7 +76,8 @@ int BPF_PROG(execsnoop_enter, struct pt_regs *regs, long id)
 	else
 		argv = (const char *const *)PT_REGS_PARM3_CORE_SYSCALL(regs);
 
-	for (i = 0; i < EXEC_ARGS_MAX; i++) {
+	/* argv may be NULL: Linux takes that as an empty list. */
+	for (i = 0; argv && i < EXEC_ARGS_MAX; i++) {
 		const char *arg = NULL;
 		__u32 off = rec->args_size;
 		long n;
@@ -99,7 +100,7 @@ int BPF_PROG(execsnoop_enter, struct pt_regs *regs, long id)
 		rec->args_size = off + n;
 		rec->argc++;
 	}
-	if (i == EXEC_ARGS_MAX) {
+	if (argv && i == EXEC_ARGS_MAX) {
 		const char *more = NULL;
 
 		if (bpf_probe_read_user(&more, sizeof(more), &argv[EXEC_ARGS_MAX]) == 0 && more)

@@ -340,9 +340,12 @@ pub fn parse(bytes: &[u8]) -> Result<Event, RecordError> {
                 got: bytes.len(),
             })?;
             // argc NUL-terminated strings, back to back.
-            let mut args: Vec<Vec<u8>> = tail.split(|&c| c == 0).map(<[u8]>::to_vec).collect();
-            if tail.last() == Some(&0) {
-                args.pop();
+            let mut args: Vec<Vec<u8>> = Vec::new();
+            if !tail.is_empty() {
+                args = tail.split(|&c| c == 0).map(<[u8]>::to_vec).collect();
+                if tail.last() == Some(&0) {
+                    args.pop();
+                }
             }
             Event::Exec { rec, args }
         }
@@ -469,6 +472,14 @@ mod tests {
                 assert_eq!(rec.argc, 3);
                 assert_eq!(args, vec![b"/bin/true".to_vec(), Vec::new(), b"x y".to_vec()]);
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_arguments_is_an_empty_list() {
+        match parse(&exec_bytes(&[])) {
+            Ok(Event::Exec { args, .. }) => assert!(args.is_empty(), "{args:?}"),
             other => panic!("{other:?}"),
         }
     }
