@@ -150,6 +150,38 @@ impl<'cb> EventReader<'cb> {
     }
 }
 
+/// Runs of the object's programs the kernel skipped because the same program was already
+/// running on that CPU (`bpf_prog_info.recursion_misses`): e.g. a block completion in a
+/// hardirq that interrupts the completion program running in a softirq. Such an event never
+/// reaches the program, so the ring's loss counter cannot see it; it is a loss all the same.
+pub fn program_misses(obj: &Object) -> anyhow::Result<u64> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let mut total = 0u64;
+    for prog in obj.progs() {
+        let mut info = libbpf_sys::bpf_prog_info::default();
+        let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+        // SAFETY: the descriptor belongs to a program of `obj`, alive for this call; `info` is a
+        // zeroed bpf_prog_info of `len` bytes, and every pointer field in it is 0, so the
+        // kernel writes only into `info` itself.
+        let rc = unsafe {
+            libbpf_sys::bpf_obj_get_info_by_fd(
+                prog.as_fd().as_raw_fd(),
+                (&mut info as *mut libbpf_sys::bpf_prog_info).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            bail!(
+                "reading the run statistics of program {}: {}",
+                prog.name().to_string_lossy(),
+                std::io::Error::from_raw_os_error(-rc)
+            );
+        }
+        total = total.saturating_add(info.recursion_misses);
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
