@@ -180,7 +180,11 @@ pub fn render_saved(file: &Path, format: Option<Format>, output: Option<&Path>, 
         None if output.is_some() || !std::io::stdout().is_terminal() => Some(Format::Prom),
         None => None,
     };
+    check_binary_output(format, output)?;
     let opts = Options { prefix: prefix.to_string() };
+    if format == Some(Format::Pprof) {
+        return write_output_with(output, |w| render::render_pprof_to(&snapshot, run.sample_frequency_hz, w));
+    }
     write_output_with(output, |w| render_for_to(format, &snapshot, &opts, w))
 }
 
@@ -266,6 +270,10 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
     if let Some(out) = &req.output {
         check_output_dir(out)?;
+    }
+    check_binary_output(format, req.output.as_deref())?;
+    if format == Some(Format::Pprof) && req.interval.is_some() {
+        return Err(usage_err("--format pprof writes one profile per run: it cannot be combined with --interval"));
     }
     if req.watch {
         if !std::io::stdout().is_terminal() {
@@ -357,6 +365,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         }
     };
     let config_names: Vec<String> = loaded.iter().map(|l| l.config.name.clone()).collect();
+    let sample_frequency_hz = sample_frequency(&loaded, req.frequency);
     let events = EventCounters::open(&loaded)?;
     let mut event_warnings: Vec<String> = Vec::new();
 
@@ -408,7 +417,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
                     );
                     screen.draw(&crate::watch::frame(&header, &snapshot, rows, cols));
                 }
-                None => emit(req, format, &snapshot, &render_opts, emitted)?,
+                None => emit(req, format, &snapshot, &render_opts, emitted, sample_frequency_hz)?,
             }
             emitted += 1;
             previous = current;
@@ -461,12 +470,41 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
             .zip(&maps)
             .map(|(r, m)| (r.config.name.as_str(), r.config.origin.as_str(), r.yaml.as_str(), m.as_slice()))
             .collect();
-        write_atomic(path, crate::snapshot_file::to_json(&window, &saved, &self_metrics)?.as_bytes())?;
+        let json = crate::snapshot_file::to_json_sampled(&window, &saved, &self_metrics, sample_frequency_hz)?;
+        write_atomic(path, json.as_bytes())?;
     }
     let mut snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &maps, window, &mut decoders);
     snapshot.warnings.append(&mut event_warnings);
     snapshot.self_metrics = self_metrics;
-    emit(req, format, &snapshot, &render_opts, emitted)
+    emit(req, format, &snapshot, &render_opts, emitted, sample_frequency_hz)
+}
+
+/// The sampling frequency of the run's `perf_event/` programs (`--frequency`, else the
+/// section's `frequency=`), for pprof's cpu time; None when there is none or they differ.
+fn sample_frequency(loaded: &[Loaded], flag: Option<u64>) -> Option<u64> {
+    let mut found: Option<u64> = None;
+    for p in loaded.iter().flat_map(|l| &l.programs).filter(|p| p.attached) {
+        let Some(spec) = p.section.strip_prefix("perf_event/") else { continue };
+        let f = flag.or_else(|| loader::sections::PerfEventSpec::parse(spec).ok().and_then(|s| s.frequency))?;
+        if found.is_some_and(|g| g != f) {
+            return None;
+        }
+        found = Some(f);
+    }
+    found
+}
+
+/// Binary formats (pprof) go to --output or a pipe, never to a terminal.
+fn check_binary_output(format: Option<Format>, output: Option<&Path>) -> anyhow::Result<()> {
+    match format {
+        Some(f) if f.is_binary() && output.is_none() && std::io::stdout().is_terminal() => {
+            let name = clap::ValueEnum::to_possible_value(&f).map(|v| v.get_name().to_string()).unwrap_or_default();
+            Err(usage_err(format!(
+                "--format {name} is binary and stdout is a terminal: use --output FILE or redirect stdout"
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Program rows and run statistics of every loaded config, by program id.
@@ -516,6 +554,7 @@ fn emit(
     snapshot: &Snapshot,
     opts: &Options,
     index: usize,
+    sample_frequency_hz: Option<u64>,
 ) -> anyhow::Result<()> {
     if !req.quiet {
         for w in &snapshot.warnings {
@@ -527,6 +566,9 @@ fn emit(
         if req.format.is_none() && req.output.is_none() {
             return Ok(());
         }
+    }
+    if format == Some(Format::Pprof) {
+        return write_output_with(req.output.as_deref(), |w| render::render_pprof_to(snapshot, sample_frequency_hz, w));
     }
     let mut text = String::new();
     if req.timestamp {
