@@ -19,6 +19,7 @@ pub mod model;
 pub mod probe;
 pub mod push;
 pub mod raw;
+pub mod remote_write;
 pub mod render;
 pub mod selfmetrics;
 pub mod session;

@@ -131,7 +131,7 @@ fn type_name(values: &MetricValues) -> &'static str {
 /// cumulative values keep their config-order meaning, quirk Q7), one bucket per `le` (when a
 /// `fixed` config repeats a key the later one wins, as in the reference's Go map), and no
 /// non-finite bounds (the `+Inf` bucket is always the series count, printed separately).
-fn sorted_buckets(series: &HistogramSeries) -> Vec<Bucket> {
+pub(crate) fn sorted_buckets(series: &HistogramSeries) -> Vec<Bucket> {
     let mut buckets: Vec<Bucket> = series.buckets.iter().copied().filter(|b| b.le.is_finite()).collect();
     buckets.sort_by(|a, b| a.le.total_cmp(&b.le));
     let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
