@@ -25,6 +25,7 @@ fn main() {
             save_raw: args.save_raw,
             push: args.push,
             job: args.job,
+            fleet: args.fleet,
             watch: args.watch,
             frequency: args.frequency,
             probe: args.probe,

@@ -48,6 +48,8 @@ pub struct RunRequest {
     pub push: Option<String>,
     /// Pushgateway job name.
     pub job: String,
+    /// --remote-write and --push-label options.
+    pub fleet: crate::cli::FleetArgs,
     /// Redraw a live table in place each interval.
     pub watch: bool,
     /// Sampling frequency (Hz) of perf_event programs (`--frequency`).
@@ -281,15 +283,17 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
                 "--watch draws a live table and needs a terminal on stdout (use --interval for a stream)",
             ));
         }
-        if req.output.is_some() || req.push.is_some() || req.format.is_some() {
-            return Err(usage_err("--watch cannot be combined with --output, --push or --format"));
+        if req.output.is_some() || req.push.is_some() || req.format.is_some() || req.fleet.remote_write.is_some() {
+            return Err(usage_err("--watch cannot be combined with --output, --push, --remote-write or --format"));
         }
     }
+    let labels = crate::remote_write::external_labels(&req.job, &req.fleet.push_labels);
     if let Some(url) = &req.push {
         for r in &resolved {
-            crate::push::group_url(url, &req.job, &r.config.name)?;
+            crate::push::group_url(url, &req.job, &r.config.name, &labels)?;
         }
     }
+    let remote = remote_write_target(req)?;
     if let Some(out) = &req.save_raw {
         check_output_dir(out)?;
         if req.interval.is_some() {
@@ -417,7 +421,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
                     );
                     screen.draw(&crate::watch::frame(&header, &snapshot, rows, cols));
                 }
-                None => emit(req, format, &snapshot, &render_opts, emitted, sample_frequency_hz)?,
+                None => emit(req, format, &snapshot, &render_opts, emitted, sample_frequency_hz, remote.as_ref())?,
             }
             emitted += 1;
             previous = current;
@@ -476,7 +480,28 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     let mut snapshot = build_snapshot(&configs.iter().collect::<Vec<_>>(), &maps, window, &mut decoders);
     snapshot.warnings.append(&mut event_warnings);
     snapshot.self_metrics = self_metrics;
-    emit(req, format, &snapshot, &render_opts, emitted, sample_frequency_hz)
+    emit(req, format, &snapshot, &render_opts, emitted, sample_frequency_hz, remote.as_ref())
+}
+
+/// `--remote-write` and its options, checked (secret files read) before anything loads.
+fn remote_write_target(req: &RunRequest) -> anyhow::Result<Option<crate::remote_write::Target>> {
+    let f = &req.fleet;
+    let Some(url) = &f.remote_write else {
+        if !f.push_labels.is_empty() && req.push.is_none() {
+            return Err(usage_err("--push-label labels what --push or --remote-write sends: give one of them"));
+        }
+        return Ok(None);
+    };
+    crate::remote_write::target(&crate::remote_write::Options {
+        url,
+        job: &req.job,
+        push_labels: &f.push_labels,
+        headers: &f.remote_write_headers,
+        bearer_token_file: f.remote_write_bearer_token_file.as_deref(),
+        username: f.remote_write_username.as_deref(),
+        password_file: f.remote_write_password_file.as_deref(),
+    })
+    .map(Some)
 }
 
 /// The sampling frequency of the run's `perf_event/` programs (`--frequency`, else the
@@ -555,6 +580,7 @@ fn emit(
     opts: &Options,
     index: usize,
     sample_frequency_hz: Option<u64>,
+    remote: Option<&crate::remote_write::Target>,
 ) -> anyhow::Result<()> {
     if !req.quiet {
         for w in &snapshot.warnings {
@@ -562,10 +588,14 @@ fn emit(
         }
     }
     if let Some(url) = &req.push {
-        crate::push::push(url, &req.job, snapshot, opts)?;
-        if req.format.is_none() && req.output.is_none() {
-            return Ok(());
-        }
+        let labels = crate::remote_write::external_labels(&req.job, &req.fleet.push_labels);
+        crate::push::push(url, &req.job, &labels, snapshot, opts)?;
+    }
+    if let Some(target) = remote {
+        crate::remote_write::send(target, snapshot, &opts.prefix)?;
+    }
+    if (req.push.is_some() || remote.is_some()) && req.format.is_none() && req.output.is_none() {
+        return Ok(());
     }
     if format == Some(Format::Pprof) {
         return write_output_with(req.output.as_deref(), |w| render::render_pprof_to(snapshot, sample_frequency_hz, w));
