@@ -245,11 +245,11 @@ _ebpfx_clap() {
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "prom hist table json folded flamegraph" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "prom hist table json folded flamegraph pprof" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "prom hist table json folded flamegraph" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "prom hist table json folded flamegraph pprof" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -276,7 +276,7 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__run)
-            opts="-f -o -i -c -T -w -v -q -h -V --for --format --output --prefix --strict --btf --interval --count --timestamp --save-raw --push --watch --job --frequency --probe --port --addr --state --config-dir --verbose --quiet --help --version"
+            opts="-f -o -i -c -T -w -v -q -h -V --for --format --output --prefix --strict --btf --interval --count --timestamp --save-raw --push --watch --job --remote-write --push-label --remote-write-header --remote-write-bearer-token-file --remote-write-username --remote-write-password-file --frequency --probe --port --addr --state --config-dir --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -287,11 +287,11 @@ _ebpfx_clap() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "prom hist table json folded flamegraph" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "prom hist table json folded flamegraph pprof" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "prom hist table json folded flamegraph" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "prom hist table json folded flamegraph pprof" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -335,6 +335,30 @@ _ebpfx_clap() {
                     return 0
                     ;;
                 --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-write)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --push-label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-write-header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-write-bearer-token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-write-username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-write-password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -410,7 +434,7 @@ _ebpfx() {
     for (( i = 1; i < COMP_CWORD; i++ )); do
         word="${COMP_WORDS[i]}"
         case "$word" in
-            --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--frequency|--probe|--port|--addr|--state)
+            --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--remote-write|--push-label|--remote-write-header|--remote-write-bearer-token-file|--remote-write-username|--remote-write-password-file|--frequency|--probe|--port|--addr|--state)
                 (( i++ ))
                 [[ "${COMP_WORDS[i]}" == "=" ]] && (( i++ ))
                 ;;
@@ -427,7 +451,7 @@ _ebpfx() {
         *) return $status ;;
     esac
     case "${COMP_WORDS[COMP_CWORD-1]}" in
-        --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--frequency|--probe|--port|--addr|--state|=) return $status ;;
+        --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--remote-write|--push-label|--remote-write-header|--remote-write-bearer-token-file|--remote-write-username|--remote-write-password-file|--frequency|--probe|--port|--addr|--state|=) return $status ;;
     esac
     local IFS=$'\n'
     COMPREPLY=( $(compgen -W "$(_ebpfx_config_names)" -- "$cur") )

@@ -41,7 +41,8 @@ hist\t'bcc-style ASCII histograms; counters and gauges as aligned lists'
 table\t'Tables; histograms summarised by count and estimated quantiles'
 json\t'One JSON document'
 folded\t'Folded stacks (`comm;user;kernel frames count`, root first) of stack metrics such as profile\'s, for flamegraph.pl and similar tools'
-flamegraph\t'An SVG flame graph of the stack metrics'"
+flamegraph\t'An SVG flame graph of the stack metrics'
+pprof\t'A gzipped pprof profile (profile.proto) of the stack metrics, for `go tool pprof`, Pyroscope, Parca, Grafana, speedscope. Binary: to --output FILE or a pipe'"
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s o -l output -d 'Write the results to FILE atomically (temp file in the same directory, then rename), e.g. into node_exporter\'s textfile directory' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l prefix -d 'Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l btf -d 'BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux' -r -F
@@ -49,7 +50,13 @@ complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s i -l interval -d 'Pr
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -s c -l count -d 'Stop after N interval blocks (needs --interval)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l save-raw -d 'Also store the raw map contents and the configs in FILE (JSON), to render later with `ebpfx render FILE` in any format, without root' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l push -d 'Push the Prometheus text to a Pushgateway at URL (PUT, one group per config: job + config). Nothing is printed unless --format or --output asks for it' -r
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l job -d 'Job name of the pushed group' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l job -d 'Job name of the pushed group (--push) and `job` label of remote-written series' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l remote-write -d 'Send the window\'s series to a Prometheus remote-write receiver (Prometheus with --web.enable-remote-write-receiver, Thanos Receive, Cortex, Mimir, VictoriaMetrics), timestamped at the window\'s end, e.g. http://prometheus:9090/api/v1/write. Nothing is printed unless --format or --output asks for it' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l push-label -d 'A label added to every pushed or remote-written series (Pushgateway: a grouping-key label), repeatable. `instance` defaults to the host name; `job` comes from --job' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l remote-write-header -d 'An HTTP header of every remote-write request (e.g. X-Scope-OrgID=tenant), repeatable' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l remote-write-bearer-token-file -d 'Authenticate remote writes with the bearer token in FILE' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l remote-write-username -d 'Authenticate remote writes with basic auth as NAME (password from --remote-write-password-file)' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l remote-write-password-file -d 'The basic auth password of --remote-write-username, read from FILE' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l frequency -d 'Sample HZ times a second per CPU: replaces the frequency of perf_event programs (`profile` samples at 99 Hz by default)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l probe -d 'Functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob (`libc.so.6:\'malloc*\'`); BINARY is a path, a name in $PATH, a library name, or `kernel` for kernel functions (kprobes)' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l port -d 'Only flows with this local or remote port (tcpflows)' -r
@@ -80,7 +87,8 @@ hist\t'bcc-style ASCII histograms; counters and gauges as aligned lists'
 table\t'Tables; histograms summarised by count and estimated quantiles'
 json\t'One JSON document'
 folded\t'Folded stacks (`comm;user;kernel frames count`, root first) of stack metrics such as profile\'s, for flamegraph.pl and similar tools'
-flamegraph\t'An SVG flame graph of the stack metrics'"
+flamegraph\t'An SVG flame graph of the stack metrics'
+pprof\t'A gzipped pprof profile (profile.proto) of the stack metrics, for `go tool pprof`, Pyroscope, Parca, Grafana, speedscope. Binary: to --output FILE or a pipe'"
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -s o -l output -d 'Write the results to FILE atomically' -r -F
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -l prefix -d 'Prefix of every Prometheus metric name' -r
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F
