@@ -587,6 +587,10 @@ fn emit(
             eprintln!("ebpfx: warning: {w}");
         }
     }
+    // Local output first: a receiver that is down must not cost the window's file or text.
+    if !((req.push.is_some() || remote.is_some()) && req.format.is_none() && req.output.is_none()) {
+        write_results(req, format, snapshot, opts, index, sample_frequency_hz)?;
+    }
     if let Some(url) = &req.push {
         let labels = crate::remote_write::external_labels(&req.job, &req.fleet.push_labels);
         crate::push::push(url, &req.job, &labels, snapshot, opts)?;
@@ -594,9 +598,18 @@ fn emit(
     if let Some(target) = remote {
         crate::remote_write::send(target, snapshot, &opts.prefix)?;
     }
-    if (req.push.is_some() || remote.is_some()) && req.format.is_none() && req.output.is_none() {
-        return Ok(());
-    }
+    Ok(())
+}
+
+/// Renders one snapshot (one block in interval mode) to --output or stdout.
+fn write_results(
+    req: &RunRequest,
+    format: Option<Format>,
+    snapshot: &Snapshot,
+    opts: &Options,
+    index: usize,
+    sample_frequency_hz: Option<u64>,
+) -> anyhow::Result<()> {
     if format == Some(Format::Pprof) {
         return write_output_with(req.output.as_deref(), |w| render::render_pprof_to(snapshot, sample_frequency_hz, w));
     }
