@@ -124,6 +124,26 @@ fn live_pprof_profile_is_read_by_go_pprof_and_matches_prom() {
     let top_again = go_pprof(&["-top", "-sample_index=samples"], &again).expect("go");
     assert_eq!(pprof_total(&top_again), prom_total, "render --format pprof of the saved run:\n{top_again}");
     assert!(top_functions(&top_again, 5).iter().any(|n| n == "ebpfx_burn_inner"), "{top_again}");
+    // The saved file keeps the sampling frequency: cpu time again.
+    let cpu_again = go_pprof(&["-top", "-sample_index=cpu", "-unit=ns"], &again).expect("go");
+    assert_eq!(pprof_total(&cpu_again.replace("ns total", " total")), prom_total * period, "{cpu_again}");
+}
+
+#[test]
+fn live_pprof_cpu_time_follows_the_frequency_flag() {
+    if !require_root("live_pprof_cpu_time_follows_the_frequency_flag") {
+        return;
+    }
+    let _lock = live_lock();
+    let dir = Scratch::new("pprof-freq");
+    let profile = dir.path().join("p.pb.gz");
+    let p = profile.to_string_lossy().into_owned();
+    let run = start_attached(&["run", "profile", "--for", "1s", "--frequency", "49", "--format", "pprof", "-o", &p], 1);
+    let (code, _, err) = run.finish();
+    assert_eq!(code, Some(0), "ebpfx failed: {err}");
+    let Some(raw) = go_pprof(&["-raw"], &profile) else { return };
+    let period = (1e9_f64 / 49.0).round();
+    assert!(raw.contains(&format!("Period: {period}\n")), "period of 49 Hz missing:\n{raw}");
 }
 
 #[test]

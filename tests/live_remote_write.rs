@@ -285,6 +285,13 @@ fn live_remote_write_retries_5xx_never_4xx_and_sends_auth() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&url) && err.contains("400"), "{err}");
     assert_eq!(seen.lock().expect("log").len(), 1, "a 4xx must not be retried");
+    // ... and the window's local output is written before the send, so it is not lost.
+    let kept = dir.path().join("kept.prom");
+    let out =
+        ebpfx(&["run", "syscalls", "--for", "200ms", "--remote-write", &url, "--output", &kept.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let kept = std::fs::read_to_string(&kept).expect("--output written despite the failed send");
+    assert!(kept.contains("ebpfx_window_duration_seconds "), "{kept}");
 
     // 500 forever: a few attempts with backoff, then an error naming the URL and the status.
     let (url, seen) = responder(vec![500]);
