@@ -35,6 +35,12 @@ pub fn group_url(base: &str, job: &str, config: &str, labels: &[(String, String)
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(usage_err(format!("--push {base}: expected an http:// or https:// URL of a Pushgateway")));
     }
+    let path = base.split_once("://").and_then(|(_, rest)| rest.split_once('/')).map_or("", |(_, p)| p);
+    if path.split('/').any(|seg| seg == "metrics") {
+        return Err(usage_err(format!(
+            "--push {base}: give the Pushgateway's base URL (ebpfx adds /metrics/job/...); grouping labels such as instance go in --push-label NAME=VALUE"
+        )));
+    }
     let mut url = format!(
         "{}/metrics/job/{}/config/{}",
         base.trim_end_matches('/'),
@@ -116,6 +122,13 @@ mod tests {
         );
         assert!(group_url("127.0.0.1:9091", "ebpfx", "x", &[]).is_err());
         assert!(group_url("http://h", "a/b", "x", &[]).is_err());
+        // a grouping path in the URL (issue 13: "odd number of components") is refused
+        let e = group_url("http://h:9091/metrics/job/j/instance/web-1", "ebpfx", "x", &[]).expect_err("path");
+        assert!(format!("{e}").contains("--push-label"), "{e}");
+        assert_eq!(
+            group_url("http://h/pushgateway/", "ebpfx", "x", &[]).expect("a prefix path is fine"),
+            "http://h/pushgateway/metrics/job/ebpfx/config/x"
+        );
     }
 
     #[test]
