@@ -123,8 +123,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "interval")]
     pub save_raw: Option<PathBuf>,
 
-    /// Push the Prometheus text to a Pushgateway at URL (PUT, one group per config:
-    /// job + config). Nothing is printed unless --format or --output asks for it.
+    /// Push the Prometheus text to a Pushgateway at URL (its base URL; PUT, one group per
+    /// config: job + config + instance (the host name) + --push-label labels). Nothing is
+    /// printed unless --format or --output asks for it.
     #[arg(long, value_name = "URL")]
     pub push: Option<String>,
 
