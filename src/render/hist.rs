@@ -26,7 +26,7 @@
 //!   [`TOP_STACKS`] stacks by samples: a `N samples (P%), comm C` line, then the frames one per
 //!   line, leaf first, kernel frames, a `--` line, user frames. Samples that differ only in
 //!   other labels (`pid`) are summed.
-//! * Configs with decoder errors are listed on a last line.
+//! * Configs with decoder errors are listed on a last line, then a note per full map.
 use std::fmt::Write as _;
 
 use super::units::raw_unit_name;
@@ -41,6 +41,9 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
         snapshot.decoder_errors.iter().filter(|(_, n)| *n > 0).map(|(config, n)| format!("{config}={n}")).collect();
     if !errors.is_empty() {
         parts.push(format!("decoder errors (metrics dropped): {}\n", errors.join(", ")));
+    }
+    for full in snapshot.full_maps() {
+        parts.push(format!("note: {}\n", full.note()));
     }
     parts.join("\n")
 }

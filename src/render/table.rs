@@ -15,7 +15,7 @@
 //! * Stack metrics (counters with `kstack`/`ustack` labels, see `stacks`): the top
 //!   [`TOP_FUNCTIONS`] functions by samples with the function as leaf (`self`), with the
 //!   samples that have it anywhere on the stack (`total`), both also as a share of all samples.
-//! * A last table lists configs with decoder errors, if any.
+//! * A last table lists configs with decoder errors, if any, then a note per full map.
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
 use super::units::{human, Quantity};
@@ -33,6 +33,9 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
             table.add_row(vec![config.clone(), n.to_string()]);
         }
         parts.push(format!("decoder errors (metrics dropped):\n{table}\n"));
+    }
+    for full in snapshot.full_maps() {
+        parts.push(format!("note: {}\n", full.note()));
     }
     parts.join("\n")
 }

@@ -20,7 +20,7 @@ fn segment(what: &str, v: &str) -> anyhow::Result<String> {
 
 /// URL-safe base64 (RFC 4648 §5), as the Pushgateway decodes `NAME@base64/VALUE` segments.
 fn base64_url(v: &str) -> String {
-    let b = crate::remote_write::base64(v.as_bytes()).replace('+', "-").replace('/', "_");
+    let b = crate::output::remote_write::base64(v.as_bytes()).replace('+', "-").replace('/', "_");
     if b.is_empty() {
         "=".to_string() // an empty value, as the Pushgateway spells it
     } else {
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn group_urls_with_labels() {
-        let labels = crate::remote_write::external_labels(
+        let labels = crate::output::remote_write::external_labels(
             "ebpfx",
             &[("instance".into(), "web-1".into()), ("path".into(), "/var/lib".into()), ("e".into(), "".into())],
         );
@@ -142,7 +142,7 @@ mod tests {
             "http://h:9091/metrics/job/ebpfx/config/syscalls/e@base64/=/instance/web-1/path@base64/L3Zhci9saWI="
         );
         // without --push-label instance, the host name keeps hosts apart
-        let labels = crate::remote_write::external_labels("ebpfx", &[]);
+        let labels = crate::output::remote_write::external_labels("ebpfx", &[]);
         let url = group_url("http://h:9091", "ebpfx", "syscalls", &labels).expect("ok");
         assert!(url.starts_with("http://h:9091/metrics/job/ebpfx/config/syscalls/instance"), "{url}");
     }
