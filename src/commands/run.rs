@@ -40,6 +40,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         // Every config is parsed and validated before any BPF is loaded.
         resolved.push(catalog.resolve(name)?);
     }
+    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
     let probe = crate::probe::apply(&mut resolved, args.probe.as_deref())?;
     let flow_globals = crate::flowfilter::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
