@@ -14,7 +14,7 @@
 //!           └─ render: snapshot_file (a saved run) ─> assemble ─> output
 //!
 //! output ─> render (pure formats of the model) ─> model
-//! output: stdout (a closed pipe ends quietly), atomic files, push, watch, view
+//! output: stdout (a closed pipe ends quietly), atomic files, push, remote_write, watch, view
 //! ```
 //!
 //! Renderers never touch libbpf; the loader never formats output; `window` knows nothing of
