@@ -53,7 +53,7 @@ pub struct RunRequest {
     /// Sampling frequency (Hz) of perf_event programs (`--frequency`).
     pub frequency: Option<u64>,
     /// `--probe BINARY:FUNCTION`: user functions for configs with a `probe_label`.
-    pub probe: Option<String>,
+    pub probe: Vec<String>,
     /// Flow selection written into BPF globals: `--port`, `--addr`, `--state`.
     pub port: Option<u16>,
     pub addr: Option<String>,
@@ -258,7 +258,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         resolved.push(catalog.resolve(name)?);
     }
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
-    let probe = crate::probe::apply(&mut resolved, req.probe.as_deref())?;
+    let probe = crate::targets::apply(&mut resolved, &req.probe)?;
     let globals = crate::flowfilter::globals(req.port, req.addr.as_deref(), req.state.as_deref())?;
     let format = choose_format(req);
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
@@ -315,7 +315,11 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
         }
         let l = loader::load(p, &opts)?;
         if let Some(spec) = &l.config.cgroup_id_map {
-            let n = loader::cgroup_map::sync(&l, spec, std::path::Path::new("/sys/fs/cgroup"))?;
+            let n = {
+                let mut cgroups = HashMap::new();
+                crate::decode::cgroup::walk(std::path::Path::new("/sys/fs/cgroup"), &mut cgroups);
+                loader::cgroup_map::sync(&l, spec, cgroups)?
+            };
             if req.verbose > 0 {
                 eprintln!("ebpfx: config {}: cgroup_id_map {}: {n} cgroup(s) selected", l.config.name, spec.name);
             }
@@ -474,7 +478,7 @@ fn gather_stats(loaded: &[Loaded]) -> (Vec<ProgramRow>, HashMap<u32, RunStats>) 
     let mut rows = Vec::new();
     let mut stats = HashMap::new();
     for l in loaded {
-        for (row, st) in loader::program_stats(l) {
+        for (row, st) in selfmetrics::program_stats(l) {
             if row.id != 0 {
                 stats.insert(row.id, st);
             }
