@@ -210,7 +210,14 @@ pub fn resolve_kernel(
     kallsyms: &str,
     probeable: &kernel::Probeable,
 ) -> anyhow::Result<Target> {
-    let all = kernel::kallsyms_functions(kallsyms);
+    let mut all = kernel::kallsyms_functions(kallsyms);
+    // Without CAP_SYSLOG (kernel.kptr_restrict) every address reads 0: kprobes go by name, so
+    // tell functions apart by their place in the list instead.
+    if all.iter().all(|f| f.file_offset == 0) {
+        for (i, f) in all.iter_mut().enumerate() {
+            f.file_offset = i as u64;
+        }
+    }
     if all.is_empty() {
         return Err(usage_err(format!(
             "--probe {spec}: /proc/kallsyms lists no kernel functions (hidden from this user? kernel.kptr_restrict, or CAP_SYSLOG missing)"
@@ -490,6 +497,10 @@ mod tests {
         let err = resolve_kernel("kernel:vfs_caches_init", "vfs_caches_init", KALLSYMS, &p).expect_err("refused");
         assert!(format!("{err:#}").contains("available_filter_functions"), "{err:#}");
         assert_eq!(crate::error::exit_code(&err), 2);
+        // Hidden addresses (no CAP_SYSLOG): functions still resolve by name.
+        let zeroed = KALLSYMS.lines().map(|l| format!("0000000000000000{}\n", &l[16..])).collect::<String>();
+        let t = resolve_kernel("kernel:vfs_*", "vfs_*", &zeroed, &p).expect("resolves");
+        assert_eq!(names(&t), ["vfs_read"]);
         // Without the lists (unreadable), nothing is skipped.
         let t = resolve_kernel("kernel:vfs_*", "vfs_*", KALLSYMS, &kernel::Probeable::default()).expect("resolves");
         assert_eq!(names(&t), ["vfs_caches_init", "vfs_read", "vfs_write"]);
