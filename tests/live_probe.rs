@@ -120,6 +120,20 @@ fn live_builtin_runs_without_kernel_btf_given_btf() {
     assert_eq!(code, Some(0), "{err}");
     promtool_check(&prom);
     assert!(prom_sum(&prom, "ebpfx_syscalls_total", "") > 0.0, "{prom}");
+    // Every built-in with fixed targets loads and attaches there too (on main all but
+    // profile failed: "load failed: Input/output error").
+    let list = ebpfx(&["list"]);
+    let names: Vec<String> = text(&list.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|n| n != "funccount" && n != "funclatency")
+        .collect();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in &names {
+        let (code, _, err) = without_kernel_btf(&s, &["run", name, "--for", "200ms", "--format", "prom"]);
+        assert_eq!(code, Some(0), "{name}: {err}");
+    }
 }
 
 #[test]
