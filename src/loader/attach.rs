@@ -96,15 +96,16 @@ pub struct Plan {
 
 impl Plan {
     /// The first plan: in each hook carried in several kinds, the best kind the kernel offers
-    /// (judged by `kernel_btf`); the other kinds wait as fallbacks.
-    pub fn new(programs: &[(String, String)], kernel_btf: bool) -> Plan {
+    /// (judged by `kernel_btf`); the other kinds wait as fallbacks. `programs`: name,
+    /// section and autoload (`SEC("?...")` programs start without it and stay so).
+    pub fn new(programs: &[(String, String, bool)], kernel_btf: bool) -> Plan {
         let mut out: Vec<PlannedProgram> = programs
             .iter()
-            .map(|(name, section)| PlannedProgram {
+            .map(|(name, section, autoload)| PlannedProgram {
                 name: name.clone(),
                 section: section.clone(),
-                hook: Hook::of(section),
-                enabled: true,
+                hook: if *autoload { Hook::of(section) } else { None },
+                enabled: *autoload,
                 as_raw_tp: false,
                 pending: Vec::new(),
             })
@@ -321,8 +322,8 @@ pub fn tracefs_events_present() -> bool {
 mod tests {
     use super::*;
 
-    fn progs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(n, s)| (n.to_string(), s.to_string())).collect()
+    fn progs(list: &[(&str, &str)]) -> Vec<(String, String, bool)> {
+        list.iter().map(|(n, s)| (n.to_string(), s.to_string(), true)).collect()
     }
 
     fn enabled(plan: &Plan) -> Vec<&str> {
@@ -379,5 +380,13 @@ mod tests {
         assert_eq!(enabled(&plan), ["sw_tp", "rd_k", "lone"]);
         assert!(plan.get("lone").is_some_and(|p| p.as_raw_tp));
         assert_eq!(plan.replaced().count(), 2);
+    }
+
+    #[test]
+    fn programs_without_autoload_stay_off() {
+        let mut list = progs(&[("a", "tp_btf/sched_switch"), ("b", "raw_tp/sched_switch")]);
+        list[0].2 = false;
+        let plan = Plan::new(&list, true);
+        assert_eq!(enabled(&plan), ["b"]);
     }
 }

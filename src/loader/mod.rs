@@ -192,7 +192,8 @@ pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Op
 
 fn open_planned(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<(OpenObject, attach::Plan)> {
     let open_obj = open_raw(resolved, opts)?;
-    let programs: Vec<(String, String)> = open_obj.progs().map(|p| (os(p.name()), os(p.section()))).collect();
+    let programs: Vec<(String, String, bool)> =
+        open_obj.progs().map(|p| (os(p.name()), os(p.section()), p.autoload())).collect();
     let plan = attach::Plan::new(&programs, attach::kernel_btf_available());
     let mut open_obj = open_obj;
     plan.apply(&mut open_obj, None);

@@ -336,8 +336,11 @@ pub fn resolve_all(specs: &[String]) -> anyhow::Result<ProbeSet> {
     let set = ProbeSet::new(targets);
     let n = set.function_count();
     if n > MAX_FUNCTIONS {
-        let parts: Vec<String> =
-            set.targets.iter().map(|t| format!("{} functions in {} ({})", t.functions.len(), t.binary.display(), t.spec)).collect();
+        let parts: Vec<String> = set
+            .targets
+            .iter()
+            .map(|t| format!("{} functions in {} ({})", t.functions.len(), t.binary.display(), t.spec))
+            .collect();
         return Err(usage_err(format!(
             "--probe matches {}, {n} in all: more than the {MAX_FUNCTIONS} ebpfx attaches at once: narrow the pattern",
             parts.join(", ")
