@@ -163,8 +163,9 @@ impl Plan {
     }
 
     /// After `name` failed to load: the next thing to try for its hook (an alternative kind,
-    /// or a tp_btf program as raw_tp), switched on in the plan. `false`: nothing left.
-    pub fn fall_back(&mut self, name: &str) -> Option<String> {
+    /// or, with `retarget`, a tp_btf program as raw_tp), switched on in the plan. `None`:
+    /// nothing left.
+    pub fn fall_back(&mut self, name: &str, retarget: bool) -> Option<String> {
         let i = self.programs.iter().position(|p| p.name == name)?;
         let is_tp_btf = self.programs[i].hook.as_ref().is_some_and(|h| h.kind == Kind::TpBtf);
         if !self.programs[i].pending.is_empty() {
@@ -178,7 +179,7 @@ impl Plan {
             }
             return Some(self.programs[next].name.clone());
         }
-        if is_tp_btf && !self.programs[i].as_raw_tp {
+        if retarget && is_tp_btf && !self.programs[i].as_raw_tp {
             self.programs[i].as_raw_tp = true;
             return Some(name.to_string());
         }
@@ -256,11 +257,13 @@ pub fn attach_probes(prog: &ProgramMut<'_>, retprobe: bool, probes: Option<&Prob
                 ..Default::default()
             };
             let link = prog.attach_kprobe_multi_with_opts(opts).map_err(|e| {
+                let n = target.functions.len();
+                // Name the function when there is one; for many, the kernel does not say which.
+                let why = explain::kprobe_failure(kkind, if n == 1 { target.functions.first() } else { None }, &e);
                 anyhow!(
-                    "attaching a {kkind} to {} kernel functions ({}) with one kprobe_multi link: {} (EBPFX_NO_KPROBE_MULTI=1 attaches one kprobe per function)",
-                    target.functions.len(),
-                    target.spec,
-                    explain::kprobe_failure(kkind, None, &e)
+                    "{why} ({n} kernel function{} of --probe {} through one kprobe_multi link; EBPFX_NO_KPROBE_MULTI=1 attaches one kprobe per function and names the one that fails)",
+                    if n == 1 { "" } else { "s" },
+                    target.spec
                 )
             })?;
             links.push(link);
@@ -356,15 +359,15 @@ mod tests {
         ]);
         let mut plan = Plan::new(&list, true);
         assert_eq!(enabled(&plan), ["sw_btf", "rd_f", "rd_kret", "other", "other2"]);
-        assert_eq!(plan.fall_back("sw_btf").as_deref(), Some("sw_raw"));
-        assert_eq!(plan.fall_back("sw_raw").as_deref(), Some("sw_tp"));
-        assert_eq!(plan.fall_back("sw_tp"), None);
-        assert_eq!(plan.fall_back("rd_f").as_deref(), Some("rd_k"));
+        assert_eq!(plan.fall_back("sw_btf", true).as_deref(), Some("sw_raw"));
+        assert_eq!(plan.fall_back("sw_raw", true).as_deref(), Some("sw_tp"));
+        assert_eq!(plan.fall_back("sw_tp", true), None);
+        assert_eq!(plan.fall_back("rd_f", true).as_deref(), Some("rd_k"));
         assert_eq!(enabled(&plan), ["sw_tp", "rd_k", "rd_kret", "other", "other2"]);
         // Two programs of one kind on one hook are both kept; a lone tp_btf falls back to raw_tp.
-        assert_eq!(plan.fall_back("other").as_deref(), Some("other"));
+        assert_eq!(plan.fall_back("other", true).as_deref(), Some("other"));
         assert!(plan.get("other").is_some_and(|p| p.as_raw_tp && p.enabled));
-        assert_eq!(plan.fall_back("other"), None);
+        assert_eq!(plan.fall_back("other", true), None);
     }
 
     #[test]

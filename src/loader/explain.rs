@@ -228,9 +228,10 @@ pub fn kprobe_failure(kind: &str, f: Option<&Function>, err: &libbpf_rs::Error) 
     let errno = super::errno_of(err);
     let name = f.map(|f| f.name.as_str());
     match errno {
-        Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) if !kernel_has_kprobes() => {
-            format!("cannot create a {kind}: this kernel has no kprobe support (CONFIG_KPROBES is off)")
-        }
+        Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) if !kernel_has_kprobes() => format!(
+            "cannot create a {kind}{}: this kernel has no kprobe support (CONFIG_KPROBES is off)",
+            name.map(|n| format!(" on {n}")).unwrap_or_default()
+        ),
         Some(libc::ENOENT) | Some(libc::EINVAL) | Some(libc::ESRCH) => match (name, f.and_then(|f| f.module.as_deref())) {
             (Some(n), Some(m)) if !Path::new("/sys/module").join(m).exists() => {
                 format!("cannot create a {kind} on {n}: its module {m} is not loaded")

@@ -261,28 +261,40 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             let first: Vec<String> = plan.programs.iter().filter(|p| p.enabled).map(|p| p.name.clone()).collect();
             for prog in first {
                 let mut current = prog;
+                // The first (best) kind's failure, and what each fallback said.
+                let mut first_why: Option<(String, String)> = None;
+                let mut tried: Vec<String> = Vec::new();
                 loop {
                     let mut alone = open_raw(resolved, opts)?;
                     plan.apply(&mut alone, Some(&current));
                     explain::take_log();
                     let Err(e) = alone.load() else { break };
                     let log = explain::take_log();
-                    let section = plan.get(&current).map(|p| p.section.clone()).unwrap_or_default();
-                    if let Some(next) = plan.fall_back(&current) {
+                    let Some(planned) = plan.get(&current).cloned() else { break };
+                    let shown = if planned.as_raw_tp { "as raw_tp".to_string() } else { planned.section.clone() };
+                    let why = explain::explain_load(&current, &planned.section, errno_of(&e), &log);
+                    match &first_why {
+                        None => first_why = Some((planned.section.clone(), why)),
+                        Some(_) => tried.push(format!("{current} ({shown}): {why}")),
+                    }
+                    // A missing target (ESRCH) is missing for raw_tp too: no retarget then.
+                    let retarget = errno_of(&e) != Some(libc::ESRCH);
+                    if let Some(next) = plan.fall_back(&current, retarget) {
                         current = next;
                         continue;
                     }
+                    let (section, why) = first_why.take().unwrap_or_default();
+                    let also = if tried.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (fallbacks failed too: {})", tried.join("; "))
+                    };
                     left_out.push(ProgramStatus {
                         name: current.clone(),
                         id: 0,
                         section,
                         attached: false,
-                        problem: Some(explain::explain_load(
-                            &current,
-                            &plan.get(&current).map(|p| p.section.clone()).unwrap_or_default(),
-                            errno_of(&e),
-                            &log,
-                        )),
+                        problem: Some(format!("{why}{also}")),
                     });
                     break;
                 }
