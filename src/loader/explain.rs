@@ -226,33 +226,50 @@ fn in_kallsyms(name: &str) -> Option<bool> {
 /// Why a kprobe on a kernel function could not be made (`f`: the function, when one).
 pub fn kprobe_failure(kind: &str, f: Option<&Function>, err: &libbpf_rs::Error) -> String {
     let errno = super::errno_of(err);
+    let facts = KprobeFacts {
+        has_kprobes: kernel_has_kprobes(),
+        in_kallsyms: f.and_then(|f| in_kallsyms(&f.name)),
+        module_loaded: f.and_then(|f| f.module.as_deref()).map(|m| Path::new("/sys/module").join(m).exists()),
+        missing_caps: missing_caps(effective_caps(), &[CAP_PERFMON, CAP_BPF]),
+    };
+    kprobe_reason(kind, f, errno, &facts, &format!("{err:#}"))
+}
+
+/// What the system says about a kprobe that failed.
+#[derive(Debug, Clone, Default)]
+pub struct KprobeFacts {
+    pub has_kprobes: bool,
+    /// Whether /proc/kallsyms lists the function (None: unknown).
+    pub in_kallsyms: Option<bool>,
+    /// Whether the function's module is loaded (None: not a module function).
+    pub module_loaded: Option<bool>,
+    pub missing_caps: Vec<&'static str>,
+}
+
+/// [`kprobe_failure`] from its facts: the one cause that fits, named.
+pub fn kprobe_reason(kind: &str, f: Option<&Function>, errno: Option<i32>, facts: &KprobeFacts, err: &str) -> String {
     let name = f.map(|f| f.name.as_str());
+    let on = name.map(|n| format!(" on {n}")).unwrap_or_default();
     match errno {
-        Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) if !kernel_has_kprobes() => format!(
-            "cannot create a {kind}{}: this kernel has no kprobe support (CONFIG_KPROBES is off)",
-            name.map(|n| format!(" on {n}")).unwrap_or_default()
-        ),
+        Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) if !facts.has_kprobes => {
+            format!("cannot create a {kind}{on}: this kernel has no kprobe support (CONFIG_KPROBES is off)")
+        }
         Some(libc::ENOENT) | Some(libc::EINVAL) | Some(libc::ESRCH) => match (name, f.and_then(|f| f.module.as_deref())) {
-            (Some(n), Some(m)) if !Path::new("/sys/module").join(m).exists() => {
+            (Some(n), Some(m)) if facts.module_loaded == Some(false) => {
                 format!("cannot create a {kind} on {n}: its module {m} is not loaded")
             }
-            (Some(n), _) => match in_kallsyms(n) {
-                Some(false) => format!(
-                    "cannot create a {kind} on {n}: no such function in the running kernel or its loaded modules (is its module loaded?)"
-                ),
-                _ => format!("cannot create a {kind} on {n}: the function cannot take a kprobe (notrace, inlined or blacklisted)"),
-            },
-            (None, _) => format!("cannot create a {kind}: {err:#}"),
-        },
-        Some(libc::EPERM) | Some(libc::EACCES) => {
-            let missing = missing_caps(effective_caps(), &[CAP_PERFMON, CAP_BPF]);
-            if missing.is_empty() {
-                format!("cannot create a {kind}{}: {err:#}", name.map(|n| format!(" on {n}")).unwrap_or_default())
-            } else {
-                format!("creating a {kind} needs {}", missing.join(" and "))
+            (Some(n), _) if facts.in_kallsyms == Some(false) => format!(
+                "cannot create a {kind} on {n}: no such function in the running kernel or its loaded modules (is its module loaded?)"
+            ),
+            (Some(n), _) => {
+                format!("cannot create a {kind} on {n}: the function cannot take a kprobe (notrace, inlined or blacklisted)")
             }
+            (None, _) => format!("cannot create a {kind}: {err}"),
+        },
+        Some(libc::EPERM) | Some(libc::EACCES) if !facts.missing_caps.is_empty() => {
+            format!("creating a {kind} needs {}", facts.missing_caps.join(" and "))
         }
-        _ => format!("attaching a {kind}{}: {err:#}", name.map(|n| format!(" to {n}")).unwrap_or_default()),
+        _ => format!("attaching a {kind}{}: {err}", name.map(|n| format!(" to {n}")).unwrap_or_default()),
     }
 }
 
@@ -345,6 +362,41 @@ libbpf: prog 'bad': failed to load: -13\n";
         let log = "libbpf: extern (func ksym) 'bpf_no_such_kfunc': not found in kernel or module BTFs\n";
         let why = explain_load("p", "tp_btf/x", Some(libc::ESRCH), log);
         assert!(why.contains("extern") && why.contains("bpf_no_such_kfunc"), "{why}");
+    }
+
+    #[test]
+    fn kprobe_failures_name_their_cause() {
+        let f = |name: &str, module: Option<&str>| Function {
+            name: name.into(),
+            file_offset: 0,
+            module: module.map(str::to_string),
+        };
+        let kprobes = KprobeFacts { has_kprobes: true, ..Default::default() };
+        // A function of a module that is not loaded: the module, not CONFIG_KPROBES.
+        let facts = KprobeFacts { module_loaded: Some(false), in_kallsyms: Some(false), ..kprobes.clone() };
+        let why = kprobe_reason("kprobe", Some(&f("ext4_file_open", Some("ext4"))), Some(libc::ENOENT), &facts, "e");
+        assert_eq!(why, "cannot create a kprobe on ext4_file_open: its module ext4 is not loaded");
+        // A fixed kprobe section naming a function this kernel does not have.
+        let facts = KprobeFacts { in_kallsyms: Some(false), ..kprobes.clone() };
+        let why = kprobe_reason("kprobe", Some(&f("xfs_foo", None)), Some(libc::ENOENT), &facts, "e");
+        assert!(
+            why.contains("no such function") && why.contains("module loaded?") && !why.contains("CONFIG_KPROBES"),
+            "{why}"
+        );
+        // Present but refused.
+        let facts = KprobeFacts { in_kallsyms: Some(true), ..kprobes.clone() };
+        let why = kprobe_reason("kretprobe", Some(&f("vfs_caches_init", None)), Some(libc::EINVAL), &facts, "e");
+        assert!(why.contains("cannot take a kprobe"), "{why}");
+        // No kprobes at all.
+        let why = kprobe_reason("kprobe", Some(&f("vfs_read", None)), Some(libc::ENOENT), &KprobeFacts::default(), "e");
+        assert_eq!(
+            why,
+            "cannot create a kprobe on vfs_read: this kernel has no kprobe support (CONFIG_KPROBES is off)"
+        );
+        // Missing capability.
+        let facts = KprobeFacts { missing_caps: vec!["CAP_PERFMON"], ..kprobes };
+        let why = kprobe_reason("kprobe", Some(&f("vfs_read", None)), Some(libc::EPERM), &facts, "e");
+        assert_eq!(why, "creating a kprobe needs CAP_PERFMON");
     }
 
     #[test]
