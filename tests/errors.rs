@@ -123,4 +123,11 @@ fn kernel_probe_programs_are_labelled_kprobe() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("(kprobe)") && !err.contains("(uprobe)"), "{err}");
     assert!(err.contains("no kprobe support (CONFIG_KPROBES is off)"), "{err}");
+    // On 5.18+ the functions go through one kprobe_multi link first; when the kernel refuses
+    // it, ebpfx loads again for one kprobe per function, whose error names the function.
+    let out = ebpfx(&["-v", "run", "funccount", "--probe", "kernel:vfs_rea?", "--for", "1s"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("attaching one probe per function instead"), "{err}");
+    assert!(err.contains("cannot create a kprobe on vfs_read"), "{err}");
 }

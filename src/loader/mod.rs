@@ -332,6 +332,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
 
     let mut links = Vec::new();
     let mut programs = Vec::new();
+    let mut retry_single: Option<ProbeSet> = None;
     for prog in object.progs_mut() {
         let pname = os(prog.name());
         let section = os(prog.section());
@@ -352,7 +353,19 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             sections::attach_custom(&prog, &section, opts.frequency).map_err(|e| format!("{e:#}"))
         } else if let Some(retprobe) = attach::probe_section(&section) {
             label = attach::probe_kind(retprobe, opts.probe.as_deref());
-            attach::attach_probes(&prog, retprobe, opts.probe.as_deref()).map_err(|e| format!("{e:#}"))
+            let result = attach::attach_probes(&prog, retprobe, opts.probe.as_deref()).map_err(|e| format!("{e:#}"));
+            if let (Err(why), Some(set)) = (&result, opts.probe.as_deref()) {
+                if set.uprobe_multi || set.kprobe_multi {
+                    // The kernel refused the multi link: load again for one probe per function
+                    // (the programs must be loaded for the link kind they attach with).
+                    if opts.verbose > 0 {
+                        eprintln!("ebpfx: config {name}: {why}: attaching one probe per function instead");
+                    }
+                    retry_single = Some(set.without_multi());
+                    break;
+                }
+            }
+            result
         } else {
             prog.attach().map(|l| vec![l]).map_err(|e| explain::explain_attach(&section, &e))
         };
@@ -368,6 +381,12 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
                 programs.push(ProgramStatus { name: pname, id, section: label, attached: false, problem: Some(why) });
             }
         }
+    }
+    if let Some(set) = retry_single {
+        drop(links);
+        drop(object);
+        let single = LoadOptions { probe: Some(Arc::new(set)), ..opts.clone() };
+        return load(prepare(resolved, &single)?, &single);
     }
     if links.is_empty() && !programs.is_empty() {
         return Err(anyhow!("config {name}: no program could be attached: {}", describe(&programs)));

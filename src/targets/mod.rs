@@ -95,6 +95,11 @@ impl ProbeSet {
         }
     }
 
+    /// The same set attached one probe per function (where a multi link failed).
+    pub fn without_multi(&self) -> ProbeSet {
+        ProbeSet { targets: self.targets.clone(), uprobe_multi: false, kprobe_multi: false }
+    }
+
     /// (cookie, target, function) for every function, in cookie order.
     pub fn entries(&self) -> impl Iterator<Item = (u64, &Target, &Function)> {
         self.targets
