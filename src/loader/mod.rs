@@ -382,6 +382,17 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             }
         }
     }
+    if opts.verbose > 0 {
+        for p in plan.programs.iter().filter(|p| p.enabled && p.as_raw_tp) {
+            eprintln!("ebpfx: config {name}: program {} ({}) loaded as raw_tp (the kernel's own BTF is missing or refused tp_btf)", p.name, p.section);
+        }
+        for p in plan.replaced().filter(|p| !left_out.iter().any(|l| l.name == p.name)) {
+            eprintln!(
+                "ebpfx: config {name}: program {} ({}) not loaded: another kind of the same hook was",
+                p.name, p.section
+            );
+        }
+    }
     if let Some(set) = retry_single {
         drop(links);
         drop(object);
