@@ -11,7 +11,6 @@ pub mod config;
 pub mod decode;
 pub mod error;
 pub mod events;
-pub mod flowfilter;
 pub mod generate;
 pub mod loader;
 pub mod model;

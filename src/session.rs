@@ -259,7 +259,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<()> {
     }
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
     let probe = crate::targets::apply(&mut resolved, &req.probe)?;
-    let globals = crate::flowfilter::globals(req.port, req.addr.as_deref(), req.state.as_deref())?;
+    let globals = crate::targets::flows::globals(req.port, req.addr.as_deref(), req.state.as_deref())?;
     let format = choose_format(req);
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
         check_has_stacks(f, &resolved)?;

@@ -1,4 +1,5 @@
-//! Run-time attach targets, resolved without libbpf: `--probe BINARY:GLOB` (user functions, read
+//! Run-time targets and selections, resolved without libbpf (`flows`: `--port`, `--addr`,
+//! `--state` as BPF globals). Attach targets: `--probe BINARY:GLOB` (user functions, read
 //! from the binary's ELF symbols) and `--probe kernel:GLOB` (kernel and module functions, from
 //! /proc/kallsyms, checked against the kernel's lists of what can take a kprobe). The loader
 //! attaches configs whose programs have no target of their own (bare `SEC("uprobe")` /
@@ -21,10 +22,23 @@ use crate::config::Config;
 use crate::error::{config_err, usage_err};
 
 pub mod elf;
+pub mod flows;
 pub mod glob;
 pub mod kernel;
 
 pub use glob::glob_match;
+
+/// A value for a BPF global (`const volatile` in the object), and the command-line flag it
+/// comes from (for messages). The loader writes it before load (`loader::globals`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalValue {
+    /// `--port`: named in errors.
+    pub flag: String,
+    /// The variable in the BPF C, e.g. `filter_port`.
+    pub name: String,
+    /// Native-endian bytes, exactly as large as the variable.
+    pub bytes: Vec<u8>,
+}
 
 /// At most this many functions per run (each costs one or two probes).
 pub const MAX_FUNCTIONS: usize = 1000;
