@@ -602,6 +602,19 @@ mod tests {
         let syms = elf::elf_functions(&std::fs::read(&libc).expect("read")).expect("parse");
         let resolver = syms.ifuncs.iter().find(|f| f.name == "strcmp").expect("ifunc").file_offset;
         assert_ne!(t.functions[0].file_offset, resolver, "the implementation, not the resolver");
+        // A copy of libc is not the library this process has loaded: its IFUNCs are refused
+        // with the reason, and a glob skips them with a note.
+        let dir = std::env::temp_dir().join(format!("ebpfx-ifunc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let copy = dir.join("libc-copy.so.6");
+        std::fs::copy(&libc, &copy).expect("copy libc");
+        let err = resolve_user("copy:strcmp", "strcmp", copy.clone()).expect_err("refused");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("IFUNC (STT_GNU_IFUNC)") && msg.contains("__strcmp_avx2"), "{msg}");
+        assert_eq!(crate::error::exit_code(&err), 2);
+        let t = resolve_user("copy:strc*", "strc*", copy).expect("plain functions resolve");
+        assert!(t.notes.iter().any(|n| n.contains("strcmp") && n.contains("IFUNC")), "{:?}", t.notes);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
