@@ -131,3 +131,22 @@ fn kernel_probe_programs_are_labelled_kprobe() {
     assert!(err.contains("attaching one probe per function instead"), "{err}");
     assert!(err.contains("cannot create a kprobe on vfs_read"), "{err}");
 }
+
+#[test]
+fn kernel_probe_as_non_root_with_capabilities_names_the_kernel_not_permissions() {
+    if !require_root("kernel_probe_as_non_root_with_capabilities_names_the_kernel_not_permissions") {
+        return;
+    }
+    if std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        eprintln!("this kernel has kprobes: the failure this test reads does not happen here");
+        return;
+    }
+    let _l = live_lock();
+    // kallsyms shows this user zero addresses (no CAP_SYSLOG): functions still resolve by name;
+    // libbpf's tracefs fallback fails with EACCES, but the cause is the kernel's missing kprobes.
+    let (code, err) =
+        as_nobody_with("+bpf,+perfmon", &["run", "funccount", "--probe", "kernel:vfs_read", "--for", "1s"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot create a kprobe on vfs_read") && err.contains("CONFIG_KPROBES"), "{err}");
+    assert!(!err.contains("Permission denied"), "{err}");
+}

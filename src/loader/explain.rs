@@ -251,7 +251,9 @@ pub fn kprobe_reason(kind: &str, f: Option<&Function>, errno: Option<i32>, facts
     let name = f.map(|f| f.name.as_str());
     let on = name.map(|n| format!(" on {n}")).unwrap_or_default();
     match errno {
-        Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) if !facts.has_kprobes => {
+        // Without the kprobe PMU libbpf falls back to tracefs' kprobe_events, which fails with
+        // whatever errno (EACCES for a non-root user): the cause is the kernel all the same.
+        _ if !facts.has_kprobes => {
             format!("cannot create a {kind}{on}: this kernel has no kprobe support (CONFIG_KPROBES is off)")
         }
         Some(libc::ENOENT) | Some(libc::EINVAL) | Some(libc::ESRCH) => match (name, f.and_then(|f| f.module.as_deref())) {
@@ -393,6 +395,9 @@ libbpf: prog 'bad': failed to load: -13\n";
             why,
             "cannot create a kprobe on vfs_read: this kernel has no kprobe support (CONFIG_KPROBES is off)"
         );
+        // Whatever errno the tracefs fallback gives (EACCES for a non-root user).
+        let why = kprobe_reason("kprobe", Some(&f("vfs_read", None)), Some(libc::EACCES), &KprobeFacts::default(), "e");
+        assert!(why.contains("CONFIG_KPROBES"), "{why}");
         // Missing capability.
         let facts = KprobeFacts { missing_caps: vec!["CAP_PERFMON"], ..kprobes };
         let why = kprobe_reason("kprobe", Some(&f("vfs_read", None)), Some(libc::EPERM), &facts, "e");
