@@ -330,6 +330,10 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
         }
     };
 
+    // A fallback may have chosen a classic tracepoint: it attaches through tracefs.
+    if plan.programs.iter().any(|p| p.enabled && matches!(section_kind(&p.section), "tracepoint" | "tp")) {
+        ensure_tracefs()?;
+    }
     let mut links = Vec::new();
     let mut programs = Vec::new();
     let mut retry_single: Option<ProbeSet> = None;
