@@ -268,12 +268,43 @@ pub fn attach_probes(prog: &ProgramMut<'_>, retprobe: bool, probes: Option<&Prob
             })?;
             links.push(link);
         } else if target.kernel {
+            // A glob skips the functions the kernel refuses a kprobe (where its lists could
+            // not be read beforehand) and says so; a plain name, or a kernel that refuses
+            // them all, fails with the cause.
+            let glob = crate::targets::glob::is_glob(target.spec.split_once(':').map_or("", |(_, p)| p));
+            let mut refused: Vec<(String, String)> = Vec::new();
+            let before = links.len();
             for (f, cookie) in target.functions.iter().zip(cookies) {
                 let opts = KprobeOpts { cookie, ..Default::default() };
-                let link = prog
-                    .attach_kprobe_with_opts(retprobe, &f.name, opts)
-                    .map_err(|e| anyhow!("{}", explain::kprobe_failure(kkind, Some(f), &e)))?;
-                links.push(link);
+                match prog.attach_kprobe_with_opts(retprobe, &f.name, opts) {
+                    Ok(link) => links.push(link),
+                    Err(e) => {
+                        let why = explain::kprobe_failure(kkind, Some(f), &e);
+                        let skippable =
+                            matches!(super::errno_of(&e), Some(libc::ENOENT | libc::EINVAL | libc::EADDRNOTAVAIL))
+                                && explain::kernel_has_kprobes();
+                        if !glob || !skippable {
+                            return Err(anyhow!("{why}"));
+                        }
+                        refused.push((f.name.clone(), why));
+                    }
+                }
+            }
+            if links.len() == before {
+                if let Some((_, why)) = refused.first() {
+                    return Err(anyhow!("{why} (and every other function of --probe {})", target.spec));
+                }
+            }
+            if !refused.is_empty() {
+                let names: Vec<&str> = refused.iter().take(5).map(|(n, _)| n.as_str()).collect();
+                eprintln!(
+                    "ebpfx: --probe {}: skipped {} of {} functions the kernel refused a {kkind} ({}{})",
+                    target.spec,
+                    refused.len(),
+                    target.functions.len(),
+                    names.join(", "),
+                    if refused.len() > 5 { ", ..." } else { "" }
+                );
             }
         } else if set.uprobe_multi {
             let opts = UprobeMultiOpts {
