@@ -173,13 +173,38 @@ pub fn explain_load(prog: &str, section: &str, errno: Option<i32>, log: &str) ->
             }
         }
         (_, _) if verifier.is_some() => {
-            format!("the verifier rejected it: {}", verifier.unwrap_or_default())
+            let words = verifier.unwrap_or_default();
+            format!("the verifier rejected it: {words}{}", missing_helper_hint(&words))
         }
         (_, Some(libc::EACCES)) | (_, Some(libc::EINVAL)) => {
             "the verifier rejected it (run with -v to see libbpf's log)".to_string()
         }
         (_, Some(code)) => format!("load failed: {}", io::Error::from_raw_os_error(code)),
         (_, None) => "load failed (run with -v to see libbpf's log)".to_string(),
+    }
+}
+
+/// For verifier words like `invalid func unknown#174`: which helper the kernel lacks.
+fn missing_helper_hint(words: &str) -> String {
+    let Some(id) = words.split("unknown#").nth(1).and_then(|t| {
+        let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    }) else {
+        return String::new();
+    };
+    let known = [
+        (libbpf_sys::BPF_FUNC_get_attach_cookie, "bpf_get_attach_cookie (Linux 5.15+)"),
+        (libbpf_sys::BPF_FUNC_get_func_ip, "bpf_get_func_ip (Linux 5.15+)"),
+        (libbpf_sys::BPF_FUNC_loop, "bpf_loop (Linux 5.17+)"),
+        (libbpf_sys::BPF_FUNC_get_current_task_btf, "bpf_get_current_task_btf (Linux 5.11+)"),
+        (libbpf_sys::BPF_FUNC_task_storage_get, "bpf_task_storage_get (Linux 5.11+)"),
+        (libbpf_sys::BPF_FUNC_ktime_get_coarse_ns, "bpf_ktime_get_coarse_ns (Linux 5.11+)"),
+        (libbpf_sys::BPF_FUNC_ktime_get_tai_ns, "bpf_ktime_get_tai_ns (Linux 6.1+)"),
+        (libbpf_sys::BPF_FUNC_cgrp_storage_get, "bpf_cgrp_storage_get (Linux 6.2+)"),
+    ];
+    match known.iter().find(|(n, _)| *n == id) {
+        Some((_, name)) => format!(" (helper #{id} is {name}, which this kernel does not have)"),
+        None => format!(" (BPF helper #{id} is newer than this kernel)"),
     }
 }
 
@@ -349,6 +374,18 @@ libbpf: prog 'bad': failed to load: -13\n";
         // EPERM as root with a verifier log is the verifier too, not privileges.
         let why = explain_load("bad", "raw_tp/sys_enter", Some(libc::EPERM), VERIFIER_LOG);
         assert!(why.contains("verifier rejected"), "{why}");
+    }
+
+    #[test]
+    fn unknown_helpers_are_named() {
+        let log = "libbpf: prog 'funccount_entry': -- BEGIN PROG LOAD LOG --\n0: (85) call unknown#174\ninvalid func unknown#174\nprocessed 1 insns\n-- END PROG LOAD LOG --\n";
+        let why = explain_load("funccount_entry", "uprobe", Some(libc::EINVAL), log);
+        assert!(
+            why.contains("invalid func unknown#174") && why.contains("bpf_get_attach_cookie (Linux 5.15+)"),
+            "{why}"
+        );
+        assert!(missing_helper_hint("invalid func unknown#999").contains("#999 is newer than this kernel"));
+        assert_eq!(missing_helper_hint("R1 invalid mem access"), "");
     }
 
     #[test]

@@ -283,7 +283,10 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
                         current = next;
                         continue;
                     }
-                    let (section, why) = first_why.take().unwrap_or_default();
+                    let (mut section, why) = first_why.take().unwrap_or_default();
+                    if let Some(retprobe) = attach::probe_section(&section) {
+                        section = attach::probe_kind(retprobe, opts.probe.as_deref());
+                    }
                     let also = if tried.is_empty() {
                         String::new()
                     } else {
