@@ -47,6 +47,7 @@ fmt:
 clean:
 	$(CARGO) clean
 
-# Regenerates completions/ and man/ from the clap definition (tests fail when they are stale).
+# Regenerates completions/ and man/ from the clap definition (tests fail when they are stale):
+# the maintainer tool examples/xtask, also `cargo xtask all` (alias in .cargo/config.toml).
 generate:
-	$(CARGO) run --quiet -- generate all --out-dir .
+	$(CARGO) run --quiet --example xtask -- all

@@ -52,12 +52,6 @@ impl RawMap {
     pub fn at_capacity(&self) -> bool {
         !self.is_array && self.max_entries > 0 && self.len() >= self.max_entries as usize
     }
-
-    /// Same as [`RawMap::at_capacity`] (kept for callers that have not moved): "full" here
-    /// means at capacity, not that events were lost.
-    pub fn is_full(&self) -> bool {
-        self.at_capacity()
-    }
 }
 
 /// What changed since `previous` (an earlier read of the same map): per key and slot, the

@@ -13,22 +13,17 @@ use super::Function;
 /// (`foo.isra.0`, `foo.cold`), the `__pfx_`/`__cfi_` padding symbols before each function, and
 /// the pseudo-modules holding BPF programs and ftrace trampolines.
 pub fn kallsyms_functions(text: &str) -> Vec<Function> {
-    text.lines()
-        .filter_map(|line| {
-            let (sym, module) = match line.split_once('\t') {
-                Some((s, m)) => (s, Some(m.trim().trim_start_matches('[').trim_end_matches(']'))),
-                None => (line, None),
-            };
-            let mut parts = sym.split(' ');
-            let (addr, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
-            if parts.next().is_some() || !matches!(kind, "t" | "T") || !probeable_name(name) {
-                return None;
-            }
-            if module.is_some_and(|m| m.is_empty() || m == "bpf" || m.starts_with("__builtin")) {
-                return None;
-            }
-            let address = u64::from_str_radix(addr, 16).ok()?;
-            Some(Function { name: name.to_string(), file_offset: address, module: module.map(str::to_string) })
+    // Hidden addresses (all 0): each function gets its line number as its "offset", so that
+    // selection does not take them all for aliases of one function.
+    let zeroed = crate::kallsyms::is_zeroed(text);
+    crate::kallsyms::symbols(text)
+        .enumerate()
+        .filter(|(_, s)| matches!(s.kind, "t" | "T") && probeable_name(s.name))
+        .filter(|(_, s)| !s.module.is_some_and(|m| m.is_empty() || m == "bpf" || m.starts_with("__builtin")))
+        .map(|(i, s)| Function {
+            name: s.name.to_string(),
+            file_offset: if zeroed { i as u64 } else { s.addr },
+            module: s.module.map(str::to_string),
         })
         .collect()
 }
@@ -140,6 +135,11 @@ ffffffffc0201000 t ftrace_trampoline\t[__builtin__ftrace]\n";
         let ext4 = fs.iter().find(|f| f.name == "ext4_file_read_iter").expect("module function");
         assert_eq!(ext4.module.as_deref(), Some("ext4"));
         assert_eq!(ext4.file_offset, 0xffffffffc0001000);
+        // Hidden addresses: still two functions, not aliases of one.
+        let zeroed = "0000000000000000 T _stext\n0000000000000000 t vfs_read\n";
+        let fs = kallsyms_functions(zeroed);
+        assert_eq!(fs.len(), 2);
+        assert_ne!(fs[0].file_offset, fs[1].file_offset);
     }
 
     #[test]

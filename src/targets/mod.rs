@@ -229,14 +229,9 @@ pub fn resolve_kernel(
     kallsyms: &str,
     probeable: &kernel::Probeable,
 ) -> anyhow::Result<Target> {
-    let mut all = kernel::kallsyms_functions(kallsyms);
-    // Without CAP_SYSLOG (kernel.kptr_restrict) every address reads 0: kprobes go by name, so
-    // tell functions apart by their place in the list instead.
-    if all.iter().all(|f| f.file_offset == 0) {
-        for (i, f) in all.iter_mut().enumerate() {
-            f.file_offset = i as u64;
-        }
-    }
+    // Without CAP_SYSLOG (kernel.kptr_restrict) every address reads 0: kprobes go by name, and
+    // the reader tells functions apart by their place in the list instead.
+    let all = kernel::kallsyms_functions(kallsyms);
     if all.is_empty() {
         return Err(usage_err(format!(
             "--probe {spec}: /proc/kallsyms lists no kernel functions (hidden from this user? kernel.kptr_restrict, or CAP_SYSLOG missing)"
@@ -328,8 +323,8 @@ pub fn resolve_user(spec: &str, pattern: &str, path: PathBuf) -> anyhow::Result<
 pub fn resolve(spec: &str) -> anyhow::Result<Target> {
     let (binary, pattern) = parse_spec(spec)?;
     if binary == "kernel" {
-        let text = std::fs::read_to_string("/proc/kallsyms")
-            .map_err(|e| anyhow!("--probe {spec}: kernel functions come from /proc/kallsyms: {e}"))?;
+        let text = crate::kallsyms::read_system()
+            .map_err(|e| anyhow!("--probe {spec}: kernel functions come from {}: {e}", crate::kallsyms::PATH))?;
         return resolve_kernel(spec, pattern, &text, &kernel::Probeable::of_running_kernel());
     }
     resolve_user(spec, pattern, elf::resolve_binary(binary)?)
