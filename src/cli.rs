@@ -147,9 +147,9 @@ pub struct RunArgs {
     pub frequency: Option<u64>,
     /// Functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob
     /// (`libc.so.6:'malloc*'`); BINARY is a path, a name in $PATH, a library name, or `kernel`
-    /// for kernel functions (kprobes).
+    /// for kernel functions (kprobes). Repeatable: kernel and user targets mix in one run.
     #[arg(long, value_name = "BINARY:FUNCTION", add = ArgValueCompleter::new(crate::complete::probe_values))]
-    pub probe: Option<String>,
+    pub probe: Vec<String>,
 
     /// Only flows with this local or remote port (tcpflows).
     #[arg(long, value_name = "N")]

@@ -42,8 +42,8 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     }
     crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
-    let probe = crate::probe::apply(&mut resolved, args.probe.as_deref())?;
-    let flow_globals = crate::flowfilter::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
+    let probe = crate::targets::apply(&mut resolved, &args.probe)?;
+    let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
     let format = choose_format(args.format, args.output.is_some());
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
         check_has_stacks(f, &resolved)?;
@@ -196,7 +196,9 @@ fn load_one(p: loader::Prepared, opts: &LoadOptions, globals: &Globals<'_>) -> a
     }
     let l = loader::load(p, opts)?;
     if let Some(spec) = &l.config.cgroup_id_map {
-        let n = loader::cgroup_map::sync(&l, spec, std::path::Path::new("/sys/fs/cgroup"))?;
+        let mut cgroups = HashMap::new();
+        crate::decode::cgroup::walk(std::path::Path::new("/sys/fs/cgroup"), &mut cgroups);
+        let n = loader::cgroup_map::sync(&l, spec, cgroups)?;
         if globals.verbose > 0 {
             crate::say!("ebpfx: config {}: cgroup_id_map {}: {n} cgroup(s) selected", l.config.name, spec.name);
         }
@@ -264,7 +266,7 @@ impl RunBlocks<'_> {
         let mut rows = Vec::new();
         let mut stats = HashMap::new();
         for l in &self.loaded {
-            for (row, st) in loader::program_stats(l) {
+            for (row, st) in crate::selfmetrics::program_stats(l) {
                 if row.id != 0 {
                     stats.insert(row.id, st);
                 }
