@@ -69,11 +69,12 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// Config names (see `ebpfx list`).
+    /// Config names (see `ebpfx list`), then optionally bcc's `[interval] [count]`: a block
+    /// every INTERVAL seconds, COUNT of them (`ebpfx run biolatency 1 10`).
     #[arg(required = true, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::config_names))]
     pub names: Vec<String>,
 
-    /// How long to collect: 500ms, 30s, 2m, 1h30m. Without it, collect until Ctrl-C.
+    /// How long to collect: 500ms, 30s, 2m, 1h30m (a bare number is seconds). Without it, collect until Ctrl-C.
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
@@ -100,7 +101,7 @@ pub struct RunArgs {
     pub btf: Option<PathBuf>,
 
     /// Print a block every INTERVAL with the values of that interval only (like bcc's
-    /// `[interval]`); ends at --count blocks, at --for, or on Ctrl-C.
+    /// `[interval]`; a bare number is seconds); ends at --count blocks, at --for, or on Ctrl-C.
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
     pub interval: Option<Duration>,
 
@@ -177,8 +178,11 @@ pub struct RenderArgs {
 /// from the limits of `Instant`.
 pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
 
-/// humantime durations: `500ms`, `30s`, `2m`, `1h30m`.
+/// humantime durations: `500ms`, `30s`, `2m`, `1h30m`; a bare number is seconds (`5`, `0.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if crate::grammar::is_bare_number(s) {
+        return crate::grammar::seconds(s);
+    }
     let d = humantime::parse_duration(s)
         .map_err(|e| format!("{e} (expected a duration such as 500ms, 30s, 2m or 1h30m)"))?;
     if d.is_zero() {
@@ -218,5 +222,8 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0").is_err());
     }
 }

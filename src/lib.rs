@@ -31,6 +31,7 @@ pub mod decode;
 pub mod error;
 pub mod events;
 pub mod flowfilter;
+pub mod grammar;
 pub mod kallsyms;
 pub mod loader;
 pub mod model;

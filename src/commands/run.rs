@@ -27,6 +27,7 @@ use super::Globals;
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
+    let args = &with_positionals(args)?;
     check_duration("--for", args.duration)?;
     check_duration("--interval", args.interval)?;
     let catalog = Catalog::new(globals.config_dir)?;
@@ -123,6 +124,27 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         interval,
     };
     window::run(&plan, &mut blocks)
+}
+
+/// `args` with bcc's trailing `[interval] [count]` moved from the names into `--interval` and
+/// `--count`; both ways at once is refused.
+fn with_positionals(args: &RunArgs) -> anyhow::Result<RunArgs> {
+    let p = crate::grammar::split_positionals(&args.names)?;
+    let mut out = args.clone();
+    out.names = p.names;
+    if let Some(i) = p.interval {
+        if args.interval.is_some() {
+            return Err(usage_err("the interval is given twice: as --interval and after the config names"));
+        }
+        out.interval = Some(i);
+    }
+    if let Some(c) = p.count {
+        if args.count.is_some() {
+            return Err(usage_err("the count is given twice: as --count and after the config names"));
+        }
+        out.count = Some(c);
+    }
+    Ok(out)
 }
 
 /// Refuses a duration longer than [`MAX_DURATION`] (no deadline arithmetic can overflow).
