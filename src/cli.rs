@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueHint};
 use clap_complete::engine::{ArgValueCandidates, ArgValueCompleter};
 
-use crate::render::Format;
+use crate::render::{Format, TimeUnit};
 
 /// bcc-style eBPF tools as one-shot commands.
 ///
@@ -153,6 +153,21 @@ pub struct RunArgs {
     /// Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows).
     #[arg(long, value_name = "NAME")]
     pub state: Option<String>,
+
+    /// Unit of time histograms in hist and table output (bcc prints usecs; -m is `--unit ms`).
+    /// Prometheus and JSON output keep seconds.
+    #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
+    pub unit: TimeUnit,
+
+    /// Tables show the N largest rows of each metric and say how many were left out.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+
+    /// Output labels are exactly these: the config's other labels are summed away (counters)
+    /// or merged bucket-wise (histograms); `none` merges everything into one series.
+    /// bcc's `biolatency -D` is `--by device`.
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',')]
+    pub by: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -172,6 +187,21 @@ pub struct RenderArgs {
     /// Prefix of every Prometheus metric name.
     #[arg(long, value_name = "PREFIX", default_value = "ebpfx_", value_parser = parse_prefix)]
     pub prefix: String,
+
+    /// Unit of time histograms in hist and table output (bcc prints usecs; -m is `--unit ms`).
+    /// Prometheus and JSON output keep seconds.
+    #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
+    pub unit: TimeUnit,
+
+    /// Tables show the N largest rows of each metric and say how many were left out.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+
+    /// Output labels are exactly these: the config's other labels are summed away (counters)
+    /// or merged bucket-wise (histograms); `none` merges everything into one series.
+    /// bcc's `biolatency -D` is `--by device`.
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',')]
+    pub by: Option<Vec<String>>,
 }
 
 /// The longest `--for` or `--interval` (`commands::run` refuses longer ones): deadlines stay far

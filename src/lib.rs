@@ -38,6 +38,7 @@ pub mod model;
 pub mod output;
 pub mod probe;
 pub mod raw;
+pub mod regroup;
 pub mod render;
 pub mod selfmetrics;
 pub mod snapshot_file;

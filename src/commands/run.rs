@@ -43,6 +43,11 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let probe = crate::probe::apply(&mut resolved, args.probe.as_deref())?;
     let flow_globals = crate::flowfilter::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
     let format = choose_format(args.format, args.output.is_some());
+    let by =
+        crate::regroup::parse_and_check(args.by.as_deref(), &resolved.iter().map(|r| &r.config).collect::<Vec<_>>())?;
+    if !args.watch {
+        crate::regroup::check_top(args.top, format)?;
+    }
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
         check_has_stacks(f, &resolved)?;
     }
@@ -106,7 +111,12 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         args,
         quiet: globals.quiet,
         format,
-        render_opts: Options { prefix: args.prefix.clone() },
+        render_opts: Options {
+            prefix: args.prefix.clone(),
+            unit: args.unit,
+            top: args.top.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        },
+        by,
         config_names: loaded.iter().map(|l| l.config.name.clone()).collect(),
         configs: loaded.iter().map(|l| l.config.clone()).collect(),
         resolved: &resolved,
@@ -205,6 +215,8 @@ struct RunBlocks<'a> {
     quiet: bool,
     format: Option<Format>,
     render_opts: Options,
+    /// `--by`: the labels of the output.
+    by: Option<crate::regroup::By>,
     config_names: Vec<String>,
     configs: Vec<Config>,
     resolved: &'a [Resolved],
@@ -260,7 +272,7 @@ impl RunBlocks<'_> {
                 humantime::format_duration(self.interval.unwrap_or(WATCH_INTERVAL)),
                 local_time(snapshot.window.end)
             );
-            screen.draw(&watch::frame(&header, snapshot, rows, cols));
+            screen.draw(&watch::frame(&header, snapshot, rows, cols, &self.render_opts));
             return Ok(());
         }
         if !self.quiet {
@@ -339,6 +351,9 @@ impl Blocks for RunBlocks<'_> {
         let mut snapshot =
             build_snapshot(&configs, deltas.as_deref().unwrap_or(&current), block.window, &mut self.decoders);
         snapshot.warnings.append(&mut self.event_warnings);
+        if let Some(by) = &self.by {
+            crate::regroup::regroup(&mut snapshot, by);
+        }
         let run_stats = self.stats_guard.as_ref().map(|_| selfmetrics::window_delta(&self.previous_stats, &stats));
         let self_metrics = selfmetrics::metrics(&self.config_names, &rows, run_stats.as_ref());
         if let Some(file) = &mut self.save_raw {

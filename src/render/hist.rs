@@ -29,14 +29,15 @@
 //! * Configs with decoder errors are listed on a last line, then a note per full map.
 use std::fmt::Write as _;
 
-use super::units::raw_unit_name;
+use super::units::{amount, display_unit};
+use super::Options;
 use super::{cmp_label_values, display_label, one_line, plain_number, stacks};
 use crate::model::{BucketType, Histogram, HistogramSeries, Metric, MetricValues, SampleRef, Samples, Snapshot};
 
 const BAR_WIDTH: u64 = 40;
 
-pub(crate) fn render(snapshot: &Snapshot) -> String {
-    let mut parts: Vec<String> = snapshot.metrics.iter().map(render_metric).collect();
+pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
+    let mut parts: Vec<String> = snapshot.metrics.iter().map(|m| render_metric_in(m, opts)).collect();
     let errors: Vec<String> =
         snapshot.decoder_errors.iter().filter(|(_, n)| *n > 0).map(|(config, n)| format!("{config}={n}")).collect();
     if !errors.is_empty() {
@@ -48,14 +49,19 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
     parts.join("\n")
 }
 
+#[cfg(test)]
 fn render_metric(metric: &Metric) -> String {
+    render_metric_in(metric, &Options::default())
+}
+
+fn render_metric_in(metric: &Metric, opts: &Options) -> String {
     let mut out = format!("{}: {}\n", metric.name, one_line(&metric.help));
     match &metric.values {
         MetricValues::Counter(_) if stacks::is_stack_metric(metric) => write_stacks(&mut out, metric),
         MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
             write_values(&mut out, &metric.label_names, samples)
         }
-        MetricValues::Histogram(h) => write_histogram(&mut out, metric, h),
+        MetricValues::Histogram(h) => write_histogram(&mut out, metric, h, opts),
     }
     out
 }
@@ -134,12 +140,12 @@ fn frame_text(frame: &str) -> String {
     frame.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-fn write_histogram(out: &mut String, metric: &Metric, h: &Histogram) {
+fn write_histogram(out: &mut String, metric: &Metric, h: &Histogram, opts: &Options) {
     if h.series.is_empty() {
         out.push_str("  (no data)\n");
         return;
     }
-    let unit = raw_unit_name(&metric.name, h.multiplier);
+    let unit = display_unit(&metric.name, h.multiplier, opts.unit);
     let mut sorted: Vec<&HistogramSeries> = h.series.iter().collect();
     sorted.sort_by(|a, b| cmp_label_values(&a.labels, &b.labels));
     for series in sorted {
@@ -203,7 +209,17 @@ fn rows(h: &Histogram, series: &HistogramSeries) -> Vec<Row> {
     rows
 }
 
-fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, unit: &str) {
+/// A range bound in the shown unit: the raw integer, or scaled (`0.513`, `1048.576`).
+fn bound(raw: f64, factor: f64) -> String {
+    if factor == 1.0 {
+        format!("{raw:.0}")
+    } else {
+        let v = super::units::denoise(raw * factor);
+        format!("{v}")
+    }
+}
+
+fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, (unit, factor): (&str, f64)) {
     let all = rows(h, series);
     let first = all.iter().position(|r| r.count > 0);
     let last = all.iter().rposition(|r| r.count > 0);
@@ -212,8 +228,8 @@ fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, unit: 
         return;
     };
     let shown = &all[first..=last];
-    let lo: Vec<String> = shown.iter().map(|r| format!("{:.0}", r.lo)).collect();
-    let hi: Vec<String> = shown.iter().map(|r| format!("{:.0}", r.hi)).collect();
+    let lo: Vec<String> = shown.iter().map(|r| bound(r.lo, factor)).collect();
+    let hi: Vec<String> = shown.iter().map(|r| bound(r.hi, factor)).collect();
     let width = lo.iter().chain(&hi).map(String::len).max().unwrap_or(0).max(10);
     let max = shown.iter().map(|r| r.count).max().unwrap_or(0).max(1);
 
@@ -228,19 +244,20 @@ fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, unit: 
             bar = BAR_WIDTH as usize
         );
     }
-    out.push_str(&summary(h, series, unit));
+    out.push_str(&summary(h, series, unit, factor));
 }
 
-/// `count N[, sum S unit, avg A unit]`, the sum and average in the raw unit.
-fn summary(h: &Histogram, series: &HistogramSeries, unit: &str) -> String {
+/// `count N[, sum S unit, avg A unit]`, the sum and average in the shown unit.
+fn summary(h: &Histogram, series: &HistogramSeries, unit: &str, factor: f64) -> String {
     let mut line = format!("count {}", series.count);
     if let Some(sum) = series.sum {
         let m = if h.multiplier != 0.0 { h.multiplier } else { 1.0 };
-        let raw = sum / m;
+        let shown = sum / m * factor;
+        let amount = |v: f64| if factor == 1.0 || v.abs() >= 1000.0 { compact(v) } else { amount(v) };
         let unit = if unit == "value" { String::new() } else { format!(" {unit}") };
-        let _ = write!(line, ", sum {}{unit}", compact(raw));
+        let _ = write!(line, ", sum {}{unit}", amount(shown));
         if series.count > 0 {
-            let _ = write!(line, ", avg {}{unit}", compact(raw / series.count as f64));
+            let _ = write!(line, ", avg {}{unit}", amount(shown / series.count as f64));
         }
     }
     line.push('\n');
@@ -309,6 +326,39 @@ disk = vda
 count 481, sum 11249 usecs, avg 23.4 usecs
 ";
         assert_eq!(render_metric(&m), want);
+    }
+
+    #[test]
+    fn nanosecond_histograms_print_in_usecs_like_bcc_and_in_the_chosen_unit() {
+        // runqlat-like: the BPF program counts nanoseconds
+        let mut s = exp2_series(&[(9, 3), (10, 1)], Some(4000.0 * 1e-9));
+        for b in &mut s.buckets {
+            b.le *= 1e-3; // µs bounds -> ns bounds
+        }
+        let m = hist_metric(BucketType::Exp2, 1e-9, s);
+        let us = render_metric(&m);
+        assert!(us.contains("     usecs               : count    distribution\n"), "{us}");
+        assert!(us.contains("     0.257 -> 0.512      : 3 "), "{us}");
+        assert!(us.contains("     0.513 -> 1.024      : 1 "), "{us}");
+        assert!(us.ends_with("count 4, sum 4 usecs, avg 1 usecs\n"), "{us}");
+        let ns = render_metric_in(&m, &Options { unit: crate::render::TimeUnit::Ns, ..Options::default() });
+        assert!(ns.contains("     nsecs               : count    distribution\n"), "{ns}");
+        assert!(ns.contains("       257 -> 512        : 3 "), "{ns}");
+        assert!(ns.ends_with("count 4, sum 4000 nsecs, avg 1000 nsecs\n"), "{ns}");
+        let ms = render_metric_in(&m, &Options { unit: crate::render::TimeUnit::Ms, ..Options::default() });
+        assert!(ms.contains("msecs"), "{ms}");
+        assert!(ms.contains("0.000257 -> 0.000512"), "{ms}");
+        assert!(ms.ends_with("count 4, sum 0.004 msecs, avg 0.001 msecs\n"), "{ms}");
+        // not a time: the unit flag changes nothing
+        let mut bytes = m.clone();
+        bytes.name = "size_bytes".into();
+        if let MetricValues::Histogram(h) = &mut bytes.values {
+            h.multiplier = 1.0;
+        }
+        assert_eq!(
+            render_metric_in(&bytes, &Options { unit: crate::render::TimeUnit::Ms, ..Options::default() }),
+            render_metric(&bytes)
+        );
     }
 
     #[test]
