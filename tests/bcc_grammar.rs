@@ -54,3 +54,24 @@ fn bare_number_durations_are_seconds() {
     let err = usage_error(&["run", "biolatency", "--for", "0"]);
     assert!(err.contains("longer than zero"), "{err}");
 }
+
+#[test]
+fn by_refuses_a_label_the_config_lacks_naming_config_and_labels() {
+    let err = usage_error(&["run", "biolatency", "--by", "disk", "--for", "1s"]);
+    assert!(err.contains("config biolatency has no label \"disk\"; it has: device, operation"), "{err}");
+    let err = usage_error(&["run", "biolatency", "--by", "none,device"]);
+    assert!(err.contains("--by none"), "{err}");
+    // a gauge is never summed
+    let err = usage_error(&["run", "tcpflows", "--by", "none"]);
+    assert!(err.contains("gauge tcp_flow_smoothed_rtt of config tcpflows"), "{err}");
+}
+
+#[test]
+fn top_needs_a_table() {
+    let err = usage_error(&["run", "syscalls", "--top", "3", "--format", "prom"]);
+    assert!(err.contains("--top 3 cuts tables") && err.contains("--format table"), "{err}");
+    let err = usage_error(&["run", "syscalls", "--top", "0"]);
+    assert!(err.contains("--top"), "{err}");
+    let err = usage_error(&["run", "syscalls", "--unit", "hours"]);
+    assert!(err.contains("--unit"), "{err}");
+}
