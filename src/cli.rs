@@ -105,8 +105,8 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
     pub interval: Option<Duration>,
 
-    /// Stop after N interval blocks (needs --interval).
-    #[arg(short, long, value_name = "N", requires = "interval", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Stop after N interval blocks (needs --interval, or an interval after the config names).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
     /// Head each block with the time (HH:MM:SS).

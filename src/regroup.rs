@@ -135,6 +135,21 @@ pub fn check_top(top: Option<u64>, format: Option<crate::render::Format>) -> any
     }
 }
 
+/// `--format folded`/`flamegraph` draw stacks: a `--by` that sums the stack labels away
+/// would leave them nothing to draw.
+pub fn check_stacks(by: Option<&By>, format: Option<crate::render::Format>) -> anyhow::Result<()> {
+    match (by, format) {
+        (Some(by), Some(f)) if f.needs_stacks() && !crate::render::has_stack_labels(by.labels()) => {
+            Err(usage_err(format!(
+                "--format {} draws stacks, and --by {} sums the stack labels away: keep kstack and/or ustack                  in --by (e.g. --by comm,kstack,ustack)",
+                format!("{f:?}").to_lowercase(),
+                if by.labels().is_empty() { "none".to_string() } else { by.labels().join(",") }
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The snapshot with every metric regrouped by `by` (ebpfx's own metrics untouched).
 /// Metrics that lack a listed label are left as they are ([`check`] refuses that earlier).
 pub fn regroup(snapshot: &mut Snapshot, by: &By) {
@@ -272,6 +287,18 @@ mod tests {
                 ],
             }),
         }
+    }
+
+    #[test]
+    fn stacks_need_their_labels() {
+        use crate::render::Format;
+        let by = By::parse(&words("comm")).unwrap();
+        assert!(check_stacks(Some(&by), Some(Format::Folded)).is_err());
+        assert!(check_stacks(Some(&By::Nothing), Some(Format::Flamegraph)).is_err());
+        assert!(check_stacks(Some(&by), Some(Format::Table)).is_ok());
+        let keep = By::parse(&words("comm,kstack,ustack")).unwrap();
+        assert!(check_stacks(Some(&keep), Some(Format::Folded)).is_ok());
+        assert!(check_stacks(None, Some(Format::Folded)).is_ok());
     }
 
     #[test]

@@ -42,6 +42,8 @@ fn numbers_are_never_config_names() {
     assert!(err.contains("count \"0\""), "{err}");
     let err = usage_error(&["run", "biolatency", "1", "-i", "2s"]);
     assert!(err.contains("interval is given twice"), "{err}");
+    let err = usage_error(&["run", "biolatency", "-c", "3"]);
+    assert!(err.contains("--count N needs an interval"), "{err}");
     let err = usage_error(&["run", "biolatency", "1", "--save-raw", "/tmp/x.json"]);
     assert!(err.contains("--save-raw"), "{err}");
 }
@@ -64,6 +66,12 @@ fn by_refuses_a_label_the_config_lacks_naming_config_and_labels() {
     // a gauge is never summed
     let err = usage_error(&["run", "tcpflows", "--by", "none"]);
     assert!(err.contains("gauge tcp_flow_smoothed_rtt of config tcpflows"), "{err}");
+}
+
+#[test]
+fn by_keeps_what_stack_formats_need() {
+    let err = usage_error(&["run", "profile", "--by", "comm", "--format", "folded"]);
+    assert!(err.contains("sums the stack labels away"), "{err}");
 }
 
 #[test]

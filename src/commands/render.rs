@@ -19,6 +19,7 @@ pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let by =
         crate::regroup::parse_and_check(args.by.as_deref(), &saved.configs.iter().map(|(c, _)| c).collect::<Vec<_>>())?;
     crate::regroup::check_top(args.top, format)?;
+    crate::regroup::check_stacks(by.as_ref(), format)?;
     let mut out = args.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let configs: Vec<&Config> = saved.configs.iter().map(|(c, _)| c).collect();
     let maps: Vec<Vec<RawMap>> = saved.configs.iter().map(|(_, m)| m.clone()).collect();

@@ -48,6 +48,10 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     if !args.watch {
         crate::regroup::check_top(args.top, format)?;
     }
+    crate::regroup::check_stacks(by.as_ref(), format)?;
+    if args.count.is_some() && args.interval.is_none() {
+        return Err(usage_err("--count N needs an interval: -i/--interval, or a number after the config names"));
+    }
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
         check_has_stacks(f, &resolved)?;
     }
