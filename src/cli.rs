@@ -166,7 +166,7 @@ pub struct RunArgs {
     /// Output labels are exactly these: the config's other labels are summed away (counters)
     /// or merged bucket-wise (histograms); `none` merges everything into one series.
     /// bcc's `biolatency -D` is `--by device`.
-    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',')]
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
     pub by: Option<Vec<String>>,
 }
 
@@ -200,7 +200,7 @@ pub struct RenderArgs {
     /// Output labels are exactly these: the config's other labels are summed away (counters)
     /// or merged bucket-wise (histograms); `none` merges everything into one series.
     /// bcc's `biolatency -D` is `--by device`.
-    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',')]
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
     pub by: Option<Vec<String>>,
 }
 

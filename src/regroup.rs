@@ -63,6 +63,18 @@ pub fn kernel_side_labels(_config: &Config) -> Vec<String> {
     Vec::new()
 }
 
+/// Every label name `--by` can keep in these configs, sorted, each once (for completions).
+pub fn label_names(configs: impl IntoIterator<Item = Config>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in configs {
+        out.extend(c.metrics.iter().flat_map(|m| output_labels(m).into_iter().map(str::to_string)));
+        out.extend(kernel_side_labels(&c));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The label names a metric's output carries (a histogram's bucket label is not one).
 fn output_labels(m: &MetricConfig) -> Vec<&str> {
     let n = match m.kind {
