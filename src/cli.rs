@@ -159,7 +159,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
     pub unit: TimeUnit,
 
-    /// Tables show the N largest rows of each metric and say how many were left out.
+    /// Tables (and --watch) show the N largest rows of each metric, hist the N label sets with
+    /// the most observations; both say how many were left out.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub top: Option<u64>,
 
@@ -193,7 +194,8 @@ pub struct RenderArgs {
     #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
     pub unit: TimeUnit,
 
-    /// Tables show the N largest rows of each metric and say how many were left out.
+    /// Tables (and --watch) show the N largest rows of each metric, hist the N label sets with
+    /// the most observations; both say how many were left out.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub top: Option<u64>,
 

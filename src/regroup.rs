@@ -129,13 +129,13 @@ pub fn parse_and_check(words: Option<&[String]>, configs: &[&Config]) -> anyhow:
     Ok(Some(by))
 }
 
-/// `--top` cuts tables: refused with a format that has none (prom, json, stacks, hist), and
+/// `--top` cuts tables and hist's lists: refused with a format that has none (prom, json, stacks), and
 /// with the Prometheus text chosen for a pipe or file when no `--format` was given.
 pub fn check_top(top: Option<u64>, format: Option<crate::render::Format>) -> anyhow::Result<()> {
     use crate::render::Format;
     match (top, format) {
-        (Some(n), Some(f)) if f != Format::Table => Err(usage_err(format!(
-            "--top {n} cuts tables, and the output is {}: add --format table{}",
+        (Some(n), Some(f)) if !matches!(f, Format::Table | Format::Hist) => Err(usage_err(format!(
+            "--top {n} cuts tables and histogram lists, and the output is {}: add --format table or hist{}",
             format!("{f:?}").to_lowercase(),
             if f == Format::Prom {
                 " (prom is the default when stdout is not a terminal or with --output)"

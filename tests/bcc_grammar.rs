@@ -77,7 +77,7 @@ fn by_keeps_what_stack_formats_need() {
 #[test]
 fn top_needs_a_table() {
     let err = usage_error(&["run", "syscalls", "--top", "3", "--format", "prom"]);
-    assert!(err.contains("--top 3 cuts tables") && err.contains("--format table"), "{err}");
+    assert!(err.contains("--top 3 cuts tables") && err.contains("--format table or hist"), "{err}");
     let err = usage_error(&["run", "syscalls", "--top", "0"]);
     assert!(err.contains("--top"), "{err}");
     let err = usage_error(&["run", "syscalls", "--unit", "hours"]);

@@ -59,19 +59,27 @@ fn render_metric_in(metric: &Metric, opts: &Options) -> String {
     match &metric.values {
         MetricValues::Counter(_) if stacks::is_stack_metric(metric) => write_stacks(&mut out, metric),
         MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
-            write_values(&mut out, &metric.label_names, samples)
+            write_values(&mut out, &metric.label_names, samples, opts.top)
         }
         MetricValues::Histogram(h) => write_histogram(&mut out, metric, h, opts),
     }
     out
 }
 
-fn write_values(out: &mut String, label_names: &[String], samples: &Samples) {
+fn write_values(out: &mut String, label_names: &[String], samples: &Samples, top: Option<usize>) {
     if samples.is_empty() {
         out.push_str("  (no data)\n");
         return;
     }
     let mut sorted: Vec<SampleRef<'_>> = samples.iter().collect();
+    let mut left_out = String::new();
+    if let Some(n) = top.filter(|&n| n < sorted.len()) {
+        // the N largest values, shown in label order
+        sorted.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| cmp_label_values(&a.labels, &b.labels)));
+        let rest: f64 = sorted[n..].iter().map(|s| s.value).sum();
+        left_out = format!("  {} more left out by --top {n} (value {})\n", sorted.len() - n, plain_number(rest));
+        sorted.truncate(n);
+    }
     sorted.sort_by(|a, b| cmp_label_values(&a.labels, &b.labels));
     let rows: Vec<(String, String)> =
         sorted.iter().map(|s| (super::display_label_set(label_names, &s.labels), plain_number(s.value))).collect();
@@ -84,6 +92,7 @@ fn write_values(out: &mut String, label_names: &[String], samples: &Samples) {
             let _ = writeln!(out, "  {labels:<label_width$} : {value:>value_width$}");
         }
     }
+    out.push_str(&left_out);
 }
 
 /// Stacks shown by the top-stacks view.
@@ -147,6 +156,16 @@ fn write_histogram(out: &mut String, metric: &Metric, h: &Histogram, opts: &Opti
     }
     let unit = display_unit(&metric.name, h.multiplier, opts.unit);
     let mut sorted: Vec<&HistogramSeries> = h.series.iter().collect();
+    let mut left_out = String::new();
+    if let Some(n) = opts.top.filter(|&n| n < sorted.len()) {
+        // the N label sets with the most observations, shown in label order
+        sorted.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| cmp_label_values(&a.labels, &b.labels)));
+        let rest: u64 = sorted[n..].iter().map(|s| s.count).sum();
+        let sets = sorted.len() - n;
+        let noun = if sets == 1 { "label set" } else { "label sets" };
+        left_out = format!("\n{sets} more {noun} left out by --top {n} (count {rest})\n");
+        sorted.truncate(n);
+    }
     sorted.sort_by(|a, b| cmp_label_values(&a.labels, &b.labels));
     for series in sorted {
         out.push('\n');
@@ -162,6 +181,7 @@ fn write_histogram(out: &mut String, metric: &Metric, h: &Histogram, opts: &Opti
         }
         write_block(out, h, series, unit);
     }
+    out.push_str(&left_out);
 }
 
 /// One displayed bucket: its raw range and its own (non-cumulative) count.
@@ -359,6 +379,39 @@ count 481, sum 11249 usecs, avg 23.4 usecs
             render_metric_in(&bytes, &Options { unit: crate::render::TimeUnit::Ms, ..Options::default() }),
             render_metric(&bytes)
         );
+    }
+
+    #[test]
+    fn top_keeps_the_busiest_label_sets() {
+        let mut a = exp2_series(&[(4, 5)], None);
+        a.labels = vec!["vda".into()];
+        let mut b = exp2_series(&[(4, 50)], None);
+        b.labels = vec!["vdb".into()];
+        let mut c = exp2_series(&[(4, 7)], None);
+        c.labels = vec!["vdc".into()];
+        let mut m = hist_metric(BucketType::Exp2, 0.000001, a);
+        if let MetricValues::Histogram(h) = &mut m.values {
+            h.series.extend([b, c]);
+        }
+        let out = render_metric_in(&m, &Options { top: Some(2), ..Options::default() });
+        assert!(out.contains("disk = vdb") && out.contains("disk = vdc") && !out.contains("disk = vda"), "{out}");
+        assert!(out.ends_with("\n1 more label set left out by --top 2 (count 5)\n"), "{out}");
+        assert_eq!(render_metric_in(&m, &Options { top: Some(3), ..Options::default() }), render_metric(&m));
+
+        let counter = Metric {
+            config: "c".into(),
+            name: "calls_total".into(),
+            help: "Calls".into(),
+            label_names: vec!["name".into()],
+            values: MetricValues::Counter(
+                [("a", 5.0), ("b", 50.0), ("c", 1.0)]
+                    .iter()
+                    .map(|(l, v)| Sample { labels: vec![l.to_string()], value: *v })
+                    .collect(),
+            ),
+        };
+        let out = render_metric_in(&counter, &Options { top: Some(2), ..Options::default() });
+        assert_eq!(out, "calls_total: Calls\n  name=a :  5\n  name=b : 50\n  1 more left out by --top 2 (value 1)\n");
     }
 
     #[test]
