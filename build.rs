@@ -38,31 +38,16 @@ fn main() {
         .collect();
     sources.sort();
 
-    // Test-only objects (tests/bpf/*.bpf.c) go to OUT_DIR/tests; integration tests find them
-    // and the built-in objects through EBPFX_OBJECT_DIR.
-    let test_src = manifest.join("tests").join("bpf");
-    println!("cargo:rerun-if-changed=tests/bpf");
+    // Test-only objects (tests/bpf/*.bpf.c) are not built here: users' builds never compile
+    // them. The integration tests compile the ones they use on first use
+    // (tests/common/mod.rs, `test_object`), with the same compiler, flags and libbpf headers,
+    // which these variables hand them. The built-in objects stay in EBPFX_OBJECT_DIR.
     println!("cargo:rustc-env=EBPFX_OBJECT_DIR={}", out.display());
-    if test_src.is_dir() {
-        let test_out = out.join("tests");
-        let _ = fs::create_dir_all(&test_out);
-        let mut tests: Vec<PathBuf> =
-            fs::read_dir(&test_src).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
-        tests.retain(|p| p.to_string_lossy().ends_with(".bpf.c"));
-        for src in &tests {
-            let name = src.file_name().and_then(|f| f.to_str()).unwrap_or_default().trim_end_matches(".bpf.c");
-            compile(
-                &clang,
-                arch,
-                &vmlinux_dir,
-                &libbpf_include,
-                &bpf_dir,
-                src,
-                &test_out.join(format!("{name}.bpf.o")),
-                strip.as_deref(),
-            );
-        }
-    }
+    println!("cargo:rustc-env=EBPFX_BPF_CLANG={clang}");
+    println!("cargo:rustc-env=EBPFX_BPF_ARCH={arch}");
+    println!("cargo:rustc-env=EBPFX_BPF_INCLUDE={libbpf_include}");
+    println!("cargo:rustc-env=EBPFX_BPF_MULTIARCH_INCLUDE={}", multiarch_include(arch));
+    println!("cargo:rustc-env=EBPFX_BPF_STRIP={}", strip.as_deref().unwrap_or(""));
 
     let mut table = String::from("/// (name, object bytes) for every bpf/NAME.bpf.c, sorted by name.\npub static BPF_OBJECTS: &[(&str, &[u8])] = &[\n");
     for src in &sources {

@@ -32,6 +32,12 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Refuse (exit 2) an object with a map that would take more kernel memory than SIZE
+    /// (entries x key and value sizes, x CPUs for per-CPU maps): 1G by default. `check -v`
+    /// shows every map's figure. SIZE in bytes or with K, M, G, T (powers of 1024).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = crate::loader::map_memory::parse_size)]
+    pub max_map_memory: Option<u64>,
+
     #[command(subcommand)]
     pub command: Command,
 }

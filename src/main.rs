@@ -17,6 +17,7 @@ fn main() {
         let mut cmd = <Cli as clap::CommandFactory>::command();
         ebpfx::grammar::plain_unknown_argument(err, &mut cmd).exit()
     });
+    ebpfx::loader::map_memory::set_limit(cli.max_map_memory);
     if !matches!(cli.command, Command::Run(_)) {
         // No window to end: an interrupt quits at once.
         ebpfx::window::quit_on_interrupt();

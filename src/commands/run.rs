@@ -39,6 +39,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         // Every config is parsed and validated before any BPF is loaded.
         resolved.push(catalog.resolve(name)?);
     }
+    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
     let probe = crate::probe::apply(&mut resolved, args.probe.as_deref())?;
     let flow_globals = crate::flowfilter::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
@@ -344,11 +345,26 @@ impl Blocks for RunBlocks<'_> {
                 l.detach();
             }
         }
+        // Counters and histograms: what happened in the interval. Gauges hold a level (a flow's
+        // RTT, bytes acked): each block shows the value at its read, changed or not.
         let deltas: Option<Vec<Vec<RawMap>>> = self.previous.as_ref().map(|previous| {
             current
                 .iter()
                 .zip(previous)
-                .map(|(c, p)| c.iter().zip(p).map(|(c, p)| crate::raw::delta(c, p)).collect())
+                .zip(&self.configs)
+                .map(|((c, p), config)| {
+                    c.iter()
+                        .zip(p)
+                        .zip(&config.metrics)
+                        .map(|((c, p), m)| {
+                            if matches!(m.kind, crate::config::MetricKind::Gauge) {
+                                c.clone()
+                            } else {
+                                crate::raw::delta(c, p)
+                            }
+                        })
+                        .collect()
+                })
                 .collect()
         });
         let configs: Vec<&Config> = self.configs.iter().collect();

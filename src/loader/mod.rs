@@ -16,6 +16,7 @@ use crate::error::config_err;
 pub mod cgroup_map;
 pub mod globals;
 mod kaddrs;
+pub mod map_memory;
 pub mod sections;
 
 /// How a program fared.
@@ -35,6 +36,9 @@ pub struct Loaded {
     pub config: Config,
     pub object: Object,
     links: Vec<Link>,
+    /// Links of `iter/*` programs: they run when [`Loaded::run_iterators`] reads them, before
+    /// every read of the maps, and stay after [`Loaded::detach`].
+    iters: Vec<Link>,
     pub programs: Vec<ProgramStatus>,
     /// Time spent opening, loading and attaching.
     pub setup_time: Duration,
@@ -44,6 +48,21 @@ impl Loaded {
     /// Detaches every program (drops the links). Maps stay readable.
     pub fn detach(&mut self) {
         self.links.clear();
+    }
+
+    /// Runs every `iter/*` program once (reads its iterator to the end, output discarded), so
+    /// that it can fill its maps from kernel objects (e.g. every TCP socket) before they are read.
+    pub fn run_iterators(&self) -> anyhow::Result<()> {
+        use std::io::Read as _;
+        for link in &self.iters {
+            let mut it = libbpf_rs::Iter::new(link)
+                .with_context(|| format!("config {}: creating a BPF iterator", self.config.name))?;
+            let mut sink = [0u8; 4096];
+            while it.read(&mut sink).with_context(|| format!("config {}: running a BPF iterator", self.config.name))?
+                > 0
+            {}
+        }
+        Ok(())
     }
 
     /// Number of attached programs (a program may hold several links).
@@ -238,6 +257,7 @@ pub struct Prepared {
 pub fn prepare(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Prepared> {
     let open_obj = open_object(resolved, opts)?;
     validate_maps(&resolved.config, &map_descs(&open_obj))?;
+    map_memory::enforce(&resolved.config.name, &open_obj)?;
     Ok(Prepared { resolved: resolved.clone(), open: open_obj })
 }
 
@@ -338,6 +358,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
     };
 
     let mut links = Vec::new();
+    let mut iters = Vec::new();
     let mut programs = Vec::new();
     for prog in object.progs_mut() {
         let pname = os(prog.name());
@@ -355,6 +376,10 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             prog.attach().map(|l| vec![l]).map_err(|e| explain_attach(&section, &e))
         };
         match attached {
+            Ok(new_links) if section.starts_with("iter/") || section.starts_with("iter.s/") => {
+                iters.extend(new_links);
+                programs.push(ProgramStatus { name: pname, id, section, attached: true, problem: None });
+            }
             Ok(new_links) => {
                 links.extend(new_links);
                 programs.push(ProgramStatus { name: pname, id, section, attached: true, problem: None });
@@ -367,7 +392,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             }
         }
     }
-    if links.is_empty() && !programs.is_empty() {
+    if links.is_empty() && iters.is_empty() && !programs.is_empty() {
         let detail = programs
             .iter()
             .map(|p| format!("{} ({}): {}", p.name, p.section, p.problem.clone().unwrap_or_default()))
@@ -375,7 +400,7 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             .join("; ");
         return Err(anyhow!("config {name}: no program could be attached: {detail}"));
     }
-    Ok(Loaded { config: resolved.config.clone(), object, links, programs, setup_time: started.elapsed() })
+    Ok(Loaded { config: resolved.config.clone(), object, links, iters, programs, setup_time: started.elapsed() })
 }
 
 fn os(s: &OsStr) -> String {
