@@ -26,7 +26,7 @@ pub struct Config {
     /// Number of `tracing.spans` entries: parsed, unsupported in a one-shot run.
     pub tracing_spans: usize,
     /// ebpfx extension: the label whose `static_map` ebpfx fills with the functions resolved
-    /// from `--probe` (the config's programs attach to them; see `probe.rs`).
+    /// from `--probe` (the config's programs attach to them; see `targets/mod.rs`).
     pub probe_label: Option<String>,
 }
 
