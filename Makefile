@@ -34,7 +34,13 @@ run: build
 	  dd if=$$scratch/io of=/dev/null bs=4k iflag=direct status=none; done ) & \
 	$(BIN) run biolatency --for 10s; status=$$?; wait; rm -rf $$scratch; exit $$status
 
+# Formatting and clippy first: any finding fails the target before the (long) test run. rustup adds
+# rustfmt or clippy only when the toolchain lacks them, so an offline machine that has them is fine.
 test: deps
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt || { echo "cargo fmt is missing: rustup component add rustfmt" >&2; exit 1; }
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy || { echo "cargo clippy is missing: rustup component add clippy" >&2; exit 1; }
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) build --examples
 	$(CARGO) test --no-fail-fast --lib --bins --tests -- --test-threads=2
 

@@ -10,7 +10,6 @@
 //!
 //! Run-time targets: programs in bare `uprobe`/`uretprobe` sections attach to the functions
 //! of `--probe` (kernel functions as kprobes), with one multi link where the kernel has them.
-use std::path::Path;
 
 use anyhow::anyhow;
 use libbpf_rs::{
@@ -345,11 +344,6 @@ pub fn attach_as_raw_tp(prog: &ProgramMut<'_>, section: &str) -> anyhow::Result<
     let event = section.split_once('/').map(|(_, e)| e).unwrap_or(section);
     prog.attach_raw_tracepoint(event)
         .map_err(|e| anyhow!("attaching raw tracepoint {event} (in place of {section}): {e:#}"))
-}
-
-/// Whether tracefs holds the events of classic tracepoints.
-pub fn tracefs_events_present() -> bool {
-    Path::new("/sys/kernel/tracing/events").exists()
 }
 
 #[cfg(test)]

@@ -469,8 +469,9 @@ pub struct MapDesc {
     pub map_type: MapType,
 }
 
-/// Every counter/histogram/gauge needs a map of its name with 8-byte values (spec §4.8), and
-/// (ebpfx addition) a key as large as its labels say.
+/// Every counter/histogram/gauge needs a map of its name with 8-byte values
+/// (docs/config-format.md#loading-and-attaching), and (ebpfx addition) a key as large as its labels
+/// say.
 pub fn validate_maps(config: &Config, maps: &[MapDesc]) -> anyhow::Result<()> {
     let problems = map_problems(config, maps);
     if problems.is_empty() {
@@ -555,8 +556,9 @@ pub fn map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
     problems
 }
 
-/// Called once after every config is attached, before the window starts, so that configs can
-/// hook initialisation to `uprobe//proc/self/exe:post_attach_mark` (spec §4.6).
+/// Called once after every config is attached, before the window starts, so that configs can hook
+/// initialisation to `uprobe//proc/self/exe:post_attach_mark`
+/// (docs/config-format.md#loading-and-attaching).
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn post_attach_mark() {

@@ -1,4 +1,5 @@
-//! Prometheus text format 0.0.4, as Go's `expfmt` prints ebpf_exporter's registry (spec §11).
+//! Prometheus text format 0.0.4, as Go's `expfmt` prints ebpf_exporter's registry
+//! (docs/config-format.md#prometheus-text).
 //!
 //! * Family name = prefix + metric name; families sorted by name byte-wise, one group each
 //!   (metrics of the same name from different configs are merged into one group).
