@@ -281,16 +281,80 @@ pub fn release_at_least(release: &str, min: (u32, u32)) -> bool {
     }
 }
 
-/// Before load: programs that attach through uprobe_multi links must be loaded for them.
-pub fn prepare_programs(open: &mut libbpf_rs::OpenObject, target: Option<&Target>) {
-    if !target.is_some_and(|t| t.multi) {
-        return;
-    }
+/// Before load: picks the programs that attach to the `--probe` functions. Where the kernel has
+/// BPF cookies (Linux 5.15+) those are the plain programs, each attached to every function with
+/// the function's index as cookie (through uprobe_multi links on 6.6+). Where it has none, the
+/// object's per-function copies `NAME__slotNNN` (bpf/slots.bpf.h) are loaded instead, copy i for
+/// function i, as many as there are functions; the others are not loaded.
+pub fn prepare_programs(open: &mut libbpf_rs::OpenObject, target: Option<&Target>) -> anyhow::Result<()> {
+    let cookies = target.is_none() || kernel_has_attach_cookie();
+    let wanted = target.map_or(0, |t| t.functions.len());
+    let mut slots = 0usize;
+    let mut has_slots = false;
     for mut prog in open.progs_mut() {
-        if probe_section(&prog.section().to_string_lossy()).is_some() {
-            prog.set_attach_type(libbpf_rs::ProgramAttachType::TraceUprobeMulti);
+        if probe_section(&prog.section().to_string_lossy()).is_none() {
+            continue;
+        }
+        match slot_of(&prog.name().to_string_lossy()) {
+            Some(i) => {
+                has_slots = true;
+                slots = slots.max(i + 1);
+                prog.set_autoload(!cookies && i < wanted);
+            }
+            None if !cookies => {} // decided below: only when the object has copies to use
+            None => {
+                if target.is_some_and(|t| t.multi) {
+                    prog.set_attach_type(libbpf_rs::ProgramAttachType::TraceUprobeMulti);
+                }
+            }
         }
     }
+    if cookies || !has_slots {
+        return Ok(());
+    }
+    if wanted > slots {
+        let spec = target.map(|t| t.spec.as_str()).unwrap_or_default();
+        return Err(usage_err(format!(
+            "--probe {spec}: matches {wanted} functions, but this kernel has no BPF cookies (bpf_get_attach_cookie, Linux 5.15+), and without them ebpfx tells at most {slots} functions apart: narrow the pattern"
+        )));
+    }
+    for mut prog in open.progs_mut() {
+        if probe_section(&prog.section().to_string_lossy()).is_some()
+            && slot_of(&prog.name().to_string_lossy()).is_none()
+        {
+            prog.set_autoload(false);
+        }
+    }
+    Ok(())
+}
+
+/// The function index of a per-function copy of a `--probe` program (`NAME__slotNNN`, see
+/// bpf/slots.bpf.h); `None` for any other program.
+pub fn slot_of(program: &str) -> Option<usize> {
+    let (_, digits) = program.rsplit_once("__slot")?;
+    if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether programs attached to functions can read a BPF cookie (`bpf_get_attach_cookie`,
+/// Linux 5.15+), asked of the kernel itself. `EBPFX_NO_ATTACH_COOKIE=1` answers no (the path of
+/// older kernels, for tests).
+fn kernel_has_attach_cookie() -> bool {
+    if std::env::var_os("EBPFX_NO_ATTACH_COOKIE").is_some_and(|v| v == "1") {
+        return false;
+    }
+    // SAFETY: libbpf_probe_bpf_helper loads a tiny probe program and reads nothing of ours; a
+    // null opts pointer is documented as allowed (it must be null).
+    let r = unsafe {
+        libbpf_sys::libbpf_probe_bpf_helper(
+            libbpf_sys::BPF_PROG_TYPE_KPROBE,
+            libbpf_sys::BPF_FUNC_get_attach_cookie,
+            std::ptr::null(),
+        )
+    };
+    r == 1
 }
 
 /// For a program section: `Some(retprobe)` when ebpfx attaches it to the `--probe` functions.
@@ -311,6 +375,16 @@ pub fn attach(prog: &ProgramMut<'_>, retprobe: bool, target: Option<&Target>) ->
         )
     })?;
     let kind = if retprobe { "uretprobe" } else { "uprobe" };
+    if let Some(slot) = slot_of(&prog.name().to_string_lossy()) {
+        // A per-function copy (kernels without BPF cookies): its one function, no cookie.
+        let f = target.functions.get(slot).ok_or_else(|| anyhow!("program slot {slot} has no function"))?;
+        let link = if target.kernel {
+            prog.attach_kprobe(retprobe, &f.name)
+        } else {
+            prog.attach_uprobe(retprobe, -1, &target.binary, f.file_offset as usize)
+        };
+        return link.map(|l| vec![l]).map_err(|e| anyhow!("attaching a {kind} to {}: {e:#}", f.name));
+    }
     if target.multi {
         let opts = UprobeMultiOpts {
             offsets: target.functions.iter().map(|f| f.file_offset as usize).collect(),

@@ -246,7 +246,7 @@ pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Op
     let mut open_obj = open(resolved, opts)?;
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
-    crate::probe::prepare_programs(&mut open_obj, opts.probe.as_deref());
+    crate::probe::prepare_programs(&mut open_obj, opts.probe.as_deref())?;
     Ok(open_obj)
 }
 
@@ -275,7 +275,10 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
     let Prepared { resolved, open: mut open_obj } = prepared;
     let resolved = &resolved;
     let name = resolved.config.name.clone();
-    let sections: Vec<(String, String)> = open_obj.progs().map(|p| (os(p.name()), os(p.section()))).collect();
+    // Programs left out before load (copies for other kernels: probe::prepare_programs) are not
+    // this config's programs here.
+    let sections: Vec<(String, String)> =
+        open_obj.progs().filter(|p| p.autoload()).map(|p| (os(p.name()), os(p.section()))).collect();
     if sections.iter().any(|(_, s)| matches!(section_kind(s), "tracepoint" | "tp")) {
         ensure_tracefs()?;
     }
@@ -343,6 +346,9 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
         let pname = os(prog.name());
         let section = os(prog.section());
         let id = libbpf_rs::Program::id_from_fd(prog.as_fd()).unwrap_or(0);
+        if !sections.iter().any(|(n, _)| *n == pname) {
+            continue;
+        }
         if let Some(l) = left_out.iter().find(|l| l.name == pname) {
             programs.push(l.clone());
             continue;
