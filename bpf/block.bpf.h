@@ -12,19 +12,20 @@ struct disk_key {
 	u64 bucket;
 };
 
-/* Up to Linux 5.14 a request names its disk itself (rq->rq_disk, gone in 6.0); from 5.15 on the
- * disk is reached through the queue (rq->q->disk, absent before). CO-RE picks what the running
- * kernel has. */
+/* Older kernels name a request's disk in the request (rq->rq_disk: 5.10 has only that), newer
+ * ones through its queue (rq->q->disk: 6.1 has only that). CO-RE picks what the running kernel
+ * has. */
 struct request___rq_disk {
 	struct gendisk *rq_disk;
 } __attribute__((preserve_access_index));
 
-/* Up to Linux 5.10 block_rq_issue passes (queue, request); 5.11 dropped the queue, in the same
- * release that merged struct hd_struct into struct block_device. clang 14 has no CO-RE check of
- * a tracepoint's argument list (bpf_core_type_matches), so the type that left with it tells. */
-struct hd_struct___before_5_11 {
-	int partno;
-} __attribute__((preserve_access_index));
+/* block_rq_issue passed (queue, request) up to Linux 5.10 and (request) from 5.11 on; Debian's
+ * 5.10 stable kernels already have the one-argument form, so the version number cannot tell.
+ * A CO-RE type check of the tracepoint's own BTF type (btf_trace_<name>: void *, then its
+ * arguments) can: libbpf finds a type of this name compatible only when the parameter counts
+ * are equal. (clang 14 has no bpf_core_type_matches; bpf_core_type_exists compares the
+ * function prototypes' parameter lists all the same.) */
+typedef void (*btf_trace_block_rq_issue___q_rq)(void *, struct request_queue *, struct request *);
 
 /* The request of a block_rq_issue tp_btf/raw_tp program's context. The verifier sees a
  * constant condition and never looks at the other kernel's branch (reading ctx[1] where the
@@ -35,7 +36,7 @@ static __always_inline struct request *issued_request(u64 *ctx)
 
 	/* Two loads at fixed offsets, kept apart (clang would otherwise load from ctx plus a
 	 * computed offset, which the verifier refuses for a context pointer). */
-	if (bpf_core_type_exists(struct hd_struct___before_5_11)) {
+	if (bpf_core_type_exists(btf_trace_block_rq_issue___q_rq)) {
 		rq = ctx[1];
 		barrier_var(rq);
 	} else {
