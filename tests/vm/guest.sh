@@ -15,6 +15,8 @@
 #   EBPFX_VM_STRICT 1: the kprobe/fentry compat configs must attach every program (--strict)
 #   EBPFX_VM_ONLY   space-separated case names to run (default: all)
 #   EBPFX_VM_FLAGS  extra ebpfx options put before every command (e.g. -vv for libbpf's log)
+#   EBPFX_VM_IP, EBPFX_VM_TC  iproute2's ip and tc, by path (busybox's shell prefers its own
+#                   applets to $PATH, and its ip has no netns, its tc no BPF)
 set -u
 DATA=${EBPFX_VM_DATA:?EBPFX_VM_DATA not set}
 IO=${EBPFX_VM_IO:?EBPFX_VM_IO not set}
@@ -22,6 +24,8 @@ DISK=${EBPFX_VM_DISK:-vda}
 STRICT=${EBPFX_VM_STRICT:-0}
 ONLY=${EBPFX_VM_ONLY:-}
 EBPFX=$DATA/ebpfx
+IP=${EBPFX_VM_IP:-ip}
+TC=${EBPFX_VM_TC:-tc}
 WINDOW=2s
 BB=busybox
 WORK=$(mktemp -d /tmp/ebpfx-vm.XXXXXX) || exit 1
@@ -34,7 +38,7 @@ FAILED=0
 
 cleanup() {
 	touch "$STOP"
-	ip netns del "$NS" 2>/dev/null
+	$IP netns del "$NS" 2>/dev/null
 	rmdir "$CG" 2>/dev/null
 	rm -rf "$WORK"
 }
@@ -65,7 +69,7 @@ w_oom() { # a dd whose 64 MiB buffer cannot fit in its cgroup's 16 MiB
 w_tcp() { # 4 MiB over loopback, in the namespace $1 (or here)
 	ns=${1:-}
 	run=""
-	[ -n "$ns" ] && run="ip netns exec $ns"
+	[ -n "$ns" ] && run="$IP netns exec $ns"
 	$run $BB timeout 10 $BB nc -l -p $PORT >/dev/null 2>&1 &
 	srv=$!
 	$BB sleep 0.2
@@ -142,10 +146,10 @@ else
 fi
 # A network namespace of our own whose loopback drops packets, for TCP retransmits: netem where
 # the kernel has it, else the tests' tc BPF filter that drops 30% of what loopback receives.
-ip netns add "$NS" && ip -n "$NS" link set lo up &&
-	{ ip netns exec "$NS" tc qdisc add dev lo root netem loss 20% 2>/dev/null ||
-		{ ip netns exec "$NS" tc qdisc add dev lo clsact &&
-			ip netns exec "$NS" tc filter add dev lo ingress bpf direct-action obj "$DATA/compat/drop30.bpf.o" sec tc; }; } ||
+$IP netns add "$NS" && $IP -n "$NS" link set lo up &&
+	{ $IP netns exec "$NS" $TC qdisc add dev lo root netem loss 20% 2>/dev/null ||
+		{ $IP netns exec "$NS" $TC qdisc add dev lo clsact &&
+			$IP netns exec "$NS" $TC filter add dev lo ingress bpf direct-action obj "$DATA/compat/drop30.bpf.o" sec tc; }; } ||
 	echo "guest: lossy namespace set-up failed (tcpretrans will fail)"
 echo "guest: kernel $(uname -r), disk $DISK ($DEV), $(nproc) CPUs"
 
