@@ -529,6 +529,15 @@ mod tests {
     }
 
     #[test]
+    fn slot_programs() {
+        assert_eq!(slot_of("funccount_entry__slot000"), Some(0));
+        assert_eq!(slot_of("funclatency_return__slot127"), Some(127));
+        assert_eq!(slot_of("funccount_entry"), None);
+        assert_eq!(slot_of("x__slot12"), None);
+        assert_eq!(slot_of("x__slot1a2"), None);
+    }
+
+    #[test]
     fn specs() {
         assert_eq!(parse_spec("libc.so.6:malloc*").expect("ok"), ("libc.so.6", "malloc*"));
         assert!(parse_spec("malloc").is_err());

@@ -11,7 +11,7 @@
 # own sources list and package lists: /etc/apt is left alone), the downloaded packages and their
 # unpacked trees; EBPFX_VM_ONLY limits the cases (names as in guest.sh); EBPFX_VM_FLAGS adds
 # ebpfx options (-vv: libbpf's and the verifier's log on failures); EBPFX_VM_KEEP=1 keeps
-# the work directory; EBPFX_VM_TIMEOUT is the limit of one guest run in seconds (default 420).
+# the work directory; EBPFX_VM_TIMEOUT is the limit of one guest run in seconds (default 600).
 # Needs root (apt-get install of qemu-system-x86 from bookworm-backports and busybox-static; the
 # host leg loads BPF programs). No KVM: the CPU here shows no vmx/svm and KVM guests stall, so
 # qemu runs TCG unless EBPFX_VM_ACCEL=kvm.
@@ -19,7 +19,7 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${EBPFX_VM_CACHE:-/var/cache/ebpfx-kernels}
-TIMEOUT=${EBPFX_VM_TIMEOUT:-420}
+TIMEOUT=${EBPFX_VM_TIMEOUT:-600}
 ACCEL=${EBPFX_VM_ACCEL:-tcg}
 KERNELS=("$@")
 [ ${#KERNELS[@]} -eq 0 ] && KERNELS=(5.10 6.1 6.12 host)
