@@ -344,11 +344,11 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
     let mut programs = Vec::new();
     for prog in object.progs_mut() {
         let pname = os(prog.name());
+        if !sections.iter().any(|(n, _)| *n == pname) {
+            continue; // not loaded (no fd)
+        }
         let section = os(prog.section());
         let id = libbpf_rs::Program::id_from_fd(prog.as_fd()).unwrap_or(0);
-        if !sections.iter().any(|(n, _)| *n == pname) {
-            continue;
-        }
         if let Some(l) = left_out.iter().find(|l| l.name == pname) {
             programs.push(l.clone());
             continue;
