@@ -9,7 +9,7 @@ CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
 # bash-completion, zsh, fish, groff-base and man-db let the tests run completions and man pages for
 # real; iproute2 (ip, tc), python3 and util-linux (setpriv) drive live-test workloads;
 # prometheus-node-exporter and prometheus-pushgateway are the real peers of the ecosystem tests.
-DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus prometheus-node-exporter prometheus-pushgateway bash-completion zsh fish groff-base man-db iproute2 python3 util-linux time tmux
+DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus prometheus-node-exporter prometheus-pushgateway bash-completion zsh fish groff-base man-db iproute2 python3 util-linux time tmux golang-go
 BIN := target/release/ebpfx
 
 .PHONY: deps build run test test-kernels bench fmt clean generate
@@ -55,6 +55,7 @@ fmt:
 clean:
 	$(CARGO) clean
 
-# Regenerates completions/ and man/ from the clap definition (tests fail when they are stale).
+# Regenerates completions/ and man/ from the clap definition (tests fail when they are stale):
+# the maintainer tool examples/xtask, also `cargo xtask all` (alias in .cargo/config.toml).
 generate:
-	$(CARGO) run --quiet -- generate all --out-dir .
+	$(CARGO) run --quiet --example xtask -- all

@@ -7,7 +7,7 @@
  * depends on addresses. Each copy is a two-instruction call of one shared subprogram. */
 #pragma once
 
-/* At most this many functions per run on kernels without BPF cookies (src/probe.rs reads the
+/* At most this many functions per run on kernels without BPF cookies (src/loader/attach.rs reads the
  * slots from the object, so this number lives here only). */
 #define EBPFX_SLOTS 128
 

@@ -1,51 +1,37 @@
-//! The `ebpfx` binary: parse arguments, call the library, map errors to exit codes
-//! (2 usage/config, 1 runtime, 130 double interrupt).
+//! The `ebpfx` binary: parse arguments, dispatch to `commands::*`, map errors to exit codes
+//! (2 usage/config, 1 runtime, 0 for a closed stdout; 130 comes from the signal handler).
 use clap::Parser;
 
 use ebpfx::cli::{Cli, Command};
-use ebpfx::session::{self, RunRequest};
+use ebpfx::commands::{self, Globals};
 
 fn main() {
+    // First of all, so that an early SIGTERM (GNU timeout) cannot kill a run without output.
+    if let Err(err) = ebpfx::window::install_signal_handler() {
+        ebpfx::say!("ebpfx: {err:#}");
+        std::process::exit(1);
+    }
+    // A shell asking for completions (EBPFX_COMPLETE=bash ...) is answered here and exits.
+    ebpfx::complete::handle_request(<Cli as clap::CommandFactory>::command);
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run(args) => session::run(&RunRequest {
-            names: args.names,
-            duration: args.duration,
-            format: args.format,
-            output: args.output,
-            prefix: args.prefix,
-            strict: args.strict,
-            btf: args.btf,
-            config_dir: cli.config_dir,
-            verbose: cli.verbose,
-            quiet: cli.quiet,
-            interval: args.interval,
-            count: args.count.map(|c| c as usize),
-            timestamp: args.timestamp,
-            save_raw: args.save_raw,
-            push: args.push,
-            job: args.job,
-            watch: args.watch,
-            frequency: args.frequency,
-            probe: args.probe,
-            port: args.port,
-            addr: args.addr,
-            state: args.state,
-        }),
-        Command::Render(args) => session::render_saved(&args.file, args.format, args.output.as_deref(), &args.prefix),
-        Command::List(args) if args.names => {
-            ebpfx::generate::config_names(cli.config_dir.as_deref()).and_then(|text| session::write_output(None, &text))
-        }
-        Command::List(_) => {
-            session::list(cli.config_dir.as_deref()).and_then(|text| session::write_output(None, &text))
-        }
-        Command::Check(args) => {
-            session::check(&args.names, cli.config_dir.as_deref(), args.attach, args.btf, cli.verbose)
-        }
-        Command::Generate(args) => ebpfx::generate::run(&args),
+    ebpfx::loader::map_memory::set_limit(cli.max_map_memory);
+    if !matches!(cli.command, Command::Run(_)) {
+        // No window to end: an interrupt quits at once.
+        ebpfx::window::quit_on_interrupt();
+    }
+    let globals = Globals { config_dir: cli.config_dir.as_deref(), verbose: cli.verbose, quiet: cli.quiet };
+    let result = match &cli.command {
+        Command::Run(args) => commands::run::run(args, &globals),
+        Command::Render(args) => commands::render::run(args, &globals),
+        Command::List(args) => commands::list::run(args, &globals),
+        Command::Check(args) => commands::check::run(args, &globals),
     };
     if let Err(err) = result {
-        eprintln!("ebpfx: {err:#}");
+        // The reader of stdout went away (`| head`): a quiet, normal end.
+        if ebpfx::output::is_closed(&err) {
+            std::process::exit(0);
+        }
+        ebpfx::say!("ebpfx: {err:#}");
         std::process::exit(ebpfx::error::exit_code(&err));
     }
 }

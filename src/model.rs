@@ -16,7 +16,64 @@ pub struct Snapshot {
     pub self_metrics: Vec<Metric>,
 }
 
+/// The self metric (in [`Snapshot::self_metrics`]) that names each map that held `max_entries`
+/// keys when it was read: labels `config` and `map`, value 1. Printed as `ebpfx_map_full`.
+pub const MAP_FULL: &str = "map_full";
+
+/// A map that held `max_entries` keys when it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullMap {
+    pub config: String,
+    pub map: String,
+}
+
+impl FullMap {
+    /// The note every format prints about it.
+    pub fn note(&self) -> String {
+        format!(
+            "map {} of config {} reached its max_entries: a full map refuses new keys (an LRU map evicts old \
+             ones), so events may be missing and the numbers are lower bounds",
+            self.map, self.config
+        )
+    }
+}
+
 impl Snapshot {
+    /// Records that a map reached `max_entries`: the [`MAP_FULL`] self metric (prom, json) and
+    /// a warning (stderr, json), read back by [`Snapshot::full_maps`] (table, hist).
+    pub fn note_full_map(&mut self, config: &str, map: &str, max_entries: u32) {
+        let full = FullMap { config: config.to_string(), map: map.to_string() };
+        self.warnings.push(format!("{} ({} entries)", full.note(), max_entries));
+        let labels = [config, map];
+        match self.self_metrics.iter_mut().find(|m| m.name == MAP_FULL) {
+            Some(Metric { values: MetricValues::Gauge(samples), .. }) => samples.push(labels, 1.0),
+            _ => {
+                let mut samples = Samples::new(2);
+                samples.push(labels, 1.0);
+                self.self_metrics.push(Metric {
+                    config: "ebpfx".into(),
+                    name: MAP_FULL.into(),
+                    help: "1 for each map that held max_entries keys when read: a full map refuses new keys (an LRU map evicts old ones), so its numbers are lower bounds".into(),
+                    label_names: vec!["config".into(), "map".into()],
+                    values: MetricValues::Gauge(samples),
+                });
+            }
+        }
+    }
+
+    /// The maps that reached `max_entries`, from the [`MAP_FULL`] self metric.
+    pub fn full_maps(&self) -> Vec<FullMap> {
+        let Some(Metric { values: MetricValues::Gauge(samples), .. }) =
+            self.self_metrics.iter().find(|m| m.name == MAP_FULL)
+        else {
+            return Vec::new();
+        };
+        samples
+            .iter()
+            .filter_map(|s| Some(FullMap { config: s.labels.get(0)?.to_string(), map: s.labels.get(1)?.to_string() }))
+            .collect()
+    }
+
     /// `metrics` over a 3 s window starting at the Unix epoch, nothing else: for tests.
     #[cfg(test)]
     pub(crate) fn of(metrics: Vec<Metric>) -> Snapshot {
@@ -320,7 +377,7 @@ pub struct Histogram {
     pub series: Vec<HistogramSeries>,
 }
 
-/// One label set of a histogram, buckets rebuilt as spec §9.2.
+/// One label set of a histogram, buckets rebuilt as docs/config-format.md#histograms says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSeries {
     pub labels: Vec<String>,

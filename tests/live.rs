@@ -104,6 +104,8 @@ fn live_second_ctrl_c_quits_with_130() {
     );
     run.signal(SIGINT);
     run.wait_stderr("interrupted after");
+    // A second interrupt within 0.5 s of the first is taken as the same one (README "Signals").
+    std::thread::sleep(std::time::Duration::from_millis(700));
     run.signal(SIGINT);
     let (code, _out, err) = run.finish();
     // The first signal may already have printed; the second one must end the process with 130.

@@ -146,3 +146,31 @@ fn stack_formats_refuse_configs_without_stacks() {
         assert!(err.contains(&format!("--format {format} prints stacks")) && err.contains("syscalls"), "{err}");
     }
 }
+
+#[test]
+fn live_profile_hist_prints_top_stacks_frame_per_line() {
+    if !require_root("live_profile_hist_prints_top_stacks_frame_per_line") {
+        return;
+    }
+    let _lock = live_lock();
+    let hist = profile("2s", &["--format", "hist"]);
+    // Before: one `kstack=...\n...` line per stack, hundreds of characters, literal `\n`s.
+    // (The title line carries the metric's help, which mentions `\n`.)
+    // Frame lines are as long as their function's name; the others are short.
+    let readable = |l: &str| !l.contains("\\n") && (l.starts_with("    ") || l.len() < 120);
+    assert!(hist.lines().skip(1).all(readable), "unreadable lines:\n{hist}");
+    assert!(hist.contains("samples in ") && hist.contains("leaf frame first"), "no top-stacks view:\n{hist}");
+    let lines: Vec<&str> = hist.lines().collect();
+    let burner = lines
+        .iter()
+        .position(|l| l.contains(", comm ebpfx_burner"))
+        .unwrap_or_else(|| panic!("the burner's stack is not among the top stacks:\n{hist}"));
+    let frames: Vec<&str> =
+        lines[burner + 1..].iter().take_while(|l| l.starts_with("    ")).map(|l| l.trim()).collect();
+    let inner = frames.iter().position(|f| *f == "ebpfx_burn_inner");
+    let outer = frames.iter().position(|f| *f == "ebpfx_burn_outer");
+    assert!(
+        matches!((inner, outer), (Some(i), Some(o)) if o == i + 1),
+        "frames not one per line, leaf first: {frames:?}"
+    );
+}

@@ -22,11 +22,15 @@
 //! * The bar is 40 characters, scaled to the largest row, as in bcc.
 //! * Counters and gauges print `labels : value` lines, sorted by label values, values as plain
 //!   integers when they are integers.
-//! * Configs with decoder errors are listed on a last line.
+//! * Stack metrics (counters with `kstack`/`ustack` labels, see `stacks`) print their top
+//!   [`TOP_STACKS`] stacks by samples: a `N samples (P%), comm C` line, then the frames one per
+//!   line, leaf first, kernel frames, a `--` line, user frames. Samples that differ only in
+//!   other labels (`pid`) are summed.
+//! * Configs with decoder errors are listed on a last line, then a note per full map.
 use std::fmt::Write as _;
 
 use super::units::raw_unit_name;
-use super::{cmp_label_values, display_label, one_line, plain_number};
+use super::{cmp_label_values, display_label, one_line, plain_number, stacks};
 use crate::model::{BucketType, Histogram, HistogramSeries, Metric, MetricValues, SampleRef, Samples, Snapshot};
 
 const BAR_WIDTH: u64 = 40;
@@ -38,12 +42,16 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
     if !errors.is_empty() {
         parts.push(format!("decoder errors (metrics dropped): {}\n", errors.join(", ")));
     }
+    for full in snapshot.full_maps() {
+        parts.push(format!("note: {}\n", full.note()));
+    }
     parts.join("\n")
 }
 
 fn render_metric(metric: &Metric) -> String {
     let mut out = format!("{}: {}\n", metric.name, one_line(&metric.help));
     match &metric.values {
+        MetricValues::Counter(_) if stacks::is_stack_metric(metric) => write_stacks(&mut out, metric),
         MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
             write_values(&mut out, &metric.label_names, samples)
         }
@@ -70,6 +78,60 @@ fn write_values(out: &mut String, label_names: &[String], samples: &Samples) {
             let _ = writeln!(out, "  {labels:<label_width$} : {value:>value_width$}");
         }
     }
+}
+
+/// Stacks shown by the top-stacks view.
+pub(crate) const TOP_STACKS: usize = 10;
+
+/// The top stacks of a stack metric, frames one per line, leaf first, kernel frames then user
+/// frames after a `--` line.
+fn write_stacks(out: &mut String, metric: &Metric) {
+    let counts = stacks::stack_counts(metric);
+    if counts.samples == 0 {
+        out.push_str("  (no data)\n");
+        return;
+    }
+    let shown = counts.stacks.len().min(TOP_STACKS);
+    let _ = writeln!(
+        out,
+        "{} samples in {} stacks; top {shown} by samples, leaf frame first (kernel, --, user)",
+        counts.samples,
+        counts.stacks.len()
+    );
+    for (stack, n) in counts.stacks.iter().take(TOP_STACKS) {
+        let share = *n as f64 * 100.0 / counts.samples as f64;
+        let noun = if *n == 1 { "sample" } else { "samples" };
+        let _ = write!(out, "\n  {n} {noun} ({share:.1}%)");
+        if !stack.comm.is_empty() {
+            let _ = write!(out, ", comm {}", frame_text(&stack.comm));
+        }
+        out.push('\n');
+        for f in &stack.kernel {
+            let _ = writeln!(out, "    {}", frame_text(f));
+        }
+        if !stack.kernel.is_empty() && !stack.user.is_empty() {
+            out.push_str("    --\n");
+        }
+        for f in &stack.user {
+            let _ = writeln!(out, "    {}", frame_text(f));
+        }
+        if stack.kernel.is_empty() && stack.user.is_empty() {
+            out.push_str("    (no frames)\n");
+        }
+    }
+    if counts.stacks.len() > shown {
+        let rest: u64 = counts.stacks.iter().skip(shown).map(|s| s.1).sum();
+        let _ = writeln!(
+            out,
+            "\n  {} more stacks with {rest} samples: --format folded or flamegraph shows every stack",
+            counts.stacks.len() - shown
+        );
+    }
+}
+
+/// A frame on one line: control characters (the TAB before a module name) become spaces.
+fn frame_text(frame: &str) -> String {
+    frame.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 fn write_histogram(out: &mut String, metric: &Metric, h: &Histogram) {
@@ -310,6 +372,59 @@ count 481, sum 11249 usecs, avg 23.4 usecs
         let out = render_metric(&m);
         assert!(out.contains(&format!("        {:<22} : count    distribution\n", "bytes")), "{out}");
         assert!(out.contains(" 549755813889 -> 1099511627776 : 3        |"));
+    }
+
+    #[test]
+    fn stack_metrics_show_top_stacks_frame_per_line() {
+        let want = "\
+cpu_samples_total: On-CPU samples
+42 samples in 4 stacks; top 4 by samples, leaf frame first (kernel, --, user)
+
+  35 samples (83.3%), comm burner
+    inner
+    outer
+    main
+
+  4 samples (9.5%), comm burner
+    do_syscall_64
+    entry_SYSCALL_64
+    --
+    write;x
+    outer
+    main
+
+  2 samples (4.8%), comm idle
+    (no frames)
+
+  1 sample (2.4%), comm kworker/0:1
+    commit_timeout [jbd2]
+    worker_thread
+";
+        let out = render_metric(&stacks::profile_metric());
+        assert_eq!(out, want);
+        assert!(out.lines().all(|l| l.len() < 80 && !l.contains("\\n")), "{out}");
+    }
+
+    #[test]
+    fn stack_metrics_beyond_the_top_are_summarised() {
+        let mut m = stacks::profile_metric();
+        m.values = MetricValues::Counter(
+            (0..15)
+                .map(|i| Sample {
+                    labels: vec!["c".into(), "1".into(), format!("f{i:02}"), String::new()],
+                    value: f64::from(20 - i),
+                })
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        let out = render_metric(&m);
+        assert!(out.contains("195 samples in 15 stacks; top 10 by samples"), "{out}");
+        assert!(out.contains("\n  20 samples (10.3%), comm c\n    f00\n"), "{out}");
+        assert!(!out.contains("f10"), "{out}");
+        assert!(
+            out.ends_with("\n  5 more stacks with 40 samples: --format folded or flamegraph shows every stack\n"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Stack metrics: the rule the `folded` and `flamegraph` formats and the table's top-functions
-//! view share.
+//! Stack metrics: the rule the `folded` and `flamegraph` formats, the table's top-functions
+//! view and `hist`'s top-stacks view share.
 //!
 //! A **stack metric** is a counter with a label named `kstack` or `ustack` (or both). Their
 //! values are frames joined by `\n`, leaf first, as the `kstack` and `ustack` decoders write
@@ -123,6 +123,46 @@ pub(super) fn folded(snapshot: &Snapshot) -> Vec<(String, u64)> {
     out.into_iter().collect()
 }
 
+/// One distinct stack of a stack metric: the `comm` label and the frames, leaf first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct StackKey {
+    pub comm: String,
+    pub kernel: Vec<String>,
+    pub user: Vec<String>,
+}
+
+/// The distinct stacks of one stack metric, for `hist`'s top-stacks view.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct StackCounts {
+    /// Every sample of the metric, with or without frames.
+    pub samples: u64,
+    /// `(stack, samples)`, most samples first (ties: by stack). Samples that differ only in
+    /// labels that are not part of a stack (`pid`, `cpu`) are summed; zero counts left out.
+    pub stacks: Vec<(StackKey, u64)>,
+}
+
+pub(super) fn stack_counts(metric: &Metric) -> StackCounts {
+    let mut total = 0u64;
+    let mut by_stack: BTreeMap<StackKey, u64> = BTreeMap::new();
+    for (stack, value) in samples(metric) {
+        let count = if value.is_finite() && value > 0.0 { value.round() as u64 } else { 0 };
+        if count == 0 {
+            continue;
+        }
+        total = total.saturating_add(count);
+        let key = StackKey {
+            comm: stack.comm.unwrap_or_default().to_string(),
+            kernel: stack.kernel.iter().map(|f| f.to_string()).collect(),
+            user: stack.user.iter().map(|f| f.to_string()).collect(),
+        };
+        let e = by_stack.entry(key).or_insert(0);
+        *e = e.saturating_add(count);
+    }
+    let mut stacks: Vec<(StackKey, u64)> = by_stack.into_iter().collect();
+    stacks.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    StackCounts { samples: total, stacks }
+}
+
 /// Samples per function of one stack metric, for the table's top-functions view.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct FunctionCounts {
@@ -230,6 +270,20 @@ mod tests {
         assert_eq!(c.functions[0], ("??".to_string(), 3, 3));
         assert!(c.functions.contains(&("f".to_string(), 2, 2)));
         assert!(c.functions.contains(&("main".to_string(), 0, 5)));
+    }
+
+    #[test]
+    fn stack_counts_sum_equal_stacks() {
+        let c = stack_counts(&profile_metric());
+        assert_eq!(c.samples, 42);
+        assert_eq!(c.stacks.len(), 4);
+        let (top, n) = &c.stacks[0];
+        assert_eq!(*n, 35);
+        assert_eq!((top.comm.as_str(), top.kernel.len()), ("burner", 0));
+        assert_eq!(top.user, ["inner", "outer", "main"]);
+        assert_eq!(c.stacks[1].1, 4);
+        assert_eq!(c.stacks[1].0.kernel, ["do_syscall_64", "entry_SYSCALL_64"]);
+        assert_eq!(c.stacks[2], (StackKey { comm: "idle".into(), kernel: vec![], user: vec![] }, 2));
     }
 
     #[test]

@@ -5,20 +5,23 @@
 //! * Counters and gauges: one column per label (config order) and `value`; rows sorted by value,
 //!   largest first, ties by label values.
 //! * Histograms: one row per label set with `count`, `p50`, `p90`, `p99` and, when the map had a
-//!   sum, `mean` and `sum`; rows sorted by count, largest first. Quantiles are estimated like
-//!   Prometheus' `histogram_quantile` (linear interpolation inside the bucket, the lowest
-//!   bucket starting at 0, the top finite bound when the rank falls in `+Inf`) and printed
-//!   for people in the metric's unit (`23.5µs`, `4 KiB`).
+//!   sum, `mean` and `sum`; rows sorted by count, largest first. A quantile is only known to the
+//!   bucket that holds it, so it is printed bucket-bounded, in the metric's unit: `≤ 4 KiB`
+//!   (the upper bound of that bucket), the value itself when the bucket holds one value only
+//!   (an `exp2zero` zero bucket, the exp2 bucket (1, 2] of integers), `> 4 KiB` when it lies
+//!   above the highest bucket. Interpolating inside the bucket as Prometheus'
+//!   `histogram_quantile` does made all-4096-byte writes look like 3 KiB and 0-byte ones like
+//!   0.5 B. A note under the table says so.
 //! * Stack metrics (counters with `kstack`/`ustack` labels, see `stacks`): the top
 //!   [`TOP_FUNCTIONS`] functions by samples with the function as leaf (`self`), with the
 //!   samples that have it anywhere on the stack (`total`), both also as a share of all samples.
-//! * A last table lists configs with decoder errors, if any.
+//! * A last table lists configs with decoder errors, if any, then a note per full map.
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
 use super::units::{human, Quantity};
 use super::{cmp_label_values, display_label, one_line, plain_number, sorted_buckets, stacks};
 use crate::model::{
-    Bucket, Histogram, HistogramSeries, LabelValues, Metric, MetricValues, SampleRef, Samples, Snapshot,
+    Bucket, BucketType, Histogram, HistogramSeries, LabelValues, Metric, MetricValues, SampleRef, Samples, Snapshot,
 };
 
 pub(crate) fn render(snapshot: &Snapshot) -> String {
@@ -30,6 +33,9 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
             table.add_row(vec![config.clone(), n.to_string()]);
         }
         parts.push(format!("decoder errors (metrics dropped):\n{table}\n"));
+    }
+    for full in snapshot.full_maps() {
+        parts.push(format!("note: {}\n", full.note()));
     }
     parts.join("\n")
 }
@@ -54,11 +60,28 @@ fn render_metric(metric: &Metric) -> String {
         // Stacks (see `stacks`): the top functions, not one row per stack.
         MetricValues::Counter(_) if stacks::is_stack_metric(metric) => return top_functions(metric, &title),
         MetricValues::Counter(samples) | MetricValues::Gauge(samples) => values_table(metric, samples),
-        MetricValues::Histogram(h) => histogram_table(metric, h),
+        MetricValues::Histogram(h) => {
+            return match histogram_table(metric, h) {
+                Some(table) => format!("{title}{table}\n{}\n", quantile_note(h.bucket_type)),
+                None => format!("{title}(no data)\n"),
+            }
+        }
     };
     match table {
         Some(table) => format!("{title}{table}\n"),
         None => format!("{title}(no data)\n"),
+    }
+}
+
+/// The line under a histogram table that says what its quantiles are.
+fn quantile_note(bucket_type: BucketType) -> &'static str {
+    match bucket_type {
+        BucketType::Exp2 | BucketType::Exp2Zero => {
+            "p50/p90/p99 are bucket-bounded: \"≤ x\" is the top of the power-of-2 bucket holding the quantile"
+        }
+        BucketType::Linear | BucketType::Fixed => {
+            "p50/p90/p99 are bucket-bounded: \"≤ x\" is the top of the bucket holding the quantile"
+        }
     }
 }
 
@@ -136,7 +159,7 @@ fn histogram_table(metric: &Metric, h: &Histogram) -> Option<Table> {
         let mut row = label_cells(&s.labels);
         row.push(s.count.to_string());
         for q in [0.5, 0.9, 0.99] {
-            row.push(human(quantity, quantile(q, &buckets, s.count)));
+            row.push(quantile(q, &buckets, s.count, h).show(quantity));
         }
         if with_sum {
             match s.sum {
@@ -156,81 +179,147 @@ fn histogram_table(metric: &Metric, h: &Histogram) -> Option<Table> {
     Some(table)
 }
 
-/// The `q` quantile estimated like Prometheus' `histogram_quantile` from finite buckets sorted
-/// by `le` plus an implicit `+Inf` bucket holding `count`. NaN when there are no observations.
-fn quantile(q: f64, buckets: &[Bucket], count: u64) -> f64 {
+/// Where a quantile lies, as far as the buckets tell.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Estimate {
+    /// No observations.
+    Unknown,
+    /// In a bucket that holds this one value.
+    Exactly(f64),
+    /// In the bucket with this upper bound.
+    AtMost(f64),
+    /// Above the highest finite bucket, whose bound this is.
+    Above(f64),
+}
+
+impl Estimate {
+    fn show(self, quantity: Quantity) -> String {
+        match self {
+            Estimate::Unknown => "-".to_string(),
+            Estimate::Exactly(v) => human(quantity, v),
+            Estimate::AtMost(v) => format!("≤ {}", human(quantity, v)),
+            Estimate::Above(v) => format!("> {}", human(quantity, v)),
+        }
+    }
+}
+
+/// The bucket holding the `q` quantile of finite buckets sorted by `le` plus an implicit
+/// `+Inf` bucket holding `count` (the rank rule of Prometheus' `histogram_quantile`: the first
+/// bucket whose cumulative count reaches `q × total`).
+fn quantile(q: f64, buckets: &[Bucket], count: u64, h: &Histogram) -> Estimate {
     // Cumulative counts forced monotonic (unsorted `fixed` keys can break that), as Prometheus
-    // does, with the `+Inf` bucket last.
-    let mut bounds: Vec<(f64, f64)> = Vec::with_capacity(buckets.len() + 1);
+    // does.
     let mut running = 0u64;
+    let mut cumulative: Vec<u64> = Vec::with_capacity(buckets.len());
     for b in buckets {
         running = running.max(b.cumulative);
-        bounds.push((b.le, running as f64));
+        cumulative.push(running);
     }
-    let total = running.max(count) as f64;
-    bounds.push((f64::INFINITY, total));
-    if total == 0.0 || bounds.len() < 2 {
-        return f64::NAN;
+    let total = running.max(count);
+    if total == 0 {
+        return Estimate::Unknown;
     }
-    let rank = q * total;
-    let Some(b) = bounds.iter().position(|&(_, c)| c >= rank) else {
-        return f64::NAN;
-    };
-    if b == bounds.len() - 1 {
-        return bounds[b - 1].0;
+    let rank = q * total as f64;
+    match cumulative.iter().position(|&c| c as f64 >= rank) {
+        Some(i) if holds_one_value(h, buckets[i].le) => Estimate::Exactly(buckets[i].le),
+        Some(i) => Estimate::AtMost(buckets[i].le),
+        None => buckets.last().map_or(Estimate::Unknown, |b| Estimate::Above(b.le)),
     }
-    let (end, cumulative) = bounds[b];
-    if b == 0 && end <= 0.0 {
-        return end;
+}
+
+/// Whether the exp2/exp2zero bucket with upper bound `le` can hold one integer raw value only:
+/// exp2's (1, 2], exp2zero's 0, (0, 1] and (1, 2]. BPF programs count integers.
+fn holds_one_value(h: &Histogram, le: f64) -> bool {
+    let m = if h.multiplier != 0.0 { h.multiplier } else { 1.0 };
+    let raw = le / m;
+    let r = raw.round();
+    if (raw - r).abs() > 1e-9 * r.abs().max(1.0) {
+        return false;
     }
-    let (start, below) = if b > 0 { bounds[b - 1] } else { (0.0, 0.0) };
-    let in_bucket = cumulative - below;
-    if in_bucket <= 0.0 {
-        return end;
+    match h.bucket_type {
+        BucketType::Exp2 => r == 2.0,
+        BucketType::Exp2Zero => (0.0..=2.0).contains(&r),
+        BucketType::Linear | BucketType::Fixed => false,
     }
-    start + (end - start) * ((rank - below) / in_bucket)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BucketType, Sample};
-
-    fn approx(a: f64, b: f64) -> bool {
-        a == b || (a - b).abs() <= 1e-12 * b.abs()
-    }
+    use crate::model::Sample;
 
     fn b(le: f64, cumulative: u64) -> Bucket {
         Bucket { le, cumulative }
     }
 
-    #[test]
-    fn quantile_interpolates_like_prometheus() {
-        // 100 observations: 50 in (0,1], 50 in (1,2]
-        let buckets = [b(1.0, 50), b(2.0, 100)];
-        assert!(approx(quantile(0.5, &buckets, 100), 1.0));
-        assert!(approx(quantile(0.9, &buckets, 100), 1.8));
-        assert!(approx(quantile(0.25, &buckets, 100), 0.5));
-        // rank in +Inf: highest finite bound
-        let buckets = [b(1.0, 50), b(2.0, 60)];
-        assert!(approx(quantile(0.9, &buckets, 100), 2.0));
-        // empty
-        assert!(quantile(0.5, &[b(1.0, 0)], 0).is_nan());
-        assert!(quantile(0.5, &[], 5).is_nan());
-        // lowest bucket at 0
-        assert!(approx(quantile(0.5, &[b(0.0, 10), b(1.0, 10)], 10), 0.0));
+    fn hist(bucket_type: BucketType, multiplier: f64) -> Histogram {
+        Histogram { bucket_type, multiplier, series: vec![] }
+    }
+
+    /// Cumulative exp2 buckets 2^0..=2^max (× m) from (index, count) pairs.
+    fn exp2(raw: &[(i32, u64)], max: i32, m: f64) -> Vec<Bucket> {
+        let mut cumulative = 0;
+        (0..=max)
+            .map(|i| {
+                cumulative += raw.iter().filter(|r| r.0 == i).map(|r| r.1).sum::<u64>();
+                b(2f64.powi(i) * m, cumulative)
+            })
+            .collect()
     }
 
     #[test]
-    fn quantile_skips_empty_low_buckets() {
-        // exp2 §17.1 write group (µs): 52 in (8,16], 428 in (16,32], ...
+    fn quantile_is_the_bucket_holding_the_rank() {
+        let fixed = hist(BucketType::Fixed, 1.0);
+        // 100 observations: 50 in (0,1], 50 in (1,2]
+        let buckets = [b(1.0, 50), b(2.0, 100)];
+        assert_eq!(quantile(0.5, &buckets, 100, &fixed), Estimate::AtMost(1.0));
+        assert_eq!(quantile(0.9, &buckets, 100, &fixed), Estimate::AtMost(2.0));
+        assert_eq!(quantile(0.25, &buckets, 100, &fixed), Estimate::AtMost(1.0));
+        // rank in +Inf: above the highest finite bound
+        let buckets = [b(1.0, 50), b(2.0, 60)];
+        assert_eq!(quantile(0.9, &buckets, 100, &fixed), Estimate::Above(2.0));
+        // empty
+        assert_eq!(quantile(0.5, &[b(1.0, 0)], 0, &fixed), Estimate::Unknown);
+        assert_eq!(quantile(0.5, &[], 5, &fixed), Estimate::Unknown);
+        // unsorted `fixed` cumulative counts are forced monotonic
+        assert_eq!(quantile(0.6, &[b(1.0, 10), b(2.0, 4), b(4.0, 20)], 20, &fixed), Estimate::AtMost(4.0));
+    }
+
+    #[test]
+    fn exp2_quantiles_stay_in_the_observed_bucket() {
+        // Issue 9 item 10: all-4096-byte writes showed p50 "3 KiB" (interpolated in (2048, 4096]).
+        let bytes = hist(BucketType::Exp2, 1.0);
+        let all_4k = exp2(&[(12, 1000)], 20, 1.0);
+        for q in [0.5, 0.9, 0.99] {
+            assert_eq!(quantile(q, &all_4k, 1000, &bytes).show(Quantity::Bytes), "≤ 4 KiB");
+        }
+        // 0-byte flushes land in exp2 bucket 0, which holds 0 and 1: "≤ 1 B", not "0.5 B".
+        let zeros = exp2(&[(0, 30)], 20, 1.0);
+        assert_eq!(quantile(0.5, &zeros, 30, &bytes).show(Quantity::Bytes), "≤ 1 B");
+        // exp2's (1, 2] holds only 2.
+        let twos = exp2(&[(1, 5)], 20, 1.0);
+        assert_eq!(quantile(0.5, &twos, 5, &bytes).show(Quantity::Bytes), "2 B");
+        // exp2zero bucket 0 holds exactly 0.
+        let ez = hist(BucketType::Exp2Zero, 1.0);
+        let zero_bucket = [b(0.0, 7), b(1.0, 7), b(2.0, 7), b(4.0, 9)];
+        assert_eq!(quantile(0.5, &zero_bucket, 9, &ez).show(Quantity::Bytes), "0 B");
+        assert_eq!(quantile(0.99, &zero_bucket, 9, &ez).show(Quantity::Bytes), "≤ 4 B");
+        // Beyond the last bucket.
+        assert_eq!(quantile(0.99, &all_4k[..5], 1000, &bytes).show(Quantity::Bytes), "> 16 B");
+        assert_eq!(Estimate::Unknown.show(Quantity::Bytes), "-");
+    }
+
+    #[test]
+    fn exp2_latency_quantiles_with_multiplier() {
+        // exp2 write group (µs): 52 in (8,16], 428 in (16,32], ...
         let m = 0.000001;
-        let cum = [0, 0, 0, 0, 52, 480, 489, 497, 500, 500, 501];
-        let buckets: Vec<Bucket> = cum.iter().enumerate().map(|(i, &c)| b(2f64.powi(i as i32) * m, c)).collect();
-        let p50 = quantile(0.5, &buckets, 501);
-        // rank 250.5 lies in (16µs, 32µs]: 16 + 16 × (250.5 − 52) / 428
-        assert!(approx(p50, (16.0 + 16.0 * (250.5 - 52.0) / 428.0) * m));
-        assert_eq!(human(Quantity::Seconds, p50), "23.4µs");
+        let us = hist(BucketType::Exp2, m);
+        let buckets = exp2(&[(4, 52), (5, 428), (6, 9), (7, 8), (8, 3), (10, 1)], 10, m);
+        assert_eq!(quantile(0.5, &buckets, 501, &us).show(Quantity::Seconds), "≤ 32µs");
+        assert_eq!(quantile(0.99, &buckets, 501, &us).show(Quantity::Seconds), "≤ 128µs");
+        // (1, 2] µs holds only 2 µs, also in seconds.
+        let two = exp2(&[(1, 3)], 10, m);
+        assert_eq!(quantile(0.5, &two, 3, &us).show(Quantity::Seconds), "2µs");
     }
 
     #[test]
@@ -305,7 +394,13 @@ cpu_samples_total: On-CPU samples
             }],
         });
         let out = render_metric(&m);
-        assert!(out.contains("| count |   p50 |     p90 |      p99 |"), "{out}");
-        assert!(out.contains("|     2 | 1 KiB |"), "{out}");
+        let want = "\
+h_bytes: H
+| count |     p50 |     p90 |     p99 |
+|-------|---------|---------|---------|
+|     2 | ≤ 1 KiB | ≤ 4 KiB | ≤ 4 KiB |
+p50/p90/p99 are bucket-bounded: \"≤ x\" is the top of the bucket holding the quantile
+";
+        assert_eq!(out, want);
     }
 }

@@ -74,7 +74,10 @@ pub fn terminal_size() -> Option<(usize, usize)> {
 /// One frame: a header line, each metric's table (sorted, largest first) with a total line,
 /// cut to `rows` lines with a note saying how many were left out.
 pub fn frame(header: &str, snapshot: &Snapshot, rows: usize, cols: usize) -> String {
-    let mut lines: Vec<String> = vec![header.to_string(), String::new()];
+    let mut lines: Vec<String> = vec![header.to_string()];
+    // Under the header, so that a short terminal never cuts it off.
+    lines.extend(snapshot.full_maps().iter().map(|f| format!("note: {}", f.note())));
+    lines.push(String::new());
     for metric in &snapshot.metrics {
         let single = Snapshot { metrics: vec![metric.clone()], self_metrics: Vec::new(), ..snapshot.clone() };
         let table = render(Format::Table, &single, &Options::default());
@@ -145,6 +148,10 @@ mod tests {
         let small = frame("hdr", &snap(100), 10, 200);
         assert_eq!(small.lines().count(), 10);
         assert!(small.lines().last().is_some_and(|l| l.contains("more lines")), "{small}");
+        let mut full = snap(100);
+        full.note_full_map("c", "calls_total", 100);
+        let f = frame("hdr", &full, 10, 300);
+        assert!(f.lines().nth(1).is_some_and(|l| l.starts_with("note: map calls_total of config c")), "{f}");
         let narrow = frame("a very long header line", &snap(1), 10, 5);
         assert!(narrow.lines().all(|l| l.chars().count() <= 5));
     }

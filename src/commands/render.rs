@@ -1,0 +1,38 @@
+//! `ebpfx render FILE`: decodes and renders a `--save-raw` snapshot, without root or BPF.
+use std::io::Write;
+
+use crate::assemble::{build_snapshot, note_full_maps};
+use crate::cli::RenderArgs;
+use crate::config::Config;
+use crate::decode::{Decoders, Env};
+use crate::model::MAP_FULL;
+use crate::output::view::{check_binary_output, choose_format, render_for_to};
+use crate::output::AtomicFile;
+use crate::raw::RawMap;
+use crate::render::Options;
+
+use super::Globals;
+
+pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
+    let saved = crate::snapshot_file::load(&args.file)?;
+    check_binary_output(args.format, args.output.is_some())?;
+    let mut out = args.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
+    let configs: Vec<&Config> = saved.configs.iter().map(|(c, _)| c).collect();
+    let maps: Vec<Vec<RawMap>> = saved.configs.iter().map(|(_, m)| m.clone()).collect();
+    let mut snapshot = build_snapshot(&configs, &maps, saved.window, &mut Decoders::new(Env::system()));
+    snapshot.self_metrics = saved.self_metrics;
+    snapshot.self_metrics.retain(|m| m.name != MAP_FULL);
+    note_full_maps(&mut snapshot, &configs, &maps);
+    if !globals.quiet {
+        for w in &snapshot.warnings {
+            crate::say!("ebpfx: warning: {w}");
+        }
+    }
+    let format = choose_format(args.format, out.is_some());
+    let opts = Options { prefix: args.prefix.clone() };
+    let write = |w: &mut dyn Write| render_for_to(format, &snapshot, &opts, saved.sample_frequency_hz, w);
+    match out.as_mut() {
+        Some(file) => file.write_with(write),
+        None => crate::output::write_stdout(write),
+    }
+}

@@ -1,0 +1,445 @@
+//! `ebpfx run`: resolve and check the configs and every output before anything loads, load
+//! and attach, then let the one run loop ([`crate::window`]) drive the blocks; each block reads
+//! the maps, decodes one snapshot and writes it (stdout, `--output`, `--watch`), then sends it
+//! (`--push`, `--remote-write`): local output first, so a receiver that is down does not cost
+//! the window's file or text.
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use crate::assemble::{build_snapshot, note_full_maps};
+use crate::catalog::{Catalog, Resolved};
+use crate::cli::{RunArgs, MAX_DURATION};
+use crate::config::{Config, MetricKind};
+use crate::decode::{Decoders, Env};
+use crate::error::usage_err;
+use crate::events::EventCounters;
+use crate::loader::{self, LoadOptions, Loaded};
+use crate::model::Snapshot;
+use crate::output::view::{check_binary_output, choose_format, local_time, render_for_to};
+use crate::output::{push, remote_write, watch, AtomicFile};
+use crate::raw::RawMap;
+use crate::render::{self, Format, Options};
+use crate::selfmetrics::{self, ProgramRow, RunStats, StatsGuard};
+use crate::window::{self, Block, Blocks, Plan};
+
+use super::Globals;
+
+/// `--watch` redraws every second unless `--interval` says otherwise.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
+    check_duration("--for", args.duration)?;
+    check_duration("--interval", args.interval)?;
+    let catalog = Catalog::new(globals.config_dir)?;
+    let mut resolved: Vec<Resolved> = Vec::new();
+    for name in &args.names {
+        if resolved.iter().any(|r| r.config.name == *name) {
+            return Err(usage_err(format!("config {name:?} is named twice")));
+        }
+        // Every config is parsed and validated before any BPF is loaded.
+        resolved.push(catalog.resolve(name)?);
+    }
+    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
+    // Run-time targets and flag globals, checked (like the configs) before anything loads.
+    let probe = crate::targets::apply(&mut resolved, &args.probe)?;
+    let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
+    let format = choose_format(args.format, args.output.is_some());
+    if let Some(f) = format.filter(|f| f.needs_stacks()) {
+        check_has_stacks(f, &resolved)?;
+    }
+    check_binary_output(format, args.output.is_some())?;
+    if format == Some(Format::Pprof) && args.interval.is_some() {
+        return Err(usage_err("--format pprof writes one profile per run: it cannot be combined with --interval"));
+    }
+    if args.watch {
+        if !std::io::stdout().is_terminal() {
+            return Err(usage_err(
+                "--watch draws a live table and needs a terminal on stdout (use --interval for a stream)",
+            ));
+        }
+        if args.output.is_some() || args.push.is_some() || args.format.is_some() || args.fleet.remote_write.is_some() {
+            return Err(usage_err("--watch cannot be combined with --output, --push, --remote-write or --format"));
+        }
+    }
+    let push_labels = remote_write::external_labels(&args.job, &args.fleet.push_labels);
+    if let Some(url) = &args.push {
+        for r in &resolved {
+            push::group_url(url, &args.job, &r.config.name, &push_labels)?;
+        }
+    }
+    let remote = remote_write_target(args)?;
+    if args.save_raw.is_some() && args.interval.is_some() {
+        return Err(usage_err("--save-raw stores one window: it cannot be combined with --interval"));
+    }
+    // Output files are checked and opened (as temp files) before anything attaches: an
+    // unwritable place is found now, not after the window.
+    let output = args.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
+    let save_raw = args.save_raw.as_deref().map(|o| AtomicFile::create(o, "--save-raw")).transpose()?;
+
+    loader::init_libbpf_logging(globals.verbose);
+    let opts = LoadOptions {
+        strict: args.strict,
+        verbose: globals.verbose,
+        btf: args.btf.clone(),
+        frequency: args.frequency,
+        globals: flow_globals,
+        probe,
+    };
+    // Objects are opened and checked against their configs before anything is loaded.
+    let prepared = resolved.iter().map(|r| loader::prepare(r, &opts)).collect::<anyhow::Result<Vec<_>>>()?;
+    loader::check_privileges()?;
+    let mut loaded: Vec<Loaded> = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        loaded.push(load_one(p, &opts, globals)?);
+    }
+    loader::post_attach_mark();
+    // Run-time statistics for the window only: the kernel turns them off when the guard's
+    // descriptor closes (end of run, error, Ctrl-C, even SIGKILL).
+    let stats_guard = match selfmetrics::enable_stats() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            if globals.verbose > 0 {
+                crate::say!("ebpfx: note: BPF run-time statistics unavailable ({e}): no run counts in the output");
+            }
+            None
+        }
+    };
+    let events = EventCounters::open(&loaded)?;
+    let sample_frequency_hz = sample_frequency(&loaded, args.frequency);
+
+    let interval = if args.watch { Some(args.interval.unwrap_or(WATCH_INTERVAL)) } else { args.interval };
+    let plan =
+        Plan { length: args.duration, interval, count: args.count, quiet: globals.quiet, verbose: globals.verbose > 0 };
+    let mut blocks = RunBlocks {
+        args,
+        quiet: globals.quiet,
+        format,
+        render_opts: Options { prefix: args.prefix.clone() },
+        push_labels,
+        remote,
+        sample_frequency_hz,
+        config_names: loaded.iter().map(|l| l.config.name.clone()).collect(),
+        configs: loaded.iter().map(|l| l.config.clone()).collect(),
+        resolved: &resolved,
+        loaded,
+        events,
+        event_warnings: Vec::new(),
+        stats_guard,
+        previous_stats: HashMap::new(),
+        previous: None,
+        differences: interval.is_some(),
+        decoders: Decoders::new(Env::system()),
+        output,
+        save_raw,
+        screen: args.watch.then(watch::Screen::enter),
+        interval,
+    };
+    window::run(&plan, &mut blocks)
+}
+
+/// Refuses a duration longer than [`MAX_DURATION`] (no deadline arithmetic can overflow).
+fn check_duration(flag: &str, d: Option<Duration>) -> anyhow::Result<()> {
+    match d {
+        Some(d) if d > MAX_DURATION => {
+            Err(usage_err(format!("{flag} {}: at most 10 years (3650d)", humantime::format_duration(d))))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `--remote-write` and its options, checked (secret files read) before anything loads.
+fn remote_write_target(args: &RunArgs) -> anyhow::Result<Option<remote_write::Target>> {
+    let f = &args.fleet;
+    let Some(url) = &f.remote_write else {
+        if !f.push_labels.is_empty() && args.push.is_none() {
+            return Err(usage_err("--push-label labels what --push or --remote-write sends: give one of them"));
+        }
+        return Ok(None);
+    };
+    remote_write::target(&remote_write::Options {
+        url,
+        job: &args.job,
+        push_labels: &f.push_labels,
+        headers: &f.remote_write_headers,
+        bearer_token_file: f.remote_write_bearer_token_file.as_deref(),
+        username: f.remote_write_username.as_deref(),
+        password_file: f.remote_write_password_file.as_deref(),
+    })
+    .map(Some)
+}
+
+/// The sampling frequency of the run's `perf_event/` programs (`--frequency`, else the
+/// section's `frequency=`), for pprof's cpu time; None when there is none or they differ.
+fn sample_frequency(loaded: &[Loaded], flag: Option<u64>) -> Option<u64> {
+    let mut found: Option<u64> = None;
+    for p in loaded.iter().flat_map(|l| &l.programs).filter(|p| p.attached) {
+        let Some(spec) = p.section.strip_prefix("perf_event/") else { continue };
+        let f = flag.or_else(|| loader::sections::PerfEventSpec::parse(spec).ok().and_then(|s| s.frequency))?;
+        if found.is_some_and(|g| g != f) {
+            return None;
+        }
+        found = Some(f);
+    }
+    found
+}
+
+/// Loads and attaches one prepared config, saying what was left out.
+fn load_one(p: loader::Prepared, opts: &LoadOptions, globals: &Globals<'_>) -> anyhow::Result<Loaded> {
+    let r = &p.resolved;
+    if r.config.tracing_spans > 0 && !globals.quiet {
+        crate::say!(
+            "ebpfx: note: config {} defines {} tracing span(s); a one-shot run does not collect spans",
+            r.config.name,
+            r.config.tracing_spans
+        );
+    }
+    let l = loader::load(p, opts)?;
+    if let Some(spec) = &l.config.cgroup_id_map {
+        let mut cgroups = HashMap::new();
+        crate::decode::cgroup::walk(std::path::Path::new("/sys/fs/cgroup"), &mut cgroups);
+        let n = loader::cgroup_map::sync(&l, spec, cgroups)?;
+        if globals.verbose > 0 {
+            crate::say!("ebpfx: config {}: cgroup_id_map {}: {n} cgroup(s) selected", l.config.name, spec.name);
+        }
+    }
+    for p in l.programs.iter().filter(|p| !p.attached) {
+        if !globals.quiet {
+            crate::say!(
+                "ebpfx: warning: config {}: program {} ({}) left out: {} (--strict makes this an error)",
+                l.config.name,
+                p.name,
+                p.section,
+                p.problem.as_deref().unwrap_or("unknown reason")
+            );
+        }
+    }
+    if globals.verbose > 0 {
+        let ids: Vec<String> = l.programs.iter().filter(|p| p.attached).map(|p| p.id.to_string()).collect();
+        crate::say!(
+            "ebpfx: config {}: {} of {} programs attached in {:.1} ms (program ids {})",
+            l.config.name,
+            l.attached(),
+            l.programs.len(),
+            l.setup_time.as_secs_f64() * 1000.0,
+            ids.join(",")
+        );
+    }
+    Ok(l)
+}
+
+/// What each block of a run does: read every map, decode, write.
+struct RunBlocks<'a> {
+    args: &'a RunArgs,
+    quiet: bool,
+    format: Option<Format>,
+    render_opts: Options,
+    /// The labels of `--push` groups and remote-written series (job, instance, --push-label).
+    push_labels: Vec<(String, String)>,
+    /// `--remote-write` and its options.
+    remote: Option<remote_write::Target>,
+    /// Sampling frequency of the perf_event programs (pprof's cpu time, saved with --save-raw).
+    sample_frequency_hz: Option<u64>,
+    config_names: Vec<String>,
+    configs: Vec<Config>,
+    resolved: &'a [Resolved],
+    loaded: Vec<Loaded>,
+    events: EventCounters,
+    event_warnings: Vec<String>,
+    stats_guard: Option<StatsGuard>,
+    previous_stats: HashMap<u32, RunStats>,
+    /// The maps at the start of the block, when blocks print differences (`--interval`).
+    previous: Option<Vec<Vec<RawMap>>>,
+    /// bcc's `[interval]`: each block holds that interval's events only, the difference of two
+    /// reads (kernel maps are never cleared, so nothing is lost between a read and a clear).
+    differences: bool,
+    decoders: Decoders,
+    output: Option<AtomicFile>,
+    save_raw: Option<AtomicFile>,
+    screen: Option<watch::Screen>,
+    interval: Option<Duration>,
+}
+
+impl RunBlocks<'_> {
+    /// Program rows and run statistics of every loaded config, by program id.
+    fn gather_stats(&self) -> (Vec<ProgramRow>, HashMap<u32, RunStats>) {
+        let mut rows = Vec::new();
+        let mut stats = HashMap::new();
+        for l in &self.loaded {
+            for (row, st) in crate::selfmetrics::program_stats(l) {
+                if row.id != 0 {
+                    stats.insert(row.id, st);
+                }
+                rows.push(row);
+            }
+        }
+        (rows, stats)
+    }
+
+    /// Raw maps of every loaded config, in config order.
+    fn read_all(&mut self) -> anyhow::Result<Vec<Vec<RawMap>>> {
+        let mut maps = self.loaded.iter().map(crate::collect::read_config).collect::<anyhow::Result<Vec<_>>>()?;
+        self.event_warnings = self.events.fill(&mut maps);
+        Ok(maps)
+    }
+
+    /// Prints warnings, writes one snapshot (one block in interval mode) to --output or stdout,
+    /// then sends it to --push and --remote-write.
+    fn emit(&mut self, snapshot: &Snapshot, index: u64) -> anyhow::Result<()> {
+        let args = self.args;
+        // The live table owns the terminal: no warnings on stderr under it.
+        if let Some(screen) = &self.screen {
+            let (rows, cols) = watch::terminal_size().unwrap_or((24, 80));
+            let header = format!(
+                "ebpfx {} — every {} — {} — Ctrl-C quits",
+                self.config_names.join(" "),
+                humantime::format_duration(self.interval.unwrap_or(WATCH_INTERVAL)),
+                local_time(snapshot.window.end)
+            );
+            screen.draw(&watch::frame(&header, snapshot, rows, cols));
+            return Ok(());
+        }
+        if !self.quiet {
+            for w in &snapshot.warnings {
+                crate::say!("ebpfx: warning: {w}");
+            }
+        }
+        // Local output first: a receiver that is down must not cost the window's file or text.
+        let sends = args.push.is_some() || self.remote.is_some();
+        if !(sends && args.format.is_none() && args.output.is_none()) {
+            self.write_results(snapshot, index)?;
+        }
+        if let Some(url) = &args.push {
+            push::push(url, &args.job, &self.push_labels, snapshot, &self.render_opts)?;
+        }
+        if let Some(target) = &self.remote {
+            remote_write::send(target, snapshot, &self.render_opts.prefix)?;
+        }
+        Ok(())
+    }
+
+    /// Renders one snapshot (one block in interval mode) to --output or stdout.
+    fn write_results(&mut self, snapshot: &Snapshot, index: u64) -> anyhow::Result<()> {
+        let args = self.args;
+        let format = self.format;
+        let mut text = String::new();
+        if args.timestamp {
+            let stamp = local_time(snapshot.window.end);
+            match format {
+                Some(Format::Prom) => text.push_str(&format!("# {stamp}\n")),
+                // A line of its own would break these documents.
+                Some(Format::Json | Format::Folded | Format::Flamegraph | Format::Pprof) => {}
+                _ => text.push_str(&format!("{stamp}\n")),
+            }
+        } else if index > 0
+            && !matches!(format, Some(Format::Json | Format::Folded | Format::Flamegraph | Format::Pprof))
+            && args.output.is_none()
+        {
+            text.push('\n');
+        }
+        let opts = &self.render_opts;
+        let frequency = self.sample_frequency_hz;
+        let write = |w: &mut dyn Write| {
+            w.write_all(text.as_bytes())?;
+            render_for_to(format, snapshot, opts, frequency, w)
+        };
+        match self.output.as_mut() {
+            Some(file) => file.write_with(write),
+            None => crate::output::write_stdout(write),
+        }
+    }
+}
+
+impl Blocks for RunBlocks<'_> {
+    fn start(&mut self) -> anyhow::Result<()> {
+        if self.differences {
+            self.previous = Some(self.read_all()?);
+        }
+        self.previous_stats = self.gather_stats().1;
+        Ok(())
+    }
+
+    fn wants_ticks(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    fn tick(&mut self) {
+        self.events.poll();
+    }
+
+    fn block(&mut self, block: Block) -> anyhow::Result<()> {
+        let (rows, stats) = self.gather_stats();
+        // Read everything first, then detach, so the window closes at the same moment for all maps.
+        let current = self.read_all()?;
+        if block.last {
+            for l in &mut self.loaded {
+                l.detach();
+            }
+        }
+        // Counters and histograms: what happened in the interval. Gauges hold a level (a flow's
+        // RTT, bytes acked): each block shows the value at its read, changed or not.
+        let deltas: Option<Vec<Vec<RawMap>>> = self.previous.as_ref().map(|previous| {
+            current
+                .iter()
+                .zip(previous)
+                .zip(&self.configs)
+                .map(|((c, p), config)| {
+                    c.iter()
+                        .zip(p)
+                        .zip(&config.metrics)
+                        .map(|((c, p), m)| {
+                            if matches!(m.kind, crate::config::MetricKind::Gauge) {
+                                c.clone()
+                            } else {
+                                crate::raw::delta(c, p)
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        });
+        let configs: Vec<&Config> = self.configs.iter().collect();
+        let mut snapshot =
+            build_snapshot(&configs, deltas.as_deref().unwrap_or(&current), block.window, &mut self.decoders);
+        snapshot.warnings.append(&mut self.event_warnings);
+        let run_stats = self.stats_guard.as_ref().map(|_| selfmetrics::window_delta(&self.previous_stats, &stats));
+        let self_metrics = selfmetrics::metrics(&self.config_names, &rows, run_stats.as_ref());
+        if let Some(file) = &mut self.save_raw {
+            let saved: Vec<(&str, &str, &str, &[RawMap])> = self
+                .resolved
+                .iter()
+                .zip(&current)
+                .map(|(r, m)| (r.config.name.as_str(), r.config.origin.as_str(), r.yaml.as_str(), m.as_slice()))
+                .collect();
+            let json =
+                crate::snapshot_file::to_json_sampled(&block.window, &saved, &self_metrics, self.sample_frequency_hz)?;
+            file.write_with(|w| w.write_all(json.as_bytes()))?;
+        }
+        snapshot.self_metrics = self_metrics;
+        // Fullness of the map itself: the difference of a full map can be small.
+        note_full_maps(&mut snapshot, &configs, &current);
+        self.previous_stats = stats;
+        if self.differences {
+            self.previous = Some(current);
+        }
+        self.emit(&snapshot, block.index)
+    }
+}
+
+/// `--format folded|flamegraph|pprof` print stack metrics only: refuse, before loading anything, a
+/// run in which no config has one.
+fn check_has_stacks(format: Format, resolved: &[Resolved]) -> anyhow::Result<()> {
+    let has = resolved.iter().flat_map(|r| &r.config.metrics).any(|m| {
+        let names: Vec<String> = m.labels.iter().map(|l| l.name.clone()).collect();
+        matches!(m.kind, MetricKind::Counter { .. }) && render::has_stack_labels(&names)
+    });
+    if has {
+        return Ok(());
+    }
+    let names: Vec<&str> = resolved.iter().map(|r| r.config.name.as_str()).collect();
+    let format = clap::ValueEnum::to_possible_value(&format).map(|v| v.get_name().to_string()).unwrap_or_default();
+    Err(usage_err(format!(
+        "--format {format} prints stacks (counters with a kstack or ustack label, such as profile's), and {} has none",
+        names.join(", ")
+    )))
+}
