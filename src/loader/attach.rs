@@ -260,7 +260,8 @@ pub fn prepare_probe_programs(open: &mut OpenObject, probes: Option<&ProbeSet>) 
 }
 
 /// Whether programs attached to functions can read a BPF cookie (`bpf_get_attach_cookie`,
-/// Linux 5.15+), asked of the kernel itself. `EBPFX_NO_ATTACH_COOKIE=1` answers no (the path of
+/// Linux 5.15+), asked of the kernel itself (by its release where it cannot be asked).
+/// `EBPFX_NO_ATTACH_COOKIE=1` answers no (the path of
 /// older kernels, for tests).
 pub fn kernel_has_attach_cookie() -> bool {
     if std::env::var_os("EBPFX_NO_ATTACH_COOKIE").is_some_and(|v| v == "1") {
@@ -275,6 +276,11 @@ pub fn kernel_has_attach_cookie() -> bool {
             std::ptr::null(),
         )
     };
+    if r < 0 {
+        // The probe itself could not run (no privileges, say): judge by the release.
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        return crate::targets::release_at_least(&release, (5, 15));
+    }
     r == 1
 }
 
