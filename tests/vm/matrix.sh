@@ -233,8 +233,6 @@ done
 # XPASS once they pass (then take them off this list).
 declare -A KNOWN=(
 	[5.10:profile]="its 536-byte hash key exceeds 5.10's 512-byte limit (E2BIG): needs stack ids"
-	[6.1:kprobe_glob]="kernel globs skipping unprobeable (__init) functions: the --probe work"
-	[6.12:kprobe_glob]="kernel globs skipping unprobeable (__init) functions: the --probe work"
 )
 
 # The table: one row per case, one column per kernel.
