@@ -225,7 +225,7 @@ fn open_raw(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObjec
     let mut open_obj = open(resolved, opts)?;
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
-    attach::prepare_probe_programs(&mut open_obj, opts.probe.as_deref());
+    attach::prepare_probe_programs(&mut open_obj, opts.probe.as_deref())?;
     Ok(open_obj)
 }
 
