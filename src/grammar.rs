@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use crate::error::usage_err;
 
+/// The longest `--for` or `--interval` (`commands::run` refuses longer ones): deadlines stay far
+/// from the limits of `Instant`.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(3650 * 86400);
+
 /// Whether `word` is a bare number (`1`, `10`, `0.5`): never a config name.
 pub fn is_bare_number(word: &str) -> bool {
     !word.is_empty() && word.parse::<f64>().is_ok_and(f64::is_finite) && !word.starts_with(['+', '-'])
@@ -66,7 +70,7 @@ pub fn seconds(word: &str) -> Result<Duration, String> {
     if v == 0.0 {
         return Err("the window must be longer than zero (e.g. 500ms, 30s)".to_string());
     }
-    if v > crate::cli::MAX_DURATION.as_secs_f64() {
+    if v > MAX_DURATION.as_secs_f64() {
         return Err("at most 10 years (3650d)".to_string());
     }
     Duration::try_from_secs_f64(v).map_err(|e| format!("{word:?}: {e}"))
