@@ -39,5 +39,7 @@ pub mod probe;
 pub mod raw;
 pub mod render;
 pub mod selfmetrics;
+pub mod serve;
+pub mod session;
 pub mod snapshot_file;
 pub mod window;
