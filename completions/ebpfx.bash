@@ -35,6 +35,9 @@ _ebpfx_clap() {
             ebpfx,run)
                 cmd="ebpfx__subcmd__run"
                 ;;
+            ebpfx,serve)
+                cmd="ebpfx__subcmd__serve"
+                ;;
             ebpfx__subcmd__help,check)
                 cmd="ebpfx__subcmd__help__subcmd__check"
                 ;;
@@ -53,6 +56,9 @@ _ebpfx_clap() {
             ebpfx__subcmd__help,run)
                 cmd="ebpfx__subcmd__help__subcmd__run"
                 ;;
+            ebpfx__subcmd__help,serve)
+                cmd="ebpfx__subcmd__help__subcmd__serve"
+                ;;
             *)
                 ;;
         esac
@@ -60,7 +66,7 @@ _ebpfx_clap() {
 
     case "${cmd}" in
         ebpfx)
-            opts="-v -q -h -V --config-dir --verbose --quiet --help --version run list check render help"
+            opts="-v -q -h -V --config-dir --verbose --quiet --help --version run list check serve render help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -122,7 +128,7 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__help)
-            opts="run list check render help"
+            opts="run list check serve render help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -206,6 +212,20 @@ _ebpfx_clap() {
             return 0
             ;;
         ebpfx__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ebpfx__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -369,6 +389,72 @@ _ebpfx_clap() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ebpfx__subcmd__serve)
+            opts="-o -i -v -q -h -V --web.listen-address --web.telemetry-path --web.config.file --capabilities.keep --output --interval --prefix --strict --btf --frequency --probe --config-dir --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --web.listen-address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.telemetry-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capabilities.keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --btf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --frequency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --probe)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
     esac
 }
 
@@ -410,7 +496,7 @@ _ebpfx() {
     for (( i = 1; i < COMP_CWORD; i++ )); do
         word="${COMP_WORDS[i]}"
         case "$word" in
-            --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--frequency|--probe|--port|--addr|--state)
+            --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--frequency|--probe|--port|--addr|--state|--web.listen-address|--web.telemetry-path|--web.config.file|--capabilities.keep)
                 (( i++ ))
                 [[ "${COMP_WORDS[i]}" == "=" ]] && (( i++ ))
                 ;;
@@ -423,11 +509,11 @@ _ebpfx() {
     done
     (( i >= COMP_CWORD )) && return $status
     case "$sub" in
-        run|check) ;;
+        run|check|serve) ;;
         *) return $status ;;
     esac
     case "${COMP_WORDS[COMP_CWORD-1]}" in
-        --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--frequency|--probe|--port|--addr|--state|=) return $status ;;
+        --config-dir|--for|--format|-f|--output|-o|--prefix|--btf|--interval|-i|--count|-c|--save-raw|--push|--job|--frequency|--probe|--port|--addr|--state|--web.listen-address|--web.telemetry-path|--web.config.file|--capabilities.keep|=) return $status ;;
     esac
     local IFS=$'\n'
     COMPREPLY=( $(compgen -W "$(_ebpfx_config_names)" -- "$cur") )

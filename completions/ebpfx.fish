@@ -33,6 +33,7 @@ complete -c ebpfx -n "__fish_ebpfx_needs_command" -s V -l version -d 'Print vers
 complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "run" -d 'Attach one or more configs, collect for a window, print the results'
 complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "list" -d 'List the configs that can be run: name, where it comes from, what it measures'
 complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "check" -d 'Check configs against their BPF objects without attaching: maps, key and value sizes, label layout against the key struct. Exit 0 when clean, 2 with every problem listed'
+complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "serve" -d 'Attach once and keep collecting: answer Prometheus scrapes over HTTP(S), or rewrite a textfile every interval (--output), with counters cumulative since the start'
 complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "render" -d 'Render a snapshot saved with `run --save-raw` in any format (no root or BPF needed)'
 complete -c ebpfx -n "__fish_ebpfx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -l for -d 'How long to collect: 500ms, 30s, 2m, 1h30m. Without it, collect until Ctrl-C' -r
@@ -75,6 +76,22 @@ complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -s v -l verbose -d 'S
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -s q -l quiet -d 'Print nothing but results and errors'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -s h -l help -d 'Print help'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -s V -l version -d 'Print version'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -l web.listen-address -d 'Address to listen on for scrapes: HOST:PORT, or :PORT for every address' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -l web.telemetry-path -d 'Path under which the metrics are served' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -l web.config.file -d 'Prometheus exporter-toolkit web config (YAML): tls_server_config (cert_file, key_file, client_ca_file, client_auth_type, min_version, max_version) and basic_auth_users (bcrypt hashes), as node_exporter reads it' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -l capabilities.keep -d 'Capabilities kept once the programs are attached: none, all, or a comma-separated list (cap_syslog keeps kernel symbol names readable for ksym/kstack labels; cap_sys_ptrace lets ustack labels read other processes\' maps; cap_dac_override lets --output write where root does not own the directory)' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -s o -l output -d 'No listener: rewrite FILE atomically every --interval instead (for node_exporter\'s textfile collector), with the same cumulative counters' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -s i -l interval -d 'How often --output is rewritten' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -l prefix -d 'Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_)' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -l btf -d 'BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -l frequency -d 'Sample HZ times a second per CPU: replaces the frequency of perf_event programs' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -l probe -d 'Functions for funclatency/funccount: BINARY:FUNCTION (as for `run`)' -r
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -l config-dir -d 'Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out); a config there wins over a built-in of the same name' -r -F
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -l strict -d 'Fail when any program cannot load or attach, instead of leaving it out with a warning'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -s v -l verbose -d 'Show load details and libbpf\'s warnings on stderr; -vv adds libbpf\'s debug log'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -s q -l quiet -d 'Print nothing but results and errors'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand render" -s f -l format -d 'Output format (same default as `run`)' -r -f -a "prom\t'Prometheus text exposition format 0.0.4 (as ebpf_exporter prints it)'
 hist\t'bcc-style ASCII histograms; counters and gauges as aligned lists'
 table\t'Tables; histograms summarised by count and estimated quantiles'
@@ -94,11 +111,12 @@ complete -c ebpfx -n "__fish_ebpfx_using_subcommand generate" -s v -l verbose -d
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand generate" -s q -l quiet -d 'Print nothing but results and errors'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check render generate help" -f -a "run" -d 'Attach one or more configs, collect for a window, print the results'
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check render generate help" -f -a "list" -d 'List the configs that can be run: name, where it comes from, what it measures'
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check render generate help" -f -a "check" -d 'Check configs against their BPF objects without attaching: maps, key and value sizes, label layout against the key struct. Exit 0 when clean, 2 with every problem listed'
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check render generate help" -f -a "render" -d 'Render a snapshot saved with `run --save-raw` in any format (no root or BPF needed)'
-complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check render generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check serve render generate help" -f -a "run" -d 'Attach one or more configs, collect for a window, print the results'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check serve render generate help" -f -a "list" -d 'List the configs that can be run: name, where it comes from, what it measures'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check serve render generate help" -f -a "check" -d 'Check configs against their BPF objects without attaching: maps, key and value sizes, label layout against the key struct. Exit 0 when clean, 2 with every problem listed'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check serve render generate help" -f -a "serve" -d 'Attach once and keep collecting: answer Prometheus scrapes over HTTP(S), or rewrite a textfile every interval (--output), with counters cumulative since the start'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check serve render generate help" -f -a "render" -d 'Render a snapshot saved with `run --save-raw` in any format (no root or BPF needed)'
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand help; and not __fish_seen_subcommand_from run list check serve render generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # Added by `ebpfx generate`: config names come from `ebpfx list --names` at completion time.
 function __fish_ebpfx_config_names
@@ -124,3 +142,4 @@ function __fish_ebpfx_config_names
 end
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand run" -f -a "(__fish_ebpfx_config_names)"
 complete -c ebpfx -n "__fish_ebpfx_using_subcommand check" -f -a "(__fish_ebpfx_config_names)"
+complete -c ebpfx -n "__fish_ebpfx_using_subcommand serve" -f -a "(__fish_ebpfx_config_names)"

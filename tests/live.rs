@@ -171,7 +171,7 @@ fn live_self_metrics_show_programs_and_probe_cost() {
     assert!(runs >= 10_000.0, "run count {runs} below the getpid calls made");
     let secs = prom_value(&prom, &format!("ebpfx_ebpf_program_run_time_seconds_total{labels}")).unwrap_or(0.0);
     assert!(secs > 0.0 && secs < 1.0, "run time {secs}");
-    assert!(prom.contains(&format!("ebpfx_ebpf_program_info{{config=\"syscalls\",program=\"syscalls_enter\",tag=\"")));
+    assert!(prom.contains("ebpfx_ebpf_program_info{config=\"syscalls\",program=\"syscalls_enter\",tag=\""));
     let stats_after = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_default();
     assert_eq!(stats_before, stats_after, "BPF run-time statistics were not restored");
 }
