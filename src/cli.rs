@@ -195,7 +195,7 @@ pub struct ServeArgs {
 
     /// No listener: rewrite FILE atomically every --interval instead (for node_exporter's
     /// textfile collector), with the same cumulative counters.
-    #[arg(short, long, value_name = "FILE", conflicts_with_all = ["web_config_file"])]
+    #[arg(short, long, value_name = "FILE", conflicts_with_all = ["web_config_file", "listen_address", "telemetry_path"])]
     pub output: Option<PathBuf>,
 
     /// How often --output is rewritten.

@@ -57,7 +57,12 @@ struct Serve {
 
 impl Serve {
     fn start(args: &[&str]) -> Serve {
+        Serve::start_env(args, &[])
+    }
+
+    fn start_env(args: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut child = Command::new(bin())
+            .envs(env.iter().copied())
             .arg("-v")
             .arg("serve")
             .args(args)
@@ -507,5 +512,81 @@ fn live_serve_survives_hostile_requests_with_bounded_memory() {
     promtool_check(&body);
     let rss_after = rss(serve.pid());
     assert!(rss_after < rss_before + 64 * 1024, "RSS grew from {rss_before} kB to {rss_after} kB");
+    assert_eq!(serve.stop(), Some(0));
+}
+
+#[test]
+fn bad_serve_flags_are_usage_errors_before_anything_attaches() {
+    let dir = Scratch::new("serve-flags");
+    let web = dir.write("web.yml", "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n");
+    let bad_hash = dir.write("hash.yml", "basic_auth_users:\n  alice: hunter2\n");
+    let unknown = dir.write("unknown.yml", "tls_config: {}\n");
+    let cases: [(&[&str], &str); 8] = [
+        (&["serve", "syscalls", "--web.listen-address", "9435"], "--web.listen-address"),
+        (&["serve", "syscalls", "--web.telemetry-path", "metrics"], "--web.telemetry-path"),
+        (&["serve", "syscalls", "--capabilities.keep", "cap_fly"], "cap_fly"),
+        (&["serve", "syscalls", "--web.config.file", web.to_str().expect("utf8")], "missing.pem"),
+        (&["serve", "syscalls", "--web.config.file", bad_hash.to_str().expect("utf8")], "basic_auth_users.alice"),
+        (&["serve", "syscalls", "--web.config.file", unknown.to_str().expect("utf8")], "tls_config"),
+        (&["serve", "syscalls", "--output", "/nonexistent-dir/x.prom"], "--output"),
+        (&["serve", "syscalls", "--output", "/tmp/x.prom", "--web.listen-address", ":1"], "cannot be used with"),
+    ];
+    for (args, want) in cases {
+        let o = ebpfx(args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn live_sigterm_answers_the_scrape_in_flight_then_exits_0() {
+    if !require_root("live_sigterm_answers_the_scrape_in_flight_then_exits_0") {
+        return;
+    }
+    let _l = live_lock();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let serve =
+        Serve::start_env(&["syscalls", "--web.listen-address", &listen], &[("EBPFX_TEST_DELAY_SCRAPE_MS", "1500")]);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let scrape = std::thread::spawn(move || curl(&[&url]));
+    // The scrape is held back 1.5 s in the collector: the SIGTERM lands while it is in flight.
+    std::thread::sleep(Duration::from_millis(500));
+    let code = serve.stop();
+    let (status, body) = scrape.join().expect("scrape thread");
+    assert_eq!(status, 200, "the scrape in flight was cut: {body}");
+    assert!(body.contains("ebpfx_syscalls_total{"), "{body}");
+    promtool_check(&body);
+    assert_eq!(code, Some(0));
+    // Nothing listens any more.
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn live_concurrent_scrapes_all_get_whole_answers() {
+    if !require_root("live_concurrent_scrapes_all_get_whole_answers") {
+        return;
+    }
+    let _l = live_lock();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let serve = Serve::start(&["syscalls", "softirqs", "--web.listen-address", &listen]);
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let url = format!("http://127.0.0.1:{port}/metrics");
+            std::thread::spawn(move || (0..5).map(|_| curl(&[&url])).collect::<Vec<_>>())
+        })
+        .collect();
+    for t in threads {
+        for (code, body) in t.join().expect("thread") {
+            assert_eq!(code, 200, "{body}");
+            assert!(
+                body.ends_with("\n") && body.contains("ebpfx_softirq_seconds") && body.contains("ebpfx_syscalls_total")
+            );
+        }
+    }
+    let (_, body) = curl(&[&format!("http://127.0.0.1:{port}/metrics")]);
+    promtool_check(&body);
     assert_eq!(serve.stop(), Some(0));
 }

@@ -156,7 +156,12 @@ fn serve_http(
         })
         .map_err(|e| anyhow::anyhow!("starting the signal thread: {e}"))?;
     let mut warned = false;
+    // Tests hold each scrape back this long, so that a SIGTERM lands while one is in flight.
+    let delay = std::env::var("EBPFX_TEST_DELAY_SCRAPE_MS").ok().and_then(|v| v.parse::<u64>().ok());
     let mut answer = |collector: &mut Collector, first: Scrape, rx: &Receiver<Scrape>| {
+        if let Some(ms) = delay {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
         // Every scrape waiting now gets this one read.
         let mut waiting = vec![first];
         while let Ok(s) = rx.try_recv() {
