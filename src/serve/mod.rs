@@ -22,33 +22,40 @@ pub struct Collector {
     start: Instant,
     start_stats: HashMap<u32, RunStats>,
     pub render: Options,
+    /// When the decoders (and their caches of decoded label values) were last made new.
+    decoders_since: Instant,
 }
+
+/// The decoders' caches of label values grow with every distinct key ever seen (cgroups and
+/// tasks come and go): a long-running serve starts them afresh this often, so that memory
+/// stays bounded by what the maps hold, at the cost of one uncached decode.
+const DECODERS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Collector {
     /// Starts the clock: call it right after attaching.
     pub fn new(session: Session, render: Options) -> Collector {
         let start_stats = session.gather_stats().1;
-        Collector { session, start_wall: SystemTime::now(), start: Instant::now(), start_stats, render }
+        Collector {
+            session,
+            start_wall: SystemTime::now(),
+            start: Instant::now(),
+            start_stats,
+            render,
+            decoders_since: Instant::now(),
+        }
     }
 
     /// Reads every map now and decodes the totals since the start.
     pub fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
+        if self.decoders_since.elapsed() > DECODERS_LIFETIME {
+            self.session.decoders = crate::decode::Decoders::new(crate::decode::Env::system());
+            self.decoders_since = Instant::now();
+        }
         let read = self.session.read()?;
         let window = Window { start: self.start_wall, end: SystemTime::now(), length: self.start.elapsed() };
         let mut snapshot = self.session.snapshot(&read, None, window, &self.start_stats);
         snapshot.self_metrics.push(start_time(&self.session.config_names, self.start_wall));
         Ok(snapshot)
-    }
-
-    /// [`Collector::snapshot`] as Prometheus text.
-    pub fn prom(&mut self) -> anyhow::Result<Vec<u8>> {
-        let snapshot = self.snapshot()?;
-        for w in &snapshot.warnings {
-            crate::say!("ebpfx: warning: {w}");
-        }
-        let mut out = Vec::new();
-        crate::render::render_to(crate::render::Format::Prom, &snapshot, &self.render, &mut out)?;
-        Ok(out)
     }
 }
 
