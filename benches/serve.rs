@@ -81,16 +81,23 @@ fn main() -> anyhow::Result<()> {
             .spawn()?,
     );
     let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "{bin} serve did not listen");
+    // The port listens before the programs attach: wait for a whole scrape.
+    while !scrape(port).is_ok_and(|(status, _)| status.contains(" 200")) {
+        anyhow::ensure!(Instant::now() < deadline, "{bin} serve did not answer");
         std::thread::sleep(Duration::from_millis(50));
     }
     let pid = serve.0.id();
     let rss_idle = status_kb(pid, "VmRSS");
 
-    // serve's map: the newest map named synthetic_total (serve just created it).
+    // serve's map: the map named synthetic_total among serve's own descriptors (other benches
+    // may have maps of that name).
+    let mut own = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
+        let text = std::fs::read_to_string(fd?.path()).unwrap_or_default();
+        own.extend(text.lines().filter_map(|l| l.strip_prefix("map_id:")).filter_map(|v| v.trim().parse::<u32>().ok()));
+    }
     let id = libbpf_rs::query::MapInfoIter::default()
-        .filter(|m| m.name.to_string_lossy() == "synthetic_total")
+        .filter(|m| m.name.to_string_lossy() == "synthetic_total" && own.contains(&m.id))
         .map(|m| m.id)
         .max()
         .ok_or_else(|| anyhow::anyhow!("serve's synthetic_total map not found"))?;

@@ -3,13 +3,16 @@
 //! The data flows one way; each module owns one step and calls only the ones to its right:
 //!
 //! ```text
-//! main ─> commands::{run,render,check,list}
+//! main ─> commands::{run,serve,render,check,list}
 //!           │
 //!           ├─ cli (clap types)   catalog ─> config        (built-ins + --config-dir, YAML checks)
 //!           │
-//!           ├─ run:  loader (open, load, attach) ─> window (ONE loop: signals, deadline,
+//!           ├─ run:  session: loader (open, load, attach) ─> window (ONE loop: signals, deadline,
 //!           │        progress, blocks) ─> per block: collect (map reads) ─> raw
 //!           │        ─> assemble (decode ─> model::Snapshot, full maps) ─> output
+//!           │
+//!           ├─ serve: session (attach once) ─> per scrape (serve::http asks the owning thread)
+//!           │        or per interval (window, textfile): session read ─> assemble ─> render
 //!           │
 //!           └─ render: snapshot_file (a saved run) ─> assemble ─> output
 //!
