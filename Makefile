@@ -8,7 +8,7 @@ CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
 # bash-completion, zsh, fish, groff-base and man-db let the tests run completions and man pages for
 # real; iproute2 (ip, tc), python3 and util-linux (setpriv) drive live-test workloads;
 # prometheus-node-exporter and prometheus-pushgateway are the real peers of the ecosystem tests.
-DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus prometheus-node-exporter prometheus-pushgateway bash-completion zsh fish groff-base man-db iproute2 python3 util-linux time tmux
+DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus prometheus-node-exporter prometheus-pushgateway bash-completion zsh fish groff-base man-db iproute2 python3 util-linux time tmux golang-go
 BIN := target/release/ebpfx
 
 .PHONY: deps build run test bench fmt clean generate
@@ -34,7 +34,13 @@ run: build
 	  dd if=$$scratch/io of=/dev/null bs=4k iflag=direct status=none; done ) & \
 	$(BIN) run biolatency --for 10s; status=$$?; wait; rm -rf $$scratch; exit $$status
 
+# Formatting and clippy first: any finding fails the target before the (long) test run. rustup adds
+# rustfmt or clippy only when the toolchain lacks them, so an offline machine that has them is fine.
 test: deps
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt || { echo "cargo fmt is missing: rustup component add rustfmt" >&2; exit 1; }
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy || { echo "cargo clippy is missing: rustup component add clippy" >&2; exit 1; }
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) build --examples
 	$(CARGO) test --no-fail-fast --lib --bins --tests -- --test-threads=2
 
@@ -47,6 +53,7 @@ fmt:
 clean:
 	$(CARGO) clean
 
-# Regenerates completions/ and man/ from the clap definition (tests fail when they are stale).
+# Regenerates completions/ and man/ from the clap definition (tests fail when they are stale):
+# the maintainer tool examples/xtask, also `cargo xtask all` (alias in .cargo/config.toml).
 generate:
-	$(CARGO) run --quiet -- generate all --out-dir .
+	$(CARGO) run --quiet --example xtask -- all

@@ -38,31 +38,16 @@ fn main() {
         .collect();
     sources.sort();
 
-    // Test-only objects (tests/bpf/*.bpf.c) go to OUT_DIR/tests; integration tests find them
-    // and the built-in objects through EBPFX_OBJECT_DIR.
-    let test_src = manifest.join("tests").join("bpf");
-    println!("cargo:rerun-if-changed=tests/bpf");
+    // Test-only objects (tests/bpf/*.bpf.c) are not built here: users' builds never compile
+    // them. The integration tests compile the ones they use on first use
+    // (tests/common/mod.rs, `test_object`), with the same compiler, flags and libbpf headers,
+    // which these variables hand them. The built-in objects stay in EBPFX_OBJECT_DIR.
     println!("cargo:rustc-env=EBPFX_OBJECT_DIR={}", out.display());
-    if test_src.is_dir() {
-        let test_out = out.join("tests");
-        let _ = fs::create_dir_all(&test_out);
-        let mut tests: Vec<PathBuf> =
-            fs::read_dir(&test_src).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
-        tests.retain(|p| p.to_string_lossy().ends_with(".bpf.c"));
-        for src in &tests {
-            let name = src.file_name().and_then(|f| f.to_str()).unwrap_or_default().trim_end_matches(".bpf.c");
-            compile(
-                &clang,
-                arch,
-                &vmlinux_dir,
-                &libbpf_include,
-                &bpf_dir,
-                src,
-                &test_out.join(format!("{name}.bpf.o")),
-                strip.as_deref(),
-            );
-        }
-    }
+    println!("cargo:rustc-env=EBPFX_BPF_CLANG={clang}");
+    println!("cargo:rustc-env=EBPFX_BPF_ARCH={arch}");
+    println!("cargo:rustc-env=EBPFX_BPF_INCLUDE={libbpf_include}");
+    println!("cargo:rustc-env=EBPFX_BPF_MULTIARCH_INCLUDE={}", multiarch_include(arch));
+    println!("cargo:rustc-env=EBPFX_BPF_STRIP={}", strip.as_deref().unwrap_or(""));
 
     let mut table = String::from("/// (name, object bytes) for every bpf/NAME.bpf.c, sorted by name.\npub static BPF_OBJECTS: &[(&str, &[u8])] = &[\n");
     for src in &sources {
@@ -73,6 +58,24 @@ fn main() {
         let _ = writeln!(table, "    ({name:?}, include_bytes!({:?})),", obj.display().to_string());
     }
     table.push_str("];\n");
+
+    // Event tools (bpf/events/*.bpf.c, ring buffer records): compiled to OUT_DIR/events, not yet
+    // in the catalog (no configs/ entry until events are wired into the config format).
+    let events_src = bpf_dir.join("events");
+    if events_src.is_dir() {
+        let events_out = out.join("events");
+        let _ = fs::create_dir_all(&events_out);
+        let mut evs: Vec<PathBuf> = fs::read_dir(&events_src)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        evs.retain(|p| p.to_string_lossy().ends_with(".bpf.c"));
+        evs.sort();
+        for src in &evs {
+            let name = src.file_name().and_then(|f| f.to_str()).unwrap_or_default().trim_end_matches(".bpf.c");
+            let obj = events_out.join(format!("{name}.bpf.o"));
+            compile(&clang, arch, &vmlinux_dir, &libbpf_include, &bpf_dir, src, &obj, strip.as_deref());
+        }
+    }
 
     // Built-in configs: every configs/NAME.yaml must have its bpf/NAME.bpf.c and vice versa.
     let configs_dir = manifest.join("configs");

@@ -117,7 +117,7 @@ fn bench_map_pipeline(varied: bool) -> anyhow::Result<()> {
         assert_eq!(raw.len(), ENTRIES as usize, "batched read must return every entry");
         // A fresh decoder each time, as in a one-shot run.
         let mut decoders = Decoders::new(Env::system());
-        let metric = decoders.metric("synthetic", &config.metrics[0], &raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let metric = decoders.metric("synthetic", &config.metrics[0], &raw).map_err(|e| anyhow::anyhow!("{e}"))?.metric;
         let t2 = Instant::now();
         let now = SystemTime::now();
         let snap = Snapshot {
@@ -129,7 +129,7 @@ fn bench_map_pipeline(varied: bool) -> anyhow::Result<()> {
         };
         // As ebpfx prints it: streamed to the output (here /dev/null), not built as one string.
         let mut sink = Counted { inner: std::fs::OpenOptions::new().write(true).open("/dev/null")?, bytes: 0 };
-        render_to(Format::Prom, &snap, &Options { prefix: "ebpfx_".into() }, &mut sink)?;
+        render_to(Format::Prom, &snap, &Options { prefix: "ebpfx_".into(), ..Default::default() }, &mut sink)?;
         let t3 = Instant::now();
         assert!(sink.bytes > 1_000_000);
         t_read.push(t1 - t0);

@@ -26,26 +26,12 @@ static __always_inline __u64 ebpfx_exp2_slot(__u64 v, __u64 max_slot)
 	return slot > max_slot ? max_slot : slot;
 }
 
-/* Adds one observation of `value` to a histogram map keyed by a struct whose `bucket` field
- * is set by the caller: count into the slot, raw value into the sum slot (max_slot + 1). */
-#define EBPFX_HIST_OBSERVE(map, key_ptr, value, max_slot)                                  \
-	do {                                                                               \
-		__u64 *__c, __one = 1, __v = (value);                                      \
-		(key_ptr)->bucket = ebpfx_exp2_slot(__v, (max_slot));                      \
-		__c = bpf_map_lookup_elem(&(map), (key_ptr));                              \
-		if (__c)                                                                   \
-			__sync_fetch_and_add(__c, 1);                                      \
-		else                                                                       \
-			bpf_map_update_elem(&(map), (key_ptr), &__one, BPF_NOEXIST);       \
-		(key_ptr)->bucket = (max_slot) + 1;                                        \
-		__c = bpf_map_lookup_elem(&(map), (key_ptr));                              \
-		if (__c)                                                                   \
-			__sync_fetch_and_add(__c, __v);                                    \
-		else                                                                       \
-			bpf_map_update_elem(&(map), (key_ptr), &__v, BPF_NOEXIST);         \
-	} while (0)
-
-/* Adds `delta` to a u64 counter in a hash map, creating the entry when absent. */
+/* Adds `delta` to a u64 counter in a hash map, creating the entry when absent.
+ *
+ * Every count in bpf/ is created through this (or ebpfx_count_percpu): a plain "look up, else
+ * insert the initial value" loses the observation of the CPU whose insert fails because another
+ * CPU created the key between its lookup and its insert. Here the insert uses BPF_NOEXIST and,
+ * when it fails, the entry the other CPU created is looked up again and added to. */
 static __always_inline void ebpfx_count(void *map, const void *key, __u64 delta)
 {
 	__u64 *c = bpf_map_lookup_elem(map, key);
@@ -79,3 +65,16 @@ static __always_inline void ebpfx_count_percpu(void *map, const void *key, __u64
 			*c += delta;
 	}
 }
+
+/* Adds one observation of `value` to a histogram map keyed by a struct whose `bucket` field
+ * is set by the caller: count into the slot, raw value into the sum slot (max_slot + 1).
+ * Both go through ebpfx_count, which never loses an observation when two CPUs create the same
+ * key at once (per-CPU maps included: the atomic add then only touches this CPU's slot). */
+#define EBPFX_HIST_OBSERVE(map, key_ptr, value, max_slot)                                  \
+	do {                                                                               \
+		__u64 __v = (value);                                                       \
+		(key_ptr)->bucket = ebpfx_exp2_slot(__v, (max_slot));                      \
+		ebpfx_count(&(map), (key_ptr), 1);                                         \
+		(key_ptr)->bucket = (max_slot) + 1;                                        \
+		ebpfx_count(&(map), (key_ptr), __v);                                       \
+	} while (0)

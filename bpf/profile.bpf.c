@@ -8,6 +8,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "bits.bpf.h"
 
 #define COMM_LEN 16
 #define MAX_FRAMES 32
@@ -41,7 +42,6 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	u64 id = bpf_get_current_pid_tgid();
 	u32 zero = 0;
 	struct stack_key *key;
-	u64 one = 1, *count;
 
 	if ((u32)id == 0) /* the idle task */
 		return 0;
@@ -56,12 +56,7 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	bpf_get_stack(ctx, key->kstack, sizeof(key->kstack), 0);
 	bpf_get_stack(ctx, key->ustack, sizeof(key->ustack), BPF_F_USER_STACK);
 
-	count = bpf_map_lookup_elem(&cpu_samples_total, key);
-	if (count) {
-		__sync_fetch_and_add(count, 1);
-		return 0;
-	}
-	bpf_map_update_elem(&cpu_samples_total, key, &one, BPF_NOEXIST);
+	ebpfx_count(&cpu_samples_total, key, 1);
 	return 0;
 }
 

@@ -16,13 +16,10 @@ struct {
 SEC("tp_btf/sys_enter")
 int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 {
-	u64 key = (u64)id, one = 1, *c;
+	u64 key = (u64)id;
 
-	c = bpf_map_lookup_elem(&syscalls_total, &key);
-	if (c)
-		*c += 1;
-	else
-		bpf_map_update_elem(&syscalls_total, &key, &one, BPF_NOEXIST);
+	/* Creating a key races with other CPUs creating it: ebpfx_count_percpu keeps both counts. */
+	ebpfx_count_percpu(&syscalls_total, &key, 1);
 	return 0;
 }
 

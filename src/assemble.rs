@@ -28,9 +28,19 @@ pub fn build_snapshot(configs: &[&Config], maps: &[Vec<RawMap>], window: Window,
                 metric
             };
             match decoders.metric(&config.name, metric, raw) {
-                Ok(m) => snapshot.metrics.push(m),
+                Ok(d) => {
+                    // Rows whose keys did not decode are dropped one by one and counted.
+                    if let Some(first) = &d.row_errors.first {
+                        errors = errors.saturating_add(d.row_errors.rows);
+                        snapshot.warnings.push(format!(
+                            "config {}: metric {}: {} map entries dropped: {first}",
+                            config.name, metric.name, d.row_errors.rows
+                        ));
+                    }
+                    snapshot.metrics.push(d.metric);
+                }
                 Err(e) => {
-                    errors += 1;
+                    errors += u64::from(e.counts_as_decoder_error());
                     snapshot.warnings.push(format!("{e} (metric dropped from the output)"));
                 }
             }
@@ -45,7 +55,7 @@ pub fn build_snapshot(configs: &[&Config], maps: &[Vec<RawMap>], window: Window,
 /// `max_entries` keys. Call it after the self metrics are set.
 pub fn note_full_maps(snapshot: &mut Snapshot, configs: &[&Config], maps: &[Vec<RawMap>]) {
     for (config, raws) in configs.iter().zip(maps) {
-        for raw in raws.iter().filter(|r| r.is_full()) {
+        for raw in raws.iter().filter(|r| r.at_capacity()) {
             snapshot.note_full_map(&config.name, &raw.name, raw.max_entries);
         }
     }

@@ -8,7 +8,7 @@ use libbpf_rs::{AsRawLibbpf, OpenObject};
 
 use crate::catalog::Resolved;
 use crate::config::MetricKind;
-use crate::loader::{self, LoadOptions, MapDesc};
+use crate::loader::{self, map_memory, LoadOptions, MapDesc};
 
 /// One member of a map's key struct, from the object's BTF.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +155,9 @@ pub fn check(resolved: &Resolved, opts: &LoadOptions, attach: bool) -> Report {
     };
     let maps: Vec<MapDesc> = loader::map_descs(&open);
     report.problems.extend(loader::map_problems(config, &maps));
+    let memory = map_memory::of_object(&open);
+    report.problems.extend(map_memory::problems(&config.name, &memory, map_memory::limit()));
+    report.notes.extend(memory.iter().map(map_memory::describe));
     let layouts = layouts(&open);
     for metric in &config.metrics {
         if matches!(metric.kind, MetricKind::Counter { perf_event_array: true }) {

@@ -1,11 +1,12 @@
-//! The command line, defined once with clap: parsing, help, completions and man pages all come
-//! from these types.
+//! The command line, defined once with clap: parsing, help, completions (`complete`) and man pages
+//! (`cargo xtask man`) all come from these types.
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueHint};
+use clap_complete::engine::{ArgValueCandidates, ArgValueCompleter};
 
-use crate::render::Format;
+use crate::render::{Format, TimeUnit};
 
 /// bcc-style eBPF tools as one-shot commands.
 ///
@@ -20,7 +21,7 @@ use crate::render::Format;
 pub struct Cli {
     /// Also use configs from DIR (NAME.yaml beside NAME.bpf.o, as ebpf_exporter lays them out);
     /// a config there wins over a built-in of the same name.
-    #[arg(long, global = true, value_name = "DIR", env = "EBPFX_CONFIG_DIR")]
+    #[arg(long, global = true, value_name = "DIR", env = "EBPFX_CONFIG_DIR", value_hint = ValueHint::DirPath)]
     pub config_dir: Option<PathBuf>,
 
     /// Show load details and libbpf's warnings on stderr; -vv adds libbpf's debug log.
@@ -30,6 +31,12 @@ pub struct Cli {
     /// Print nothing but results and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// Refuse (exit 2) an object with a map that would take more kernel memory than SIZE
+    /// (entries x key and value sizes, x CPUs for per-CPU maps): 1G by default. `check -v`
+    /// shows every map's figure. SIZE in bytes or with K, M, G, T (powers of 1024).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = crate::loader::map_memory::parse_size)]
+    pub max_map_memory: Option<u64>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -49,22 +56,15 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Render a snapshot saved with `run --save-raw` in any format (no root or BPF needed).
     Render(RenderArgs),
-    /// Write shell completions and man pages generated from this definition (for maintainers).
-    #[command(hide = true)]
-    Generate(crate::generate::GenerateArgs),
 }
 
 #[derive(Debug, Args, Clone)]
-pub struct ListArgs {
-    /// Print only the config names, one per line (used by the shell completions).
-    #[arg(long, hide = true)]
-    pub names: bool,
-}
+pub struct ListArgs {}
 
 #[derive(Debug, Args, Clone)]
 pub struct CheckArgs {
     /// Config names (see `ebpfx list`).
-    #[arg(required = true, value_name = "NAME")]
+    #[arg(required = true, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::config_names))]
     pub names: Vec<String>,
 
     /// Also load, attach and detach every program (needs root), like ebpf_exporter's config check.
@@ -72,17 +72,18 @@ pub struct CheckArgs {
     pub attach: bool,
 
     /// BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub btf: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// Config names (see `ebpfx list`).
-    #[arg(required = true, value_name = "NAME")]
+    /// Config names (see `ebpfx list`), then optionally bcc's `[interval] [count]`: a block
+    /// every INTERVAL seconds, COUNT of them (`ebpfx run biolatency 1 10`).
+    #[arg(required = true, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::config_names))]
     pub names: Vec<String>,
 
-    /// How long to collect: 500ms, 30s, 2m, 1h30m. Without it, collect until Ctrl-C.
+    /// How long to collect: 500ms, 30s, 2m, 1h30m (a bare number is seconds). Without it, collect until Ctrl-C.
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
@@ -93,7 +94,7 @@ pub struct RunArgs {
 
     /// Write the results to FILE atomically (temp file in the same directory, then rename),
     /// e.g. into node_exporter's textfile directory.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub output: Option<PathBuf>,
 
     /// Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_).
@@ -105,16 +106,16 @@ pub struct RunArgs {
     pub strict: bool,
 
     /// BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub btf: Option<PathBuf>,
 
     /// Print a block every INTERVAL with the values of that interval only (like bcc's
-    /// `[interval]`); ends at --count blocks, at --for, or on Ctrl-C.
+    /// `[interval]`; a bare number is seconds); ends at --count blocks, at --for, or on Ctrl-C.
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
     pub interval: Option<Duration>,
 
-    /// Stop after N interval blocks (needs --interval).
-    #[arg(short, long, value_name = "N", requires = "interval", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Stop after N interval blocks (needs --interval, or an interval after the config names).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
     /// Head each block with the time (HH:MM:SS).
@@ -123,11 +124,12 @@ pub struct RunArgs {
 
     /// Also store the raw map contents and the configs in FILE (JSON), to render later with
     /// `ebpfx render FILE` in any format, without root.
-    #[arg(long, value_name = "FILE", conflicts_with = "interval")]
+    #[arg(long, value_name = "FILE", conflicts_with = "interval", value_hint = ValueHint::FilePath)]
     pub save_raw: Option<PathBuf>,
 
-    /// Push the Prometheus text to a Pushgateway at URL (PUT, one group per config:
-    /// job + config). Nothing is printed unless --format or --output asks for it.
+    /// Push the Prometheus text to a Pushgateway at URL (its base URL; PUT, one group per
+    /// config: job + config + instance (the host name) + --push-label labels). Nothing is
+    /// printed unless --format or --output asks for it.
     #[arg(long, value_name = "URL")]
     pub push: Option<String>,
 
@@ -136,9 +138,12 @@ pub struct RunArgs {
     #[arg(short, long, conflicts_with_all = ["output", "push", "format", "save_raw"])]
     pub watch: bool,
 
-    /// Job name of the pushed group.
-    #[arg(long, value_name = "NAME", default_value = "ebpfx", requires = "push")]
+    /// Job name of the pushed group (--push) and `job` label of remote-written series.
+    #[arg(long, value_name = "NAME", default_value = "ebpfx")]
     pub job: String,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 
     /// Sample HZ times a second per CPU: replaces the frequency of perf_event programs
     /// (`profile` samples at 99 Hz by default).
@@ -146,9 +151,9 @@ pub struct RunArgs {
     pub frequency: Option<u64>,
     /// Functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob
     /// (`libc.so.6:'malloc*'`); BINARY is a path, a name in $PATH, a library name, or `kernel`
-    /// for kernel functions (kprobes).
-    #[arg(long, value_name = "BINARY:FUNCTION")]
-    pub probe: Option<String>,
+    /// for kernel functions (kprobes). Repeatable: kernel and user targets mix in one run.
+    #[arg(long, value_name = "BINARY:FUNCTION", add = ArgValueCompleter::new(crate::complete::probe_values))]
+    pub probe: Vec<String>,
 
     /// Only flows with this local or remote port (tcpflows).
     #[arg(long, value_name = "N")]
@@ -161,6 +166,56 @@ pub struct RunArgs {
     /// Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows).
     #[arg(long, value_name = "NAME")]
     pub state: Option<String>,
+
+    /// Unit of time histograms in hist and table output (bcc prints usecs; -m is `--unit ms`).
+    /// Prometheus and JSON output keep seconds.
+    #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
+    pub unit: TimeUnit,
+
+    /// Tables (and --watch) show the N largest rows of each metric, hist the N label sets with
+    /// the most observations; both say how many were left out.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+
+    /// Output labels are exactly these: the config's other labels are summed away (counters)
+    /// or merged bucket-wise (histograms); `none` merges everything into one series.
+    /// bcc's `biolatency -D` is `--by device`.
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
+    pub by: Option<Vec<String>>,
+}
+
+/// Sending a run's results to the systems that gather many hosts: Pushgateway grouping labels
+/// and Prometheus remote write.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetArgs {
+    /// Send the window's series to a Prometheus remote-write receiver (Prometheus with
+    /// --web.enable-remote-write-receiver, Thanos Receive, Cortex, Mimir, VictoriaMetrics),
+    /// timestamped at the window's end, e.g. http://prometheus:9090/api/v1/write. Nothing is
+    /// printed unless --format or --output asks for it.
+    #[arg(long, value_name = "URL")]
+    pub remote_write: Option<String>,
+
+    /// A label added to every pushed or remote-written series (Pushgateway: a grouping-key
+    /// label), repeatable. `instance` defaults to the host name; `job` comes from --job.
+    #[arg(long = "push-label", value_name = "NAME=VALUE", value_parser = crate::output::remote_write::parse_push_label)]
+    pub push_labels: Vec<(String, String)>,
+
+    /// An HTTP header of every remote-write request (e.g. X-Scope-OrgID=tenant), repeatable.
+    #[arg(long = "remote-write-header", value_name = "NAME=VALUE", value_parser = crate::output::remote_write::parse_header, requires = "remote_write")]
+    pub remote_write_headers: Vec<(String, String)>,
+
+    /// Authenticate remote writes with the bearer token in FILE.
+    #[arg(long, value_name = "FILE", requires = "remote_write", value_hint = ValueHint::FilePath)]
+    pub remote_write_bearer_token_file: Option<PathBuf>,
+
+    /// Authenticate remote writes with basic auth as NAME (password from
+    /// --remote-write-password-file).
+    #[arg(long, value_name = "NAME", requires = "remote_write")]
+    pub remote_write_username: Option<String>,
+
+    /// The basic auth password of --remote-write-username, read from FILE.
+    #[arg(long, value_name = "FILE", requires = "remote_write", value_hint = ValueHint::FilePath)]
+    pub remote_write_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -218,15 +273,32 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u64).range(1..))]
     pub frequency: Option<u64>,
 
-    /// Functions for funclatency/funccount: BINARY:FUNCTION (as for `run`).
-    #[arg(long, value_name = "BINARY:FUNCTION")]
-    pub probe: Option<String>,
+    /// Functions for funclatency/funccount: BINARY:FUNCTION (as for `run`). Repeatable.
+    #[arg(long, value_name = "BINARY:FUNCTION", add = ArgValueCompleter::new(crate::complete::probe_values))]
+    pub probe: Vec<String>,
+
+    /// Only flows with this local or remote port (tcpflows).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+
+    /// Only flows with a local or remote address in PREFIX, e.g. 10.0.0.0/8 (tcpflows).
+    #[arg(long, value_name = "PREFIX")]
+    pub addr: Option<String>,
+
+    /// Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows).
+    #[arg(long, value_name = "NAME")]
+    pub state: Option<String>,
+
+    /// Exported labels are exactly these: the config's other labels are summed away (counters)
+    /// or merged bucket-wise (histograms); `none` merges everything into one series.
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
+    pub by: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct RenderArgs {
     /// A file written by `ebpfx run --save-raw FILE`.
-    #[arg(value_name = "FILE")]
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub file: PathBuf,
 
     /// Output format (same default as `run`).
@@ -234,20 +306,39 @@ pub struct RenderArgs {
     pub format: Option<Format>,
 
     /// Write the results to FILE atomically.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub output: Option<PathBuf>,
 
     /// Prefix of every Prometheus metric name.
     #[arg(long, value_name = "PREFIX", default_value = "ebpfx_", value_parser = parse_prefix)]
     pub prefix: String,
+
+    /// Unit of time histograms in hist and table output (bcc prints usecs; -m is `--unit ms`).
+    /// Prometheus and JSON output keep seconds.
+    #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
+    pub unit: TimeUnit,
+
+    /// Tables (and --watch) show the N largest rows of each metric, hist the N label sets with
+    /// the most observations; both say how many were left out.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+
+    /// Output labels are exactly these: the config's other labels are summed away (counters)
+    /// or merged bucket-wise (histograms); `none` merges everything into one series.
+    /// bcc's `biolatency -D` is `--by device`.
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
+    pub by: Option<Vec<String>>,
 }
 
 /// The longest `--for` or `--interval` (`commands::run` refuses longer ones): deadlines stay far
 /// from the limits of `Instant`.
 pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
 
-/// humantime durations: `500ms`, `30s`, `2m`, `1h30m`.
+/// humantime durations: `500ms`, `30s`, `2m`, `1h30m`; a bare number is seconds (`5`, `0.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if crate::grammar::is_bare_number(s) {
+        return crate::grammar::seconds(s);
+    }
     let d = humantime::parse_duration(s)
         .map_err(|e| format!("{e} (expected a duration such as 500ms, 30s, 2m or 1h30m)"))?;
     if d.is_zero() {
@@ -287,5 +378,8 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0").is_err());
     }
 }

@@ -14,6 +14,8 @@ use crate::raw::RawMap;
 /// Reads the map of every metric of a loaded config, in config order. `perf_event_array`
 /// counters have no map values and get an empty map.
 pub fn read_config(loaded: &Loaded) -> anyhow::Result<Vec<RawMap>> {
+    // `iter/*` programs (e.g. tcpflows' walk over every TCP socket) fill maps when run.
+    loaded.run_iterators()?;
     let mut out = Vec::with_capacity(loaded.config.metrics.len());
     for metric in &loaded.config.metrics {
         if matches!(metric.kind, MetricKind::Counter { perf_event_array: true }) {

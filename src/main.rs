@@ -11,7 +11,13 @@ fn main() {
         ebpfx::say!("ebpfx: {err:#}");
         std::process::exit(1);
     }
-    let cli = Cli::parse();
+    // A shell asking for completions (EBPFX_COMPLETE=bash ...) is answered here and exits.
+    ebpfx::complete::handle_request(<Cli as clap::CommandFactory>::command);
+    let cli = Cli::try_parse().unwrap_or_else(|err| {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        ebpfx::grammar::plain_unknown_argument(err, &mut cmd).exit()
+    });
+    ebpfx::loader::map_memory::set_limit(cli.max_map_memory);
     if !matches!(cli.command, Command::Run(_) | Command::Serve(_)) {
         // No window to end: an interrupt quits at once.
         ebpfx::window::quit_on_interrupt();
@@ -23,7 +29,6 @@ fn main() {
         Command::Render(args) => commands::render::run(args, &globals),
         Command::List(args) => commands::list::run(args, &globals),
         Command::Check(args) => commands::check::run(args, &globals),
-        Command::Generate(args) => ebpfx::generate::run(args),
     };
     if let Err(err) = result {
         // The reader of stdout went away (`| head`): a quiet, normal end.

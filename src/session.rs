@@ -84,7 +84,7 @@ impl Session {
         let mut rows = Vec::new();
         let mut stats = HashMap::new();
         for l in &self.loaded {
-            for (row, st) in loader::program_stats(l) {
+            for (row, st) in selfmetrics::program_stats(l) {
                 if row.id != 0 {
                     stats.insert(row.id, st);
                 }
@@ -148,7 +148,9 @@ fn load_one(p: loader::Prepared, opts: &LoadOptions, globals: &Globals<'_>, what
     }
     let l = loader::load(p, opts)?;
     if let Some(spec) = &l.config.cgroup_id_map {
-        let n = loader::cgroup_map::sync(&l, spec, std::path::Path::new("/sys/fs/cgroup"))?;
+        let mut cgroups = HashMap::new();
+        crate::decode::cgroup::walk(std::path::Path::new("/sys/fs/cgroup"), &mut cgroups);
+        let n = loader::cgroup_map::sync(&l, spec, cgroups)?;
         if globals.verbose > 0 {
             crate::say!("ebpfx: config {}: cgroup_id_map {}: {n} cgroup(s) selected", l.config.name, spec.name);
         }

@@ -1,28 +1,32 @@
-//! The committed completion scripts: fresh (equal to what `ebpfx generate` writes now), and
-//! working in real bash, zsh and fish against the binary under test.
+//! The committed completion scripts: fresh (what `cargo xtask completions` and
+//! `EBPFX_COMPLETE=SHELL ebpfx` print now), and working in real bash, zsh and fish against the binary
+//! under test, which answers every TAB itself (clap_complete's dynamic completion).
 //!
-//! The shells are not installed by the tests. Debian packages: bash-completion, zsh, fish.
+//! The shells are not installed by the tests. Debian packages: bash, zsh, fish (`make deps`).
 //! Without one, its test is skipped with a message; under `CI=true` that is a failure.
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ebpfx::generate::{self, What};
+// The generator `cargo xtask` runs; each test uses part of it.
+#[allow(dead_code)]
+#[path = "../examples/xtask/generated.rs"]
+mod generated;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn script(name: &str) -> PathBuf {
-    repo().join(generate::COMPLETIONS_DIR).join(name)
+    repo().join(generated::COMPLETIONS_DIR).join(name)
 }
 
 fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_ebpfx")).parent().expect("the binary has a directory").to_path_buf()
 }
 
-/// PATH with the binary under test first, so the scripts' `ebpfx list --names` runs it.
+/// PATH with the binary under test first: the scripts run `ebpfx` to get the candidates.
 fn path_env() -> String {
     let rest = std::env::var("PATH").unwrap_or_default();
     format!("{}:{rest}", bin_dir().display())
@@ -32,6 +36,14 @@ fn path_env() -> String {
 fn config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("foo.yaml"), "metrics: {}\n").expect("write foo.yaml");
+    dir
+}
+
+/// The directory the shells run in: one file `snap.json` (for FILE arguments) and nothing
+/// starting with `-`.
+fn work_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("snap.json"), "{}\n").expect("write snap.json");
     dir
 }
 
@@ -96,90 +108,186 @@ fn assert_not_offered(shell: &str, line: &str, got: &[String], unwanted: &[&str]
     }
 }
 
-/// The cases every shell must pass: (command line up to the cursor, must offer, must not offer).
-fn cases(dir: &Path) -> Vec<(String, Vec<&'static str>, Vec<&'static str>)> {
+/// One completion case: the command line up to the cursor, what must be offered, what must not,
+/// and whether no candidate may start with `-` (options only once the word starts with `-`).
+struct Case {
+    line: String,
+    want: Vec<&'static str>,
+    unwanted: Vec<&'static str>,
+    no_options: bool,
+}
+
+fn case(line: impl Into<String>, want: &[&'static str], unwanted: &[&'static str]) -> Case {
+    let line = line.into();
+    let no_options = !line.rsplit(' ').next().unwrap_or("").starts_with('-');
+    Case { line, want: want.to_vec(), unwanted: unwanted.to_vec(), no_options }
+}
+
+/// The cases every shell must pass, run in [`work_dir`] with `dir` as a `--config-dir`.
+fn cases(dir: &Path) -> Vec<Case> {
     let d = dir.display();
     vec![
-        ("ebpfx run bio".into(), vec!["biolatency"], vec!["syscalls"]),
-        ("ebpfx run --f".into(), vec!["--for", "--format"], vec![]),
-        (format!("ebpfx --config-dir {d} run "), vec!["foo", "biolatency", "syscalls"], vec![]),
-        (format!("ebpfx run --config-dir {d} biolatency "), vec!["foo", "syscalls"], vec![]),
-        ("ebpfx run --format ".into(), vec!["prom", "table"], vec!["biolatency"]),
-        ("ebpfx check bio".into(), vec!["biolatency"], vec!["syscalls"]),
-        (format!("ebpfx --config-dir {d} check "), vec!["foo", "biolatency"], vec![]),
-        ("ebpfx run ".into(), vec!["biolatency"], vec!["foo"]),
-        (format!("ebpfx --config-dir={d} run f"), vec!["foo"], vec![]),
-        // Maintainer plumbing stays out of the completions.
-        ("ebpfx ".into(), vec!["run", "list", "check", "render"], vec!["generate"]),
-        ("ebpfx list --".into(), vec!["--config-dir"], vec!["--names"]),
+        case("ebpfx ", &["run", "list", "check", "render"], &["generate"]),
+        case("ebpfx run bio", &["biolatency"], &["syscalls"]),
+        case("ebpfx run ", &["biolatency", "syscalls"], &["foo"]),
+        case("ebpfx run --f", &["--for", "--format"], &[]),
+        // Every flag after a config name (zsh offered none).
+        case("ebpfx run biolatency --f", &["--for", "--format", "--frequency"], &["biolatency"]),
+        case("ebpfx run biolatency --", &["--output", "--save-raw", "--config-dir", "--probe"], &[]),
+        case("ebpfx run --format ", &["prom", "hist", "table", "json", "folded", "flamegraph"], &["biolatency"]),
+        case("ebpfx run syscalls --format j", &["json"], &["prom"]),
+        // Config names from --config-dir, before or after the subcommand, in both spellings.
+        case(format!("ebpfx --config-dir {d} run "), &["foo", "biolatency", "syscalls"], &[]),
+        case(format!("ebpfx run --config-dir {d} biolatency "), &["foo", "syscalls"], &[]),
+        case(format!("ebpfx --config-dir={d} run f"), &["foo"], &[]),
+        case("ebpfx check bio", &["biolatency"], &["syscalls"]),
+        case(format!("ebpfx --config-dir {d} check "), &["foo", "biolatency"], &[]),
+        // --probe: `kernel:` and files, never config names, never an error.
+        case("ebpfx run --probe ", &["kernel:", "snap.json"], &["biolatency", "funclatency"]),
+        case("ebpfx run funclatency --probe ", &["kernel:", "snap.json"], &["biolatency", "funclatency"]),
+        case("ebpfx run funclatency --probe ker", &["kernel:"], &["funclatency"]),
+        // After the `:`, the binary's functions.
+        case("ebpfx run funclatency --probe libc.so.6:mallo", &["libc.so.6:malloc"], &["funclatency"]),
+        case("ebpfx run funclatency --probe libc.so.6:", &["libc.so.6:malloc"], &["biolatency", "funclatency"]),
+        case("ebpfx run funclatency --probe kernel:vfs_rea", &["kernel:vfs_read"], &["funclatency"]),
+        // `--flag=value` spellings.
+        case("ebpfx run biolatency --format=j", &["--format=json"], &["json"]),
+        case("ebpfx run biolatency --format=", &["--format=prom", "--format=table"], &["biolatency"]),
+        case("ebpfx run biolatency --output=sn", &["--output=snap.json"], &[]),
+        // File paths.
+        case("ebpfx run biolatency --output ", &["snap.json"], &["biolatency", ".", "./"]),
+        case("ebpfx run biolatency --save-raw sn", &["snap.json"], &[]),
+        case("ebpfx render ", &["snap.json"], &["biolatency"]),
+        case("ebpfx render snap.json --", &["--format", "--output", "--prefix"], &[]),
+        case("ebpfx list --", &["--config-dir", "--quiet"], &["--names"]),
+        // --by: `none` and label names, after the ones already typed; --unit's values.
+        case("ebpfx run biolatency --by ", &["none", "device", "operation"], &["biolatency"]),
+        case("ebpfx run biolatency --by dev", &["device"], &["none"]),
+        case("ebpfx run biolatency --by device,op", &["device,operation"], &["none", "device,device"]),
+        case("ebpfx run runqlat --unit ", &["ns", "us", "ms", "s"], &["runqlat"]),
     ]
+}
+
+fn check_cases(shell: &str, complete: impl Fn(&str, &Path) -> Vec<String>) {
+    let dir = config_dir();
+    let cwd = work_dir();
+    for c in cases(dir.path()) {
+        let got = complete(&c.line, cwd.path());
+        assert_offers(shell, &c.line, &got, &c.want);
+        assert_not_offered(shell, &c.line, &got, &c.unwanted);
+        if c.no_options {
+            assert!(
+                !got.iter().any(|g| g.starts_with('-')),
+                "{shell}: completing {:?} should offer no options before a `-` is typed; it offered {got:?}",
+                c.line
+            );
+        }
+    }
 }
 
 #[test]
 fn completions_are_fresh() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    generate::write(What::Completions, tmp.path()).expect("generate completions");
-    let problems = generate::differences(What::Completions, tmp.path(), &repo()).expect("compare files");
+    let files = generated::completions().expect("generate completions");
+    let problems = generated::differences(&files, &repo()).expect("compare files");
     assert!(
         problems.is_empty(),
-        "the committed completions do not match src/cli.rs:\n  {}\nrun `{}` and commit the result",
+        "the committed completions do not match what the binary prints now:\n  {}\nrun `{}` and commit the result",
         problems.join("\n  "),
-        generate::REGENERATE_COMMAND
+        generated::REGENERATE_COMMAND
     );
 }
 
+/// The committed files are what users get from the installed binary with `EBPFX_COMPLETE=SHELL ebpfx`.
+#[test]
+fn committed_scripts_are_what_the_binary_prints() {
+    for (shell, file) in ebpfx::complete::SCRIPTS {
+        let out = Command::new("ebpfx")
+            .env("PATH", path_env())
+            .env(ebpfx::complete::ENV_VAR, shell)
+            .output()
+            .expect("run EBPFX_COMPLETE=SHELL ebpfx");
+        assert!(out.status.success(), "EBPFX_COMPLETE={shell} ebpfx: {out:?}");
+        let committed = std::fs::read(script(file)).expect("read the committed script");
+        assert!(
+            out.stdout == committed,
+            "EBPFX_COMPLETE={shell} ebpfx prints something else than completions/{file}; run `{}`",
+            generated::REGENERATE_COMMAND
+        );
+    }
+}
+
+/// bash: the committed registration script is sourced and its completion function called as
+/// bash's programmable completion calls it, with COMP_WORDS split the way readline splits them
+/// (at `=` and `:` too: `--config-dir=DIR` arrives as three words).
 const BASH_HARNESS: &str = r#"
-source /usr/share/bash-completion/bash_completion || exit 3
 source "$1" || exit 3
 line="$2"
-# bash splits words at COMP_WORDBREAKS too: `--config-dir=DIR` arrives as three words.
-read -ra COMP_WORDS <<<"${line//=/ = }"
+split="${line//=/ = }"
+read -ra COMP_WORDS <<<"${split//:/ : }"
 [[ "$line" == *" " ]] && COMP_WORDS+=("")
 COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
 COMP_LINE="$line"
 COMP_POINT=${#line}
+COMP_TYPE=9
 COMPREPLY=()
-_ebpfx ebpfx "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+fn=$(complete -p ebpfx | sed -n 's/.* -F \([^ ]*\) .*/\1/p')
+[[ -n "$fn" ]] || exit 5
+"$fn" ebpfx "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
 printf '%s\n' "${COMPREPLY[@]}"
 "#;
 
-fn bash_complete(line: &str) -> Vec<String> {
+fn bash_complete(line: &str, cwd: &Path) -> Vec<String> {
     let (out, _) = run_with_timeout(
         Command::new("bash")
             .args(["--norc", "--noprofile", "-c", BASH_HARNESS, "bash"])
             .arg(script("ebpfx.bash"))
             .arg(line)
+            .current_dir(cwd)
             .env("PATH", path_env())
             .env_remove("EBPFX_CONFIG_DIR"),
         Duration::from_secs(30),
     );
-    out.lines().map(str::to_string).collect()
+    // Readline replaces only its own word, the text after the last blank, `=` or `:`: the
+    // candidates are shown as the whole words they make.
+    let last = line.rsplit(' ').next().unwrap_or("");
+    let readline_word = last.rsplit(['=', ':']).next().unwrap_or("");
+    let kept = &last[..last.len() - readline_word.len()];
+    out.lines().filter(|l| !l.is_empty()).map(|c| format!("{kept}{c}")).collect()
 }
 
 #[test]
 fn bash_completes_in_a_real_shell() {
-    if !shell_ready(
-        "bash",
-        "bash-completion",
-        Command::new("bash").args(["--norc", "-c", "source /usr/share/bash-completion/bash_completion"]),
-    ) {
+    if !shell_ready("bash", "bash", Command::new("bash").args(["--norc", "-c", "complete -F true x"])) {
         return;
     }
-    let dir = config_dir();
-    for (line, want, unwanted) in cases(dir.path()) {
-        let got = bash_complete(&line);
-        assert_offers("bash", &line, &got, &want);
-        assert_not_offered("bash", &line, &got, &unwanted);
+    check_cases("bash", bash_complete);
+}
+
+/// readline inserts the longest common prefix of the candidates: for `ebpfx render <TAB>` that
+/// must never be a lone `-`, also in a directory with no file to offer.
+#[test]
+fn bash_render_tab_does_not_insert_a_dash() {
+    if !shell_ready("bash", "bash", Command::new("bash").args(["--norc", "-c", "complete -F true x"])) {
+        return;
+    }
+    let empty = tempfile::tempdir().expect("temp dir");
+    for cwd in [work_dir(), empty] {
+        let got = bash_complete("ebpfx render ", cwd.path());
+        let common = got.iter().skip(1).fold(got.first().cloned().unwrap_or_default(), |acc, g| {
+            acc.chars().zip(g.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
+        });
+        assert!(!common.starts_with('-'), "bash would insert {common:?} for `ebpfx render <TAB>`: {got:?}");
     }
 }
 
-fn fish_complete(line: &str) -> Vec<String> {
+fn fish_complete(line: &str, cwd: &Path) -> Vec<String> {
     let home = tempfile::tempdir().expect("temp dir");
     let (out, _) = run_with_timeout(
         Command::new("fish")
             .args(["--no-config", "-c", "source $argv[1]; and complete --do-complete=$argv[2]"])
             .arg(script("ebpfx.fish"))
             .arg(line)
+            .current_dir(cwd)
             // fish keeps history and universal variables under these: not in the user's home.
             .env("XDG_CONFIG_HOME", home.path())
             .env("XDG_DATA_HOME", home.path())
@@ -197,26 +305,23 @@ fn fish_completes_in_a_real_shell() {
     if !shell_ready("fish", "fish", Command::new("fish").args(["--no-config", "-c", "true"])) {
         return;
     }
-    let dir = config_dir();
-    for (line, want, unwanted) in cases(dir.path()) {
-        let got = fish_complete(&line);
-        assert_offers("fish", &line, &got, &want);
-        assert_not_offered("fish", &line, &got, &unwanted);
-    }
+    check_cases("fish", fish_complete);
 }
 
 /// zsh completion only runs inside the line editor, so the harness starts an interactive zsh on
-/// a pseudo-terminal (zsh/zpty), loads compinit with the script's directory first on $fpath,
-/// wraps `compadd` to print every candidate between markers, types the line and a TAB, and reads
-/// until a `comppostfuncs` hook prints the end marker. The markers are assembled at run time so
-/// the terminal's echo of these definitions never matches them.
+/// a pseudo-terminal (zsh/zpty), loads compinit with the script's directory first on $fpath (so
+/// `_ebpfx` is autoloaded as users install it, and the first TAB must already complete),
+/// wraps `compadd` to append every candidate to a file (one a line), types the line and a TAB,
+/// and reads the terminal until a `comppostfuncs` hook prints the end marker. The marker is
+/// assembled at run time so the terminal's echo of these definitions never matches it.
 const ZSH_HARNESS: &str = r#"
 zmodload zsh/zpty || exit 3
-local compdir=$1 line=$2 out
+local compdir=$1 line=$2 candfile=$3 out
 zpty ebpfxcomp zsh -f -i || exit 3
 zpty -w ebpfxcomp "PS1='' PROMPT='' RPROMPT=''; fpath=(${(q)compdir} \$fpath)"
 zpty -w ebpfxcomp 'autoload -Uz compinit && compinit -u -D'
-zpty -w ebpfxcomp 'm_="<""<"; compadd() { local -a got_; builtin compadd -O got_ "$@"; local c_; for c_ in $got_; do print -r -- "${m_}cand>>$c_${m_}end>>"; done; builtin compadd "$@"; }'
+zpty -w ebpfxcomp "cf_=${(q)candfile}"
+zpty -w ebpfxcomp 'm_="<""<"; compadd() { local -a got_; builtin compadd -O got_ "$@"; local c_; for c_ in $got_; do print -r -- "$c_" >>$cf_; done; builtin compadd "$@"; }'
 zpty -w ebpfxcomp 'ebpfx_done_() { compstate[insert]=""; compstate[list]=""; print -r -- "${m_}done>>"; }; comppostfuncs=(ebpfx_done_); bindkey "^I" complete-word'
 zpty -n -w ebpfxcomp "$line"$'\t'
 zpty -r ebpfxcomp out '*<<done>>*' || exit 4
@@ -224,25 +329,30 @@ zpty -d ebpfxcomp
 print -r -- "$out"
 "#;
 
-fn zsh_complete(line: &str) -> Vec<String> {
-    let compdir = repo().join(generate::COMPLETIONS_DIR);
+fn zsh_complete(line: &str, cwd: &Path) -> Vec<String> {
+    let compdir = repo().join(generated::COMPLETIONS_DIR);
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let candfile = scratch.path().join("candidates");
     let (out, _) = run_with_timeout(
         Command::new("zsh")
             .args(["-f", "-c", ZSH_HARNESS, "zsh"])
             .arg(&compdir)
             .arg(line)
+            .arg(&candfile)
+            .current_dir(cwd)
             .env("PATH", path_env())
             .env_remove("EBPFX_CONFIG_DIR"),
         Duration::from_secs(30),
     );
-    let mut got = Vec::new();
-    for piece in out.split("<<cand>>").skip(1) {
-        if let Some((cand, _)) = piece.split_once("<<end>>") {
-            if !got.iter().any(|g| g == cand) {
-                got.push(cand.to_string());
-            }
-        }
+    // What the terminal showed: a completion function's error (such as the old
+    // `_arguments:465: command not found: FUNCTION` on `--probe <TAB>`) would be there.
+    for error in ["command not found", "_arguments:", "_describe:", "ebpfx:"] {
+        assert!(!out.contains(error), "zsh: completing {line:?} printed an error ({error:?}):\n{out}");
     }
+    let listed = std::fs::read_to_string(&candfile).unwrap_or_default();
+    let mut got: Vec<String> = listed.lines().map(str::to_string).collect();
+    got.sort();
+    got.dedup();
     got
 }
 
@@ -251,34 +361,137 @@ fn zsh_completes_in_a_real_shell() {
     if !shell_ready("zsh", "zsh", Command::new("zsh").args(["-f", "-c", "zmodload zsh/zpty"])) {
         return;
     }
-    let dir = config_dir();
-    for (line, want, unwanted) in cases(dir.path()) {
-        let got = zsh_complete(&line);
-        assert_offers("zsh", &line, &got, &want);
-        assert_not_offered("zsh", &line, &got, &unwanted);
+    check_cases("zsh", zsh_complete);
+}
+
+/// A real interactive shell in a private tmux server (its own socket, killed on drop), to see
+/// what the line editor inserts on TAB, not only the candidates.
+struct Terminal {
+    socket: String,
+}
+
+impl Terminal {
+    /// Starts `shell` (argv) in `cwd`, runs `setup` (which must set the prompt to `READY> `) and
+    /// waits for the prompt.
+    fn start(shell: &[&str], setup: &str, cwd: &Path, home: &Path) -> Terminal {
+        let socket = format!("ebpfx-complete-{}-{}", std::process::id(), shell[0]);
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-c"])
+            .arg(cwd)
+            .arg("env")
+            .arg("-i")
+            .arg(format!("HOME={}", home.display()))
+            .arg("TERM=xterm")
+            .arg(format!("PATH={}", path_env()))
+            .args(shell);
+        let status = cmd.status().expect("start tmux");
+        assert!(status.success(), "tmux new-session failed: {status}");
+        let term = Terminal { socket };
+        term.keys(&["-l", setup]);
+        term.keys(&["Enter"]);
+        term.wait_for(|screen| screen.lines().any(|l| l == "READY>" || l == "READY> "), "the prompt");
+        term
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success(), "tmux send-keys {keys:?} failed");
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Polls the screen until `done` holds (fails after 30 s: a wedged shell must not hang).
+    fn wait_for(&self, done: impl Fn(&str) -> bool, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "waiting for {what}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Types `line`, TAB, then `@` as an end mark; returns the edited line as it then stands.
+    fn tab(&self, line: &str) -> String {
+        self.keys(&["-l", line]);
+        self.keys(&["Tab"]);
+        self.keys(&["-l", "@"]);
+        let screen =
+            self.wait_for(|s| s.lines().any(|l| l.starts_with("READY> ") && l.ends_with('@')), "the line after TAB");
+        let edited = screen.lines().rfind(|l| l.starts_with("READY> ") && l.ends_with('@')).unwrap_or_default();
+        // Clear the line (and any listing under it) for the next case.
+        self.keys(&["C-u"]);
+        self.keys(&["C-l"]);
+        self.wait_for(|s| !s.contains('@'), "the cleared line");
+        edited.trim_start_matches("READY> ").trim_end_matches('@').to_string()
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
+fn tmux_ready() -> bool {
+    shell_ready("tmux", "tmux", Command::new("tmux").arg("-V"))
+}
+
+/// What the line editor does on TAB, per shell: `(typed, line after TAB)`.
+fn insertions() -> Vec<(&'static str, &'static str)> {
+    vec![
+        // `kernel:` takes no space: the function name follows.
+        ("ebpfx run funclatency --probe ker", "ebpfx run funclatency --probe kernel:"),
+        ("ebpfx run biolatency --forma", "ebpfx run biolatency --format "),
+        ("ebpfx run biolatency --format fl", "ebpfx run biolatency --format flamegraph "),
+        ("ebpfx render ", "ebpfx render snap.json "),
+        ("ebpfx run biosi", "ebpfx run biosize "),
+        ("ebpfx run funclatency --probe libc.so.6:malloc_tr", "ebpfx run funclatency --probe libc.so.6:malloc_trim "),
+        ("ebpfx run biolatency --format=j", "ebpfx run biolatency --format=json "),
+        ("ebpfx run biolatency --save-raw=sn", "ebpfx run biolatency --save-raw=snap.json "),
+    ]
+}
+
+#[test]
+fn bash_line_editor_inserts_what_is_expected() {
+    if !tmux_ready() || !shell_ready("bash", "bash", Command::new("bash").args(["--norc", "-c", "true"])) {
+        return;
+    }
+    let home = tempfile::tempdir().expect("temp dir");
+    let setup = format!("PS1='READY> '; source {}", script("ebpfx.bash").display());
+    for (cwd, cases) in
+        [(work_dir(), insertions()), (tempfile::tempdir().expect("temp dir"), vec![("ebpfx render ", "ebpfx render ")])]
+    {
+        let term = Terminal::start(&["bash", "--norc", "--noprofile", "-i"], &setup, cwd.path(), home.path());
+        for (typed, want) in cases {
+            assert_eq!(term.tab(typed), want, "bash: TAB after {typed:?} in {}", cwd.path().display());
+        }
     }
 }
 
 #[test]
-fn list_names_prints_one_config_per_line() {
-    let dir = config_dir();
-    let out = Command::new(env!("CARGO_BIN_EXE_ebpfx"))
-        .args(["list", "--names", "--config-dir"])
-        .arg(dir.path())
-        .env_remove("EBPFX_CONFIG_DIR")
-        .output()
-        .expect("run ebpfx list --names");
-    assert!(out.status.success(), "{out:?}");
-    let names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
-    for want in ["biolatency", "syscalls", "foo"] {
-        assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
+fn zsh_line_editor_inserts_what_is_expected() {
+    if !tmux_ready() || !shell_ready("zsh", "zsh", Command::new("zsh").args(["-f", "-c", "true"])) {
+        return;
     }
-    assert!(names.iter().all(|n| !n.contains(char::is_whitespace)));
-
-    let missing = Command::new(env!("CARGO_BIN_EXE_ebpfx"))
-        .args(["list", "--names", "--config-dir", "/nonexistent/ebpfx-configs"])
-        .output()
-        .expect("run ebpfx list --names");
-    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
-    assert!(missing.stdout.is_empty(), "{missing:?}");
+    let home = tempfile::tempdir().expect("temp dir");
+    let compdir = repo().join(generated::COMPLETIONS_DIR);
+    let setup = format!("PS1='READY> '; fpath=({} $fpath); autoload -Uz compinit && compinit -u -D", compdir.display());
+    let cwd = work_dir();
+    let term = Terminal::start(&["zsh", "-f", "-i"], &setup, cwd.path(), home.path());
+    for (typed, want) in insertions() {
+        assert_eq!(term.tab(typed), want, "zsh: TAB after {typed:?}");
+    }
 }

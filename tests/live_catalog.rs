@@ -30,7 +30,7 @@ fn live_biosize_sees_4k_and_64k_writes() {
     }
     let _l = live_lock();
     let s = Scratch::new("biosize");
-    let prom = run_builtin("biosize", "3s", || {
+    let prom = run_builtin("biosize", || {
         direct_writes(s.path(), 100);
         sh(&format!("dd if=/dev/zero of={}/big bs=64k count=50 oflag=direct status=none", s.path().display()));
     });
@@ -49,7 +49,7 @@ fn live_syslatency_times_getpid() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("syslatency", "2s", || getpid_calls(20_000));
+    let prom = run_builtin("syslatency", || getpid_calls(20_000));
     let n = prom_sum(&prom, "ebpfx_syscall_latency_seconds_count", "syscall=\"getpid\"");
     assert!(n >= 20_000.0, "getpid latency count {n}");
     let sum = prom_sum(&prom, "ebpfx_syscall_latency_seconds_sum", "syscall=\"getpid\"");
@@ -62,7 +62,7 @@ fn live_runqlat_with_more_runnable_threads_than_cpus() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("runqlat", "2s", || spin_threads(4, Duration::from_millis(1200)));
+    let prom = run_builtin("runqlat", || spin_threads(4, Duration::from_millis(1200)));
     let n = prom_sum(&prom, "ebpfx_run_queue_latency_seconds_count", "");
     let sum = prom_sum(&prom, "ebpfx_run_queue_latency_seconds_sum", "");
     assert!(n >= 10.0 && sum > 0.01, "count {n} sum {sum}\n{prom}");
@@ -74,13 +74,20 @@ fn live_runqlat_cgroup_labels_cgroup_paths() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("runqlat_cgroup", "2s", || spin_threads(4, Duration::from_millis(1000)));
+    // Four spinning processes (more than CPUs) in a cgroup of the test's own: that cgroup's row
+    // must be there, labelled with its path.
+    let cg = OwnCgroup::new("runqlat");
+    let prom = run_builtin("runqlat_cgroup", || {
+        let script = format!("echo $$ > {}/cgroup.procs && exec timeout 1 sh -c 'while :; do :; done'", cg.0);
+        let children: Vec<_> =
+            (0..4).map(|_| Command::new("sh").args(["-c", &script]).spawn().expect("spawn spinner")).collect();
+        for mut c in children {
+            let _ = c.wait();
+        }
+    });
     let samples = prom_samples(&prom, "ebpfx_run_queue_latency_cgroup_seconds_count");
-    assert!(!samples.is_empty(), "{prom}");
-    assert!(
-        samples.iter().any(|(l, v)| l.contains("cgroup=\"/sys/fs/cgroup") && *v > 0.0),
-        "no cgroup path label: {samples:?}"
-    );
+    let own: f64 = samples.iter().filter(|(l, _)| l.contains(&format!("cgroup=\"{}\"", cg.0))).map(|(_, v)| v).sum();
+    assert!(own >= 4.0, "run queue waits of the test's cgroup {}: {own}\n{samples:?}", cg.0);
 }
 
 #[test]
@@ -89,16 +96,20 @@ fn live_offcpu_counts_sleeps() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("offcpu", "3s", || {
-        for _ in 0..5 {
-            let st = Command::new("sleep").arg("0.2").status().expect("sleep");
-            assert!(st.success());
-        }
+    // A thread with a command name of its own sleeps 5 x 200 ms: only its blocking is counted.
+    let comm = unique_comm("eoff");
+    let prom = run_builtin("offcpu", || {
+        on_named_thread(&comm, || {
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
     });
-    let n = prom_sum(&prom, "ebpfx_offcpu_seconds_count", "comm=\"sleep\"");
-    let sum = prom_sum(&prom, "ebpfx_offcpu_seconds_sum", "comm=\"sleep\"");
-    assert!(n >= 5.0, "sleep blocked {n} times\n{prom}");
-    assert!((0.9..3.0).contains(&sum), "sleep blocked {sum} s in total, expected about 1 s");
+    let label = format!("comm=\"{comm}\"");
+    let n = prom_sum(&prom, "ebpfx_offcpu_seconds_count", &label);
+    let sum = prom_sum(&prom, "ebpfx_offcpu_seconds_sum", &label);
+    assert!((5.0..=8.0).contains(&n), "{comm} blocked {n} times, expected 5 sleeps\n{prom}");
+    assert!((0.99..1.5).contains(&sum), "{comm} blocked {sum} s in total, expected 5 x 0.2 s");
 }
 
 #[test]
@@ -108,12 +119,12 @@ fn live_softirqs_and_hardirqs_during_io() {
     }
     let _l = live_lock();
     let s = Scratch::new("irq");
-    let prom = run_builtin("softirqs", "2s", || direct_writes(s.path(), 200));
+    let prom = run_builtin("softirqs", || direct_writes(s.path(), 200));
     let timer = prom_sum(&prom, "ebpfx_softirq_seconds_count", "softirq=\"timer\"")
         + prom_sum(&prom, "ebpfx_softirq_seconds_count", "softirq=\"rcu\"")
         + prom_sum(&prom, "ebpfx_softirq_seconds_count", "softirq=\"sched\"");
     assert!(timer > 0.0, "no timer/rcu/sched softirqs in 2 s\n{prom}");
-    let prom = run_builtin("hardirqs", "2s", || direct_writes(s.path(), 200));
+    let prom = run_builtin("hardirqs", || direct_writes(s.path(), 200));
     let virtio = prom_sum(&prom, "ebpfx_hardirq_seconds_count", "virtio");
     assert!(virtio >= 1.0, "no virtio interrupts during 200 direct writes\n{prom}");
 }
@@ -124,7 +135,7 @@ fn live_timers_resolves_callbacks() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("timers", "2s", || {
+    let prom = run_builtin("timers", || {
         for _ in 0..20 {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -140,13 +151,19 @@ fn live_exec_counts_commands() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("exec", "2s", || {
+    // A copy of `true` under a name of its own: exactly its 50 executions are counted.
+    let s = Scratch::new("exec");
+    let comm = unique_comm("etrue");
+    let exe = s.path().join(&comm);
+    std::fs::copy("/bin/true", &exe).expect("copy /bin/true");
+    let prom = run_builtin("exec", || {
         for _ in 0..50 {
-            Command::new("/bin/true").status().expect("true");
+            let st = Command::new(&exe).status().expect("run true copy");
+            assert!(st.success());
         }
     });
-    let n = prom_value(&prom, "ebpfx_exec_total{comm=\"true\"}").unwrap_or(0.0);
-    assert!(n >= 50.0, "exec of true: {n}\n{prom}");
+    let n = prom_value(&prom, &format!("ebpfx_exec_total{{comm=\"{comm}\"}}")).unwrap_or(0.0);
+    assert_eq!(n, 50.0, "exec of {comm}\n{prom}");
 }
 
 #[test]
@@ -155,11 +172,39 @@ fn live_pagefaults_counts_touched_pages() {
         return;
     }
     let _l = live_lock();
-    let prom = run_builtin("pagefaults", "3s", || {
-        sh("/usr/bin/python3 -c 'import mmap\nm = mmap.mmap(-1, 100 << 20)\nfor i in range(0, 100 << 20, 4096): m[i] = 1'");
+    // A thread with a name of its own touches each page of a fresh 100 MiB anonymous mapping.
+    let comm = unique_comm("epf");
+    const PAGES: usize = 25_600;
+    let prom = run_builtin("pagefaults", || {
+        on_named_thread(&comm, || {
+            let len = PAGES * 4096;
+            // SAFETY: a private anonymous mapping of `len` bytes, written only within its bounds
+            // and unmapped before the closure returns.
+            unsafe {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                assert_ne!(p, libc::MAP_FAILED, "mmap 100 MiB");
+                // One fault per 4 KiB page, also where transparent huge pages are always on.
+                libc::madvise(p, len, libc::MADV_NOHUGEPAGE);
+                let base = p as *mut u8;
+                for i in 0..PAGES {
+                    std::ptr::write_volatile(base.add(i * 4096), 1);
+                }
+                libc::munmap(p, len);
+            }
+        })
     });
-    let n = prom_sum(&prom, "ebpfx_page_faults_total", "comm=\"python3\"");
-    assert!(n >= 25_600.0, "page faults of python3 touching 25600 pages: {n}\n{prom}");
+    let n = prom_sum(&prom, "ebpfx_page_faults_total", &format!("comm=\"{comm}\""));
+    assert!(
+        (PAGES as f64..=PAGES as f64 + 200.0).contains(&n),
+        "page faults of {comm} touching {PAGES} pages: {n}\n{prom}"
+    );
 }
 
 #[test]
@@ -177,7 +222,7 @@ fn live_oomkill_names_the_victim() {
     let _ = std::fs::create_dir(&dir);
     std::fs::write(format!("{dir}/{limit_file}"), "67108864").expect("set memory limit");
     let _ = std::fs::write(format!("{dir}/memory.swap.max"), "0");
-    let prom = run_builtin("oomkill", "4s", || {
+    let prom = run_builtin("oomkill", || {
         // The child joins the cgroup, then allocates 512 MiB: the OOM killer picks it.
         let st = Command::new("sh")
             .args([
@@ -200,7 +245,7 @@ fn live_tcpretrans_in_a_lossy_namespace() {
     }
     let _l = live_lock();
     let ns = format!("ebpfx-rt-{}", std::process::id());
-    let obj = object_dir().join("tests").join("drop30.bpf.o");
+    let obj = test_object("drop30");
     sh(&format!("ip netns add {ns} && ip -n {ns} link set lo up"));
     let cleanup = |ns: &str| {
         let _ = Command::new("ip").args(["netns", "del", ns]).status();
@@ -227,7 +272,7 @@ t = threading.Thread(target=serve); t.start()\n\
 cl = socket.create_connection(('127.0.0.1', 45678))\n\
 for _ in range(16): cl.sendall(b'x' * 65536)\n\
 cl.close(); t.join()\n";
-    let prom = run_builtin("tcpretrans", "20s", || {
+    let prom = run_builtin("tcpretrans", || {
         let out = Command::new("ip")
             .args(["netns", "exec", &ns, "timeout", "15", "/usr/bin/python3", "-c", transfer])
             .output()

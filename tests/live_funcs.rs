@@ -198,6 +198,122 @@ fn live_tcpflows_gauges_and_port_selection() {
     }
 }
 
+/// `tcpi_bytes_acked` of a socket, from getsockopt(TCP_INFO) (offset 120 of struct tcp_info:
+/// 8 bytes of u8 fields, 24 u32 fields, then pacing_rate and max_pacing_rate).
+fn tcp_info_bytes_acked(s: &TcpStream) -> u64 {
+    use std::os::fd::AsRawFd;
+    let mut info = [0u8; 256];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, which outlives the call.
+    let rc = unsafe {
+        libc::getsockopt(s.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_INFO, info.as_mut_ptr().cast(), &mut len)
+    };
+    assert_eq!(rc, 0, "getsockopt(TCP_INFO): {}", std::io::Error::last_os_error());
+    assert!(len >= 128, "tcp_info of {len} bytes has no tcpi_bytes_acked");
+    u64::from_ne_bytes(info[120..128].try_into().expect("8 bytes"))
+}
+
+/// Value of `metric` for the flow with local port `sport` and remote port `dport` on loopback.
+fn flow_value(prom: &str, metric: &str, sport: u16, dport: u16) -> Option<f64> {
+    let (s, d) = (sport.to_string(), dport.to_string());
+    prom_get(prom, metric, &[("src", "127.0.0.1"), ("dst", "127.0.0.1"), ("sport", &s), ("dport", &d)])
+}
+
+/// Issue 9 item 9: a flow's bytes acked include the ACKs processed after its last tcp_probe (the
+/// last data's and the FIN's, which tcp_probe never sees), and an established flow with no
+/// traffic in the window is reported too.
+#[test]
+fn live_tcpflows_final_bytes_acked_and_idle_flows() {
+    if !require_root("live_tcpflows_final_bytes_acked_and_idle_flows") {
+        return;
+    }
+    let _l = live_lock();
+    // An idle connection, established before ebpfx starts and silent during the window.
+    let idle_listener = TcpListener::bind("127.0.0.1:0").expect("bind idle");
+    let idle_client = TcpStream::connect(idle_listener.local_addr().expect("addr")).expect("connect idle");
+    let (idle_server, _) = idle_listener.accept().expect("accept idle");
+    let idle_server_port = idle_listener.local_addr().expect("addr").port();
+    let idle_client_port = idle_client.local_addr().expect("addr").port();
+
+    let run = start_attached(&["run", "tcpflows", "--for", "4s", "--format", "prom"], 1);
+    // 50 MB from client to server; the client half-closes, the server closes after reading it
+    // all, and the client reads the kernel's own count once both FINs are through.
+    const BYTES: usize = 50_000_000;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server_port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0usize;
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) => panic!("server read: {e}"),
+            }
+        }
+        got
+    });
+    let mut client = TcpStream::connect(("127.0.0.1", server_port)).expect("connect");
+    let client_port = client.local_addr().expect("addr").port();
+    let chunk = vec![5u8; 1 << 20];
+    let mut left = BYTES;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        client.write_all(&chunk[..n]).expect("send");
+        left -= n;
+    }
+    client.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    assert_eq!(server.join().expect("server"), BYTES);
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).expect("read the server's FIN");
+    let kernel_acked = tcp_info_bytes_acked(&client);
+    drop(client);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    promtool_check(&prom);
+
+    // Every byte (and the SYN and FIN, one sequence number each) as the kernel counts it.
+    assert!(kernel_acked >= BYTES as u64, "tcp_info says {kernel_acked} bytes acked");
+    let acked = flow_value(&prom, "ebpfx_tcp_flow_acked_bytes", client_port, server_port);
+    assert_eq!(acked, Some(kernel_acked as f64), "bytes acked of the client's flow\n{prom}");
+
+    // Both ends of the idle connection, with an RTT from the handshake.
+    for (sport, dport) in [(idle_client_port, idle_server_port), (idle_server_port, idle_client_port)] {
+        let rtt = flow_value(&prom, "ebpfx_tcp_flow_smoothed_rtt", sport, dport);
+        assert!(rtt.is_some_and(|v| v > 0.0), "idle flow {sport} -> {dport} not reported\n{prom}");
+        let cwnd = flow_value(&prom, "ebpfx_tcp_flow_congestion_window", sport, dport);
+        assert!(cwnd.is_some_and(|v| v >= 1.0), "idle flow {sport} -> {dport}: cwnd {cwnd:?}");
+    }
+    let idle_acked = flow_value(&prom, "ebpfx_tcp_flow_acked_bytes", idle_client_port, idle_server_port);
+    assert_eq!(idle_acked, Some(tcp_info_bytes_acked(&idle_client) as f64), "the idle client's bytes acked");
+    drop((idle_client, idle_server));
+}
+
+/// Interval mode: a gauge is a level, not a count. An idle flow's gauges are in every block
+/// (they were differenced like counters: unchanged gauges read 0 and the flow vanished).
+#[test]
+fn live_tcpflows_interval_blocks_show_gauge_levels() {
+    if !require_root("live_tcpflows_interval_blocks_show_gauge_levels") {
+        return;
+    }
+    let _l = live_lock();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind idle");
+    let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect idle");
+    let (server, _) = listener.accept().expect("accept idle");
+    let (cport, sport) = (client.local_addr().expect("addr").port(), listener.local_addr().expect("addr").port());
+    let out = ebpfx(&["run", "tcpflows", "-i", "300ms", "-c", "3", "--format", "prom"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let prom = text(&out.stdout);
+    let series = format!(
+        "ebpfx_tcp_flow_smoothed_rtt{{dport=\"{sport}\",dst=\"127.0.0.1\",sport=\"{cport}\",src=\"127.0.0.1\"}} "
+    );
+    let blocks = prom.matches("# TYPE ebpfx_tcp_flow_smoothed_rtt gauge").count();
+    assert_eq!(blocks, 3, "three blocks\n{prom}");
+    assert_eq!(prom.lines().filter(|l| l.starts_with(&series)).count(), 3, "the idle flow in every block\n{prom}");
+    drop((client, server));
+}
+
 #[test]
 fn live_tcpflows_state_and_addr_selection_exclude_loopback_flows() {
     if !require_root("live_tcpflows_state_and_addr_selection_exclude_loopback_flows") {

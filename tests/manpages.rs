@@ -1,4 +1,4 @@
-//! The committed man pages: fresh (equal to what `ebpfx generate` writes now), free of groff
+//! The committed man pages: fresh (equal to what `cargo xtask man` writes now), free of groff
 //! warnings, and documenting each subcommand's flags.
 //!
 //! Rendering needs groff (Debian package: groff-base, pulled in by man-db). Without it the
@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use clap::CommandFactory;
-use ebpfx::generate::{self, What};
+
+// The generator `cargo xtask` runs; each test uses part of it.
+#[allow(dead_code)]
+#[path = "../examples/xtask/generated.rs"]
+mod generated;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -15,7 +19,7 @@ fn repo() -> PathBuf {
 
 /// The committed pages, by file name.
 fn pages() -> Vec<PathBuf> {
-    let dir = repo().join(generate::MAN_DIR);
+    let dir = repo().join(generated::MAN_DIR);
     let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .map(|e| e.expect("directory entry").path())
@@ -75,14 +79,13 @@ fn render(page: &PathBuf) -> String {
 
 #[test]
 fn man_pages_are_fresh() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    generate::write(What::Man, tmp.path()).expect("generate man pages");
-    let problems = generate::differences(What::Man, tmp.path(), &repo()).expect("compare files");
+    let files = generated::man_pages().expect("generate man pages");
+    let problems = generated::differences(&files, &repo()).expect("compare files");
     assert!(
         problems.is_empty(),
         "the committed man pages do not match src/cli.rs:\n  {}\nrun `{}` and commit the result",
         problems.join("\n  "),
-        generate::REGENERATE_COMMAND
+        generated::REGENERATE_COMMAND
     );
 }
 
@@ -97,6 +100,32 @@ fn one_page_per_visible_subcommand() {
         assert!(names.contains(&want), "no {want} in man/: {names:?}");
     }
     assert!(!names.iter().any(|n| n == "ebpfx-generate.1"), "{names:?}");
+}
+
+/// A stale page is caught: the comparison the freshness test relies on sees a changed byte.
+#[test]
+fn a_stale_page_is_reported() {
+    let files = generated::man_pages().expect("generate man pages");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    generated::write(&files, tmp.path()).expect("write pages");
+    assert!(generated::differences(&files, tmp.path()).expect("compare").is_empty());
+    let run = tmp.path().join("man/ebpfx-run.1");
+    let mut text = std::fs::read_to_string(&run).expect("read page");
+    text.push_str(".\\\" edited by hand\n");
+    std::fs::write(&run, text).expect("edit page");
+    std::fs::write(tmp.path().join("man/ebpfx-generate.1"), "old\n").expect("leftover page");
+    let problems = generated::differences(&files, tmp.path()).expect("compare");
+    assert!(problems.iter().any(|p| p.contains("ebpfx-run.1") && p.contains("out of date")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("ebpfx-generate.1") && p.contains("delete")), "{problems:?}");
+}
+
+#[test]
+fn examples_are_printed_line_for_line() {
+    let roff = ".TH x 1\n.SH EXTRA\nExamples:\n  a \\-b\n.SH VERSION\nv1\n";
+    let out = generated::examples_section(roff, "Examples:\n  a -b\n  .c\n").expect("section");
+    assert_eq!(out, ".TH x 1\n.SH EXAMPLES\n.nf\na \\-b\n\\&.c\n.fi\n.SH VERSION\nv1\n");
+    let out = generated::examples_section(".SH EXTRA\nsee x\n", "see x").expect("section");
+    assert_eq!(out, ".SH NOTES\n.nf\nsee x\n.fi\n");
 }
 
 #[test]

@@ -1,13 +1,12 @@
-//! `ebpfx list`: name, source and description of every config; `--names` for completions.
+//! `ebpfx list`: name, source and description of every config.
 use crate::catalog::Catalog;
 use crate::cli::ListArgs;
 
 use super::Globals;
 
-/// Prints the list (or only the names).
-pub fn run(args: &ListArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
-    let text = if args.names { crate::generate::config_names(globals.config_dir)? } else { table(globals)? };
-    crate::output::print(&text)
+/// Prints the list.
+pub fn run(_args: &ListArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
+    crate::output::print(&table(globals)?)
 }
 
 fn table(globals: &Globals<'_>) -> anyhow::Result<String> {

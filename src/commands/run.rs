@@ -1,6 +1,8 @@
 //! `ebpfx run`: resolve and check the configs and every output before anything loads, load
 //! and attach, then let the one run loop ([`crate::window`]) drive the blocks; each block reads
-//! the maps, decodes one snapshot and writes it (stdout, `--output`, `--push`, `--watch`).
+//! the maps, decodes one snapshot and writes it (stdout, `--output`, `--watch`), then sends it
+//! (`--push`, `--remote-write`): local output first, so a receiver that is down does not cost
+//! the window's file or text.
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -9,10 +11,10 @@ use crate::catalog::{Catalog, Resolved};
 use crate::cli::{RunArgs, MAX_DURATION};
 use crate::config::MetricKind;
 use crate::error::usage_err;
-use crate::loader::LoadOptions;
+use crate::loader::{self, LoadOptions, Loaded};
 use crate::model::Snapshot;
-use crate::output::view::{choose_format, local_time, render_for_to};
-use crate::output::{push, watch, AtomicFile};
+use crate::output::view::{check_binary_output, choose_format, local_time, render_for_to};
+use crate::output::{push, remote_write, watch, AtomicFile};
 use crate::raw::RawMap;
 use crate::render::{self, Format, Options};
 use crate::selfmetrics::RunStats;
@@ -25,6 +27,7 @@ use super::Globals;
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
+    let args = &with_positionals(args)?;
     check_duration("--for", args.duration)?;
     check_duration("--interval", args.interval)?;
     let catalog = Catalog::new(globals.config_dir)?;
@@ -36,12 +39,26 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         // Every config is parsed and validated before any BPF is loaded.
         resolved.push(catalog.resolve(name)?);
     }
+    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
-    let probe = crate::probe::apply(&mut resolved, args.probe.as_deref())?;
-    let flow_globals = crate::flowfilter::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
+    let probe = crate::targets::apply(&mut resolved, &args.probe)?;
+    let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
     let format = choose_format(args.format, args.output.is_some());
+    let by =
+        crate::regroup::parse_and_check(args.by.as_deref(), &resolved.iter().map(|r| &r.config).collect::<Vec<_>>())?;
+    if !args.watch {
+        crate::regroup::check_top(args.top, format)?;
+    }
+    crate::regroup::check_stacks(by.as_ref(), format)?;
+    if args.count.is_some() && args.interval.is_none() {
+        return Err(usage_err("--count N needs an interval: -i/--interval, or a number after the config names"));
+    }
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
         check_has_stacks(f, &resolved)?;
+    }
+    check_binary_output(format, args.output.is_some())?;
+    if format == Some(Format::Pprof) && args.interval.is_some() {
+        return Err(usage_err("--format pprof writes one profile per run: it cannot be combined with --interval"));
     }
     if args.watch {
         if !std::io::stdout().is_terminal() {
@@ -49,15 +66,17 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
                 "--watch draws a live table and needs a terminal on stdout (use --interval for a stream)",
             ));
         }
-        if args.output.is_some() || args.push.is_some() || args.format.is_some() {
-            return Err(usage_err("--watch cannot be combined with --output, --push or --format"));
+        if args.output.is_some() || args.push.is_some() || args.format.is_some() || args.fleet.remote_write.is_some() {
+            return Err(usage_err("--watch cannot be combined with --output, --push, --remote-write or --format"));
         }
     }
+    let push_labels = remote_write::external_labels(&args.job, &args.fleet.push_labels);
     if let Some(url) = &args.push {
         for r in &resolved {
-            push::group_url(url, &args.job, &r.config.name)?;
+            push::group_url(url, &args.job, &r.config.name, &push_labels)?;
         }
     }
+    let remote = remote_write_target(args)?;
     if args.save_raw.is_some() && args.interval.is_some() {
         return Err(usage_err("--save-raw stores one window: it cannot be combined with --interval"));
     }
@@ -75,6 +94,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         probe,
     };
     let session = Session::attach(&resolved, &opts, globals, "a one-shot run")?;
+    let sample_frequency_hz = sample_frequency(&session.loaded, args.frequency);
 
     let interval = if args.watch { Some(args.interval.unwrap_or(WATCH_INTERVAL)) } else { args.interval };
     let plan =
@@ -83,7 +103,15 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         args,
         quiet: globals.quiet,
         format,
-        render_opts: Options { prefix: args.prefix.clone() },
+        render_opts: Options {
+            prefix: args.prefix.clone(),
+            unit: args.unit,
+            top: args.top.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        },
+        by,
+        push_labels,
+        remote,
+        sample_frequency_hz,
         resolved: &resolved,
         session,
         previous_stats: HashMap::new(),
@@ -97,6 +125,27 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     window::run(&plan, &mut blocks)
 }
 
+/// `args` with bcc's trailing `[interval] [count]` moved from the names into `--interval` and
+/// `--count`; both ways at once is refused.
+fn with_positionals(args: &RunArgs) -> anyhow::Result<RunArgs> {
+    let p = crate::grammar::split_positionals(&args.names)?;
+    let mut out = args.clone();
+    out.names = p.names;
+    if let Some(i) = p.interval {
+        if args.interval.is_some() {
+            return Err(usage_err("the interval is given twice: as --interval and after the config names"));
+        }
+        out.interval = Some(i);
+    }
+    if let Some(c) = p.count {
+        if args.count.is_some() {
+            return Err(usage_err("the count is given twice: as --count and after the config names"));
+        }
+        out.count = Some(c);
+    }
+    Ok(out)
+}
+
 /// Refuses a duration longer than [`MAX_DURATION`] (no deadline arithmetic can overflow).
 fn check_duration(flag: &str, d: Option<Duration>) -> anyhow::Result<()> {
     match d {
@@ -107,12 +156,56 @@ fn check_duration(flag: &str, d: Option<Duration>) -> anyhow::Result<()> {
     }
 }
 
+/// `--remote-write` and its options, checked (secret files read) before anything loads.
+fn remote_write_target(args: &RunArgs) -> anyhow::Result<Option<remote_write::Target>> {
+    let f = &args.fleet;
+    let Some(url) = &f.remote_write else {
+        if !f.push_labels.is_empty() && args.push.is_none() {
+            return Err(usage_err("--push-label labels what --push or --remote-write sends: give one of them"));
+        }
+        return Ok(None);
+    };
+    remote_write::target(&remote_write::Options {
+        url,
+        job: &args.job,
+        push_labels: &f.push_labels,
+        headers: &f.remote_write_headers,
+        bearer_token_file: f.remote_write_bearer_token_file.as_deref(),
+        username: f.remote_write_username.as_deref(),
+        password_file: f.remote_write_password_file.as_deref(),
+    })
+    .map(Some)
+}
+
+/// The sampling frequency of the run's `perf_event/` programs (`--frequency`, else the
+/// section's `frequency=`), for pprof's cpu time; None when there is none or they differ.
+fn sample_frequency(loaded: &[Loaded], flag: Option<u64>) -> Option<u64> {
+    let mut found: Option<u64> = None;
+    for p in loaded.iter().flat_map(|l| &l.programs).filter(|p| p.attached) {
+        let Some(spec) = p.section.strip_prefix("perf_event/") else { continue };
+        let f = flag.or_else(|| loader::sections::PerfEventSpec::parse(spec).ok().and_then(|s| s.frequency))?;
+        if found.is_some_and(|g| g != f) {
+            return None;
+        }
+        found = Some(f);
+    }
+    found
+}
+
 /// What each block of a run does: read every map, decode, write.
 struct RunBlocks<'a> {
     args: &'a RunArgs,
     quiet: bool,
     format: Option<Format>,
     render_opts: Options,
+    /// `--by`: the labels of the output.
+    by: Option<crate::regroup::By>,
+    /// The labels of `--push` groups and remote-written series (job, instance, --push-label).
+    push_labels: Vec<(String, String)>,
+    /// `--remote-write` and its options.
+    remote: Option<remote_write::Target>,
+    /// Sampling frequency of the perf_event programs (pprof's cpu time, saved with --save-raw).
+    sample_frequency_hz: Option<u64>,
     resolved: &'a [Resolved],
     session: Session,
     previous_stats: HashMap<u32, RunStats>,
@@ -128,7 +221,8 @@ struct RunBlocks<'a> {
 }
 
 impl RunBlocks<'_> {
-    /// Prints warnings, renders and writes one snapshot (one block in interval mode).
+    /// Prints warnings, writes one snapshot (one block in interval mode) to --output or stdout,
+    /// then sends it to --push and --remote-write.
     fn emit(&mut self, snapshot: &Snapshot, index: u64) -> anyhow::Result<()> {
         let args = self.args;
         // The live table owns the terminal: no warnings on stderr under it.
@@ -140,7 +234,7 @@ impl RunBlocks<'_> {
                 humantime::format_duration(self.interval.unwrap_or(WATCH_INTERVAL)),
                 local_time(snapshot.window.end)
             );
-            screen.draw(&watch::frame(&header, snapshot, rows, cols));
+            screen.draw(&watch::frame(&header, snapshot, rows, cols, &self.render_opts));
             return Ok(());
         }
         if !self.quiet {
@@ -148,12 +242,23 @@ impl RunBlocks<'_> {
                 crate::say!("ebpfx: warning: {w}");
             }
         }
-        if let Some(url) = &args.push {
-            push::push(url, &args.job, snapshot, &self.render_opts)?;
-            if args.format.is_none() && args.output.is_none() {
-                return Ok(());
-            }
+        // Local output first: a receiver that is down must not cost the window's file or text.
+        let sends = args.push.is_some() || self.remote.is_some();
+        if !(sends && args.format.is_none() && args.output.is_none()) {
+            self.write_results(snapshot, index)?;
         }
+        if let Some(url) = &args.push {
+            push::push(url, &args.job, &self.push_labels, snapshot, &self.render_opts)?;
+        }
+        if let Some(target) = &self.remote {
+            remote_write::send(target, snapshot, &self.render_opts.prefix)?;
+        }
+        Ok(())
+    }
+
+    /// Renders one snapshot (one block in interval mode) to --output or stdout.
+    fn write_results(&mut self, snapshot: &Snapshot, index: u64) -> anyhow::Result<()> {
+        let args = self.args;
         let format = self.format;
         let mut text = String::new();
         if args.timestamp {
@@ -161,19 +266,20 @@ impl RunBlocks<'_> {
             match format {
                 Some(Format::Prom) => text.push_str(&format!("# {stamp}\n")),
                 // A line of its own would break these documents.
-                Some(Format::Json | Format::Folded | Format::Flamegraph) => {}
+                Some(Format::Json | Format::Folded | Format::Flamegraph | Format::Pprof) => {}
                 _ => text.push_str(&format!("{stamp}\n")),
             }
         } else if index > 0
-            && !matches!(format, Some(Format::Json | Format::Folded | Format::Flamegraph))
+            && !matches!(format, Some(Format::Json | Format::Folded | Format::Flamegraph | Format::Pprof))
             && args.output.is_none()
         {
             text.push('\n');
         }
         let opts = &self.render_opts;
+        let frequency = self.sample_frequency_hz;
         let write = |w: &mut dyn Write| {
             w.write_all(text.as_bytes())?;
-            render_for_to(format, snapshot, opts, w)
+            render_for_to(format, snapshot, opts, frequency, w)
         };
         match self.output.as_mut() {
             Some(file) => file.write_with(write),
@@ -205,14 +311,32 @@ impl Blocks for RunBlocks<'_> {
         if block.last {
             self.session.detach();
         }
+        // Counters and histograms: what happened in the interval. Gauges hold a level (a flow's
+        // RTT, bytes acked): each block shows the value at its read, changed or not.
         let deltas: Option<Vec<Vec<RawMap>>> = self.previous.as_ref().map(|previous| {
             read.maps
                 .iter()
                 .zip(previous)
-                .map(|(c, p)| c.iter().zip(p).map(|(c, p)| crate::raw::delta(c, p)).collect())
+                .zip(&self.session.configs)
+                .map(|((c, p), config)| {
+                    c.iter()
+                        .zip(p)
+                        .zip(&config.metrics)
+                        .map(|((c, p), m)| {
+                            if matches!(m.kind, crate::config::MetricKind::Gauge) {
+                                c.clone()
+                            } else {
+                                crate::raw::delta(c, p)
+                            }
+                        })
+                        .collect()
+                })
                 .collect()
         });
-        let snapshot = self.session.snapshot(&read, deltas.as_deref(), block.window, &self.previous_stats);
+        let mut snapshot = self.session.snapshot(&read, deltas.as_deref(), block.window, &self.previous_stats);
+        if let Some(by) = &self.by {
+            crate::regroup::regroup(&mut snapshot, by);
+        }
         if let Some(file) = &mut self.save_raw {
             // The saved self metrics are those of the window, without the full-map notes (the
             // maps themselves are saved: rendering notes them again).
@@ -224,7 +348,8 @@ impl Blocks for RunBlocks<'_> {
                 .zip(&read.maps)
                 .map(|(r, m)| (r.config.name.as_str(), r.config.origin.as_str(), r.yaml.as_str(), m.as_slice()))
                 .collect();
-            let json = crate::snapshot_file::to_json(&block.window, &saved, &self_metrics)?;
+            let json =
+                crate::snapshot_file::to_json_sampled(&block.window, &saved, &self_metrics, self.sample_frequency_hz)?;
             file.write_with(|w| w.write_all(json.as_bytes()))?;
         }
         let Read { maps, stats, .. } = read;
@@ -236,7 +361,7 @@ impl Blocks for RunBlocks<'_> {
     }
 }
 
-/// `--format folded|flamegraph` print stack metrics only: refuse, before loading anything, a
+/// `--format folded|flamegraph|pprof` print stack metrics only: refuse, before loading anything, a
 /// run in which no config has one.
 fn check_has_stacks(format: Format, resolved: &[Resolved]) -> anyhow::Result<()> {
     let has = resolved.iter().flat_map(|r| &r.config.metrics).any(|m| {

@@ -33,7 +33,11 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         }
         resolved.push(catalog.resolve(name)?);
     }
-    let probe = crate::probe::apply(&mut resolved, args.probe.as_deref())?;
+    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
+    let probe = crate::targets::apply(&mut resolved, &args.probe)?;
+    let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
+    let by =
+        crate::regroup::parse_and_check(args.by.as_deref(), &resolved.iter().map(|r| &r.config).collect::<Vec<_>>())?;
     let keep = caps::parse(&args.capabilities_keep)?;
     let path = &args.telemetry_path;
     if !path.starts_with('/') || path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
@@ -52,7 +56,7 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         verbose: globals.verbose,
         btf: args.btf.clone(),
         frequency: args.frequency,
-        globals: Vec::new(),
+        globals: flow_globals,
         probe,
     };
     let session = Session::attach(&resolved, &opts, globals, "serve")?;
@@ -61,7 +65,9 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         let (eff, _) = caps::current().unwrap_or_default();
         crate::say!("ebpfx: attached; capabilities kept: {}", caps::names(eff));
     }
-    let mut collector = Collector::new(session, Options { prefix: args.prefix.clone() });
+    let render = Options { prefix: args.prefix.clone(), ..Options::default() };
+    let mut collector = Collector::new(session, render);
+    collector.by = by;
 
     match (output, listener) {
         (Some(file), _) => {

@@ -1,10 +1,9 @@
-//! `cgroup_id_map` (spec §2.8, §4.9): before the window, write 1 into the config's map for
-//! every cgroup whose path matches one of the regexps, so the BPF program can filter on it.
-//! A one-shot run syncs once; cgroups created during the window are not added.
+//! `cgroup_id_map` (docs/config-format.md#loading-and-attaching): before the window, write 1 into
+//! the config's map for every cgroup whose path matches one of the regexps, so the BPF program can
+//! filter on it. A one-shot run syncs once; cgroups created during the window are not added.
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::AsRawFd;
-use std::path::Path;
 
 use anyhow::anyhow;
 use libbpf_rs::{MapCore, MapFlags};
@@ -12,8 +11,9 @@ use libbpf_rs::{MapCore, MapFlags};
 use super::Loaded;
 use crate::config::CgroupIdMap;
 
-/// Cgroups written into the map.
-pub fn sync(loaded: &Loaded, spec: &CgroupIdMap, cgroup_root: &Path) -> anyhow::Result<usize> {
+/// Cgroups written into the map, chosen from `table` (cgroup id → path, as the cgroup
+/// decoder's walk of /sys/fs/cgroup gives it).
+pub fn sync(loaded: &Loaded, spec: &CgroupIdMap, table: HashMap<u64, String>) -> anyhow::Result<usize> {
     let name = &loaded.config.name;
     let map = loaded
         .object
@@ -25,8 +25,6 @@ pub fn sync(loaded: &Loaded, spec: &CgroupIdMap, cgroup_root: &Path) -> anyhow::
         .iter()
         .map(|r| regex::Regex::new(r).map_err(|e| anyhow!("config {name}: cgroup_id_map regexp {r:?}: {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut table = HashMap::new();
-    crate::decode::cgroup::walk(cgroup_root, &mut table);
     let mut paths: Vec<(u64, String)> =
         table.into_iter().filter(|(_, p)| regexps.iter().any(|r| r.is_match(p))).collect();
     paths.sort();

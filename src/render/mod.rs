@@ -2,15 +2,18 @@
 //! the snapshot alone, so a test can build a snapshot by hand and compare text exactly.
 //!
 //! * [`Format::Prom`]: Prometheus text format 0.0.4, byte for byte what Go's `expfmt` prints for
-//!   ebpf_exporter (spec §11), plus `decoder_errors_total` and two window gauges.
+//!   ebpf_exporter (docs/config-format.md#prometheus-text), plus `decoder_errors_total` and two
+//!   window gauges.
 //! * [`Format::Hist`]: bcc/libbpf-tools style terminal histograms and `labels : value` lists.
 //! * [`Format::Table`]: comfy-table tables; histograms summarised as count/p50/p90/p99/mean/sum.
 //! * [`Format::Json`]: one JSON document, schema in the `json` module's documentation.
 //! * [`Format::Folded`]: folded stacks (`comm;frame;frame count`) of stack metrics, the
 //!   counters with `kstack`/`ustack` labels (rule in the `stacks` module); nothing without them.
 //! * [`Format::Flamegraph`]: an SVG flame graph of the same stacks (inferno).
+//! * [`Format::Pprof`]: the same stacks as a gzipped pprof `profile.proto` (binary: only
+//!   through [`render_to`] / [`render_pprof_to`]; [`render`] gives an empty string for it).
 //!
-//! Every non-empty output ends with a newline; an output with nothing to say is empty.
+//! Every non-empty text output ends with a newline; an output with nothing to say is empty.
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,10 +25,13 @@ mod folded;
 mod hist;
 mod json;
 pub mod number;
+mod pprof;
 mod prom;
 mod stacks;
 mod table;
 mod units;
+
+pub use units::TimeUnit;
 
 /// Output format, as chosen on the command line (`--format prom|hist|table|json|folded|flamegraph`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -43,6 +49,9 @@ pub enum Format {
     Folded,
     /// An SVG flame graph of the stack metrics.
     Flamegraph,
+    /// A gzipped pprof profile (profile.proto) of the stack metrics, for `go tool pprof`,
+    /// Pyroscope, Parca, Grafana, speedscope. Binary: to --output FILE or a pipe.
+    Pprof,
 }
 
 /// Rendering options.
@@ -51,11 +60,15 @@ pub struct Options {
     /// Prepended to every metric family name in `prom` output (ebpf_exporter uses
     /// `ebpf_exporter_`). Other formats print the config's metric names unchanged.
     pub prefix: String,
+    /// The unit of time-valued histograms in `hist` and `table` (`--unit`).
+    pub unit: TimeUnit,
+    /// `table`: at most this many rows per metric, largest first (`--top`).
+    pub top: Option<usize>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { prefix: "ebpfx_".to_string() }
+        Options { prefix: "ebpfx_".to_string(), unit: TimeUnit::default(), top: None }
     }
 }
 
@@ -63,11 +76,13 @@ impl Default for Options {
 pub fn render(format: Format, snapshot: &Snapshot, opts: &Options) -> String {
     match format {
         Format::Prom => prom::render(snapshot, opts),
-        Format::Hist => hist::render(snapshot),
-        Format::Table => table::render(snapshot),
+        Format::Hist => hist::render(snapshot, opts),
+        Format::Table => table::render(snapshot, opts),
         Format::Json => json::render(snapshot),
         Format::Folded => folded::render(snapshot),
         Format::Flamegraph => flamegraph::render(snapshot),
+        // Binary: see render_to.
+        Format::Pprof => String::new(),
     }
 }
 
@@ -81,16 +96,32 @@ pub fn render_to(
 ) -> std::io::Result<()> {
     match format {
         Format::Prom => prom::render_to(snapshot, opts, sink),
+        Format::Pprof => pprof::render_to(snapshot, None, sink),
         other => sink.write_all(render(other, snapshot, opts).as_bytes()),
     }
 }
 
 pub use stacks::has_stack_labels;
 
+/// Writes `snapshot`'s stack metrics as a gzipped pprof profile. `frequency_hz`, the sampling
+/// frequency of the programs that counted the samples, adds the `cpu/nanoseconds` value type.
+pub fn render_pprof_to(
+    snapshot: &Snapshot,
+    frequency_hz: Option<u64>,
+    sink: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    pprof::render_to(snapshot, frequency_hz, sink)
+}
+
 impl Format {
     /// Whether the format prints only stack metrics (and so needs a config that has one).
     pub fn needs_stacks(self) -> bool {
-        matches!(self, Format::Folded | Format::Flamegraph)
+        matches!(self, Format::Folded | Format::Flamegraph | Format::Pprof)
+    }
+
+    /// Whether the output is binary (refused on a terminal).
+    pub fn is_binary(self) -> bool {
+        matches!(self, Format::Pprof)
     }
 }
 
@@ -103,11 +134,11 @@ fn type_name(values: &MetricValues) -> &'static str {
     }
 }
 
-/// The buckets of a series as every format prints them: sorted by `le` (stable, so the
-/// cumulative values keep their config-order meaning, quirk Q7), one bucket per `le` (when a
-/// `fixed` config repeats a key the later one wins, as in the reference's Go map), and no
+/// The buckets of a series as every format prints them: sorted by `le` (stable, so the cumulative
+/// values keep their config-order meaning, docs/config-format.md#histograms), one bucket per `le`
+/// (when a `fixed` config repeats a key the later one wins, as in the reference's Go map), and no
 /// non-finite bounds (the `+Inf` bucket is always the series count, printed separately).
-fn sorted_buckets(series: &HistogramSeries) -> Vec<Bucket> {
+pub(crate) fn sorted_buckets(series: &HistogramSeries) -> Vec<Bucket> {
     let mut buckets: Vec<Bucket> = series.buckets.iter().copied().filter(|b| b.le.is_finite()).collect();
     buckets.sort_by(|a, b| a.le.total_cmp(&b.le));
     let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
@@ -198,7 +229,7 @@ mod tests {
 
     #[test]
     fn sorted_buckets_keeps_config_order_cumulatives() {
-        // fixed keys [4, 1, 2] with raw counts 5, 7, 9 (quirk Q7)
+        // fixed keys [4, 1, 2] with raw counts 5, 7, 9 (docs/config-format.md#histograms)
         let s = series(&[(4.0, 5), (1.0, 12), (2.0, 21)]);
         let got: Vec<(f64, u64)> = sorted_buckets(&s).iter().map(|b| (b.le, b.cumulative)).collect();
         assert_eq!(got, vec![(1.0, 12), (2.0, 21), (4.0, 5)]);

@@ -1,4 +1,5 @@
-//! Prometheus text format 0.0.4, as Go's `expfmt` prints ebpf_exporter's registry (spec §11).
+//! Prometheus text format 0.0.4, as Go's `expfmt` prints ebpf_exporter's registry
+//! (docs/config-format.md#prometheus-text).
 //!
 //! * Family name = prefix + metric name; families sorted by name byte-wise, one group each
 //!   (metrics of the same name from different configs are merged into one group).
@@ -492,7 +493,7 @@ mod tests {
     }
 
     fn opts() -> Options {
-        Options { prefix: "ebpf_exporter_".into() }
+        Options { prefix: "ebpf_exporter_".into(), ..Default::default() }
     }
 
     /// The lines of the output belonging to family `name` (prefixed).

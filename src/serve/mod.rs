@@ -22,6 +22,8 @@ pub struct Collector {
     start: Instant,
     start_stats: HashMap<u32, RunStats>,
     pub render: Options,
+    /// `--by`: the exported labels.
+    pub by: Option<crate::regroup::By>,
     /// When the decoders (and their caches of decoded label values) were last made new.
     decoders_since: Instant,
 }
@@ -41,6 +43,7 @@ impl Collector {
             start: Instant::now(),
             start_stats,
             render,
+            by: None,
             decoders_since: Instant::now(),
         }
     }
@@ -54,6 +57,9 @@ impl Collector {
         let read = self.session.read()?;
         let window = Window { start: self.start_wall, end: SystemTime::now(), length: self.start.elapsed() };
         let mut snapshot = self.session.snapshot(&read, None, window, &self.start_stats);
+        if let Some(by) = &self.by {
+            crate::regroup::regroup(&mut snapshot, by);
+        }
         snapshot.self_metrics.push(start_time(&self.session.config_names, self.start_wall));
         Ok(snapshot)
     }

@@ -10,9 +10,73 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ebpfx")
 }
 
-/// Directory with the compiled built-in objects (NAME.bpf.o) and test objects (tests/NAME.bpf.o).
+/// Directory with the compiled built-in objects (NAME.bpf.o).
 pub fn object_dir() -> PathBuf {
     PathBuf::from(env!("EBPFX_OBJECT_DIR"))
+}
+
+/// The test-only object compiled from `tests/bpf/NAME.bpf.c`. build.rs does not build these
+/// (users' builds never need them): the tests compile each one on first use, with the compiler,
+/// flags and libbpf headers build.rs uses for the built-ins, into
+/// `$CARGO_TARGET_TMPDIR/bpf-objects/`, again only when a source or header is newer than the
+/// object. The object appears by rename, so test binaries running side by side never read a
+/// half-written one.
+pub fn test_object(name: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = manifest.join("tests").join("bpf").join(format!("{name}.bpf.c"));
+    assert!(src.is_file(), "no test BPF source {}", src.display());
+    let bpf_dir = manifest.join("bpf");
+    let vmlinux_dir = bpf_dir.join("vmlinux");
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bpf-objects");
+    std::fs::create_dir_all(&out_dir).expect("create bpf-objects dir");
+    let obj = out_dir.join(format!("{name}.bpf.o"));
+
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut inputs = vec![src.clone()];
+    for dir in [&bpf_dir, &vmlinux_dir] {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            inputs.extend(
+                rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "h")),
+            );
+        }
+    }
+    let newest_input = inputs.iter().filter_map(|p| mtime(p)).max();
+    if let (Some(built), Some(newest)) = (mtime(&obj), newest_input) {
+        if built >= newest {
+            return obj;
+        }
+    }
+
+    let tmp = out_dir.join(format!(".{name}.{}.tmp.o", std::process::id()));
+    let out = Command::new(env!("EBPFX_BPF_CLANG"))
+        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+        .arg(format!("-D__TARGET_ARCH_{}", env!("EBPFX_BPF_ARCH")))
+        .arg("-I")
+        .arg(&vmlinux_dir)
+        .arg("-I")
+        .arg(env!("EBPFX_BPF_INCLUDE"))
+        .arg("-I")
+        .arg(&bpf_dir)
+        .arg("-idirafter")
+        .arg(env!("EBPFX_BPF_MULTIARCH_INCLUDE"))
+        .arg("-c")
+        .arg(&src)
+        .arg("-o")
+        .arg(&tmp)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {} for {}: {e}", env!("EBPFX_BPF_CLANG"), src.display()));
+    assert!(out.status.success(), "compiling {} failed:\n{}", src.display(), text(&out.stderr));
+    let strip = env!("EBPFX_BPF_STRIP");
+    if !strip.is_empty() {
+        // Drops DWARF, keeps BTF and CO-RE relocations, as build.rs does for the built-ins.
+        let st = Command::new(strip).arg("-g").arg(&tmp).status().expect("run llvm-strip");
+        assert!(st.success(), "{strip} -g {} failed", tmp.display());
+    }
+    std::fs::rename(&tmp, &obj).unwrap_or_else(|e| panic!("rename {} -> {}: {e}", tmp.display(), obj.display()));
+    obj
 }
 
 /// A scratch directory on a real disk (O_DIRECT does not work on tmpfs), removed on drop.
@@ -63,6 +127,50 @@ pub fn require_root(test: &str) -> bool {
     }
     eprintln!("SKIPPED {test}: needs root (live BPF test)");
     false
+}
+
+/// A command name no other process on the machine has: `tag` plus this test process' id and a
+/// counter, cut to the kernel's 15 bytes. Live tests count their own workload under it.
+pub fn unique_comm(tag: &str) -> String {
+    let mut name = format!("{tag}{}x{}", std::process::id(), unique());
+    name.truncate(15);
+    name
+}
+
+/// Runs `f` on a thread whose command name (comm) is `name`, and waits for it.
+pub fn on_named_thread<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .expect("spawn named thread")
+        .join()
+        .expect("named thread panicked")
+}
+
+/// The cgroup v2 hierarchy: /sys/fs/cgroup/unified on a hybrid host, else /sys/fs/cgroup.
+pub fn cgroup_v2_root() -> &'static str {
+    if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        "/sys/fs/cgroup/unified"
+    } else {
+        "/sys/fs/cgroup"
+    }
+}
+
+/// A cgroup (v2) of the test's own, removed on drop (after its processes have exited).
+pub struct OwnCgroup(pub String);
+
+impl OwnCgroup {
+    pub fn new(tag: &str) -> OwnCgroup {
+        let path = format!("{}/ebpfx-{tag}-{}-{}", cgroup_v2_root(), std::process::id(), unique());
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("create cgroup {path}: {e}"));
+        OwnCgroup(path)
+    }
+}
+
+impl Drop for OwnCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
 }
 
 /// Live tests load programs and count events machine-wide: run them one at a time.
@@ -291,12 +399,18 @@ pub fn sh(cmd: &str) -> String {
     text(&out.stdout)
 }
 
-/// Runs a built-in for `window` while `workload` runs (after attach); returns the prom text.
-pub fn run_builtin(name: &str, window: &str, workload: impl FnOnce()) -> String {
-    let run = start_attached(&["run", name, "--for", window, "--format", "prom"], 1);
+/// Runs a built-in while `workload` runs (after attach) and ends its window with Ctrl-C as soon
+/// as the workload returns (the results still print): no test waits out a fixed window. Every
+/// workload here waits for what it measures (its own syscalls, IO, sleeps, child processes), so
+/// its events are in the maps when it returns. Returns the prom text.
+pub fn run_builtin(name: &str, workload: impl FnOnce()) -> String {
+    const SIGINT: i32 = 2;
+    let run = start_attached(&["run", name, "--for", "120s", "--format", "prom"], 1);
     workload();
+    run.signal(SIGINT);
     let (code, prom, err) = run.finish();
     assert_eq!(code, Some(0), "{name}: {err}");
+    assert!(err.contains("interrupted"), "{name}: the window did not end on Ctrl-C: {err}");
     assert!(!err.contains("warning"), "{name}: unexpected warning: {err}");
     promtool_check(&prom);
     prom
@@ -318,7 +432,7 @@ pub fn add_test_config(dir: &Scratch, as_name: &str, yaml: &str, object: &str) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("configs").join(format!("{yaml}.yaml"));
     std::fs::copy(&src, dir.path().join(format!("{as_name}.yaml")))
         .unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
-    let obj = object_dir().join("tests").join(format!("{object}.bpf.o"));
+    let obj = test_object(object);
     std::fs::copy(&obj, dir.path().join(format!("{as_name}.bpf.o")))
         .unwrap_or_else(|e| panic!("copy {}: {e}", obj.display()));
 }
