@@ -330,9 +330,8 @@ pub struct RenderArgs {
     pub by: Option<Vec<String>>,
 }
 
-/// The longest `--for` or `--interval` (`commands::run` refuses longer ones): deadlines stay far
-/// from the limits of `Instant`.
-pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
+/// The longest `--for` or `--interval` (defined in `grammar`, which parses durations).
+pub use crate::grammar::MAX_DURATION;
 
 /// humantime durations: `500ms`, `30s`, `2m`, `1h30m`; a bare number is seconds (`5`, `0.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use crate::assemble::{build_snapshot, note_full_maps};
 use crate::catalog::Resolved;
-use crate::commands::Globals;
 use crate::config::Config;
 use crate::decode::{Decoders, Env};
 use crate::events::EventCounters;
@@ -14,6 +13,13 @@ use crate::loader::{self, LoadOptions, Loaded};
 use crate::model::{Snapshot, Window};
 use crate::raw::RawMap;
 use crate::selfmetrics::{self, ProgramRow, RunStats, StatsGuard};
+
+/// How much `attach` says on stderr (the command's `-q` and `-v`).
+#[derive(Clone, Copy, Debug)]
+pub struct Notes {
+    pub quiet: bool,
+    pub verbose: u8,
+}
 
 /// Attached configs and everything needed to read and decode them.
 pub struct Session {
@@ -38,12 +44,7 @@ pub struct Read {
 impl Session {
     /// Opens and checks every config's object, then loads and attaches them all, switches on
     /// run-time statistics and opens the perf buffers. `what` names the command in notes.
-    pub fn attach(
-        resolved: &[Resolved],
-        opts: &LoadOptions,
-        globals: &Globals<'_>,
-        what: &str,
-    ) -> anyhow::Result<Session> {
+    pub fn attach(resolved: &[Resolved], opts: &LoadOptions, globals: Notes, what: &str) -> anyhow::Result<Session> {
         loader::init_libbpf_logging(globals.verbose);
         // Objects are opened and checked against their configs before anything is loaded.
         let prepared = resolved.iter().map(|r| loader::prepare(r, opts)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -137,7 +138,7 @@ impl Session {
 }
 
 /// Loads and attaches one prepared config, saying what was left out.
-fn load_one(p: loader::Prepared, opts: &LoadOptions, globals: &Globals<'_>, what: &str) -> anyhow::Result<Loaded> {
+fn load_one(p: loader::Prepared, opts: &LoadOptions, globals: Notes, what: &str) -> anyhow::Result<Loaded> {
     let r = &p.resolved;
     if r.config.tracing_spans > 0 && !globals.quiet {
         crate::say!(

@@ -93,7 +93,12 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         globals: flow_globals,
         probe,
     };
-    let session = Session::attach(&resolved, &opts, globals, "a one-shot run")?;
+    let session = Session::attach(
+        &resolved,
+        &opts,
+        crate::session::Notes { quiet: globals.quiet, verbose: globals.verbose },
+        "a one-shot run",
+    )?;
     let sample_frequency_hz = sample_frequency(&session.loaded, args.frequency);
 
     let interval = if args.watch { Some(args.interval.unwrap_or(WATCH_INTERVAL)) } else { args.interval };

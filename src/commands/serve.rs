@@ -59,7 +59,12 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         globals: flow_globals,
         probe,
     };
-    let session = Session::attach(&resolved, &opts, globals, "serve")?;
+    let session = Session::attach(
+        &resolved,
+        &opts,
+        crate::session::Notes { quiet: globals.quiet, verbose: globals.verbose },
+        "serve",
+    )?;
     caps::drop_all_but(keep)?;
     if globals.verbose > 0 {
         let (eff, _) = caps::current().unwrap_or_default();
