@@ -142,13 +142,13 @@ fn main() -> anyhow::Result<()> {
         let now = SystemTime::now();
         let snap = Snapshot {
             window: Window { start: now, end: now, length: Duration::from_secs(1) },
-            metrics: vec![metric],
+            metrics: vec![metric.metric],
             decoder_errors: vec![("bigmap".into(), 0)],
             warnings: vec![],
             self_metrics: vec![],
         };
         let mut sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
-        render_to(Format::Prom, &snap, &Options { prefix: "ebpfx_".into() }, &mut sink)?;
+        render_to(Format::Prom, &snap, &Options { prefix: "ebpfx_".into(), ..Options::default() }, &mut sink)?;
         times.push(t.elapsed());
     }
     let one_shot = median(times);
