@@ -420,6 +420,29 @@ fn live_textfile_mode_and_one_shot_files_coexist_in_node_exporter() {
     assert!(temps.is_empty(), "temp files left: {temps:?}");
 }
 
+#[test]
+fn live_serve_by_none_merges_the_labels_away() {
+    if !require_root("live_serve_by_none_merges_the_labels_away") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("serve-by");
+    let work = Scratch::new("serve-by-bin");
+    let (binary, _comm) = unique_binary(&work, "srvby");
+    let file = dir.path().join("serve.prom");
+    let serve =
+        Serve::start(&["exec", "--by", "none", "--output", file.to_str().expect("utf8"), "--interval", "300ms"]);
+    exec_n(&binary, 3);
+    std::thread::sleep(Duration::from_millis(1000));
+    let textfile = std::fs::read_to_string(&file).expect("serve's textfile");
+    assert_eq!(serve.stop(), Some(0));
+    promtool_check(&textfile);
+    assert!(!textfile.contains("ebpfx_exec_total{"), "--by none leaves no labels:\n{textfile}");
+    // Other processes exec too: at least our three.
+    let total = prom_value(&textfile, "ebpfx_exec_total").unwrap_or(0.0);
+    assert!(total >= 3.0, "{textfile}");
+}
+
 /// Reads what the server sends until it closes or `limit` passes.
 fn read_reply(s: &mut TcpStream, limit: Duration) -> String {
     s.set_read_timeout(Some(limit)).expect("timeout");
@@ -521,7 +544,7 @@ fn bad_serve_flags_are_usage_errors_before_anything_attaches() {
     let web = dir.write("web.yml", "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n");
     let bad_hash = dir.write("hash.yml", "basic_auth_users:\n  alice: hunter2\n");
     let unknown = dir.write("unknown.yml", "tls_config: {}\n");
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["serve", "syscalls", "--web.listen-address", "9435"], "--web.listen-address"),
         (&["serve", "syscalls", "--web.telemetry-path", "metrics"], "--web.telemetry-path"),
         (&["serve", "syscalls", "--capabilities.keep", "cap_fly"], "cap_fly"),
@@ -530,6 +553,10 @@ fn bad_serve_flags_are_usage_errors_before_anything_attaches() {
         (&["serve", "syscalls", "--web.config.file", unknown.to_str().expect("utf8")], "tls_config"),
         (&["serve", "syscalls", "--output", "/nonexistent-dir/x.prom"], "--output"),
         (&["serve", "syscalls", "--output", "/tmp/x.prom", "--web.listen-address", ":1"], "cannot be used with"),
+        (&["serve", "syscalls", "--by", "nosuch"], "--by nosuch"),
+        (&["serve", "syscalls", "--addr", "notaprefix"], "--addr"),
+        // --probe repeats as for run: the second one is checked too.
+        (&["serve", "funccount", "--probe", "libc.so.6:malloc", "--probe", "nosuchbinary_xyz:f"], "nosuchbinary_xyz"),
     ];
     for (args, want) in cases {
         let o = ebpfx(args);
