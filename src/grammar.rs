@@ -61,6 +61,10 @@ pub fn split_positionals(words: &[String]) -> anyhow::Result<Positionals> {
     Ok(Positionals { names: names.to_vec(), interval, count })
 }
 
+/// The longest `--for` or `--interval` (`commands::run` refuses longer ones): deadlines stay far
+/// from the limits of `Instant`.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
+
 /// A bare number of seconds (`5`, `0.5`) as a duration.
 pub fn seconds(word: &str) -> Result<Duration, String> {
     let v: f64 = word.parse().map_err(|_| format!("{word:?} is not a number of seconds"))?;

@@ -5,16 +5,20 @@
 //! one that uses it back (tests/layout.rs fails on a cycle; docs/architecture.md has the map):
 //!
 //! ```text
-//! main ─> cli ─> commands::{run, render, check, list}
+//! main ─> cli ─> commands::{run, serve, render, check, list}
 //!                  │
 //!                  ├─ catalog ─> config         built-ins + --config-dir; the YAML, checked
 //!                  ├─ targets                   --probe, flow filters (no libbpf)
+//!                  ├─ session                   run and serve: attach once, read, assemble
 //!                  ├─ loader                    open, load, attach (uses targets, kallsyms)
 //!                  ├─ window                    THE loop: signals, deadline, progress, blocks
 //!                  │    per block:
 //!                  ├─ collect, events ─> raw    map contents, perf_event_array tallies
 //!                  ├─ assemble ─> decode ─> model   raw bytes → labels → one snapshot
 //!                  └─ output ─> render ─> model stdout, atomic files, push, remote_write, watch
+//!
+//! serve: session (attach once) ─> per scrape (serve::http asks the owning thread) or per
+//!        interval (window, textfile): session read ─> assemble ─> render
 //!
 //! render FILE: snapshot_file (a saved run) ─> assemble ─> output
 //! check: catalog ─> loader (check.rs)          list: catalog
@@ -46,6 +50,8 @@ pub mod raw;
 pub mod regroup;
 pub mod render;
 pub mod selfmetrics;
+pub mod serve;
+pub mod session;
 pub mod snapshot_file;
 pub mod stream;
 pub mod targets;

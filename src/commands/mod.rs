@@ -6,6 +6,7 @@ pub mod check;
 pub mod list;
 pub mod render;
 pub mod run;
+pub mod serve;
 
 /// The flags every subcommand takes (`--config-dir`, `-v`, `-q`).
 #[derive(Debug, Clone, Copy, Default)]
