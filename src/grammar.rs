@@ -5,10 +5,6 @@ use std::time::Duration;
 
 use crate::error::usage_err;
 
-/// The longest `--for` or `--interval` (`commands::run` refuses longer ones): deadlines stay far
-/// from the limits of `Instant`.
-pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(3650 * 86400);
-
 /// Whether `word` is a bare number (`1`, `10`, `0.5`): never a config name.
 pub fn is_bare_number(word: &str) -> bool {
     !word.is_empty() && word.parse::<f64>().is_ok_and(f64::is_finite) && !word.starts_with(['+', '-'])
