@@ -95,8 +95,18 @@ fetch_kernel() { # KERNEL -> prints the unpacked tree
 build() {
 	say "building the release ebpfx and functarget"
 	(cd "$ROOT" && "${CARGO:-cargo}" build --release --quiet --bin ebpfx --example functarget) || die "cargo build --release failed"
-	OBJ_DIR=$(ls -td "$ROOT"/target/release/build/ebpfx-*/out/tests 2>/dev/null | head -1)
-	[ -n "$OBJ_DIR" ] || die "no test BPF objects under target/release/build/ebpfx-*/out/tests"
+	# The compat test objects: build.rs compiles only the built-ins, so compile these here with
+	# the flags and the libbpf headers of the release build (as tests/common/mod.rs does).
+	local inc o
+	inc=$(ls -td "$ROOT"/target/release/build/libbpf-sys-*/out/include 2>/dev/null | head -1)
+	[ -n "$inc" ] || die "no libbpf headers under target/release/build/libbpf-sys-*/out/include"
+	OBJ_DIR="$ROOT/target/vm-objects"
+	mkdir -p "$OBJ_DIR"
+	for o in kprobe_mixed fentry_mixed drop30; do
+		clang -O2 -g -target bpf -D__TARGET_ARCH_x86 -I "$ROOT/bpf/vmlinux" -I "$inc" -I "$ROOT/bpf" \
+			-idirafter /usr/include/x86_64-linux-gnu -c "$ROOT/tests/bpf/$o.bpf.c" -o "$OBJ_DIR/$o.bpf.o" \
+			|| die "compiling tests/bpf/$o.bpf.c failed"
+	done
 }
 
 copy_libs() { # ELF -> its shared libraries (as this host resolves them) under $1's stage
