@@ -175,7 +175,13 @@ fn prom_query(port: u16, query: &str, time: Option<f64>) -> serde_json::Value {
     if let Some(t) = time {
         url.push_str(&format!("&time={t:.3}"));
     }
-    let body = ureq::get(&url).call().expect("query").into_body().read_to_string().expect("body");
+    // Prometheus opens its port before its storage is ready and answers 503 until then: the
+    // callers' wait loops retry on an empty answer.
+    let body = match ureq::get(&url).call() {
+        Ok(r) => r.into_body().read_to_string().expect("body"),
+        Err(ureq::Error::StatusCode(503)) => return serde_json::Value::Null,
+        Err(e) => panic!("query {query}: {e}"),
+    };
     serde_json::from_str(&body).expect("json")
 }
 
