@@ -15,3 +15,12 @@ pub struct Globals<'a> {
     pub verbose: u8,
     pub quiet: bool,
 }
+
+/// The render options of `--prefix`, `--unit` and `--top` (run and render).
+fn render_options(out: &crate::cli::OutputArgs, series: &crate::cli::SeriesArgs) -> crate::render::Options {
+    crate::render::Options {
+        prefix: series.prefix.clone(),
+        unit: out.unit,
+        top: out.top.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    }
+}

@@ -34,10 +34,13 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         resolved.push(catalog.resolve(name)?);
     }
     crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
-    let probe = crate::targets::apply(&mut resolved, &args.probe)?;
-    let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
-    let by =
-        crate::regroup::parse_and_check(args.by.as_deref(), &resolved.iter().map(|r| &r.config).collect::<Vec<_>>())?;
+    let probe = crate::targets::apply(&mut resolved, &args.attach.probe)?;
+    let flow_globals =
+        crate::targets::flows::globals(args.attach.port, args.attach.addr.as_deref(), args.attach.state.as_deref())?;
+    let by = crate::regroup::parse_and_check(
+        args.series.by.as_deref(),
+        &resolved.iter().map(|r| &r.config).collect::<Vec<_>>(),
+    )?;
     let keep = caps::parse(&args.capabilities_keep)?;
     let path = &args.telemetry_path;
     if !path.starts_with('/') || path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
@@ -52,10 +55,10 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let listener = if output.is_none() { Some(http::bind(&args.listen_address)?) } else { None };
 
     let opts = LoadOptions {
-        strict: args.strict,
+        strict: args.attach.strict,
         verbose: globals.verbose,
-        btf: args.btf.clone(),
-        frequency: args.frequency,
+        btf: args.attach.btf.clone(),
+        frequency: args.attach.frequency,
         globals: flow_globals,
         probe,
     };
@@ -70,7 +73,7 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         let (eff, _) = caps::current().unwrap_or_default();
         crate::say!("ebpfx: attached; capabilities kept: {}", caps::names(eff));
     }
-    let render = Options { prefix: args.prefix.clone(), ..Options::default() };
+    let render = Options { prefix: args.series.prefix.clone(), ..Options::default() };
     let mut collector = Collector::new(session, render);
     collector.by = by;
 
