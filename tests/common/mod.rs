@@ -568,3 +568,40 @@ pub fn prom_get(prom: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
     want.sort();
     prom_rows(prom, name).into_iter().find(|(l, _)| *l == want).map(|(_, v)| v)
 }
+
+/// `tests/burner.c` compiled into `out` with `cc -O0 -fno-omit-frame-pointer`: BPF walks user
+/// stacks by frame pointers, and rustc omits them unless the whole build forces them.
+pub fn build_burner(out: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/burner.c");
+    let st = Command::new("cc")
+        .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
+        .arg(out)
+        .arg(&src)
+        .status()
+        .expect("run cc (build-essential) to compile tests/burner.c");
+    assert!(st.success(), "cc failed to compile {}", src.display());
+    out.to_path_buf()
+}
+
+/// A running CPU burner ([`build_burner`]), burning when `start` returns, killed on drop. It
+/// runs 60 s at most, so it is alive when ebpfx symbolizes its stacks at the window's end.
+pub struct Burner(pub Child);
+
+impl Burner {
+    pub fn start(path: &Path) -> Burner {
+        let mut child = Command::new(path).arg("60").stdout(Stdio::piped()).spawn().expect("start the burner");
+        // It prints one line once it is burning.
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("burner stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("read burner output");
+        assert!(line.starts_with("burning"), "burner said {line:?}");
+        Burner(child)
+    }
+}
+
+impl Drop for Burner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
