@@ -605,3 +605,100 @@ impl Drop for Burner {
         let _ = self.0.wait();
     }
 }
+
+/// Whether a tool a test needs works: true if `probe` succeeds; otherwise the test is skipped
+/// (with a message) or, under CI=true, fails.
+pub fn tool_ready(tool: &str, package: &str, probe: &mut Command) -> bool {
+    let ok = probe.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if ok {
+        return true;
+    }
+    let msg = format!("this test needs {tool} (Debian package: {package}); it is not usable here");
+    if ci() {
+        panic!("{msg} (CI=true: a missing tool is a failure)");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
+}
+
+/// Whether the tests run under CI=true (where a skip is a failure).
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A real terminal: a private tmux server with one `cols` x `rows` window running `argv` in
+/// `cwd`, killed (with what runs in it) on drop. Its socket is a path of its own, not a name
+/// under /tmp/tmux-UID, where a stale socket of an earlier run with the same pid can make
+/// new-session fail; new-session is tried three times.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Whether tmux is installed (see [`tool_ready`]).
+    pub fn ready() -> bool {
+        tool_ready("tmux", "tmux", Command::new("tmux").arg("-V"))
+    }
+
+    pub fn start(tag: &str, (cols, rows): (u16, u16), cwd: &Path, argv: &[&str]) -> Tmux {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let socket = format!("/tmp/ebpfx-tmux-{}-{tag}-{}-{nanos}", std::process::id(), unique());
+        let mut last = String::new();
+        for _ in 0..3 {
+            let out = Command::new("tmux")
+                .args(["-S", &socket, "-f", "/dev/null", "new-session", "-d"])
+                .args(["-x", &cols.to_string(), "-y", &rows.to_string(), "-c"])
+                .arg(cwd)
+                .args(argv)
+                .output()
+                .expect("start tmux");
+            if out.status.success() {
+                return Tmux { socket };
+            }
+            last = format!("{}: {}", out.status, text(&out.stderr));
+            let _ = std::fs::remove_file(&socket);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("tmux new-session failed 3 times: {last}");
+    }
+
+    /// `tmux send-keys` to the window.
+    pub fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-S", &self.socket, "send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success(), "tmux send-keys {keys:?} failed");
+    }
+
+    /// The window's screen as text.
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-S", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .expect("tmux capture-pane");
+        text(&out.stdout)
+    }
+
+    /// Polls the screen until `done` holds and returns it; fails after 30 s (a wedged program
+    /// must fail the test, not hang it).
+    pub fn wait_for(&self, done: impl Fn(&str) -> bool, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "waiting for {what}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-S", &self.socket, "kill-server"]).status();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
