@@ -559,10 +559,7 @@ fn bad_serve_flags_are_usage_errors_before_anything_attaches() {
         (&["serve", "funccount", "--probe", "libc.so.6:malloc", "--probe", "nosuchbinary_xyz:f"], "nosuchbinary_xyz"),
     ];
     for (args, want) in cases {
-        let o = ebpfx(args);
-        let err = text(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: {err}");
+        assert_usage_error(args, &[want]);
     }
 }
 

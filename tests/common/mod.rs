@@ -702,3 +702,61 @@ impl Drop for Tmux {
         let _ = std::fs::remove_file(&self.socket);
     }
 }
+
+/// A histogram config in the shape of the built-in biolatency (device, operation, exp2 bucket
+/// key) that loads with the built-in biolatency object: tests break one key of it at a time.
+pub const BIOLATENCY_HIST: &str = r#"
+metrics:
+  histograms:
+    - name: bio_latency_seconds
+      help: Block IO latency
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 27
+      bucket_multiplier: 0.000001
+      labels:
+        - name: device
+          size: 4
+          decoders: [{name: majorminor}]
+        - name: operation
+          size: 1
+          padding: 3
+          decoders: [{name: uint}]
+        - name: bucket
+          size: 8
+          decoders: [{name: uint}]
+"#;
+
+/// A config directory holding NAME.yaml for each (name, text), each beside a copy of the
+/// built-in biolatency object.
+pub fn biolatency_config_dir(configs: &[(&str, &str)]) -> Scratch {
+    let s = Scratch::new("configs");
+    for (name, yaml) in configs {
+        s.write(&format!("{name}.yaml"), yaml);
+        std::fs::copy(object_dir().join("biolatency.bpf.o"), s.path().join(format!("{name}.bpf.o")))
+            .expect("copy object");
+    }
+    s
+}
+
+/// Runs ebpfx with `args`: exit 2 (a usage or config error), no panic, and every needle in its
+/// stderr.
+pub fn assert_usage_error(args: &[&str], needles: &[&str]) {
+    let out = ebpfx(args);
+    assert_exit_2_saying(args, &out, &text(&out.stderr), needles);
+}
+
+/// [`assert_usage_error`] with the needles looked for in stdout and stderr (`check` lists
+/// problems on stdout; other commands print the error on stderr).
+pub fn assert_exit_2(args: &[&str], needles: &[&str]) {
+    let out = ebpfx(args);
+    assert_exit_2_saying(args, &out, &format!("{}{}", text(&out.stdout), text(&out.stderr)), needles);
+}
+
+fn assert_exit_2_saying(args: &[&str], out: &Output, said: &str, needles: &[&str]) {
+    assert_eq!(out.status.code(), Some(2), "args {args:?}: expected exit 2, got {:?}\n{said}", out.status);
+    for n in needles {
+        assert!(said.contains(n), "args {args:?}: output lacks {n:?}:\n{said}");
+    }
+    assert!(!said.contains("panicked"), "{said}");
+}
