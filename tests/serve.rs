@@ -8,47 +8,6 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn ci() -> bool {
-    std::env::var("CI").map(|v| v == "true").unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// A process killed on drop.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a peer (prometheus, node_exporter) and waits until it listens; None (skip) when it
-/// is not installed, except under CI.
-fn start_peer(bin: &str, args: &[String], port: u16, log: &std::path::Path) -> Option<Proc> {
-    let err = std::fs::File::create(log).expect("log file");
-    let child = match Command::new(bin).args(args).stdout(Stdio::null()).stderr(err).spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(!ci(), "{bin} not available under CI: {e}");
-            eprintln!("SKIPPED: {bin} not installed ({e})");
-            return None;
-        }
-    };
-    let p = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(p);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{bin} did not listen on 127.0.0.1:{port}: {}", std::fs::read_to_string(log).unwrap_or_default());
-}
-
 /// `ebpfx -v serve ARGS`, returned once it says it serves.
 struct Serve {
     child: Child,
@@ -291,7 +250,7 @@ fn live_serve_scraped_by_prometheus_over_tls_with_basic_auth() {
             format!("--web.listen-address=127.0.0.1:{pport}"),
         ],
         pport,
-        &log,
+        Some(&log),
     ) else {
         return;
     };
@@ -380,7 +339,7 @@ fn live_textfile_mode_and_one_shot_files_coexist_in_node_exporter() {
             format!("--collector.textfile.directory={}", dir.path().display()),
         ],
         port,
-        &log,
+        Some(&log),
     ) else {
         return;
     };

@@ -760,3 +760,51 @@ fn assert_exit_2_saying(args: &[&str], out: &Output, said: &str, needles: &[&str
     }
     assert!(!said.contains("panicked"), "{said}");
 }
+
+/// A free TCP port on 127.0.0.1 (the kernel's pick, released for the caller to listen on).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A peer process (node_exporter, Prometheus, Pushgateway), killed on drop.
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the peer `bin ARGS` (its stderr into `log`, if given) and waits until it listens on
+/// 127.0.0.1:`port`. None (a skip, with a message) when it is not installed, except under CI.
+pub fn start_peer(bin: &str, args: &[String], port: u16, log: Option<&Path>) -> Option<Peer> {
+    start_peer_when(bin, args, log, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+}
+
+/// [`start_peer`], ready when `ready()` holds (30 s at most).
+pub fn start_peer_when(bin: &str, args: &[String], log: Option<&Path>, ready: impl Fn() -> bool) -> Option<Peer> {
+    let stderr = match log {
+        Some(log) => Stdio::from(std::fs::File::create(log).expect("log file")),
+        None => Stdio::null(),
+    };
+    let child = match Command::new(bin).args(args).stdout(Stdio::null()).stderr(stderr).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(!ci(), "{bin} not available under CI: {e}");
+            eprintln!("SKIPPED: {bin} not installed ({e})");
+            return None;
+        }
+    };
+    let peer = Peer(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if ready() {
+            return Some(peer);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = log.map(|l| std::fs::read_to_string(l).unwrap_or_default()).unwrap_or_default();
+    panic!("{bin} did not become ready within 30 s: {log}");
+}
