@@ -808,3 +808,33 @@ pub fn start_peer_when(bin: &str, args: &[String], log: Option<&Path>, ready: im
     let log = log.map(|l| std::fs::read_to_string(l).unwrap_or_default()).unwrap_or_default();
     panic!("{bin} did not become ready within 30 s: {log}");
 }
+
+/// Starts ebpfx with `args`, stdout and stderr piped (see [`wait_or_kill`]).
+pub fn spawn_ebpfx(args: &[&str]) -> Child {
+    Command::new(bin())
+        .args(args)
+        .env_remove("EBPFX_CONFIG_DIR")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ebpfx")
+}
+
+/// Waits for `child` to exit; kills it and fails after `limit` (a safety net: a hang is the
+/// defect, not slowness).
+pub fn wait_or_kill(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
