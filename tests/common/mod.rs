@@ -437,55 +437,62 @@ pub fn add_test_config(dir: &Scratch, as_name: &str, yaml: &str, object: &str) {
         .unwrap_or_else(|e| panic!("copy {}: {e}", obj.display()));
 }
 
-/// The `examples/probe_target` binary (a uprobe target), built on first use with the profile of
-/// the running test binary: `cargo test --test X` does not build examples by itself.
+/// The `examples/probe_target` binary (a uprobe target), see [`example`].
 pub fn probe_target() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("current_exe");
-            // target/<profile>/deps/<test binary>
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
-            let path = profile_dir.join("examples").join("probe_target");
-            if let Ok(cargo) = std::env::var("CARGO") {
-                let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
-                let profile = if profile == "debug" { "dev" } else { profile };
-                let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-                let mut cmd = Command::new(cargo);
-                cmd.args(["build", "--quiet", "--example", "probe_target", "--profile", profile, "--manifest-path"])
-                    .arg(&manifest)
-                    .stdin(Stdio::null());
-                // The variables cargo sets for a test process (CARGO_MANIFEST_DIR, CARGO_PKG_*,
-                // ...) would reach build scripts that watch them and make this build and the
-                // next `cargo test` rebuild dependencies: the nested cargo gets the user's
-                // environment without them.
-                for (key, _) in std::env::vars_os() {
-                    let k = key.to_string_lossy();
-                    let set_by_cargo = k == "OUT_DIR"
-                        || k == "CARGO_MANIFEST_DIR"
-                        || k == "CARGO_MANIFEST_PATH"
-                        || k == "CARGO_CRATE_NAME"
-                        || k == "CARGO_BIN_NAME"
-                        || k == "CARGO_PRIMARY_PACKAGE"
-                        || k == "CARGO_TARGET_TMPDIR"
-                        || k == "CARGO_RUSTC_CURRENT_DIR"
-                        || k.starts_with("CARGO_PKG_")
-                        || k.starts_with("CARGO_BIN_EXE_");
-                    if set_by_cargo {
-                        cmd.env_remove(&key);
-                    }
-                }
-                let out = cmd.output().expect("run cargo build --example probe_target");
-                assert!(out.status.success(), "cargo build --example probe_target failed: {}", text(&out.stderr));
+    example("probe_target")
+}
+
+/// The `examples/functarget` binary (functions to time and count), see [`example`].
+pub fn functarget() -> PathBuf {
+    example("functarget")
+}
+
+/// The `examples/NAME` binary, built on first use with the profile of the running test binary:
+/// `cargo test --test X` does not build examples by itself.
+pub fn example(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
+    let path = profile_dir.join("examples").join(name);
+    if built.iter().any(|b| b == name) {
+        return path;
+    }
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+        let profile = if profile == "debug" { "dev" } else { profile };
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--example", name, "--profile", profile, "--manifest-path"])
+            .arg(&manifest)
+            .stdin(Stdio::null());
+        // The variables cargo sets for a test process (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+        // ...) would reach build scripts that watch them and make this build and the
+        // next `cargo test` rebuild dependencies: the nested cargo gets the user's
+        // environment without them.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            let set_by_cargo = k == "OUT_DIR"
+                || k == "CARGO_MANIFEST_DIR"
+                || k == "CARGO_MANIFEST_PATH"
+                || k == "CARGO_CRATE_NAME"
+                || k == "CARGO_BIN_NAME"
+                || k == "CARGO_PRIMARY_PACKAGE"
+                || k == "CARGO_TARGET_TMPDIR"
+                || k == "CARGO_RUSTC_CURRENT_DIR"
+                || k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_BIN_EXE_");
+            if set_by_cargo {
+                cmd.env_remove(&key);
             }
-            assert!(
-                path.is_file(),
-                "{} is missing: run `cargo build --example probe_target` (with this profile)",
-                path.display()
-            );
-            path
-        })
-        .clone()
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("run cargo build --example {name}: {e}"));
+        assert!(out.status.success(), "cargo build --example {name} failed: {}", text(&out.stderr));
+    }
+    assert!(path.is_file(), "{} is missing: run `cargo build --example {name}` (with this profile)", path.display());
+    built.push(name.to_string());
+    path
 }
 
 /// `$PATH` for an ebpfx whose uprobe names `probe_target` without a directory: the examples
@@ -837,4 +844,28 @@ pub fn wait_or_kill(child: &mut Child, limit: Duration, what: &str) -> std::proc
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A version-1 raw snapshot (what `run --save-raw` writes) of the built-in config `config` with
+/// one map of (key bytes, value) rows, and no self metrics.
+pub fn raw_snapshot_json(config: &str, map: &str, key_size: usize, rows: &[(Vec<u8>, u64)]) -> serde_json::Value {
+    let yaml_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(format!("{config}.yaml"));
+    let yaml = std::fs::read_to_string(&yaml_path).expect("built-in config");
+    let keys_hex: String = rows.iter().flat_map(|(k, _)| k.iter()).map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({
+        "kind": "ebpfx-raw-snapshot",
+        "version": 1,
+        "window": {"start_unix_ns": 1_700_000_000_000_000_000u64, "end_unix_ns": 1_700_000_002_000_000_000u64, "length_ns": 2_000_000_000u64},
+        "configs": [{
+            "name": config,
+            "origin": format!("configs/{config}.yaml (built-in)"),
+            "yaml": yaml,
+            "maps": [{
+                "name": map, "key_size": key_size, "slots": 1, "per_cpu": false, "max_entries": 4096,
+                "is_array": false, "keys_hex": keys_hex,
+                "values": rows.iter().map(|r| r.1).collect::<Vec<u64>>(),
+            }],
+        }],
+        "self_metrics": [],
+    })
 }
