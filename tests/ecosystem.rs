@@ -15,18 +15,7 @@ fn live_node_exporter_textfile_collector_reads_the_output() {
     }
     let _l = live_lock();
     let dir = Scratch::new("textfile");
-    let port = free_port();
-    let Some(_ne) = start_peer(
-        "prometheus-node-exporter",
-        &[
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--collector.disable-defaults".into(),
-            "--collector.textfile".into(),
-            format!("--collector.textfile.directory={}", dir.path().display()),
-        ],
-        port,
-        None,
-    ) else {
+    let Some((_ne, port)) = start_node_exporter(dir.path(), None) else {
         return;
     };
     let out_file = dir.path().join("biolatency.prom");

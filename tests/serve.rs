@@ -328,19 +328,8 @@ fn live_textfile_mode_and_one_shot_files_coexist_in_node_exporter() {
     promtool_check(&textfile);
     assert_eq!(prom_value(&textfile, &format!("ebpfx_exec_total{{comm=\"{comm}\"}}")), Some(7.0), "{textfile}");
 
-    let port = free_port();
-    let log = dir.path().join("..").join(format!("node_exporter-{port}.log"));
-    let Some(_ne) = start_peer(
-        "prometheus-node-exporter",
-        &[
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--collector.disable-defaults".into(),
-            "--collector.textfile".into(),
-            format!("--collector.textfile.directory={}", dir.path().display()),
-        ],
-        port,
-        Some(&log),
-    ) else {
+    let log = dir.path().join("..").join(format!("node_exporter-{}.log", std::process::id()));
+    let Some((_ne, port)) = start_node_exporter(dir.path(), Some(&log)) else {
         return;
     };
     let get = || {

@@ -210,17 +210,7 @@ pub fn start_attached(args: &[&str], configs: usize) -> Running {
 
 /// [`start_attached`] with extra environment variables.
 pub fn start_attached_env(args: &[&str], configs: usize, env: &[(&str, &str)]) -> Running {
-    let mut child = Command::new(bin())
-        .envs(env.iter().copied())
-        .arg("-v")
-        .args(args)
-        .env_remove("EBPFX_CONFIG_DIR")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ebpfx");
+    let mut child = ebpfx_command(&[&["-v"], args].concat()).envs(env.iter().copied()).spawn().expect("spawn ebpfx");
     let stderr = child.stderr.take().expect("stderr");
     let mut reader = BufReader::new(stderr);
     let mut lines = Vec::new();
@@ -790,6 +780,19 @@ pub fn start_peer(bin: &str, args: &[String], port: u16, log: Option<&Path>) -> 
     start_peer_when(bin, args, log, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
 }
 
+/// node_exporter with only its textfile collector, reading `dir`, listening on a free port of
+/// 127.0.0.1 (returned), its stderr into `log` if given; None as for [`start_peer`].
+pub fn start_node_exporter(dir: &Path, log: Option<&Path>) -> Option<(Peer, u16)> {
+    let port = free_port();
+    let args = [
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--collector.disable-defaults".into(),
+        "--collector.textfile".into(),
+        format!("--collector.textfile.directory={}", dir.display()),
+    ];
+    start_peer("prometheus-node-exporter", &args, port, log).map(|p| (p, port))
+}
+
 /// [`start_peer`], ready when `ready()` holds (30 s at most).
 pub fn start_peer_when(bin: &str, args: &[String], log: Option<&Path>, ready: impl Fn() -> bool) -> Option<Peer> {
     let stderr = match log {
@@ -816,17 +819,21 @@ pub fn start_peer_when(bin: &str, args: &[String], log: Option<&Path>, ready: im
     panic!("{bin} did not become ready within 30 s: {log}");
 }
 
-/// Starts ebpfx with `args`, stdout and stderr piped (see [`wait_or_kill`]).
-pub fn spawn_ebpfx(args: &[&str]) -> Child {
-    Command::new(bin())
-        .args(args)
+/// ebpfx with `args`, no stdin, stdout and stderr piped, no `$EBPFX_CONFIG_DIR`, no colour.
+pub fn ebpfx_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
         .env_remove("EBPFX_CONFIG_DIR")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ebpfx")
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Starts ebpfx with `args` ([`ebpfx_command`]; see [`wait_or_kill`]).
+pub fn spawn_ebpfx(args: &[&str]) -> Child {
+    ebpfx_command(args).spawn().expect("spawn ebpfx")
 }
 
 /// Waits for `child` to exit; kills it and fails after `limit` (a safety net: a hang is the
