@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use crate::catalog::{Catalog, Resolved};
+use crate::catalog::Resolved;
 use crate::cli::{RunArgs, MAX_DURATION};
 use crate::config::MetricKind;
 use crate::error::usage_err;
-use crate::loader::{self, LoadOptions, Loaded};
+use crate::loader::{self, Loaded};
 use crate::model::Snapshot;
 use crate::output::view::{check_binary_output, choose_format, local_time, render_for_to};
 use crate::output::{push, remote_write, watch, AtomicFile};
@@ -30,20 +30,9 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let args = &with_positionals(args)?;
     check_duration("--for", args.duration)?;
     check_duration("--interval", args.interval)?;
-    let catalog = Catalog::new(globals.config_dir)?;
-    let mut resolved: Vec<Resolved> = Vec::new();
-    for name in &args.names {
-        if resolved.iter().any(|r| r.config.name == *name) {
-            return Err(usage_err(format!("config {name:?} is named twice")));
-        }
-        // Every config is parsed and validated before any BPF is loaded.
-        resolved.push(catalog.resolve(name)?);
-    }
-    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
-    // Run-time targets and flag globals, checked (like the configs) before anything loads.
-    let probe = crate::targets::apply(&mut resolved, &args.attach.probe)?;
-    let flow_globals =
-        crate::targets::flows::globals(args.attach.port, args.attach.addr.as_deref(), args.attach.state.as_deref())?;
+    // Every config is parsed and validated, and the run-time targets checked, before any BPF
+    // is loaded.
+    let (resolved, opts) = super::resolve_and_target(&args.names, &args.attach, globals)?;
     let format = choose_format(args.out.format, args.out.output.is_some());
     let by = crate::regroup::parse_and_check(
         args.series.by.as_deref(),
@@ -92,14 +81,6 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let output = args.out.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let save_raw = args.save_raw.as_deref().map(|o| AtomicFile::create(o, "--save-raw")).transpose()?;
 
-    let opts = LoadOptions {
-        strict: args.attach.strict,
-        verbose: globals.verbose,
-        btf: args.attach.btf.clone(),
-        frequency: args.attach.frequency,
-        globals: flow_globals,
-        probe,
-    };
     let session = Session::attach(
         &resolved,
         &opts,

@@ -5,10 +5,8 @@
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::catalog::{Catalog, Resolved};
 use crate::cli::{ServeArgs, MAX_DURATION};
 use crate::error::usage_err;
-use crate::loader::LoadOptions;
 use crate::output::AtomicFile;
 use crate::render::Options;
 use crate::serve::http::{self, Scrape};
@@ -25,18 +23,7 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(100);
 
 pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
-    let catalog = Catalog::new(globals.config_dir)?;
-    let mut resolved: Vec<Resolved> = Vec::new();
-    for name in &args.names {
-        if resolved.iter().any(|r| r.config.name == *name) {
-            return Err(usage_err(format!("config {name:?} is named twice")));
-        }
-        resolved.push(catalog.resolve(name)?);
-    }
-    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
-    let probe = crate::targets::apply(&mut resolved, &args.attach.probe)?;
-    let flow_globals =
-        crate::targets::flows::globals(args.attach.port, args.attach.addr.as_deref(), args.attach.state.as_deref())?;
+    let (resolved, opts) = super::resolve_and_target(&args.names, &args.attach, globals)?;
     let by = crate::regroup::parse_and_check(
         args.series.by.as_deref(),
         &resolved.iter().map(|r| &r.config).collect::<Vec<_>>(),
@@ -54,14 +41,6 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let web = args.web_config_file.as_deref().map(WebConfig::load).transpose()?.unwrap_or_default();
     let listener = if output.is_none() { Some(http::bind(&args.listen_address)?) } else { None };
 
-    let opts = LoadOptions {
-        strict: args.attach.strict,
-        verbose: globals.verbose,
-        btf: args.attach.btf.clone(),
-        frequency: args.attach.frequency,
-        globals: flow_globals,
-        probe,
-    };
     let session = Session::attach(
         &resolved,
         &opts,
