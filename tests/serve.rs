@@ -242,15 +242,17 @@ fn live_serve_scraped_by_prometheus_over_tls_with_basic_auth() {
         ),
     );
     let log = dir.path().join("prometheus.log");
-    let Some(_prom) = start_peer(
+    let Some(_prom) = start_peer_when(
         "prometheus",
         &[
             format!("--config.file={}", prom_cfg.display()),
             format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
             format!("--web.listen-address=127.0.0.1:{pport}"),
         ],
-        pport,
         Some(&log),
+        // Ready when its HTTP API answers (it listens before its storage is up, and queries
+        // made in between fail).
+        || ureq::get(&format!("http://127.0.0.1:{pport}/-/ready")).call().is_ok(),
     ) else {
         return;
     };
