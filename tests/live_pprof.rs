@@ -12,7 +12,7 @@ fn go_pprof(args: &[&str], file: &Path) -> Option<String> {
     let out = match Command::new("go").args(["tool", "pprof"]).args(args).arg(file).output() {
         Ok(o) => o,
         Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
+            if ci() {
                 panic!("go (Debian golang-go) not available under CI: {e}");
             }
             eprintln!("go not found ({e}): skipping the go tool pprof checks");

@@ -122,7 +122,7 @@ pub fn require_root(test: &str) -> bool {
     if is_root() {
         return true;
     }
-    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+    if ci() {
         panic!("{test}: live BPF test needs root, and CI=true does not allow skipping it");
     }
     eprintln!("SKIPPED {test}: needs root (live BPF test)");
@@ -338,7 +338,7 @@ pub fn promtool_check(prom: &str) {
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
-            if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+            if ci() {
                 panic!("promtool not available under CI: {e}");
             }
             eprintln!("promtool not found ({e}): skipping the promtool check");
