@@ -87,28 +87,6 @@ pub struct RunArgs {
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
-    /// Output format. Default: prom when stdout is not a terminal or with --output; otherwise
-    /// histograms as hist and counters as a table.
-    #[arg(short, long, value_enum, value_name = "FORMAT")]
-    pub format: Option<Format>,
-
-    /// Write the results to FILE atomically (temp file in the same directory, then rename),
-    /// e.g. into node_exporter's textfile directory.
-    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
-    pub output: Option<PathBuf>,
-
-    /// Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_).
-    #[arg(long, value_name = "PREFIX", default_value = "ebpfx_", value_parser = parse_prefix)]
-    pub prefix: String,
-
-    /// Fail when any program cannot load or attach, instead of leaving it out with a warning.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux.
-    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
-    pub btf: Option<PathBuf>,
-
     /// Print a block every INTERVAL with the values of that interval only (like bcc's
     /// `[interval]`; a bare number is seconds); ends at --count blocks, at --for, or on Ctrl-C.
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
@@ -122,6 +100,17 @@ pub struct RunArgs {
     #[arg(short = 'T', long)]
     pub timestamp: bool,
 
+    /// A live table redrawn in place every interval (1s unless --interval), top-like: sorted,
+    /// cut to the terminal height, with totals. Ctrl-C quits and restores the terminal.
+    #[arg(short, long, conflicts_with_all = ["output", "push", "format", "save_raw"])]
+    pub watch: bool,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
+
+    #[command(flatten)]
+    pub series: SeriesArgs,
+
     /// Also store the raw map contents and the configs in FILE (JSON), to render later with
     /// `ebpfx render FILE` in any format, without root.
     #[arg(long, value_name = "FILE", conflicts_with = "interval", value_hint = ValueHint::FilePath)]
@@ -133,11 +122,6 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub push: Option<String>,
 
-    /// A live table redrawn in place every interval (1s unless --interval), top-like: sorted,
-    /// cut to the terminal height, with totals. Ctrl-C quits and restores the terminal.
-    #[arg(short, long, conflicts_with_all = ["output", "push", "format", "save_raw"])]
-    pub watch: bool,
-
     /// Job name of the pushed group (--push) and `job` label of remote-written series.
     #[arg(long, value_name = "NAME", default_value = "ebpfx")]
     pub job: String,
@@ -145,10 +129,64 @@ pub struct RunArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
 
+    #[command(flatten)]
+    pub attach: AttachArgs,
+}
+
+/// How `run` and `render` write their results: format, file, time unit, row limit.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Output format. Default: prom when stdout is not a terminal or with --output; otherwise
+    /// histograms as hist and counters as a table.
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// Write the results to FILE atomically (temp file in the same directory, then rename),
+    /// e.g. into node_exporter's textfile directory.
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub output: Option<PathBuf>,
+
+    /// Unit of time histograms in hist and table output (bcc prints usecs; -m is `--unit ms`).
+    /// Prometheus and JSON output keep seconds.
+    #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
+    pub unit: TimeUnit,
+
+    /// Tables (and `run --watch`) show the N largest rows of each metric, hist the N label sets
+    /// with the most observations; both say how many were left out.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+}
+
+/// The series of `run`, `render` and `serve`: metric name prefix and output labels.
+#[derive(Debug, Args, Clone)]
+pub struct SeriesArgs {
+    /// Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_).
+    #[arg(long, value_name = "PREFIX", default_value = "ebpfx_", value_parser = parse_prefix)]
+    pub prefix: String,
+
+    /// Output labels are exactly these: the config's other labels are summed away (counters)
+    /// or merged bucket-wise (histograms); `none` merges everything into one series.
+    /// bcc's `biolatency -D` is `--by device`.
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
+    pub by: Option<Vec<String>>,
+}
+
+/// How `run` and `serve` load and attach the configs, and what they point them at.
+#[derive(Debug, Args, Clone)]
+pub struct AttachArgs {
+    /// Fail when any program cannot load or attach, instead of leaving it out with a warning.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux.
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub btf: Option<PathBuf>,
+
     /// Sample HZ times a second per CPU: replaces the frequency of perf_event programs
     /// (`profile` samples at 99 Hz by default).
     #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u64).range(1..))]
     pub frequency: Option<u64>,
+
     /// Functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob
     /// (`libc.so.6:'malloc*'`); BINARY is a path, a name in $PATH, a library name, or `kernel`
     /// for kernel functions (kprobes). Repeatable: kernel and user targets mix in one run.
@@ -166,22 +204,6 @@ pub struct RunArgs {
     /// Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows).
     #[arg(long, value_name = "NAME")]
     pub state: Option<String>,
-
-    /// Unit of time histograms in hist and table output (bcc prints usecs; -m is `--unit ms`).
-    /// Prometheus and JSON output keep seconds.
-    #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
-    pub unit: TimeUnit,
-
-    /// Tables (and --watch) show the N largest rows of each metric, hist the N label sets with
-    /// the most observations; both say how many were left out.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub top: Option<u64>,
-
-    /// Output labels are exactly these: the config's other labels are summed away (counters)
-    /// or merged bucket-wise (histograms); `none` merges everything into one series.
-    /// bcc's `biolatency -D` is `--by device`.
-    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
-    pub by: Option<Vec<String>>,
 }
 
 /// Sending a run's results to the systems that gather many hosts: Pushgateway grouping labels
@@ -257,42 +279,11 @@ pub struct ServeArgs {
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration, requires = "output")]
     pub interval: Option<Duration>,
 
-    /// Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_).
-    #[arg(long, value_name = "PREFIX", default_value = "ebpfx_", value_parser = parse_prefix)]
-    pub prefix: String,
+    #[command(flatten)]
+    pub series: SeriesArgs,
 
-    /// Fail when any program cannot load or attach, instead of leaving it out with a warning.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux.
-    #[arg(long, value_name = "PATH")]
-    pub btf: Option<PathBuf>,
-
-    /// Sample HZ times a second per CPU: replaces the frequency of perf_event programs.
-    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u64).range(1..))]
-    pub frequency: Option<u64>,
-
-    /// Functions for funclatency/funccount: BINARY:FUNCTION (as for `run`). Repeatable.
-    #[arg(long, value_name = "BINARY:FUNCTION", add = ArgValueCompleter::new(crate::complete::probe_values))]
-    pub probe: Vec<String>,
-
-    /// Only flows with this local or remote port (tcpflows).
-    #[arg(long, value_name = "N")]
-    pub port: Option<u16>,
-
-    /// Only flows with a local or remote address in PREFIX, e.g. 10.0.0.0/8 (tcpflows).
-    #[arg(long, value_name = "PREFIX")]
-    pub addr: Option<String>,
-
-    /// Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows).
-    #[arg(long, value_name = "NAME")]
-    pub state: Option<String>,
-
-    /// Exported labels are exactly these: the config's other labels are summed away (counters)
-    /// or merged bucket-wise (histograms); `none` merges everything into one series.
-    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
-    pub by: Option<Vec<String>>,
+    #[command(flatten)]
+    pub attach: AttachArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -301,33 +292,11 @@ pub struct RenderArgs {
     #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub file: PathBuf,
 
-    /// Output format (same default as `run`).
-    #[arg(short, long, value_enum, value_name = "FORMAT")]
-    pub format: Option<Format>,
+    #[command(flatten)]
+    pub out: OutputArgs,
 
-    /// Write the results to FILE atomically.
-    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
-    pub output: Option<PathBuf>,
-
-    /// Prefix of every Prometheus metric name.
-    #[arg(long, value_name = "PREFIX", default_value = "ebpfx_", value_parser = parse_prefix)]
-    pub prefix: String,
-
-    /// Unit of time histograms in hist and table output (bcc prints usecs; -m is `--unit ms`).
-    /// Prometheus and JSON output keep seconds.
-    #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
-    pub unit: TimeUnit,
-
-    /// Tables (and --watch) show the N largest rows of each metric, hist the N label sets with
-    /// the most observations; both say how many were left out.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub top: Option<u64>,
-
-    /// Output labels are exactly these: the config's other labels are summed away (counters)
-    /// or merged bucket-wise (histograms); `none` merges everything into one series.
-    /// bcc's `biolatency -D` is `--by device`.
-    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
-    pub by: Option<Vec<String>>,
+    #[command(flatten)]
+    pub series: SeriesArgs,
 }
 
 /// The longest `--for` or `--interval` (defined in `grammar`, which must not import `cli`).
@@ -369,6 +338,46 @@ mod tests {
         let a = Cli::try_parse_from(["ebpfx", "--config-dir", "/x", "run", "a"]).expect("before");
         let b = Cli::try_parse_from(["ebpfx", "run", "a", "--config-dir", "/x"]).expect("after");
         assert_eq!(a.config_dir, b.config_dir);
+    }
+
+    /// The flattened argument groups parse the same flags the same way in every subcommand
+    /// that takes them.
+    #[test]
+    fn shared_groups_parse_alike() {
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv).map(|c| c.command).expect("parses");
+        let series = ["--prefix", "x_", "--by", "comm,pid"];
+        let output = ["-f", "json", "-o", "/tmp/x", "--unit", "ms", "--top", "3"];
+        let attach = ["--strict", "--btf", "/b", "--frequency", "7", "--probe", "kernel:f", "--port", "80"];
+        let run: Vec<&str> =
+            ["ebpfx", "run", "a"].iter().chain(&series).chain(&output).chain(&attach).copied().collect();
+        let render: Vec<&str> = ["ebpfx", "render", "f"].iter().chain(&series).chain(&output).copied().collect();
+        let serve: Vec<&str> = ["ebpfx", "serve", "a"].iter().chain(&series).chain(&attach).copied().collect();
+        let (Command::Run(run), Command::Render(render), Command::Serve(serve)) =
+            (parse(&run), parse(&render), parse(&serve))
+        else {
+            panic!("wrong subcommands");
+        };
+        for s in [&run.series, &render.series, &serve.series] {
+            assert_eq!(s.prefix, "x_");
+            assert_eq!(s.by, Some(vec!["comm".to_string(), "pid".to_string()]));
+        }
+        for o in [&run.out, &render.out] {
+            assert_eq!(o.format, Some(Format::Json));
+            assert_eq!(o.output, Some(PathBuf::from("/tmp/x")));
+            assert_eq!(o.unit, TimeUnit::Ms);
+            assert_eq!(o.top, Some(3));
+        }
+        for a in [&run.attach, &serve.attach] {
+            assert!(a.strict);
+            assert_eq!(a.btf, Some(PathBuf::from("/b")));
+            assert_eq!(a.frequency, Some(7));
+            assert_eq!(a.probe, ["kernel:f"]);
+            assert_eq!(a.port, Some(80));
+        }
+        // What a subcommand does not take stays refused.
+        assert!(Cli::try_parse_from(["ebpfx", "render", "f", "--strict"]).is_err());
+        assert!(Cli::try_parse_from(["ebpfx", "serve", "a", "--unit", "ms"]).is_err());
+        assert!(Cli::try_parse_from(["ebpfx", "run", "a", "--watch", "--format", "json"]).is_err());
     }
 
     #[test]

@@ -3,44 +3,9 @@
 mod common;
 use common::*;
 
-const GOOD_HIST: &str = r#"
-metrics:
-  histograms:
-    - name: bio_latency_seconds
-      help: Block IO latency
-      bucket_type: exp2
-      bucket_min: 0
-      bucket_max: 27
-      bucket_multiplier: 0.000001
-      labels:
-        - name: device
-          size: 4
-          decoders: [{name: majorminor}]
-        - name: operation
-          size: 1
-          padding: 3
-          decoders: [{name: uint}]
-        - name: bucket
-          size: 8
-          decoders: [{name: uint}]
-"#;
-
 /// A config dir holding NAME.yaml (given text) beside a copy of the built-in biolatency object.
 fn config_dir(name: &str, yaml: &str) -> Scratch {
-    let s = Scratch::new("cli");
-    s.write(&format!("{name}.yaml"), yaml);
-    std::fs::copy(object_dir().join("biolatency.bpf.o"), s.path().join(format!("{name}.bpf.o"))).expect("copy object");
-    s
-}
-
-fn assert_usage_error(args: &[&str], needles: &[&str]) {
-    let out = ebpfx(args);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "args {args:?}: expected exit 2, got {:?}\n{err}", out.status);
-    for n in needles {
-        assert!(err.contains(n), "args {args:?}: stderr lacks {n:?}:\n{err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
+    biolatency_config_dir(&[(name, yaml)])
 }
 
 #[test]
@@ -57,7 +22,7 @@ fn yaml_syntax_error_names_the_file() {
 
 #[test]
 fn unknown_decoder_names_metric_label_and_decoder() {
-    let d = config_dir("bad", &GOOD_HIST.replace("name: majorminor", "name: majorminr"));
+    let d = config_dir("bad", &BIOLATENCY_HIST.replace("name: majorminor", "name: majorminr"));
     let dir = d.path().to_str().expect("utf8");
     assert_usage_error(
         &["run", "bad", "--for", "1s", "--config-dir", dir],
@@ -67,7 +32,7 @@ fn unknown_decoder_names_metric_label_and_decoder() {
 
 #[test]
 fn bucket_max_below_bucket_min() {
-    let d = config_dir("bad", &GOOD_HIST.replace("bucket_min: 0", "bucket_min: 30"));
+    let d = config_dir("bad", &BIOLATENCY_HIST.replace("bucket_min: 0", "bucket_min: 30"));
     let dir = d.path().to_str().expect("utf8");
     assert_usage_error(
         &["--config-dir", dir, "run", "bad"],
@@ -77,7 +42,7 @@ fn bucket_max_below_bucket_min() {
 
 #[test]
 fn metric_without_map_in_object() {
-    let d = config_dir("nomap", &GOOD_HIST.replace("name: bio_latency_seconds", "name: not_in_object_seconds"));
+    let d = config_dir("nomap", &BIOLATENCY_HIST.replace("name: bio_latency_seconds", "name: not_in_object_seconds"));
     let dir = d.path().to_str().expect("utf8");
     assert_usage_error(
         &["--config-dir", dir, "run", "nomap", "--for", "1s"],
@@ -87,7 +52,7 @@ fn metric_without_map_in_object() {
 
 #[test]
 fn key_size_mismatch_is_a_config_error() {
-    let d = config_dir("badkey", &GOOD_HIST.replace("padding: 3", "padding: 1"));
+    let d = config_dir("badkey", &BIOLATENCY_HIST.replace("padding: 3", "padding: 1"));
     let dir = d.path().to_str().expect("utf8");
     assert_usage_error(&["--config-dir", dir, "run", "badkey"], &["map key is 16 bytes", "add up to 14"]);
 }
@@ -95,7 +60,7 @@ fn key_size_mismatch_is_a_config_error() {
 #[test]
 fn missing_object_beside_yaml() {
     let s = Scratch::new("cli");
-    s.write("lonely.yaml", GOOD_HIST);
+    s.write("lonely.yaml", BIOLATENCY_HIST);
     let dir = s.path().to_str().expect("utf8");
     assert_usage_error(&["--config-dir", dir, "run", "lonely"], &["lonely.bpf.o", "missing"]);
 }
@@ -130,7 +95,7 @@ fn list_shows_builtins_with_descriptions() {
 
 #[test]
 fn directory_config_wins_over_builtin_and_is_listed() {
-    let d = config_dir("biolatency", &format!("description: my own biolatency\n{GOOD_HIST}"));
+    let d = config_dir("biolatency", &format!("description: my own biolatency\n{BIOLATENCY_HIST}"));
     let dir = d.path().to_str().expect("utf8");
     let out = ebpfx(&["list", "--config-dir", dir]);
     let s = text(&out.stdout);

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 // The generator `cargo xtask` runs; each test uses part of it.
 #[allow(dead_code)]
 #[path = "../examples/xtask/generated.rs"]
@@ -50,16 +52,7 @@ fn work_dir() -> tempfile::TempDir {
 /// Whether the tests for `shell` can run: true if `probe` works; otherwise skips (prints why) or,
 /// under CI=true, fails.
 fn shell_ready(shell: &str, package: &str, probe: &mut Command) -> bool {
-    let ok = probe.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-    if ok {
-        return true;
-    }
-    let msg = format!("{shell} completion test needs {shell} (Debian package: {package}); it is not usable here");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg} (CI=true: a missing shell is a failure)");
-    }
-    eprintln!("SKIPPED: {msg}");
-    false
+    common::tool_ready(shell, package, probe)
 }
 
 /// Runs `cmd`, killing it after `limit`: a wedged shell must fail the test, not hang it.
@@ -364,43 +357,18 @@ fn zsh_completes_in_a_real_shell() {
     check_cases("zsh", zsh_complete);
 }
 
-/// A real interactive shell in a private tmux server (its own socket, killed on drop), to see
-/// what the line editor inserts on TAB, not only the candidates.
-struct Terminal {
-    socket: String,
-}
+/// A real interactive shell in a private tmux server ([`common::Tmux`]), to see what the line
+/// editor inserts on TAB, not only the candidates.
+struct Terminal(common::Tmux);
 
 impl Terminal {
     /// Starts `shell` (argv) in `cwd`, runs `setup` (which must set the prompt to `READY> `) and
     /// waits for the prompt.
     fn start(shell: &[&str], setup: &str, cwd: &Path, home: &Path) -> Terminal {
-        // A short socket path of our own (not a name under /tmp/tmux-UID, where a stale socket of an
-        // earlier run with the same pid can make new-session fail).
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let socket = format!("/tmp/ebpfx-tmux-{}-{}-{nanos}", std::process::id(), shell[0]);
-        let mut last = String::new();
-        let mut started = false;
-        for _ in 0..3 {
-            let mut cmd = Command::new("tmux");
-            cmd.args(["-S", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-c"])
-                .arg(cwd)
-                .arg("env")
-                .arg("-i")
-                .arg(format!("HOME={}", home.display()))
-                .arg("TERM=xterm")
-                .arg(format!("PATH={}", path_env()))
-                .args(shell);
-            let out = cmd.output().expect("start tmux");
-            if out.status.success() {
-                started = true;
-                break;
-            }
-            last = format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr));
-            let _ = std::fs::remove_file(&socket);
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        assert!(started, "tmux new-session failed 3 times: {last}");
-        let term = Terminal { socket };
+        let (home, path) = (format!("HOME={}", home.display()), format!("PATH={}", path_env()));
+        let mut argv = vec!["env", "-i", &home, "TERM=xterm", &path];
+        argv.extend_from_slice(shell);
+        let term = Terminal(common::Tmux::start(shell[0], (200, 50), cwd, &argv));
         term.keys(&["-l", setup]);
         term.keys(&["Enter"]);
         term.wait_for(|screen| screen.lines().any(|l| l == "READY>" || l == "READY> "), "the prompt");
@@ -408,33 +376,11 @@ impl Terminal {
     }
 
     fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["-S", &self.socket, "send-keys", "-t", "0"])
-            .args(keys)
-            .status()
-            .expect("tmux send-keys");
-        assert!(status.success(), "tmux send-keys {keys:?} failed");
+        self.0.keys(keys);
     }
 
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-S", &self.socket, "capture-pane", "-p", "-t", "0"])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Polls the screen until `done` holds (fails after 30 s: a wedged shell must not hang).
     fn wait_for(&self, done: impl Fn(&str) -> bool, what: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(start.elapsed() < Duration::from_secs(30), "waiting for {what}; the screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.0.wait_for(done, what)
     }
 
     /// Types `line`, TAB, then `@` as an end mark; returns the edited line as it then stands.
@@ -453,15 +399,8 @@ impl Terminal {
     }
 }
 
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-S", &self.socket, "kill-server"]).status();
-        let _ = std::fs::remove_file(&self.socket);
-    }
-}
-
 fn tmux_ready() -> bool {
-    shell_ready("tmux", "tmux", Command::new("tmux").arg("-V"))
+    common::Tmux::ready()
 }
 
 /// What the line editor does on TAB, per shell: `(typed, line after TAB)`.

@@ -3,52 +3,16 @@
 mod common;
 use common::*;
 
-const HIST: &str = r#"
-metrics:
-  histograms:
-    - name: bio_latency_seconds
-      help: Block IO latency
-      bucket_type: linear
-      bucket_min: 0
-      bucket_max: 27
-      labels:
-        - name: device
-          size: 4
-          decoders: [{name: majorminor}]
-        - name: operation
-          size: 1
-          padding: 3
-          decoders: [{name: uint}]
-        - name: bucket
-          size: 8
-          decoders: [{name: uint}]
-"#;
-
-/// A config dir holding NAME.yaml for each (name, text), each beside a copy of biolatency's object.
-fn config_dir(configs: &[(&str, &str)]) -> Scratch {
-    let s = Scratch::new("load");
-    for (name, yaml) in configs {
-        s.write(&format!("{name}.yaml"), yaml);
-        std::fs::copy(object_dir().join("biolatency.bpf.o"), s.path().join(format!("{name}.bpf.o")))
-            .expect("copy object");
-    }
-    s
-}
-
-fn assert_exit_2(args: &[&str], needles: &[&str]) {
-    let out = ebpfx(args);
-    // `check` lists problems on stdout; other commands print the error on stderr.
-    let err = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(2), "args {args:?}: expected exit 2, got {:?}\n{err}", out.status);
-    for n in needles {
-        assert!(err.contains(n), "args {args:?}: stderr lacks {n:?}:\n{err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
+/// biolatency's histogram with linear buckets (no multiplier).
+fn hist() -> String {
+    BIOLATENCY_HIST
+        .replace("bucket_type: exp2", "bucket_type: linear")
+        .replace("      bucket_multiplier: 0.000001\n", "")
 }
 
 #[test]
 fn a_linear_histogram_of_a_hundred_million_buckets_is_refused_by_check_and_run() {
-    let d = config_dir(&[("huge", &HIST.replace("bucket_max: 27", "bucket_max: 100000000"))]);
+    let d = biolatency_config_dir(&[("huge", &hist().replace("bucket_max: 27", "bucket_max: 100000000"))]);
     let dir = d.path().to_str().expect("utf8");
     let needles = ["huge.yaml", "histogram bio_latency_seconds", "[0 .. 100000000] spans 100000001 buckets"];
     assert_exit_2(&["--config-dir", dir, "check", "huge"], &needles);
@@ -57,20 +21,20 @@ fn a_linear_histogram_of_a_hundred_million_buckets_is_refused_by_check_and_run()
 
 #[test]
 fn label_sizes_whose_sum_overflows_are_refused_by_check() {
-    let yaml = HIST.replace("size: 8", "size: 18446744073709551615");
-    let d = config_dir(&[("wide", &yaml)]);
+    let yaml = hist().replace("size: 8", "size: 18446744073709551615");
+    let d = biolatency_config_dir(&[("wide", &yaml)]);
     let dir = d.path().to_str().expect("utf8");
     assert_exit_2(&["--config-dir", dir, "check", "wide"], &["wide.yaml", "label bucket: size 18446744073709551615"]);
     let yaml =
-        HIST.replace("padding: 3", "padding: 9223372036854775807").replace("size: 8", "size: 9223372036854775807");
-    let d = config_dir(&[("wide2", &yaml)]);
+        hist().replace("padding: 3", "padding: 9223372036854775807").replace("size: 8", "size: 9223372036854775807");
+    let d = biolatency_config_dir(&[("wide2", &yaml)]);
     let dir = d.path().to_str().expect("utf8");
     assert_exit_2(&["--config-dir", dir, "check", "wide2"], &["wide2.yaml", "label operation: padding"]);
 }
 
 #[test]
 fn a_negative_bucket_min_passes_the_config_checks() {
-    let d = config_dir(&[("neg", &HIST.replace("bucket_min: 0", "bucket_min: -2"))]);
+    let d = biolatency_config_dir(&[("neg", &hist().replace("bucket_min: 0", "bucket_min: -2"))]);
     let dir = d.path().to_str().expect("utf8");
     let out = ebpfx(&["--config-dir", dir, "check", "neg"]);
     assert!(
@@ -83,7 +47,8 @@ fn a_negative_bucket_min_passes_the_config_checks() {
 
 #[test]
 fn one_metric_name_in_two_configs_of_a_run_is_refused_naming_both() {
-    let d = config_dir(&[("first", HIST), ("second", HIST)]);
+    let hist = hist();
+    let d = biolatency_config_dir(&[("first", &hist), ("second", &hist)]);
     let dir = d.path().to_str().expect("utf8");
     assert_exit_2(
         &["--config-dir", dir, "run", "first", "second", "--for", "1s"],

@@ -2,44 +2,7 @@
 //! the Pushgateway, JSON consumers, saved snapshots, intervals. Servers listen on 127.0.0.1 only.
 mod common;
 use common::*;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// A server process killed on drop.
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(bin: &str, args: &[String], port: u16) -> Option<Server> {
-    let child = match Command::new(bin).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-                panic!("{bin} not available under CI: {e}");
-            }
-            eprintln!("SKIPPED: {bin} not installed ({e})");
-            return None;
-        }
-    };
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(server);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{bin} did not listen on 127.0.0.1:{port}");
-}
+use std::time::Duration;
 
 fn http_get(url: &str) -> String {
     ureq::get(url).call().expect("GET").into_body().read_to_string().expect("body")
@@ -52,17 +15,7 @@ fn live_node_exporter_textfile_collector_reads_the_output() {
     }
     let _l = live_lock();
     let dir = Scratch::new("textfile");
-    let port = free_port();
-    let Some(_ne) = start_server(
-        "prometheus-node-exporter",
-        &[
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--collector.disable-defaults".into(),
-            "--collector.textfile".into(),
-            format!("--collector.textfile.directory={}", dir.path().display()),
-        ],
-        port,
-    ) else {
+    let Some((_ne, port)) = start_node_exporter(dir.path(), None) else {
         return;
     };
     let out_file = dir.path().join("biolatency.prom");
@@ -141,13 +94,14 @@ fn live_pushgateway_receives_the_series() {
     let _l = live_lock();
     let port = free_port();
     let data = Scratch::new("pgw");
-    let Some(_pg) = start_server(
+    let Some(_pg) = start_peer(
         "prometheus-pushgateway",
         &[
             format!("--web.listen-address=127.0.0.1:{port}"),
             format!("--persistence.file={}/p.data", data.path().display()),
         ],
         port,
+        None,
     ) else {
         return;
     };

@@ -647,30 +647,15 @@ fn manifest() -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Seed inputs
 
-/// A version-1 raw snapshot of one built-in config with one map of (key bytes, value) rows.
+/// A version-1 raw snapshot of one built-in config with one map of (key bytes, value) rows,
+/// with the enabled-configs self metric.
 fn snapshot_json(config: &str, map: &str, key_size: usize, rows: &[(Vec<u8>, u64)]) -> serde_json::Value {
-    let yaml =
-        std::fs::read_to_string(manifest().join("configs").join(format!("{config}.yaml"))).expect("built-in config");
-    let keys_hex: String = rows.iter().flat_map(|(k, _)| k.iter()).map(|b| format!("{b:02x}")).collect();
-    serde_json::json!({
-        "kind": "ebpfx-raw-snapshot",
-        "version": 1,
-        "window": {"start_unix_ns": 1_700_000_000_000_000_000u64, "end_unix_ns": 1_700_000_002_000_000_000u64, "length_ns": 2_000_000_000u64},
-        "configs": [{
-            "name": config,
-            "origin": format!("configs/{config}.yaml (built-in)"),
-            "yaml": yaml,
-            "maps": [{
-                "name": map, "key_size": key_size, "slots": 1, "per_cpu": false, "max_entries": 4096,
-                "is_array": false, "keys_hex": keys_hex,
-                "values": rows.iter().map(|r| r.1).collect::<Vec<u64>>(),
-            }],
-        }],
-        "self_metrics": [
-            {"name": "ebpfx_enabled_configs", "help": "The set of enabled configs", "kind": "gauge",
-             "label_names": ["name"], "samples": [[[config], 1.0]]}
-        ],
-    })
+    let mut doc = raw_snapshot_json(config, map, key_size, rows);
+    doc["self_metrics"] = serde_json::json!([
+        {"name": "ebpfx_enabled_configs", "help": "The set of enabled configs", "kind": "gauge",
+         "label_names": ["name"], "samples": [[[config], 1.0]]}
+    ]);
+    doc
 }
 
 /// A biosize snapshot: writes of 4 KiB, 0-byte flushes, a sum key.

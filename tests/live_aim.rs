@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The lines that head a metric in hist output: one per block.
@@ -152,39 +151,21 @@ fn live_top_cuts_the_table_and_says_what_was_left_out() {
     assert!(out.contains("more rows left out by --top 3"), "{out}");
 }
 
-fn tmux(server: &str, args: &[&str]) -> String {
-    let out = Command::new("tmux").arg("-L").arg(server).args(args).output().expect("run tmux");
-    text(&out.stdout)
-}
-
 #[test]
 fn live_watch_top_cuts_the_live_table() {
     if !require_root("live_watch_top_cuts_the_live_table") {
         return;
     }
-    if Command::new("tmux").arg("-V").output().is_err() {
-        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-            panic!("tmux is needed for the --watch test under CI");
-        }
-        eprintln!("SKIPPED: tmux not installed");
+    if !Tmux::ready() {
         return;
     }
     let _l = live_lock();
-    let server = format!("ebpfx-aim-{}", std::process::id());
     let cmd = format!("{} run syscalls --watch --top 2 -i 500ms; echo EXIT=$?; sleep 60", bin());
-    tmux(&server, &["new-session", "-d", "-s", "w", "-x", "150", "-y", "40", &cmd]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut screen = String::new();
-    while Instant::now() < deadline {
-        screen = tmux(&server, &["capture-pane", "-p", "-t", "w"]);
-        if screen.contains("left out by --top 2") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    tmux(&server, &["send-keys", "-t", "w", "C-c"]);
-    std::thread::sleep(Duration::from_millis(500));
-    tmux(&server, &["kill-server"]);
+    let cwd = std::env::temp_dir();
+    let term = Tmux::start("aim", (150, 40), &cwd, &["bash", "-c", &cmd]);
+    let screen = term.wait_for(|s| s.contains("left out by --top 2"), "the cut live table");
+    term.keys(&["C-c"]);
+    drop(term);
     assert!(screen.contains("left out by --top 2"), "{screen}");
     let rows = screen.lines().filter(|l| l.starts_with("| ") && !l.contains("| value")).count();
     assert_eq!(rows, 2, "{screen}");

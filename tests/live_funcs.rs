@@ -5,19 +5,8 @@ use common::*;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-
-/// target/<profile>/examples/functarget, built by `cargo test` beside this test binary.
-fn functarget() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/live_funcs-HASH → target/<profile>/examples/functarget
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
-    let p = profile_dir.join("examples").join("functarget");
-    assert!(p.is_file(), "{} missing: cargo test builds the examples", p.display());
-    p
-}
 
 fn run_functarget(args: &[&str]) {
     let st = Command::new(functarget()).args(args).status().expect("run functarget");

@@ -5,10 +5,8 @@ mod common;
 use common::*;
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 /// A command name of `prefix` then this test process's pid, at most 15 bytes (the kernel's
 /// task name length), as bytes and as ebpfx prints it.
@@ -51,36 +49,6 @@ fn live_exec_of_a_program_named_with_invalid_utf8_is_counted_under_an_escaped_na
     assert_eq!(prom_value(&prom, "ebpfx_decoder_errors_total{config=\"exec\"}"), Some(0.0), "{prom}");
 }
 
-/// The CPU burner of tests/burner.c, compiled and started under a file name that is not UTF-8.
-struct Burner(Child);
-
-impl Burner {
-    fn start(dir: &Scratch, name: &[u8]) -> Burner {
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/burner.c");
-        let exe = dir.path().join(OsStr::from_bytes(name));
-        let st = Command::new("cc")
-            .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
-            .arg(&exe)
-            .arg(&src)
-            .status()
-            .expect("run cc (build-essential) to compile tests/burner.c");
-        assert!(st.success(), "cc failed");
-        let mut child = Command::new(&exe).arg("60").stdout(Stdio::piped()).spawn().expect("start the burner");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("burner stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("read burner output");
-        assert!(line.starts_with("burning"), "burner said {line:?}");
-        Burner(child)
-    }
-}
-
-impl Drop for Burner {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn live_profile_stacks_of_a_task_named_with_invalid_utf8_fold_and_draw() {
     if !require_root("live_profile_stacks_of_a_task_named_with_invalid_utf8_fold_and_draw") {
@@ -89,7 +57,8 @@ fn live_profile_stacks_of_a_task_named_with_invalid_utf8_fold_and_draw() {
     let _lock = live_lock();
     let dir = Scratch::new("label-bytes-profile");
     let (bad, printed) = names(b"\xc3burn", "\\xc3burn");
-    let _burner = Burner::start(&dir, &bad);
+    // The CPU burner, compiled and started under a file name that is not UTF-8.
+    let _burner = Burner::start(&build_burner(&dir.path().join(OsStr::from_bytes(&bad))));
     for format in ["folded", "flamegraph", "prom"] {
         let run = start_attached(&["run", "profile", "--for", "2s", "--format", format], 1);
         let (code, out, err) = run.finish();

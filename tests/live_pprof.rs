@@ -4,51 +4,15 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-/// tests/burner.c compiled with frame pointers (BPF walks user stacks by them).
-fn build_burner(dir: &Path) -> PathBuf {
-    let out = dir.join("ebpfx_burner");
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/burner.c");
-    let st = Command::new("cc")
-        .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("run cc (build-essential) to compile tests/burner.c");
-    assert!(st.success(), "cc failed to compile {}", src.display());
-    out
-}
-
-/// A running burner, killed on drop.
-struct Burner(Child);
-
-impl Burner {
-    fn start(path: &Path) -> Burner {
-        let mut child = Command::new(path).arg("60").stdout(Stdio::piped()).spawn().expect("start the burner");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("burner stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("read burner output");
-        assert!(line.starts_with("burning"), "burner said {line:?}");
-        Burner(child)
-    }
-}
-
-impl Drop for Burner {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::path::Path;
+use std::process::Command;
 
 /// `go tool pprof ARGS FILE`: stdout. Under CI=true go must exist; elsewhere None without it.
 fn go_pprof(args: &[&str], file: &Path) -> Option<String> {
     let out = match Command::new("go").args(["tool", "pprof"]).args(args).arg(file).output() {
         Ok(o) => o,
         Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
+            if ci() {
                 panic!("go (Debian golang-go) not available under CI: {e}");
             }
             eprintln!("go not found ({e}): skipping the go tool pprof checks");
@@ -83,7 +47,7 @@ fn live_pprof_profile_is_read_by_go_pprof_and_matches_prom() {
     }
     let _lock = live_lock();
     let dir = Scratch::new("pprof");
-    let burner_path = build_burner(dir.path());
+    let burner_path = build_burner(&dir.path().join("ebpfx_burner"));
     let profile = dir.path().join("p.pb.gz");
     let raw = dir.path().join("raw.json");
     let _burner = Burner::start(&burner_path);

@@ -4,17 +4,7 @@
 mod common;
 use common::*;
 
-use std::path::PathBuf;
 use std::process::Command;
-
-/// target/<profile>/examples/functarget, built by `cargo test` beside this test binary.
-fn functarget() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
-    let p = profile_dir.join("examples").join("functarget");
-    assert!(p.is_file(), "{} missing: cargo test builds the examples", p.display());
-    p
-}
 
 #[test]
 fn live_probe_is_repeatable_across_targets() {

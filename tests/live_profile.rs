@@ -8,53 +8,18 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 /// The compiled burner (built once per test process).
 fn burner_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/burner.c");
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ebpfx_burner");
-        let st = Command::new("cc")
-            .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("run cc (build-essential) to compile tests/burner.c");
-        assert!(st.success(), "cc failed to compile {}", src.display());
-        out
-    })
-}
-
-/// A running burner, killed on drop.
-struct Burner(Child);
-
-impl Burner {
-    fn start() -> Burner {
-        let mut child = Command::new(burner_path()).arg("60").stdout(Stdio::piped()).spawn().expect("start the burner");
-        // Wait until it is burning (it prints one line first).
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("burner stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("read burner output");
-        assert!(line.starts_with("burning"), "burner said {line:?}");
-        Burner(child)
-    }
-}
-
-impl Drop for Burner {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    PATH.get_or_init(|| build_burner(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ebpfx_burner")))
 }
 
 /// Runs `ebpfx run profile --for WINDOW ARGS...` while the burner burns; returns stdout.
 fn profile(window: &str, args: &[&str]) -> String {
-    let _burner = Burner::start();
+    let _burner = Burner::start(burner_path());
     let mut all = vec!["run", "profile", "--for", window];
     all.extend_from_slice(args);
     let run = start_attached(&all, 1);

@@ -7,46 +7,12 @@ use common::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// A server process, killed on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `bin ARGS` and waits until `ready_url` answers 200. None (a skip) when the binary is
 /// missing outside CI.
-fn start_server(bin: &str, args: &[String], ready_url: &str) -> Option<Server> {
-    let child = match Command::new(bin).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{bin} not available under CI: {e}");
-            }
-            eprintln!("SKIPPED: {bin} not installed ({e})");
-            return None;
-        }
-    };
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if ureq::get(ready_url).call().is_ok() {
-            return Some(server);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{bin} did not become ready at {ready_url}");
+fn start_server(bin: &str, args: &[String], ready_url: &str) -> Option<Peer> {
+    start_peer_when(bin, args, None, || ureq::get(ready_url).call().is_ok())
 }
 
 /// `GET /api/v1/query?query=Q&time=T` of Prometheus: `(labels, value)` of each result.

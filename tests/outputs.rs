@@ -3,27 +3,10 @@
 mod common;
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
-
-/// Waits for `child` to exit; kills it and fails after `limit` (a safety net: a hang is the
-/// defect, not slowness).
-fn wait_or_kill(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running {limit:?} after its stdout was closed");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn live_a_closed_pipe_ends_every_mode_with_status_0() {
@@ -40,20 +23,13 @@ fn live_a_closed_pipe_ends_every_mode_with_status_0() {
     ];
     for args in cases {
         let what = args.join(" ");
-        let mut child = Command::new(bin())
-            .args(*args)
-            .env_remove("EBPFX_CONFIG_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
+        let mut child = spawn_ebpfx(args);
         // Like `| head -c 1`: read one byte, then close the pipe.
         let mut stdout = child.stdout.take().expect("stdout");
         let mut first = [0u8; 1];
         stdout.read_exact(&mut first).expect("a first byte");
         drop(stdout);
-        let st = wait_or_kill(&mut child, Duration::from_secs(60), &what);
+        let st = wait_or_kill(&mut child, Duration::from_secs(60), &format!("{what} with its stdout closed"));
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {
             let _ = e.read_to_string(&mut err);
@@ -92,14 +68,7 @@ fn saved_snapshot(max: u32) -> String {
 
 /// Runs ebpfx with a safety timeout: a run that got past the checks would collect for an hour.
 fn ebpfx_bounded(args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .env_remove("EBPFX_CONFIG_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn_ebpfx(args);
     let st = wait_or_kill(&mut child, Duration::from_secs(60), &args.join(" "));
     let (mut out, mut err) = (Vec::new(), Vec::new());
     child.stdout.take().expect("stdout").read_to_end(&mut out).expect("read");
@@ -261,14 +230,7 @@ fn live_a_full_map_is_reported_in_every_format_and_block_even_with_q() {
         ("table", "note: map by_id_total of config full reached its max_entries"),
         ("hist", "note: map by_id_total of config full reached its max_entries"),
     ] {
-        let child = Command::new(bin())
-            .args(["-q", "--config-dir", cd, "run", "full", "--for", "400ms", "-f", format])
-            .env_remove("EBPFX_CONFIG_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
+        let child = spawn_ebpfx(&["-q", "--config-dir", cd, "run", "full", "--for", "400ms", "-f", format]);
         // With -q there is no "attached" line to wait for: keep making the syscalls until the
         // window ends, so the map fills however long the attach takes.
         let mut child = child;
@@ -308,14 +270,8 @@ fn live_a_closed_pipe_on_stdout_and_stderr_is_still_quiet() {
     std::fs::write(dir.path().join("full.yaml"), FULL_YAML).expect("yaml");
     std::fs::copy(test_object("checkme"), dir.path().join("full.bpf.o")).expect("object");
     // Every block warns on stderr (the map is full), and stderr is the closed pipe too.
-    let mut child = Command::new(bin())
-        .args(["--config-dir", dir.path().to_str().expect("utf8"), "run", "full", "-i", "200ms", "-f", "prom"])
-        .env_remove("EBPFX_CONFIG_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child =
+        spawn_ebpfx(&["--config-dir", dir.path().to_str().expect("utf8"), "run", "full", "-i", "200ms", "-f", "prom"]);
     unknown_syscalls();
     let mut stdout = child.stdout.take().expect("stdout");
     let stderr = child.stderr.take().expect("stderr");
@@ -323,6 +279,6 @@ fn live_a_closed_pipe_on_stdout_and_stderr_is_still_quiet() {
     stdout.read_exact(&mut first).expect("a first byte");
     drop(stdout);
     drop(stderr);
-    let st = wait_or_kill(&mut child, Duration::from_secs(60), "full -i 200ms");
+    let st = wait_or_kill(&mut child, Duration::from_secs(60), "full -i 200ms with its stdout closed");
     assert_eq!(st.code(), Some(0), "{st:?}");
 }

@@ -5,27 +5,9 @@ use common::*;
 
 use std::path::{Path, PathBuf};
 
-/// A version-1 raw snapshot of one built-in config with one map of (key bytes, value) rows.
+/// [`raw_snapshot_json`] written to `dir/CONFIG.json`.
 fn snapshot(dir: &Path, config: &str, map: &str, key_size: usize, rows: &[(Vec<u8>, u64)]) -> PathBuf {
-    let yaml_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(format!("{config}.yaml"));
-    let yaml = std::fs::read_to_string(&yaml_path).expect("built-in config");
-    let keys_hex: String = rows.iter().flat_map(|(k, _)| k.iter()).map(|b| format!("{b:02x}")).collect();
-    let doc = serde_json::json!({
-        "kind": "ebpfx-raw-snapshot",
-        "version": 1,
-        "window": {"start_unix_ns": 1_700_000_000_000_000_000u64, "end_unix_ns": 1_700_000_002_000_000_000u64, "length_ns": 2_000_000_000u64},
-        "configs": [{
-            "name": config,
-            "origin": format!("configs/{config}.yaml (built-in)"),
-            "yaml": yaml,
-            "maps": [{
-                "name": map, "key_size": key_size, "slots": 1, "per_cpu": false, "max_entries": 4096,
-                "is_array": false, "keys_hex": keys_hex,
-                "values": rows.iter().map(|r| r.1).collect::<Vec<u64>>(),
-            }],
-        }],
-        "self_metrics": [],
-    });
+    let doc = raw_snapshot_json(config, map, key_size, rows);
     let path = dir.join(format!("{config}.json"));
     std::fs::write(&path, doc.to_string()).expect("write snapshot");
     path

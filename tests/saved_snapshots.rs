@@ -3,17 +3,9 @@
 //! (absurd sizes, bad hex, bad self-metric names, endless input). No root needed.
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::{bin, Scratch};
-
-fn ebpfx(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).env("NO_COLOR", "1").stdin(Stdio::null()).output().expect("run ebpfx")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{ebpfx, spawn_ebpfx, text, wait_or_kill, Scratch};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -225,21 +217,8 @@ fn self_metrics_with_bad_names_are_refused() {
 fn endless_or_binary_input_is_refused_at_once() {
     // /dev/zero never ends: refused at its first byte, not read on. The 60 s limit only keeps
     // a regression from hanging the suite; it is not a timing assertion.
-    let mut child = Command::new(bin())
-        .args(["render", "/dev/zero"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while child.try_wait().expect("wait").is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("ebpfx render /dev/zero still reading after 60 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut child = spawn_ebpfx(&["render", "/dev/zero"]);
+    wait_or_kill(&mut child, std::time::Duration::from_secs(60), "ebpfx render /dev/zero (still reading)");
     let out = child.wait_with_output().expect("output");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("does not start with a JSON object"), "{}", text(&out.stderr));

@@ -8,47 +8,6 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn ci() -> bool {
-    std::env::var("CI").map(|v| v == "true").unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// A process killed on drop.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a peer (prometheus, node_exporter) and waits until it listens; None (skip) when it
-/// is not installed, except under CI.
-fn start_peer(bin: &str, args: &[String], port: u16, log: &std::path::Path) -> Option<Proc> {
-    let err = std::fs::File::create(log).expect("log file");
-    let child = match Command::new(bin).args(args).stdout(Stdio::null()).stderr(err).spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(!ci(), "{bin} not available under CI: {e}");
-            eprintln!("SKIPPED: {bin} not installed ({e})");
-            return None;
-        }
-    };
-    let p = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(p);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{bin} did not listen on 127.0.0.1:{port}: {}", std::fs::read_to_string(log).unwrap_or_default());
-}
-
 /// `ebpfx -v serve ARGS`, returned once it says it serves.
 struct Serve {
     child: Child,
@@ -289,15 +248,17 @@ fn live_serve_scraped_by_prometheus_over_tls_with_basic_auth() {
         ),
     );
     let log = dir.path().join("prometheus.log");
-    let Some(_prom) = start_peer(
+    let Some(_prom) = start_peer_when(
         "prometheus",
         &[
             format!("--config.file={}", prom_cfg.display()),
             format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
             format!("--web.listen-address=127.0.0.1:{pport}"),
         ],
-        pport,
-        &log,
+        Some(&log),
+        // Ready when its HTTP API answers (it listens before its storage is up, and queries
+        // made in between fail).
+        || ureq::get(&format!("http://127.0.0.1:{pport}/-/ready")).call().is_ok(),
     ) else {
         return;
     };
@@ -375,19 +336,8 @@ fn live_textfile_mode_and_one_shot_files_coexist_in_node_exporter() {
     promtool_check(&textfile);
     assert_eq!(prom_value(&textfile, &format!("ebpfx_exec_total{{comm=\"{comm}\"}}")), Some(7.0), "{textfile}");
 
-    let port = free_port();
-    let log = dir.path().join("..").join(format!("node_exporter-{port}.log"));
-    let Some(_ne) = start_peer(
-        "prometheus-node-exporter",
-        &[
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--collector.disable-defaults".into(),
-            "--collector.textfile".into(),
-            format!("--collector.textfile.directory={}", dir.path().display()),
-        ],
-        port,
-        &log,
-    ) else {
+    let log = dir.path().join("..").join(format!("node_exporter-{}.log", std::process::id()));
+    let Some((_ne, port)) = start_node_exporter(dir.path(), Some(&log)) else {
         return;
     };
     let get = || {
@@ -565,10 +515,7 @@ fn bad_serve_flags_are_usage_errors_before_anything_attaches() {
         (&["serve", "funccount", "--probe", "libc.so.6:malloc", "--probe", "nosuchbinary_xyz:f"], "nosuchbinary_xyz"),
     ];
     for (args, want) in cases {
-        let o = ebpfx(args);
-        let err = text(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: {err}");
+        assert_usage_error(args, &[want]);
     }
 }
 

@@ -87,14 +87,7 @@ fn live_signals_while_configs_load_still_print() {
         return;
     }
     let _l = live_lock();
-    let child = Command::new(bin())
-        .args(["run", "syscalls", "biolatency", "--format", "prom"])
-        .env_remove("EBPFX_CONFIG_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn_ebpfx(&["run", "syscalls", "biolatency", "--format", "prom"]);
     let pid = child.id() as i32;
     // Signal the moment the handler exists: that is before the configs are even parsed.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -9,19 +9,20 @@ use crate::model::MAP_FULL;
 use crate::output::view::{check_binary_output, choose_format, render_for_to};
 use crate::output::AtomicFile;
 use crate::raw::RawMap;
-use crate::render::Options;
 
 use super::Globals;
 
 pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let saved = crate::snapshot_file::load(&args.file)?;
-    check_binary_output(args.format, args.output.is_some())?;
-    let format = choose_format(args.format, args.output.is_some());
-    let by =
-        crate::regroup::parse_and_check(args.by.as_deref(), &saved.configs.iter().map(|(c, _)| c).collect::<Vec<_>>())?;
-    crate::regroup::check_top(args.top, format)?;
+    check_binary_output(args.out.format, args.out.output.is_some())?;
+    let format = choose_format(args.out.format, args.out.output.is_some());
+    let by = crate::regroup::parse_and_check(
+        args.series.by.as_deref(),
+        &saved.configs.iter().map(|(c, _)| c).collect::<Vec<_>>(),
+    )?;
+    crate::regroup::check_top(args.out.top, format)?;
     crate::regroup::check_stacks(by.as_ref(), format)?;
-    let mut out = args.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
+    let mut out = args.out.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let configs: Vec<&Config> = saved.configs.iter().map(|(c, _)| c).collect();
     let maps: Vec<Vec<RawMap>> = saved.configs.iter().map(|(_, m)| m.clone()).collect();
     let mut snapshot = build_snapshot(&configs, &maps, saved.window, &mut Decoders::new(Env::system()));
@@ -36,11 +37,7 @@ pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
             crate::say!("ebpfx: warning: {w}");
         }
     }
-    let opts = Options {
-        prefix: args.prefix.clone(),
-        unit: args.unit,
-        top: args.top.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-    };
+    let opts = super::render_options(&args.out, &args.series);
     let write = |w: &mut dyn Write| render_for_to(format, &snapshot, &opts, saved.sample_frequency_hz, w);
     match out.as_mut() {
         Some(file) => file.write_with(write),

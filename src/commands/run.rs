@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use crate::catalog::{Catalog, Resolved};
+use crate::catalog::Resolved;
 use crate::cli::{RunArgs, MAX_DURATION};
 use crate::config::MetricKind;
 use crate::error::usage_err;
-use crate::loader::{self, LoadOptions, Loaded};
+use crate::loader::{self, Loaded};
 use crate::model::Snapshot;
 use crate::output::view::{check_binary_output, choose_format, local_time, render_for_to};
 use crate::output::{push, remote_write, watch, AtomicFile};
@@ -30,24 +30,16 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let args = &with_positionals(args)?;
     check_duration("--for", args.duration)?;
     check_duration("--interval", args.interval)?;
-    let catalog = Catalog::new(globals.config_dir)?;
-    let mut resolved: Vec<Resolved> = Vec::new();
-    for name in &args.names {
-        if resolved.iter().any(|r| r.config.name == *name) {
-            return Err(usage_err(format!("config {name:?} is named twice")));
-        }
-        // Every config is parsed and validated before any BPF is loaded.
-        resolved.push(catalog.resolve(name)?);
-    }
-    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
-    // Run-time targets and flag globals, checked (like the configs) before anything loads.
-    let probe = crate::targets::apply(&mut resolved, &args.probe)?;
-    let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
-    let format = choose_format(args.format, args.output.is_some());
-    let by =
-        crate::regroup::parse_and_check(args.by.as_deref(), &resolved.iter().map(|r| &r.config).collect::<Vec<_>>())?;
+    // Every config is parsed and validated, and the run-time targets checked, before any BPF
+    // is loaded.
+    let (resolved, opts) = super::resolve_and_target(&args.names, &args.attach, globals)?;
+    let format = choose_format(args.out.format, args.out.output.is_some());
+    let by = crate::regroup::parse_and_check(
+        args.series.by.as_deref(),
+        &resolved.iter().map(|r| &r.config).collect::<Vec<_>>(),
+    )?;
     if !args.watch {
-        crate::regroup::check_top(args.top, format)?;
+        crate::regroup::check_top(args.out.top, format)?;
     }
     crate::regroup::check_stacks(by.as_ref(), format)?;
     if args.count.is_some() && args.interval.is_none() {
@@ -56,7 +48,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
         check_has_stacks(f, &resolved)?;
     }
-    check_binary_output(format, args.output.is_some())?;
+    check_binary_output(format, args.out.output.is_some())?;
     if format == Some(Format::Pprof) && args.interval.is_some() {
         return Err(usage_err("--format pprof writes one profile per run: it cannot be combined with --interval"));
     }
@@ -66,7 +58,11 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
                 "--watch draws a live table and needs a terminal on stdout (use --interval for a stream)",
             ));
         }
-        if args.output.is_some() || args.push.is_some() || args.format.is_some() || args.fleet.remote_write.is_some() {
+        if args.out.output.is_some()
+            || args.push.is_some()
+            || args.out.format.is_some()
+            || args.fleet.remote_write.is_some()
+        {
             return Err(usage_err("--watch cannot be combined with --output, --push, --remote-write or --format"));
         }
     }
@@ -82,24 +78,16 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     }
     // Output files are checked and opened (as temp files) before anything attaches: an
     // unwritable place is found now, not after the window.
-    let output = args.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
+    let output = args.out.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let save_raw = args.save_raw.as_deref().map(|o| AtomicFile::create(o, "--save-raw")).transpose()?;
 
-    let opts = LoadOptions {
-        strict: args.strict,
-        verbose: globals.verbose,
-        btf: args.btf.clone(),
-        frequency: args.frequency,
-        globals: flow_globals,
-        probe,
-    };
     let session = Session::attach(
         &resolved,
         &opts,
         crate::session::Notes { quiet: globals.quiet, verbose: globals.verbose },
         "a one-shot run",
     )?;
-    let sample_frequency_hz = sample_frequency(&session.loaded, args.frequency);
+    let sample_frequency_hz = sample_frequency(&session.loaded, args.attach.frequency);
 
     let interval = if args.watch { Some(args.interval.unwrap_or(WATCH_INTERVAL)) } else { args.interval };
     let plan =
@@ -108,11 +96,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         args,
         quiet: globals.quiet,
         format,
-        render_opts: Options {
-            prefix: args.prefix.clone(),
-            unit: args.unit,
-            top: args.top.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-        },
+        render_opts: super::render_options(&args.out, &args.series),
         by,
         push_labels,
         remote,
@@ -249,7 +233,7 @@ impl RunBlocks<'_> {
         }
         // Local output first: a receiver that is down must not cost the window's file or text.
         let sends = args.push.is_some() || self.remote.is_some();
-        if !(sends && args.format.is_none() && args.output.is_none()) {
+        if !(sends && args.out.format.is_none() && args.out.output.is_none()) {
             self.write_results(snapshot, index)?;
         }
         if let Some(url) = &args.push {
@@ -276,7 +260,7 @@ impl RunBlocks<'_> {
             }
         } else if index > 0
             && !matches!(format, Some(Format::Json | Format::Folded | Format::Flamegraph | Format::Pprof))
-            && args.output.is_none()
+            && args.out.output.is_none()
         {
             text.push('\n');
         }

@@ -5,10 +5,8 @@
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::catalog::{Catalog, Resolved};
 use crate::cli::{ServeArgs, MAX_DURATION};
 use crate::error::usage_err;
-use crate::loader::LoadOptions;
 use crate::output::AtomicFile;
 use crate::render::Options;
 use crate::serve::http::{self, Scrape};
@@ -25,19 +23,11 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(100);
 
 pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
-    let catalog = Catalog::new(globals.config_dir)?;
-    let mut resolved: Vec<Resolved> = Vec::new();
-    for name in &args.names {
-        if resolved.iter().any(|r| r.config.name == *name) {
-            return Err(usage_err(format!("config {name:?} is named twice")));
-        }
-        resolved.push(catalog.resolve(name)?);
-    }
-    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
-    let probe = crate::targets::apply(&mut resolved, &args.probe)?;
-    let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
-    let by =
-        crate::regroup::parse_and_check(args.by.as_deref(), &resolved.iter().map(|r| &r.config).collect::<Vec<_>>())?;
+    let (resolved, opts) = super::resolve_and_target(&args.names, &args.attach, globals)?;
+    let by = crate::regroup::parse_and_check(
+        args.series.by.as_deref(),
+        &resolved.iter().map(|r| &r.config).collect::<Vec<_>>(),
+    )?;
     let keep = caps::parse(&args.capabilities_keep)?;
     let path = &args.telemetry_path;
     if !path.starts_with('/') || path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
@@ -51,14 +41,6 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let web = args.web_config_file.as_deref().map(WebConfig::load).transpose()?.unwrap_or_default();
     let listener = if output.is_none() { Some(http::bind(&args.listen_address)?) } else { None };
 
-    let opts = LoadOptions {
-        strict: args.strict,
-        verbose: globals.verbose,
-        btf: args.btf.clone(),
-        frequency: args.frequency,
-        globals: flow_globals,
-        probe,
-    };
     let session = Session::attach(
         &resolved,
         &opts,
@@ -70,7 +52,7 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         let (eff, _) = caps::current().unwrap_or_default();
         crate::say!("ebpfx: attached; capabilities kept: {}", caps::names(eff));
     }
-    let render = Options { prefix: args.prefix.clone(), ..Options::default() };
+    let render = Options { prefix: args.series.prefix.clone(), ..Options::default() };
     let mut collector = Collector::new(session, render);
     collector.by = by;
 

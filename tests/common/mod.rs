@@ -122,7 +122,7 @@ pub fn require_root(test: &str) -> bool {
     if is_root() {
         return true;
     }
-    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+    if ci() {
         panic!("{test}: live BPF test needs root, and CI=true does not allow skipping it");
     }
     eprintln!("SKIPPED {test}: needs root (live BPF test)");
@@ -210,17 +210,7 @@ pub fn start_attached(args: &[&str], configs: usize) -> Running {
 
 /// [`start_attached`] with extra environment variables.
 pub fn start_attached_env(args: &[&str], configs: usize, env: &[(&str, &str)]) -> Running {
-    let mut child = Command::new(bin())
-        .envs(env.iter().copied())
-        .arg("-v")
-        .args(args)
-        .env_remove("EBPFX_CONFIG_DIR")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ebpfx");
+    let mut child = ebpfx_command(&[&["-v"], args].concat()).envs(env.iter().copied()).spawn().expect("spawn ebpfx");
     let stderr = child.stderr.take().expect("stderr");
     let mut reader = BufReader::new(stderr);
     let mut lines = Vec::new();
@@ -348,7 +338,7 @@ pub fn promtool_check(prom: &str) {
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
-            if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+            if ci() {
                 panic!("promtool not available under CI: {e}");
             }
             eprintln!("promtool not found ({e}): skipping the promtool check");
@@ -437,55 +427,62 @@ pub fn add_test_config(dir: &Scratch, as_name: &str, yaml: &str, object: &str) {
         .unwrap_or_else(|e| panic!("copy {}: {e}", obj.display()));
 }
 
-/// The `examples/probe_target` binary (a uprobe target), built on first use with the profile of
-/// the running test binary: `cargo test --test X` does not build examples by itself.
+/// The `examples/probe_target` binary (a uprobe target), see [`example`].
 pub fn probe_target() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("current_exe");
-            // target/<profile>/deps/<test binary>
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
-            let path = profile_dir.join("examples").join("probe_target");
-            if let Ok(cargo) = std::env::var("CARGO") {
-                let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
-                let profile = if profile == "debug" { "dev" } else { profile };
-                let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-                let mut cmd = Command::new(cargo);
-                cmd.args(["build", "--quiet", "--example", "probe_target", "--profile", profile, "--manifest-path"])
-                    .arg(&manifest)
-                    .stdin(Stdio::null());
-                // The variables cargo sets for a test process (CARGO_MANIFEST_DIR, CARGO_PKG_*,
-                // ...) would reach build scripts that watch them and make this build and the
-                // next `cargo test` rebuild dependencies: the nested cargo gets the user's
-                // environment without them.
-                for (key, _) in std::env::vars_os() {
-                    let k = key.to_string_lossy();
-                    let set_by_cargo = k == "OUT_DIR"
-                        || k == "CARGO_MANIFEST_DIR"
-                        || k == "CARGO_MANIFEST_PATH"
-                        || k == "CARGO_CRATE_NAME"
-                        || k == "CARGO_BIN_NAME"
-                        || k == "CARGO_PRIMARY_PACKAGE"
-                        || k == "CARGO_TARGET_TMPDIR"
-                        || k == "CARGO_RUSTC_CURRENT_DIR"
-                        || k.starts_with("CARGO_PKG_")
-                        || k.starts_with("CARGO_BIN_EXE_");
-                    if set_by_cargo {
-                        cmd.env_remove(&key);
-                    }
-                }
-                let out = cmd.output().expect("run cargo build --example probe_target");
-                assert!(out.status.success(), "cargo build --example probe_target failed: {}", text(&out.stderr));
+    example("probe_target")
+}
+
+/// The `examples/functarget` binary (functions to time and count), see [`example`].
+pub fn functarget() -> PathBuf {
+    example("functarget")
+}
+
+/// The `examples/NAME` binary, built on first use with the profile of the running test binary:
+/// `cargo test --test X` does not build examples by itself.
+pub fn example(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
+    let path = profile_dir.join("examples").join(name);
+    if built.iter().any(|b| b == name) {
+        return path;
+    }
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+        let profile = if profile == "debug" { "dev" } else { profile };
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--example", name, "--profile", profile, "--manifest-path"])
+            .arg(&manifest)
+            .stdin(Stdio::null());
+        // The variables cargo sets for a test process (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+        // ...) would reach build scripts that watch them and make this build and the
+        // next `cargo test` rebuild dependencies: the nested cargo gets the user's
+        // environment without them.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            let set_by_cargo = k == "OUT_DIR"
+                || k == "CARGO_MANIFEST_DIR"
+                || k == "CARGO_MANIFEST_PATH"
+                || k == "CARGO_CRATE_NAME"
+                || k == "CARGO_BIN_NAME"
+                || k == "CARGO_PRIMARY_PACKAGE"
+                || k == "CARGO_TARGET_TMPDIR"
+                || k == "CARGO_RUSTC_CURRENT_DIR"
+                || k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_BIN_EXE_");
+            if set_by_cargo {
+                cmd.env_remove(&key);
             }
-            assert!(
-                path.is_file(),
-                "{} is missing: run `cargo build --example probe_target` (with this profile)",
-                path.display()
-            );
-            path
-        })
-        .clone()
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("run cargo build --example {name}: {e}"));
+        assert!(out.status.success(), "cargo build --example {name} failed: {}", text(&out.stderr));
+    }
+    assert!(path.is_file(), "{} is missing: run `cargo build --example {name}` (with this profile)", path.display());
+    built.push(name.to_string());
+    path
 }
 
 /// `$PATH` for an ebpfx whose uprobe names `probe_target` without a directory: the examples
@@ -567,4 +564,315 @@ pub fn prom_get(prom: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
     let mut want: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     want.sort();
     prom_rows(prom, name).into_iter().find(|(l, _)| *l == want).map(|(_, v)| v)
+}
+
+/// `tests/burner.c` compiled into `out` with `cc -O0 -fno-omit-frame-pointer`: BPF walks user
+/// stacks by frame pointers, and rustc omits them unless the whole build forces them.
+pub fn build_burner(out: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/burner.c");
+    let st = Command::new("cc")
+        .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
+        .arg(out)
+        .arg(&src)
+        .status()
+        .expect("run cc (build-essential) to compile tests/burner.c");
+    assert!(st.success(), "cc failed to compile {}", src.display());
+    out.to_path_buf()
+}
+
+/// A running CPU burner ([`build_burner`]), burning when `start` returns, killed on drop. It
+/// runs 60 s at most, so it is alive when ebpfx symbolizes its stacks at the window's end.
+pub struct Burner(pub Child);
+
+impl Burner {
+    pub fn start(path: &Path) -> Burner {
+        let mut child = Command::new(path).arg("60").stdout(Stdio::piped()).spawn().expect("start the burner");
+        // It prints one line once it is burning.
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("burner stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("read burner output");
+        assert!(line.starts_with("burning"), "burner said {line:?}");
+        Burner(child)
+    }
+}
+
+impl Drop for Burner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether a tool a test needs works: true if `probe` succeeds; otherwise the test is skipped
+/// (with a message) or, under CI=true, fails.
+pub fn tool_ready(tool: &str, package: &str, probe: &mut Command) -> bool {
+    let ok = probe.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if ok {
+        return true;
+    }
+    let msg = format!("this test needs {tool} (Debian package: {package}); it is not usable here");
+    if ci() {
+        panic!("{msg} (CI=true: a missing tool is a failure)");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
+}
+
+/// Whether the tests run under CI=true (where a skip is a failure).
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A real terminal: a private tmux server with one `cols` x `rows` window running `argv` in
+/// `cwd`, killed (with what runs in it) on drop. Its socket is a path of its own, not a name
+/// under /tmp/tmux-UID, where a stale socket of an earlier run with the same pid can make
+/// new-session fail; new-session is tried three times.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Whether tmux is installed (see [`tool_ready`]).
+    pub fn ready() -> bool {
+        tool_ready("tmux", "tmux", Command::new("tmux").arg("-V"))
+    }
+
+    pub fn start(tag: &str, (cols, rows): (u16, u16), cwd: &Path, argv: &[&str]) -> Tmux {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let socket = format!("/tmp/ebpfx-tmux-{}-{tag}-{}-{nanos}", std::process::id(), unique());
+        let mut last = String::new();
+        for _ in 0..3 {
+            let out = Command::new("tmux")
+                .args(["-S", &socket, "-f", "/dev/null", "new-session", "-d"])
+                .args(["-x", &cols.to_string(), "-y", &rows.to_string(), "-c"])
+                .arg(cwd)
+                .args(argv)
+                .output()
+                .expect("start tmux");
+            if out.status.success() {
+                return Tmux { socket };
+            }
+            last = format!("{}: {}", out.status, text(&out.stderr));
+            let _ = std::fs::remove_file(&socket);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("tmux new-session failed 3 times: {last}");
+    }
+
+    /// `tmux send-keys` to the window.
+    pub fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-S", &self.socket, "send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success(), "tmux send-keys {keys:?} failed");
+    }
+
+    /// The window's screen as text.
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-S", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .expect("tmux capture-pane");
+        text(&out.stdout)
+    }
+
+    /// Polls the screen until `done` holds and returns it; fails after 30 s (a wedged program
+    /// must fail the test, not hang it).
+    pub fn wait_for(&self, done: impl Fn(&str) -> bool, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "waiting for {what}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-S", &self.socket, "kill-server"]).status();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// A histogram config in the shape of the built-in biolatency (device, operation, exp2 bucket
+/// key) that loads with the built-in biolatency object: tests break one key of it at a time.
+pub const BIOLATENCY_HIST: &str = r#"
+metrics:
+  histograms:
+    - name: bio_latency_seconds
+      help: Block IO latency
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 27
+      bucket_multiplier: 0.000001
+      labels:
+        - name: device
+          size: 4
+          decoders: [{name: majorminor}]
+        - name: operation
+          size: 1
+          padding: 3
+          decoders: [{name: uint}]
+        - name: bucket
+          size: 8
+          decoders: [{name: uint}]
+"#;
+
+/// A config directory holding NAME.yaml for each (name, text), each beside a copy of the
+/// built-in biolatency object.
+pub fn biolatency_config_dir(configs: &[(&str, &str)]) -> Scratch {
+    let s = Scratch::new("configs");
+    for (name, yaml) in configs {
+        s.write(&format!("{name}.yaml"), yaml);
+        std::fs::copy(object_dir().join("biolatency.bpf.o"), s.path().join(format!("{name}.bpf.o")))
+            .expect("copy object");
+    }
+    s
+}
+
+/// Runs ebpfx with `args`: exit 2 (a usage or config error), no panic, and every needle in its
+/// stderr.
+pub fn assert_usage_error(args: &[&str], needles: &[&str]) {
+    let out = ebpfx(args);
+    assert_exit_2_saying(args, &out, &text(&out.stderr), needles);
+}
+
+/// [`assert_usage_error`] with the needles looked for in stdout and stderr (`check` lists
+/// problems on stdout; other commands print the error on stderr).
+pub fn assert_exit_2(args: &[&str], needles: &[&str]) {
+    let out = ebpfx(args);
+    assert_exit_2_saying(args, &out, &format!("{}{}", text(&out.stdout), text(&out.stderr)), needles);
+}
+
+fn assert_exit_2_saying(args: &[&str], out: &Output, said: &str, needles: &[&str]) {
+    assert_eq!(out.status.code(), Some(2), "args {args:?}: expected exit 2, got {:?}\n{said}", out.status);
+    for n in needles {
+        assert!(said.contains(n), "args {args:?}: output lacks {n:?}:\n{said}");
+    }
+    assert!(!said.contains("panicked"), "{said}");
+}
+
+/// A free TCP port on 127.0.0.1 (the kernel's pick, released for the caller to listen on).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A peer process (node_exporter, Prometheus, Pushgateway), killed on drop.
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the peer `bin ARGS` (its stderr into `log`, if given) and waits until it listens on
+/// 127.0.0.1:`port`. None (a skip, with a message) when it is not installed, except under CI.
+pub fn start_peer(bin: &str, args: &[String], port: u16, log: Option<&Path>) -> Option<Peer> {
+    start_peer_when(bin, args, log, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+}
+
+/// node_exporter with only its textfile collector, reading `dir`, listening on a free port of
+/// 127.0.0.1 (returned), its stderr into `log` if given; None as for [`start_peer`].
+pub fn start_node_exporter(dir: &Path, log: Option<&Path>) -> Option<(Peer, u16)> {
+    let port = free_port();
+    let args = [
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--collector.disable-defaults".into(),
+        "--collector.textfile".into(),
+        format!("--collector.textfile.directory={}", dir.display()),
+    ];
+    start_peer("prometheus-node-exporter", &args, port, log).map(|p| (p, port))
+}
+
+/// [`start_peer`], ready when `ready()` holds (30 s at most).
+pub fn start_peer_when(bin: &str, args: &[String], log: Option<&Path>, ready: impl Fn() -> bool) -> Option<Peer> {
+    let stderr = match log {
+        Some(log) => Stdio::from(std::fs::File::create(log).expect("log file")),
+        None => Stdio::null(),
+    };
+    let child = match Command::new(bin).args(args).stdout(Stdio::null()).stderr(stderr).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(!ci(), "{bin} not available under CI: {e}");
+            eprintln!("SKIPPED: {bin} not installed ({e})");
+            return None;
+        }
+    };
+    let peer = Peer(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if ready() {
+            return Some(peer);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = log.map(|l| std::fs::read_to_string(l).unwrap_or_default()).unwrap_or_default();
+    panic!("{bin} did not become ready within 30 s: {log}");
+}
+
+/// ebpfx with `args`, no stdin, stdout and stderr piped, no `$EBPFX_CONFIG_DIR`, no colour.
+pub fn ebpfx_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("EBPFX_CONFIG_DIR")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Starts ebpfx with `args` ([`ebpfx_command`]; see [`wait_or_kill`]).
+pub fn spawn_ebpfx(args: &[&str]) -> Child {
+    ebpfx_command(args).spawn().expect("spawn ebpfx")
+}
+
+/// Waits for `child` to exit; kills it and fails after `limit` (a safety net: a hang is the
+/// defect, not slowness).
+pub fn wait_or_kill(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A version-1 raw snapshot (what `run --save-raw` writes) of the built-in config `config` with
+/// one map of (key bytes, value) rows, and no self metrics.
+pub fn raw_snapshot_json(config: &str, map: &str, key_size: usize, rows: &[(Vec<u8>, u64)]) -> serde_json::Value {
+    let yaml_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(format!("{config}.yaml"));
+    let yaml = std::fs::read_to_string(&yaml_path).expect("built-in config");
+    let keys_hex: String = rows.iter().flat_map(|(k, _)| k.iter()).map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({
+        "kind": "ebpfx-raw-snapshot",
+        "version": 1,
+        "window": {"start_unix_ns": 1_700_000_000_000_000_000u64, "end_unix_ns": 1_700_000_002_000_000_000u64, "length_ns": 2_000_000_000u64},
+        "configs": [{
+            "name": config,
+            "origin": format!("configs/{config}.yaml (built-in)"),
+            "yaml": yaml,
+            "maps": [{
+                "name": map, "key_size": key_size, "slots": 1, "per_cpu": false, "max_entries": 4096,
+                "is_array": false, "keys_hex": keys_hex,
+                "values": rows.iter().map(|r| r.1).collect::<Vec<u64>>(),
+            }],
+        }],
+        "self_metrics": [],
+    })
 }
