@@ -6,11 +6,13 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "bits.bpf.h"
+#include "target.bpf.h"
 
 #define COMM_LEN 16
 
 struct comm_key {
 	char comm[COMM_LEN]; /* decoded by `string` */
+	struct ebpfx_by by;  /* its comm is never asked for: the key has one */
 };
 
 struct {
@@ -25,8 +27,11 @@ int BPF_PROG(exec_exec, struct task_struct *p, pid_t old_pid, struct linux_binpr
 {
 	struct comm_key key;
 
+	if (!ebpfx_target_task(p))
+		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 	BPF_CORE_READ_STR_INTO(&key.comm, p, comm);
+	ebpfx_by_task(&key.by, p);
 	ebpfx_count(&exec_total, &key, 1);
 	return 0;
 }

@@ -6,11 +6,13 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bits.bpf.h"
+#include "target.bpf.h"
 
 #define COMM_LEN 16
 
 struct comm_key {
 	char comm[COMM_LEN]; /* decoded by `string` */
+	struct ebpfx_by by;  /* its comm is never asked for: the key has one */
 };
 
 /* Per-CPU: faults are frequent and bursty; ebpfx sums the CPUs. */
@@ -26,8 +28,11 @@ int BPF_PROG(pagefaults_user, unsigned long address, struct pt_regs *regs, unsig
 {
 	struct comm_key key;
 
+	if (!ebpfx_target_current())
+		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+	ebpfx_by_current(&key.by);
 	ebpfx_count_percpu(&page_faults_total, &key, 1);
 	return 0;
 }

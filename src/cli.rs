@@ -158,6 +158,38 @@ pub struct RunArgs {
     /// Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows).
     #[arg(long, value_name = "NAME")]
     pub state: Option<String>,
+
+    /// Only these processes (thread-group ids), filtered in the kernel: repeatable or a comma
+    /// list. Configs that select tasks say so (`ebpfx list`); others refuse the flag.
+    #[arg(short, long = "pid", value_name = "PID", action = clap::ArgAction::Append)]
+    pub pid: Vec<String>,
+
+    /// Only these threads (thread ids), filtered in the kernel: repeatable or a comma list.
+    #[arg(long, value_name = "TID", action = clap::ArgAction::Append)]
+    pub tid: Vec<String>,
+
+    /// Only tasks with exactly this command name (at most 15 bytes, as the kernel keeps it);
+    /// repeatable.
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub comm: Vec<String>,
+
+    /// Only tasks in this cgroup v2 directory or below it: a path, or one relative to
+    /// /sys/fs/cgroup (`system.slice/cron.service`).
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::DirPath)]
+    pub cgroup: Option<PathBuf>,
+
+    /// Split the results by these labels. `pid`, `comm`, `cgroup`, `cpu` are added in the kernel
+    /// by configs that declare them (`runqlat --by pid,comm` is bcc's `runqlat -P`); repeatable or
+    /// a comma list.
+    #[arg(long, value_name = "LABEL[,LABEL...]", action = clap::ArgAction::Append)]
+    pub by: Vec<String>,
+
+    /// Start COMMAND (held until the programs are attached, so nothing of it is missed), trace
+    /// it and its descendants only (forks followed in the kernel), end the window when it exits
+    /// (or at --for / Ctrl-C), then print. ebpfx's exit status is its own (0 when the results
+    /// were printed); the command's status is reported on stderr.
+    #[arg(last = true, value_name = "COMMAND", value_hint = ValueHint::CommandWithArguments)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args, Clone)]

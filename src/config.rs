@@ -30,7 +30,21 @@ pub struct Config {
     /// ebpfx extension: the label whose `static_map` ebpfx fills with the functions resolved
     /// from `--probe` (the config's programs attach to them; see `probe.rs`).
     pub probe_label: Option<String>,
+    /// ebpfx extension (`targets:`): the task selections the object implements through
+    /// bpf/target.bpf.h: `pid`, `tid`, `comm`, `cgroup`, `command` (see `targets.rs`).
+    pub targets: Vec<String>,
+    /// ebpfx extension (`kernel_labels:`): labels the kernel fills only when `--by` asks for
+    /// them (`pid`, `cpu`, `comm`, `cgroup`); unasked, their bytes are zero and read as padding.
+    pub kernel_labels: Vec<String>,
+    /// Which of `kernel_labels` the run asked for (`kernel_labels_on:`, written by ebpfx into the
+    /// YAML of a run and of its saved snapshot); the others are folded into padding at parse time.
+    pub kernel_labels_on: Vec<String>,
 }
+
+/// Target kinds a config may declare under `targets:`.
+pub const TARGET_KINDS: &[&str] = &["pid", "tid", "comm", "cgroup", "command"];
+/// Labels a config may declare under `kernel_labels:`.
+pub const KERNEL_LABELS: &[&str] = &["pid", "cpu", "comm", "cgroup"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricConfig {
@@ -184,6 +198,9 @@ impl Parser<'_> {
             cgroup_id_map: None,
             tracing_spans: 0,
             probe_label: None,
+            targets: Vec::new(),
+            kernel_labels: Vec::new(),
+            kernel_labels_on: Vec::new(),
         };
         if let Some(v) = get(&root, "description") {
             cfg.description = self.opt_string(v, "description")?;
@@ -191,6 +208,9 @@ impl Parser<'_> {
         if let Some(v) = get(&root, "probe_label") {
             cfg.probe_label = self.opt_string(v, "probe_label")?.filter(|s| !s.is_empty());
         }
+        cfg.targets = self.names(&root, "targets", TARGET_KINDS)?;
+        cfg.kernel_labels = self.names(&root, "kernel_labels", KERNEL_LABELS)?;
+        cfg.kernel_labels_on = self.names(&root, "kernel_labels_on", KERNEL_LABELS)?;
         let mut any_section = false;
         if let Some(metrics) = get(&root, "metrics") {
             let metrics = match metrics {
@@ -279,7 +299,60 @@ impl Parser<'_> {
                 )));
             }
         }
+        self.fold_kernel_labels(&mut cfg)?;
         Ok(cfg)
+    }
+
+    /// A list of names from `allowed` under top-level `key` (absent: empty).
+    fn names(&self, root: &serde_yaml::Mapping, key: &str, allowed: &[&str]) -> Res<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let Some(v) = get(root, key) else {
+            return Ok(out);
+        };
+        for (i, item) in self.list(v, key)?.iter().enumerate() {
+            let s = self.string(item, &format!("{key}[{i}]"))?;
+            if !allowed.contains(&s.as_str()) {
+                return Err(self.err(format!("{key}[{i}]: unknown name {s:?} (one of {})", allowed.join(", "))));
+            }
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Kernel-side labels not switched on are zero in every key: their bytes join the padding
+    /// of the label before them, so they neither show nor split series.
+    fn fold_kernel_labels(&self, cfg: &mut Config) -> Res<()> {
+        for on in &cfg.kernel_labels_on {
+            if !cfg.kernel_labels.contains(on) {
+                return Err(self.err(format!("kernel_labels_on: {on:?} is not listed in kernel_labels")));
+            }
+        }
+        for name in &cfg.kernel_labels {
+            if !cfg.metrics.iter().any(|m| m.labels.iter().any(|l| &l.name == name)) {
+                return Err(self.err(format!("kernel_labels: no metric has a label {name:?}")));
+            }
+        }
+        let off: Vec<String> =
+            cfg.kernel_labels.iter().filter(|l| !cfg.kernel_labels_on.contains(l)).cloned().collect();
+        for m in &mut cfg.metrics {
+            if m.labels.first().is_some_and(|l| cfg.kernel_labels.contains(&l.name)) {
+                return Err(self.err(format!(
+                    "metric {}: kernel label {:?} cannot be the first label (its bytes join the padding of the label before it)",
+                    m.name, m.labels[0].name
+                )));
+            }
+            let mut kept: Vec<Label> = Vec::with_capacity(m.labels.len());
+            for l in m.labels.drain(..) {
+                match kept.last_mut() {
+                    Some(prev) if off.contains(&l.name) => prev.padding += l.size + l.padding,
+                    _ => kept.push(l),
+                }
+            }
+            m.labels = kept;
+        }
+        Ok(())
     }
 
     /// bcc-era configs (`programs:` with inline `code:`) look nothing like the current format.

@@ -40,4 +40,5 @@ pub mod raw;
 pub mod render;
 pub mod selfmetrics;
 pub mod snapshot_file;
+pub mod targets;
 pub mod window;

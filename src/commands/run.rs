@@ -19,6 +19,7 @@ use crate::output::{push, watch, AtomicFile};
 use crate::raw::RawMap;
 use crate::render::{self, Format, Options};
 use crate::selfmetrics::{self, ProgramRow, RunStats, StatsGuard};
+use crate::targets::{Gated, Running, Targets};
 use crate::window::{self, Block, Blocks, Plan};
 
 use super::Globals;
@@ -37,6 +38,17 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         }
         // Every config is parsed and validated before any BPF is loaded.
         resolved.push(catalog.resolve(name)?);
+    }
+    // Targets (-p, --tid, --comm, --cgroup, -- COMMAND) and kernel-side --by labels: checked
+    // against what each config declares before anything loads.
+    let targets = Targets::parse(&args.pid, &args.tid, &args.comm, args.cgroup.as_deref(), !args.command.is_empty())?;
+    for r in &resolved {
+        targets.check(&r.config)?;
+    }
+    let by = crate::targets::parse_by(&args.by);
+    let mut by_globals = Vec::with_capacity(resolved.len());
+    for r in &mut resolved {
+        by_globals.push(crate::targets::apply_by(r, &by)?);
     }
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
     let probe = crate::probe::apply(&mut resolved, args.probe.as_deref())?;
@@ -69,20 +81,41 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let save_raw = args.save_raw.as_deref().map(|o| AtomicFile::create(o, "--save-raw")).transpose()?;
 
     loader::init_libbpf_logging(globals.verbose);
-    let opts = LoadOptions {
-        strict: args.strict,
-        verbose: globals.verbose,
-        btf: args.btf.clone(),
-        frequency: args.frequency,
-        globals: flow_globals,
-        probe,
-    };
+    // Per config: the shared flag and target globals, plus its own --by labels.
+    let opts: Vec<LoadOptions> = by_globals
+        .into_iter()
+        .map(|by| {
+            let mut g = flow_globals.clone();
+            g.extend(targets.globals());
+            g.extend(by);
+            LoadOptions {
+                strict: args.strict,
+                verbose: globals.verbose,
+                btf: args.btf.clone(),
+                frequency: args.frequency,
+                globals: g,
+                probe: probe.clone(),
+                follow_forks: targets.command,
+            }
+        })
+        .collect();
     // Objects are opened and checked against their configs before anything is loaded.
-    let prepared = resolved.iter().map(|r| loader::prepare(r, &opts)).collect::<anyhow::Result<Vec<_>>>()?;
+    let prepared =
+        resolved.iter().zip(&opts).map(|(r, o)| loader::prepare(r, o)).collect::<anyhow::Result<Vec<_>>>()?;
     loader::check_privileges()?;
+    // `-- COMMAND`: started now, held before exec until the window starts; its pid joins the set.
+    let mut targets = targets;
+    let gated = if args.command.is_empty() { None } else { Some(Gated::spawn(&args.command)?) };
+    if let Some(g) = &gated {
+        targets.pids.push(g.pid);
+    }
     let mut loaded: Vec<Loaded> = Vec::with_capacity(prepared.len());
-    for p in prepared {
-        loaded.push(load_one(p, &opts, globals)?);
+    for (p, o) in prepared.into_iter().zip(&opts) {
+        let l = load_one(p, o, globals)?;
+        if targets.any() {
+            targets.fill(&l)?;
+        }
+        loaded.push(l);
     }
     loader::post_attach_mark();
     // Run-time statistics for the window only: the kernel turns them off when the guard's
@@ -121,8 +154,16 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         save_raw,
         screen: args.watch.then(watch::Screen::enter),
         interval,
+        gated,
+        running: None,
     };
-    window::run(&plan, &mut blocks)
+    let result = window::run(&plan, &mut blocks);
+    if let Some(r) = blocks.running.as_mut() {
+        if !globals.quiet {
+            crate::say!("ebpfx: {}", r.report());
+        }
+    }
+    result
 }
 
 /// Refuses a duration longer than [`MAX_DURATION`] (no deadline arithmetic can overflow).
@@ -201,6 +242,9 @@ struct RunBlocks<'a> {
     save_raw: Option<AtomicFile>,
     screen: Option<watch::Screen>,
     interval: Option<Duration>,
+    /// `-- COMMAND` before the window starts, then while it runs.
+    gated: Option<Gated>,
+    running: Option<Running>,
 }
 
 impl RunBlocks<'_> {
@@ -286,15 +330,21 @@ impl Blocks for RunBlocks<'_> {
             self.previous = Some(self.read_all()?);
         }
         self.previous_stats = self.gather_stats().1;
+        if let Some(g) = self.gated.take() {
+            self.running = Some(g.release()?);
+        }
         Ok(())
     }
 
     fn wants_ticks(&self) -> bool {
-        !self.events.is_empty()
+        !self.events.is_empty() || self.gated.is_some() || self.running.is_some()
     }
 
     fn tick(&mut self) {
         self.events.poll();
+        if self.running.as_mut().is_some_and(|r| r.exited()) {
+            window::end_window();
+        }
     }
 
     fn block(&mut self, block: Block) -> anyhow::Result<()> {

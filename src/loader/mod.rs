@@ -85,6 +85,8 @@ pub struct LoadOptions {
     pub globals: Vec<globals::GlobalValue>,
     /// The functions of `--probe`, for programs in bare `uprobe`/`uretprobe` sections.
     pub probe: Option<std::sync::Arc<crate::probe::Target>>,
+    /// `-- COMMAND`: load the program that follows forks (bpf/target.bpf.h).
+    pub follow_forks: bool,
 }
 
 fn libbpf_log(level: PrintLevel, msg: String) {
@@ -267,6 +269,7 @@ pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Op
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
     crate::probe::prepare_programs(&mut open_obj, opts.probe.as_deref());
+    crate::targets::prepare_programs(&mut open_obj, opts.follow_forks);
     Ok(open_obj)
 }
 
@@ -361,6 +364,11 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
     let mut iters = Vec::new();
     let mut programs = Vec::new();
     for prog in object.progs_mut() {
+        // Programs that are off unless asked for (`SEC("?...")`, e.g. bpf/target.bpf.h's fork
+        // follower) were not loaded: nothing to attach or report.
+        if !prog.autoload() {
+            continue;
+        }
         let pname = os(prog.name());
         let section = os(prog.section());
         let id = libbpf_rs::Program::id_from_fd(prog.as_fd()).unwrap_or(0);
