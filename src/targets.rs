@@ -90,11 +90,31 @@ pub fn parse_comm(name: &str) -> anyhow::Result<[u8; COMM_LEN]> {
     Ok(out)
 }
 
+/// Mount points of the cgroup v2 file system (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a
+/// hybrid host), longest first.
+fn cgroup2_mounts() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            if right.split_whitespace().next()? != "cgroup2" {
+                return None;
+            }
+            left.split_whitespace().nth(4).map(PathBuf::from)
+        })
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    out
+}
+
 /// `--cgroup PATH` → (id, level, path). PATH is a cgroup v2 directory, absolute or relative to
-/// /sys/fs/cgroup (`system.slice/cron.service`).
+/// the cgroup v2 mount point (`system.slice/cron.service`).
 pub fn parse_cgroup(path: &Path) -> anyhow::Result<(u64, u32, PathBuf)> {
     use std::os::unix::fs::MetadataExt as _;
-    let full = if path.is_absolute() || path.exists() { path.to_path_buf() } else { Path::new(CGROUP_ROOT).join(path) };
+    let mounts = cgroup2_mounts();
+    let root = mounts.last().cloned().unwrap_or_else(|| PathBuf::from(CGROUP_ROOT));
+    let full = if path.is_absolute() || path.exists() { path.to_path_buf() } else { root.join(path) };
     let meta = std::fs::metadata(&full).map_err(|e| {
         usage_err(format!("--cgroup {}: {e} (expected a cgroup v2 directory under {CGROUP_ROOT})", path.display()))
     })?;
@@ -107,15 +127,13 @@ pub fn parse_cgroup(path: &Path) -> anyhow::Result<(u64, u32, PathBuf)> {
     let canon = full.canonicalize().map_err(|e| usage_err(format!("--cgroup {}: {e}", path.display())))?;
     if !is_cgroup2(&canon) {
         return Err(usage_err(format!(
-            "--cgroup {}: not on a cgroup v2 file system (cgroup v2 is mounted at {CGROUP_ROOT} on current systems)",
-            path.display()
+            "--cgroup {}: not on a cgroup v2 file system (this machine mounts cgroup v2 at {})",
+            path.display(),
+            root.display()
         )));
     }
-    let rel = canon.strip_prefix(CGROUP_ROOT).map_err(|_| {
-        usage_err(format!(
-            "--cgroup {}: not under {CGROUP_ROOT}, where the cgroup v2 hierarchy is mounted",
-            path.display()
-        ))
+    let rel = mounts.iter().find_map(|m| canon.strip_prefix(m).ok()).ok_or_else(|| {
+        usage_err(format!("--cgroup {}: not under a mount point of the cgroup v2 hierarchy", path.display()))
     })?;
     let level = u32::try_from(rel.components().count()).unwrap_or(u32::MAX);
     Ok((meta.ino(), level, canon))

@@ -1,0 +1,192 @@
+//! Targets filtered in the kernel (-p, --comm, --cgroup, -- COMMAND) and kernel-side --by labels.
+//! Each live test makes its own getppid calls beside the same calls from a process it also
+//! makes (noise), and counts exactly its own.
+mod common;
+use common::*;
+use std::io::Write as _;
+use std::process::{Child, Command, Stdio};
+
+const PYTHON: &str = "/usr/bin/python3";
+const K: usize = 3000;
+
+/// A python process that makes `K` getppid calls once released (startup happens before).
+struct Worker(Child);
+
+impl Worker {
+    fn start(program: &str) -> Worker {
+        let script = format!("import os,sys\nsys.stdin.read(1)\nfor _ in range({K}): os.getppid()\n");
+        let child = Command::new(program)
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        Worker(child)
+    }
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+    fn release(&mut self) {
+        let mut stdin = self.0.stdin.take().expect("stdin");
+        stdin.write_all(b"x").expect("release worker");
+    }
+    fn wait(mut self) {
+        let st = self.0.wait().expect("wait worker");
+        assert!(st.success(), "worker failed: {st:?}");
+    }
+}
+
+/// Runs syscalls with `flags` while `workers` make their calls; returns the prom text.
+fn syscalls_with(flags: &[&str], mut workers: Vec<Worker>) -> String {
+    const SIGINT: i32 = 2;
+    let mut args = vec!["run", "syscalls", "--for", "120s", "--format", "prom"];
+    args.extend_from_slice(flags);
+    let run = start_attached(&args, 1);
+    for w in &mut workers {
+        w.release();
+    }
+    for w in workers {
+        w.wait();
+    }
+    run.signal(SIGINT);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    promtool_check(&prom);
+    prom
+}
+
+fn getppid_total(prom: &str) -> f64 {
+    prom_sum(prom, "ebpfx_syscalls_total", "syscall=\"getppid\"")
+}
+
+/// A python3 under a unique name: the kernel's command name is the name it was run as.
+fn named_python(dir: &Scratch, comm: &str) -> String {
+    let link = dir.path().join(comm);
+    std::os::unix::fs::symlink(PYTHON, &link).expect("symlink python3");
+    link.display().to_string()
+}
+
+#[test]
+fn live_syscalls_pid_counts_only_that_process() {
+    if !require_root("live_syscalls_pid_counts_only_that_process") {
+        return;
+    }
+    let _l = live_lock();
+    let mine = Worker::start(PYTHON);
+    let noise = Worker::start(PYTHON);
+    let pid = mine.pid();
+    let prom = syscalls_with(&["-p", &pid], vec![mine, noise]);
+    assert_eq!(getppid_total(&prom), K as f64, "{prom}");
+}
+
+#[test]
+fn live_syscalls_comm_counts_only_that_name() {
+    if !require_root("live_syscalls_comm_counts_only_that_name") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("comm");
+    let comm = unique_comm("tgc");
+    let mine = Worker::start(&named_python(&dir, &comm));
+    let noise = Worker::start(PYTHON);
+    let prom = syscalls_with(&["--comm", &comm], vec![mine, noise]);
+    assert_eq!(getppid_total(&prom), K as f64, "{prom}");
+}
+
+#[test]
+fn live_syscalls_cgroup_counts_tasks_in_it_and_below() {
+    if !require_root("live_syscalls_cgroup_counts_tasks_in_it_and_below") {
+        return;
+    }
+    let _l = live_lock();
+    let cg = OwnCgroup::new("targets");
+    let nested = format!("{}/below", cg.0);
+    std::fs::create_dir(&nested).expect("create nested cgroup");
+    let a = Worker::start(PYTHON);
+    let b = Worker::start(PYTHON);
+    let noise = Worker::start(PYTHON);
+    std::fs::write(format!("{}/cgroup.procs", cg.0), a.pid()).expect("move a into the cgroup");
+    std::fs::write(format!("{nested}/cgroup.procs"), b.pid()).expect("move b into the nested cgroup");
+    let prom = syscalls_with(&["--cgroup", &cg.0], vec![a, b, noise]);
+    let _ = std::fs::remove_dir(&nested);
+    assert_eq!(getppid_total(&prom), 2.0 * K as f64, "{prom}");
+}
+
+#[test]
+fn live_syscalls_command_follows_its_fork_and_ends_with_it() {
+    if !require_root("live_syscalls_command_follows_its_fork_and_ends_with_it") {
+        return;
+    }
+    let _l = live_lock();
+    // A sibling of the command (another child of the test) makes the same calls all along.
+    let mut noise = Command::new(PYTHON)
+        .args(["-c", "import os,time\nt=time.time()\nwhile time.time()-t < 20: os.getppid()\n"])
+        .spawn()
+        .expect("start noise");
+    // The command makes no getppid call itself; its forked child makes K, then it exits 7.
+    let script = format!(
+        "import os\npid = os.fork()\nif pid == 0:\n    for _ in range({K}): os.getppid()\n    os._exit(0)\nos.waitpid(pid, 0)\nraise SystemExit(7)\n"
+    );
+    // No --for and no Ctrl-C: the window must end when the command exits.
+    let out = ebpfx(&["run", "syscalls", "--format", "prom", "--", PYTHON, "-c", &script]);
+    let _ = noise.kill();
+    let _ = noise.wait();
+    let prom = text(&out.stdout);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("exited with status 7"), "the command's status is reported: {err}");
+    assert_eq!(getppid_total(&prom), K as f64, "{prom}");
+    promtool_check(&prom);
+}
+
+#[test]
+fn live_syscalls_by_pid_comm_in_the_kernel() {
+    if !require_root("live_syscalls_by_pid_comm_in_the_kernel") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("bypid");
+    let comm = unique_comm("tgb");
+    let mine = Worker::start(&named_python(&dir, &comm));
+    let noise = Worker::start(PYTHON);
+    let pid = mine.pid();
+    let prom = syscalls_with(&["--by", "pid,comm"], vec![mine, noise]);
+    let got = prom_get(&prom, "ebpfx_syscalls_total", &[("syscall", "getppid"), ("pid", &pid), ("comm", &comm)]);
+    assert_eq!(got, Some(K as f64), "{prom}");
+    // Without --by, the kernel leaves the fields zero and the labels are not there.
+    let plain = prom_samples(&prom, "ebpfx_syscalls_total");
+    assert!(plain.iter().all(|(l, _)| l.contains("pid=\"")), "every series carries pid: {prom}");
+}
+
+#[test]
+fn live_syscalls_without_by_keeps_its_labels() {
+    if !require_root("live_syscalls_without_by_keeps_its_labels") {
+        return;
+    }
+    let _l = live_lock();
+    let mine = Worker::start(PYTHON);
+    let pid = mine.pid();
+    let prom = syscalls_with(&["-p", &pid], vec![mine]);
+    let rows = prom_rows(&prom, "ebpfx_syscalls_total");
+    assert!(!rows.is_empty());
+    for (labels, _) in rows {
+        let names: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["syscall"], "{prom}");
+    }
+}
+
+#[test]
+fn unsupported_target_is_refused_naming_config_and_flag() {
+    // Checked before anything loads: no root needed.
+    let out = ebpfx(&["run", "biolatency", "--for", "1s", "-p", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("config biolatency does not support --pid"), "{err}");
+    let out = ebpfx(&["run", "syscalls", "--for", "1s", "--by", "disk"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--by disk: config syscalls has no label \"disk\""), "{}", text(&out.stderr));
+    let out = ebpfx(&["run", "syscalls", "--for", "1s", "--comm", "a-name-too-long-for-comm"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ebpfx(&["run", "syscalls", "--for", "1s", "--", "/nonexistent/command"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("command not found"), "{}", text(&out.stderr));
+}
