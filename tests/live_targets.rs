@@ -190,3 +190,79 @@ fn unsupported_target_is_refused_naming_config_and_flag() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("command not found"), "{}", text(&out.stderr));
 }
+
+/// tests/sleeper.c, compiled once per test process with frame pointers.
+fn sleeper_path() -> &'static std::path::PathBuf {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let src = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sleeper.c");
+        let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ebpfx_sleeper");
+        let st = Command::new("cc")
+            .args(["-O0", "-fno-omit-frame-pointer", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("run cc (build-essential) to compile tests/sleeper.c");
+        assert!(st.success(), "compiling tests/sleeper.c failed");
+        out
+    })
+}
+
+/// A sleeper (run as `program`), holding until released.
+fn start_sleeper(program: &std::path::Path, ms: &str) -> Child {
+    Command::new(program)
+        .arg(ms)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()))
+}
+
+/// Releases a sleeper and waits for it to say that it slept (it stays alive after).
+fn sleep_once(child: &mut Child) {
+    use std::io::BufRead as _;
+    child.stdin.as_mut().expect("stdin").write_all(b"x").expect("release sleeper");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("read sleeper");
+    assert_eq!(line.trim(), "slept");
+}
+
+fn end_sleeper(mut child: Child) {
+    drop(child.stdin.take());
+    let st = child.wait().expect("wait sleeper");
+    assert!(st.success(), "sleeper failed: {st:?}");
+}
+
+#[test]
+fn live_offcputime_attributes_a_sleep_to_its_stack() {
+    if !require_root("live_offcputime_attributes_a_sleep_to_its_stack") {
+        return;
+    }
+    const SIGINT: i32 = 2;
+    let _l = live_lock();
+    let dir = Scratch::new("offcpu");
+    let noisy = dir.path().join("ebpfx_noisy");
+    std::os::unix::fs::symlink(sleeper_path(), &noisy).expect("symlink the sleeper");
+    let mut mine = start_sleeper(sleeper_path(), "500");
+    let mut noise = start_sleeper(&noisy, "300");
+    let pid = mine.id().to_string();
+    let run = start_attached(&["run", "offcputime", "--for", "120s", "--format", "folded", "-p", &pid], 1);
+    sleep_once(&mut mine);
+    sleep_once(&mut noise);
+    run.signal(SIGINT);
+    // User stacks are symbolized through the live processes: they end after ebpfx.
+    let (code, folded, err) = run.finish();
+    end_sleeper(mine);
+    end_sleeper(noise);
+    assert_eq!(code, Some(0), "{err}");
+    let slept: Vec<(&str, u64)> = folded
+        .lines()
+        .filter_map(|l| l.rsplit_once(' ').map(|(s, n)| (s, n.parse::<u64>().unwrap_or(0))))
+        .filter(|(s, _)| s.contains("main;ebpfx_sleep_outer;ebpfx_sleep_inner;") && s.contains("nanosleep"))
+        .collect();
+    assert_eq!(slept.len(), 1, "one stack for the sleep:\n{folded}");
+    let (stack, us) = slept[0];
+    assert!(stack.starts_with("ebpfx_sleeper;"), "comm is the root frame: {stack}");
+    assert!(us >= 500_000, "a 500 ms sleep is at least 500000 us off CPU, got {us}: {stack}");
+    assert!(!folded.lines().any(|l| l.starts_with("ebpfx_noisy;")), "the other sleeper is not traced:\n{folded}");
+}
