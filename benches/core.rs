@@ -117,7 +117,7 @@ fn bench_map_pipeline(varied: bool) -> anyhow::Result<()> {
         assert_eq!(raw.len(), ENTRIES as usize, "batched read must return every entry");
         // A fresh decoder each time, as in a one-shot run.
         let mut decoders = Decoders::new(Env::system());
-        let metric = decoders.metric("synthetic", &config.metrics[0], &raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let metric = decoders.metric("synthetic", &config.metrics[0], &raw).map_err(|e| anyhow::anyhow!("{e}"))?.metric;
         let t2 = Instant::now();
         let now = SystemTime::now();
         let snap = Snapshot {

@@ -28,9 +28,19 @@ pub fn build_snapshot(configs: &[&Config], maps: &[Vec<RawMap>], window: Window,
                 metric
             };
             match decoders.metric(&config.name, metric, raw) {
-                Ok(m) => snapshot.metrics.push(m),
+                Ok(d) => {
+                    // Rows whose keys did not decode are dropped one by one and counted.
+                    if let Some(first) = &d.row_errors.first {
+                        errors = errors.saturating_add(d.row_errors.rows);
+                        snapshot.warnings.push(format!(
+                            "config {}: metric {}: {} map entries dropped: {first}",
+                            config.name, metric.name, d.row_errors.rows
+                        ));
+                    }
+                    snapshot.metrics.push(d.metric);
+                }
                 Err(e) => {
-                    errors += 1;
+                    errors += u64::from(e.counts_as_decoder_error());
                     snapshot.warnings.push(format!("{e} (metric dropped from the output)"));
                 }
             }

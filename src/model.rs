@@ -377,7 +377,7 @@ pub struct Histogram {
     pub series: Vec<HistogramSeries>,
 }
 
-/// One label set of a histogram, buckets rebuilt as spec §9.2.
+/// One label set of a histogram, buckets rebuilt as docs/config-format.md#histograms says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSeries {
     pub labels: Vec<String>,

@@ -1,4 +1,4 @@
-//! ebpfx's own metrics (spec §12, adapted to a one-shot run): which configs ran, which
+//! ebpfx's own metrics (ebpf_exporter's, adapted to a one-shot run; README.md, Output): which configs ran, which
 //! programs were loaded and attached, and what the probes cost during the window (run count
 //! and run time, from BPF run-time statistics switched on for the run only).
 use std::collections::HashMap;
@@ -130,6 +130,28 @@ pub fn metrics(
         ));
     }
     out
+}
+
+/// Checks a self metric read from a saved snapshot as a config's metric is checked: a valid
+/// Prometheus metric name, valid and distinct label names. Text that would break the output
+/// is refused rather than printed.
+pub fn validate(metric: &Metric) -> Result<(), String> {
+    use crate::config::{valid_label_name, valid_metric_name};
+    if !valid_metric_name(&metric.name) {
+        return Err(format!("name {:?} is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)", metric.name));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for l in &metric.label_names {
+        if !valid_label_name(l) {
+            return Err(format!(
+                "label name {l:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+            ));
+        }
+        if !seen.insert(l.as_str()) {
+            return Err(format!("label {l:?} appears twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Statistics gathered between two readings.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -14,6 +14,10 @@ use crate::raw::RawMap;
 
 const KIND: &str = "ebpfx-raw-snapshot";
 const VERSION: u32 = 1;
+
+/// Largest snapshot file `render` reads. A run's maps are far smaller; a file (or device, or
+/// pipe) beyond this is refused rather than read into memory without end.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct File {
@@ -137,13 +141,58 @@ pub fn to_json(
     Ok(text)
 }
 
-/// Reads a file written by `--save-raw`, re-validating each config's YAML.
+/// The bytes of `path`, at most [`MAX_FILE_BYTES`]; a file that does not start like JSON (after
+/// whitespace) is refused at its first bytes, so `/dev/zero` or a binary is not read on.
+fn read_bounded(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| usage_err(format!("cannot read snapshot {}: {e}", path.display()));
+    let not_snapshot = || {
+        usage_err(format!(
+            "{} is not an ebpfx raw snapshot (written by `ebpfx run --save-raw`): it does not start with a JSON object",
+            path.display()
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut reader = file.take(MAX_FILE_BYTES + 1);
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut started = false;
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(cannot(e)),
+        };
+        let got = chunk.get(..n).unwrap_or(&[]);
+        if !started {
+            if let Some(&first) = got.iter().find(|b| !b.is_ascii_whitespace()) {
+                if first != b'{' {
+                    return Err(not_snapshot());
+                }
+                started = true;
+            }
+        }
+        bytes.extend_from_slice(got);
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(usage_err(format!(
+                "{} is larger than {} MiB, more than any snapshot ebpfx writes; refusing to read it",
+                path.display(),
+                MAX_FILE_BYTES >> 20
+            )));
+        }
+    }
+    Ok(bytes)
+}
+
+/// Reads a file written by `--save-raw`, re-validating each config's YAML and checking every
+/// size and count in it before it is used. Anything wrong in the file is a usage error (exit 2).
 pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage_err(format!("cannot read snapshot {}: {e}", path.display())))?;
-    let file: File = serde_json::from_str(&text).map_err(|e| {
+    let text = read_bounded(path)?;
+    let file: File = serde_json::from_slice(&text).map_err(|e| {
         usage_err(format!("{} is not an ebpfx raw snapshot (written by `ebpfx run --save-raw`): {e}", path.display()))
     })?;
+    drop(text);
     if file.kind != KIND {
         return Err(usage_err(format!("{}: not an ebpfx raw snapshot (kind {:?})", path.display(), file.kind)));
     }
@@ -164,11 +213,34 @@ pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
         let config = Config::parse(&c.name, &c.origin, &c.yaml)?;
         let mut maps = Vec::new();
         for m in c.maps {
-            let keys =
-                unhex(&m.keys_hex).ok_or_else(|| anyhow!("{}: map {} has malformed keys", path.display(), m.name))?;
+            let bad =
+                |what: String| usage_err(format!("{}: config {}: map {}: {what}", path.display(), c.name, m.name));
+            if m.key_size > crate::config::MAX_KEY_SIZE {
+                return Err(bad(format!(
+                    "key_size {} is larger than any map key ebpfx reads ({} bytes)",
+                    m.key_size,
+                    crate::config::MAX_KEY_SIZE
+                )));
+            }
+            if m.slots == 0 || m.slots > crate::decode::MAX_SLOTS {
+                return Err(bad(format!(
+                    "slots {} is out of range (1 per entry, or one per possible CPU, at most {})",
+                    m.slots,
+                    crate::decode::MAX_SLOTS
+                )));
+            }
+            let keys = unhex(&m.keys_hex)
+                .ok_or_else(|| bad("keys_hex is not an even number of hexadecimal digits".to_string()))?;
             let entries = keys.len().checked_div(m.key_size).unwrap_or(0);
-            if (m.key_size > 0 && keys.len() % m.key_size != 0) || m.values.len() != entries * m.slots {
-                return Err(usage_err(format!("{}: map {} is inconsistent (keys vs values)", path.display(), m.name)));
+            let whole = if m.key_size == 0 { keys.is_empty() } else { keys.len() % m.key_size == 0 };
+            if !whole || entries.checked_mul(m.slots) != Some(m.values.len()) {
+                return Err(bad(format!(
+                    "inconsistent: {} key bytes of key_size {}, {} values for {} slots per entry",
+                    keys.len(),
+                    m.key_size,
+                    m.values.len(),
+                    m.slots
+                )));
             }
             maps.push(RawMap {
                 name: m.name,
@@ -192,23 +264,34 @@ pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
         }
         configs.push((config, maps));
     }
-    let self_metrics = file
-        .self_metrics
-        .into_iter()
-        .map(|m| {
-            let mut samples = Samples::new(m.label_names.len());
-            for (labels, value) in &m.samples {
-                samples.push(labels.iter().map(String::as_str), *value);
+    crate::config::check_distinct_metrics(configs.iter().map(|(c, _)| c))?;
+    let mut self_metrics = Vec::new();
+    for m in file.self_metrics {
+        let bad = |what: String| usage_err(format!("{}: self metric {:?}: {what}", path.display(), m.name));
+        let mut samples = Samples::new(m.label_names.len());
+        for (labels, value) in &m.samples {
+            if labels.len() != m.label_names.len() {
+                return Err(bad(format!(
+                    "a sample has {} label values for {} label names",
+                    labels.len(),
+                    m.label_names.len()
+                )));
             }
-            Metric {
-                config: "ebpfx".into(),
-                name: m.name,
-                help: m.help,
-                label_names: m.label_names,
-                values: if m.kind == "counter" { MetricValues::Counter(samples) } else { MetricValues::Gauge(samples) },
-            }
-        })
-        .collect();
+            samples.push(labels.iter().map(String::as_str), *value);
+        }
+        let values = match m.kind.as_str() {
+            "counter" => MetricValues::Counter(samples),
+            "gauge" => MetricValues::Gauge(samples),
+            other => return Err(bad(format!("kind {other:?} is neither \"counter\" nor \"gauge\""))),
+        };
+        let metric =
+            Metric { config: "ebpfx".into(), name: m.name.clone(), help: m.help, label_names: m.label_names, values };
+        crate::selfmetrics::validate(&metric).map_err(bad)?;
+        if configs.iter().any(|(c, _)| c.metrics.iter().any(|cm| cm.name == metric.name)) {
+            return Err(bad("has the name of a config's metric".to_string()));
+        }
+        self_metrics.push(metric);
+    }
     Ok(SavedRun { window, configs, self_metrics })
 }
 

@@ -39,6 +39,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         // Every config is parsed and validated before any BPF is loaded.
         resolved.push(catalog.resolve(name)?);
     }
+    crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
     // Targets (-p, --tid, --comm, --cgroup, -- COMMAND) and kernel-side --by labels: checked
     // against what each config declares before anything loads.
     let targets = Targets::parse(&args.pid, &args.tid, &args.comm, args.cgroup.as_deref(), !args.command.is_empty())?;

@@ -1,4 +1,4 @@
-//! `majorminor` (spec §7.5): the kernel's 32-bit device number → block device name.
+//! `majorminor` (docs/config-format.md#decoders): the kernel's 32-bit device number → block device name.
 use std::path::Path;
 
 /// `(major, minor)` of the kernel's internal `dev_t` encoding.

@@ -1,4 +1,4 @@
-//! `cgroup` (spec §7.1): cgroup id (= directory inode) → path, by walking the cgroup tree.
+//! `cgroup` (docs/config-format.md#decoders): cgroup id (= directory inode) → path, by walking the cgroup tree.
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

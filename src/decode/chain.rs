@@ -138,7 +138,7 @@ pub(super) struct RowContext {
 }
 
 /// Whether results of `chain` are worth caching: it reads the environment (whose answer is
-/// then frozen at first sight, spec §6.5) or runs regular expressions. Pure byte and number
+/// then frozen at first sight, docs/config-format.md#decoders) or runs regular expressions. Pure byte and number
 /// formatting is cheaper to redo than to look up. A chain whose result depends on other labels
 /// (`ustack`) cannot be cached by its field bytes; `ustack` keeps its own cache.
 pub(super) fn worth_caching(chain: &[Compiled]) -> bool {
@@ -160,7 +160,7 @@ pub(super) fn worth_caching(chain: &[Compiled]) -> bool {
     })
 }
 
-/// Why a chain failed; rendered into the spec §3.3 details by the caller, who knows the label.
+/// Why a chain failed; rendered into the details (docs/config-format.md#label-bytes-and-decode-errors) by the caller, who knows the label.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum ChainError {
     NoDecoders,
@@ -169,7 +169,18 @@ pub(super) enum ChainError {
     Failed(String),
 }
 
-/// Runs `chain` on `field`. `Ok(true)`: the label value is in `a`; `Ok(false)`: skip the row.
+/// Whether `chain` can run at all: errors that do not depend on the field (no decoders, an
+/// unknown decoder name) fail every row alike, so they are reported once for the metric.
+pub(super) fn check(chain: &[Compiled]) -> Result<(), ChainError> {
+    if chain.is_empty() {
+        return Err(ChainError::NoDecoders);
+    }
+    match chain.iter().find(|c| matches!(c.step, Step::Unknown)) {
+        Some(c) => Err(ChainError::Unknown(c.name.clone())),
+        None => Ok(()),
+    }
+}
+
 /// Runs `chain` on `field`, appending the final value to `out` (`a` and `b` hold the values
 /// between decoders). `Ok(false)`: a decoder asked to skip the row; then, as on an error,
 /// `out` may hold a partial value that the caller drops.

@@ -1,4 +1,4 @@
-//! Histogram bucket indexes and bucket reconstruction (spec §9).
+//! Histogram bucket indexes and bucket reconstruction (docs/config-format.md#histograms).
 use std::collections::HashMap;
 
 use crate::config::HistogramSpec;
@@ -86,8 +86,8 @@ fn exp2(i: i64) -> f64 {
     }
 }
 
-/// More buckets than this is a config mistake, not a histogram worth allocating.
-const MAX_BUCKETS: i64 = 1 << 20;
+/// More buckets than this is a config mistake (refused at load), not a histogram worth allocating.
+const MAX_BUCKETS: i64 = crate::config::MAX_HISTOGRAM_BUCKETS;
 
 /// One label group rebuilt: cumulative buckets, total count, and the sum (`None` when the map
 /// has no sum key).
@@ -97,7 +97,7 @@ pub(super) struct Rebuilt {
     pub sum: Option<f64>,
 }
 
-/// Rebuilds one group from `raw` (bucket index → count), spec §9.2. Errors depend only on
+/// Rebuilds one group from `raw` (bucket index → count), docs/config-format.md#histograms. Errors depend only on
 /// the config.
 pub(super) fn rebuild(spec: &HistogramSpec, raw: &HashMap<u64, u64>) -> Result<Rebuilt, String> {
     let m = spec.multiplier;
@@ -126,7 +126,7 @@ pub(super) fn rebuild(spec: &HistogramSpec, raw: &HashMap<u64, u64>) -> Result<R
             if max == min {
                 return Err(format!("histogram buckets have zero size: [bucket_min .. bucket_max] = [{min} .. {max}]"));
             }
-            if max.saturating_sub(min) > MAX_BUCKETS {
+            if max.saturating_sub(min) >= MAX_BUCKETS {
                 return Err(format!("too many histogram buckets: [bucket_min .. bucket_max] = [{min} .. {max}]"));
             }
             buckets.reserve((max - min + 1) as usize);

@@ -1,4 +1,4 @@
-//! `pci_vendor`, `pci_device`, `pci_class`, `pci_subclass` (spec §7.6) from a `pci.ids` file.
+//! `pci_vendor`, `pci_device`, `pci_class`, `pci_subclass` (docs/config-format.md#decoders) from a `pci.ids` file.
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -14,7 +14,7 @@ pub(super) enum PciKind {
 
 /// The parsed database. Keys are the ids exactly as written in the file (lowercase hex, padded
 /// to the file's width), while lookups use unpadded-to-the-minimum hex: ids below 0x1000 never
-/// match (Q12), as in the reference.
+/// match, as in ebpf_exporter.
 #[derive(Debug, Default)]
 pub(super) struct PciDb {
     vendors: HashMap<String, String>,

@@ -1,4 +1,4 @@
-//! End-to-end decode tests: spec §17 worked examples, per-CPU shapes, aggregation, every
+//! End-to-end decode tests: ebpf_exporter's worked examples, per-CPU shapes, aggregation, every
 //! system-dependent decoder against fixture files, malformed input, and a 100k-entry map.
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::*;
 use crate::config::{DecoderSpec, HistogramSpec};
-use crate::model::{BucketType, Sample};
+use crate::model::{BucketType, HistogramSeries, Sample};
 
 fn dec(name: &str) -> DecoderSpec {
     DecoderSpec { name: name.to_string(), static_map: None, allow_unknown: false, regexps: None }
@@ -125,7 +125,11 @@ fn assert_prom_order(m: &Metric) {
     let snap = |m: Metric| crate::model::Snapshot::of(vec![m]);
     let opts = crate::render::Options { prefix: "t_".into() };
     let marked = crate::render::render(crate::render::Format::Prom, &snap(m.clone()), &opts);
-    let plain = Metric { values: MetricValues::Counter(samples.to_vec().into()), ..m.clone() };
+    let plain_values = match &m.values {
+        MetricValues::Gauge(_) => MetricValues::Gauge(samples.to_vec().into()),
+        _ => MetricValues::Counter(samples.to_vec().into()),
+    };
+    let plain = Metric { values: plain_values, ..m.clone() };
     assert_eq!(marked, crate::render::render(crate::render::Format::Prom, &snap(plain), &opts));
 }
 
@@ -178,7 +182,7 @@ fn spec_17_1_biolatency_histogram() {
         ("00fe0000 01000000 1d00000000000000", 999),
     ];
     let entries: Vec<_> = rows.iter().map(|(k, v)| (hex(k), vec![*v])).collect();
-    let m = d.metric("biolatency", &biolatency(), &raw(16, 1, false, &entries)).expect("decodes");
+    let m = d.metric_only("biolatency", &biolatency(), &raw(16, 1, false, &entries)).expect("decodes");
     assert_eq!(m.label_names, strs(&["device", "operation"]));
     let MetricValues::Histogram(h) = &m.values else { panic!("histogram") };
     assert_eq!((h.bucket_type, h.multiplier), (BucketType::Exp2, 0.000001));
@@ -219,7 +223,8 @@ fn spec_17_2_four_u16_fields() {
             label("reason", 2, 0, vec![dec("uint"), smap(&[("3", "SKB_DROP_REASON_NO_SOCKET")], false)]),
         ],
     );
-    let m = d.metric("kfree_skb", &spec, &raw(8, 1, false, &[(hex("0008 1100 0900 0300"), vec![100])])).expect("ok");
+    let m =
+        d.metric_only("kfree_skb", &spec, &raw(8, 1, false, &[(hex("0008 1100 0900 0300"), vec![100])])).expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["ipv4", "udp", "9", "SKB_DROP_REASON_NO_SOCKET"]), 100.0)]);
 }
 
@@ -232,10 +237,10 @@ fn spec_17_4_trailing_padding() {
         vec![label("interface", 4, 0, vec![dec("ifname")]), label("ip_version", 1, 3, vec![dec("uint")])],
     );
     let map = raw(8, 1, false, &[(hex("04000000 04 000000"), vec![3]), (hex("07000000 06 ffffff"), vec![1])]);
-    let m = d.metric("inet-frags", &good, &map).expect("ok");
+    let m = d.metric_only("inet-frags", &good, &map).expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["eth0", "4"]), 3.0), (strs(&["unknown:7", "6"]), 1.0)]);
     let bad = counter("frags", vec![label("interface", 4, 0, vec![dec("ifname")]), uint("ip_version", 1)]);
-    let e = d.metric("inet-frags", &bad, &map).expect_err("sizes add up to 5");
+    let e = d.metric_only("inet-frags", &bad, &map).expect_err("sizes add up to 5");
     assert!(e.counts_as_decoder_error());
     assert!(e.detail.contains("is 8 bytes, but we have labels to decode 5"), "{e}");
 }
@@ -282,7 +287,8 @@ fn spec_17_5_per_cpu_with_and_without_cpu_label() {
     let mut d = f.decoders();
     // Labels stay in config order (vec, cpu); samples are sorted in label-name order (cpu, then
     // vec), the order Prometheus prints them in.
-    let m = d.metric("percpu-softirq", &counter("softirqs_total", softirq_labels(true)), &softirq_map()).expect("ok");
+    let m =
+        d.metric_only("percpu-softirq", &counter("softirqs_total", softirq_labels(true)), &softirq_map()).expect("ok");
     let s = counter_samples(&m);
     assert_eq!(s.len(), 20);
     assert_eq!(s[0], (strs(&["BLOCK_SOFTIRQ", "0"]), 0.0));
@@ -303,7 +309,8 @@ fn spec_17_5_per_cpu_with_and_without_cpu_label() {
         ]
     );
 
-    let m = d.metric("percpu-softirq", &counter("softirqs_total", softirq_labels(false)), &softirq_map()).expect("ok");
+    let m =
+        d.metric_only("percpu-softirq", &counter("softirqs_total", softirq_labels(false)), &softirq_map()).expect("ok");
     let s = counter_samples(&m);
     assert_eq!(s.len(), 10);
     let find = |v: &str| s.iter().find(|(l, _)| l == &strs(&[v])).map(|x| x.1);
@@ -317,14 +324,18 @@ fn spec_17_5_per_cpu_with_and_without_cpu_label() {
 fn spec_17_6_per_cpu_only_cpu_label() {
     let f = Fixture::new();
     let mut d = f.decoders();
-    let m =
-        d.metric("c", &counter("x", vec![uint("cpu", 2)]), &raw(4, 2, true, &[(vec![0; 4], vec![5, 6])])).expect("ok");
+    let m = d
+        .metric_only("c", &counter("x", vec![uint("cpu", 2)]), &raw(4, 2, true, &[(vec![0; 4], vec![5, 6])]))
+        .expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["0"]), 5.0), (strs(&["1"]), 6.0)]);
-    // A non-zero key keeps its 4 bytes: 6 ≠ 2 → size error.
-    let e = d
-        .metric("c", &counter("x", vec![uint("cpu", 2)]), &raw(4, 2, true, &[(vec![1, 0, 0, 0], vec![5, 6])]))
-        .expect_err("size");
-    assert!(e.detail.contains("total size of key []byte{0x1, 0x0, 0x0, 0x0, 0x0, 0x0} is 6 bytes"), "{e}");
+    // A non-zero key keeps its 4 bytes: 6 ≠ 2 → a size error for each of its rows, which are
+    // dropped and counted; the zero key's rows stay.
+    let map = raw(4, 2, true, &[(vec![0; 4], vec![5, 6]), (vec![1, 0, 0, 0], vec![7, 8])]);
+    let got = d.metric("c", &counter("x", vec![uint("cpu", 2)]), &map).expect("rows dropped, not the metric");
+    assert_eq!(counter_samples(&got.metric), [(strs(&["0"]), 5.0), (strs(&["1"]), 6.0)]);
+    assert_eq!(got.row_errors.rows, 2);
+    let first = got.row_errors.first.unwrap_or_default();
+    assert!(first.contains("total size of key []byte{0x1, 0x0, 0x0, 0x0, 0x0, 0x0} is 6 bytes"), "{first}");
 }
 
 #[test]
@@ -332,12 +343,14 @@ fn spec_17_7_counter_without_labels() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let spec = counter("softirq_raised_total", vec![]);
-    let m = d.metric("c", &spec, &raw(4, 2, true, &[(vec![0; 4], vec![700, 534])])).expect("ok");
+    let m = d.metric_only("c", &spec, &raw(4, 2, true, &[(vec![0; 4], vec![700, 534])])).expect("ok");
     assert_eq!(m.label_names, Vec::<String>::new());
     assert_eq!(counter_samples(&m), [(vec![], 1234.0)]);
     let two = raw(4, 1, false, &[(vec![0; 4], vec![1]), (vec![1, 0, 0, 0], vec![2])]);
-    let e = d.metric("c", &spec, &two).expect_err("key 01000000");
-    assert!(e.detail.contains("but we have labels to decode 0"), "{e}");
+    let got = d.metric("c", &spec, &two).expect("key 01000000 dropped, not the metric");
+    assert_eq!(counter_samples(&got.metric), [(vec![], 1.0)]);
+    assert_eq!(got.row_errors.rows, 1);
+    assert!(got.row_errors.first.unwrap_or_default().contains("but we have labels to decode 0"));
 }
 
 #[test]
@@ -356,7 +369,7 @@ fn spec_17_8_syscalls_and_errno() {
             (1u64.to_ne_bytes().to_vec(), vec![12]),
         ],
     );
-    let m = d.metric("syscalls", &spec, &map).expect("ok");
+    let m = d.metric_only("syscalls", &spec, &map).expect("ok");
     let names: Vec<_> = counter_samples(&m).into_iter().map(|(l, v)| (l[0].clone(), v)).collect();
     assert_eq!(
         names,
@@ -369,7 +382,7 @@ fn spec_17_8_syscalls_and_errno() {
     );
     let spec = counter("syscall_errors_total", vec![label("errno", 8, 0, vec![dec("uint"), dec("errno")])]);
     let map = raw(8, 1, false, &[(hex("0200000000000000"), vec![1]), (hex("5f00000000000000"), vec![2])]);
-    let m = d.metric("syscalls", &spec, &map).expect("ok");
+    let m = d.metric_only("syscalls", &spec, &map).expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["ENOENT"]), 1.0), (strs(&["ENOTSUP"]), 2.0)]);
 }
 
@@ -385,10 +398,10 @@ fn spec_17_10_regexp_first_submatch_and_skip() {
     );
     let spec =
         counter("x", vec![label("comm", 16, 0, vec![dec("string"), re(&["^(kswapd).*$", "^(systemd.*)$", "^.*$"])])]);
-    let m = d.metric("regexp", &spec, &map).expect("ok");
+    let m = d.metric_only("regexp", &spec, &map).expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["kswapd"]), 3.0), (strs(&["sh"]), 4.0)]);
     let only_first = counter("x", vec![label("comm", 16, 0, vec![dec("string"), re(&["^(kswapd).*$"])])]);
-    let m = d.metric("regexp", &only_first, &map).expect("skip is not an error");
+    let m = d.metric_only("regexp", &only_first, &map).expect("skip is not an error");
     assert_eq!(counter_samples(&m), [(strs(&["kswapd"]), 3.0)]);
 }
 
@@ -402,7 +415,7 @@ fn spec_17_12_cgroup() {
     let spec = counter("x", vec![label("cgroup", 8, 0, vec![dec("uint"), dec("cgroup")])]);
     let map =
         raw(8, 1, false, &[(ino(&root).to_ne_bytes().to_vec(), vec![1]), (ino(&ssh).to_ne_bytes().to_vec(), vec![2])]);
-    let m = d.metric("cg", &spec, &map).expect("ok");
+    let m = d.metric_only("cg", &spec, &map).expect("ok");
     let mut got: Vec<_> = counter_samples(&m).into_iter().map(|(l, v)| (l[0].clone(), v)).collect();
     got.sort_by(|a, b| a.1.total_cmp(&b.1));
     assert_eq!(got, [(root.to_string_lossy().into_owned(), 1.0), (ssh.to_string_lossy().into_owned(), 2.0)]);
@@ -423,7 +436,7 @@ fn spec_17_14_bad_key_hides_metric() {
     let mut d = f.decoders();
     let spec = counter("x", vec![uint("id", 4)]);
     let map = raw(8, 1, false, &[(vec![1, 0, 0, 0, 0, 0, 0, 0], vec![1]), (vec![2, 0, 0, 0, 0, 0, 0, 0], vec![1])]);
-    let e = d.metric("cfg", &spec, &map).expect_err("hidden");
+    let e = d.metric_only("cfg", &spec, &map).expect_err("hidden");
     assert!(e.counts_as_decoder_error());
     assert_eq!(
         e.to_string(),
@@ -440,17 +453,17 @@ fn aggregation_is_element_wise() {
     // Two keys mapping to the same label value are summed.
     let spec = counter("x", vec![label("op", 1, 0, vec![dec("uint"), smap(&[("1", "same"), ("2", "same")], false)])]);
     let m = d
-        .metric("c", &spec, &raw(1, 1, false, &[(vec![1], vec![3]), (vec![2], vec![4]), (vec![3], vec![5])]))
+        .metric_only("c", &spec, &raw(1, 1, false, &[(vec![1], vec![3]), (vec![2], vec![4]), (vec![3], vec![5])]))
         .expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["same"]), 7.0), (strs(&["unknown:3"]), 5.0)]);
-    // ("a|b", "c") and ("a", "b|c") stay apart (Q3).
+    // ("a|b", "c") and ("a", "b|c") stay apart (docs/config-format.md#reading-maps).
     let spec = counter("y", vec![label("p", 3, 0, vec![dec("string")]), label("q", 3, 0, vec![dec("string")])]);
     let map = raw(6, 1, false, &[(b"a|bc\0\0".to_vec(), vec![1]), (b"a\0\0b|c".to_vec(), vec![2])]);
-    let m = d.metric("c", &spec, &map).expect("ok");
+    let m = d.metric_only("c", &spec, &map).expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["a", "b|c"]), 2.0), (strs(&["a|b", "c"]), 1.0)]);
     // Saturating u64 sums.
     let spec = counter("z", vec![uint("k", 1)]);
-    let m = d.metric("c", &spec, &raw(1, 2, true, &[(vec![1], vec![u64::MAX, 5])])).expect("ok");
+    let m = d.metric_only("c", &spec, &raw(1, 2, true, &[(vec![1], vec![u64::MAX, 5])])).expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["1"]), u64::MAX as f64)]);
 }
 
@@ -467,7 +480,7 @@ fn sort_and_merge_when_prefixes_tie() {
             vec![label("v", 1, 0, vec![dec("uint"), smap(names, false)]), label("n", 1, 0, vec![dec("uint")])],
         );
         let entries: Vec<_> = entries.iter().map(|&(v, n, c)| (vec![v, n], vec![c])).collect();
-        let m = d.metric("c", &spec, &raw(2, 1, false, &entries)).expect("ok");
+        let m = d.metric_only("c", &spec, &raw(2, 1, false, &entries)).expect("ok");
         assert_prom_order(&m);
         counter_samples(&m)
     };
@@ -498,7 +511,7 @@ fn sort_and_merge_when_prefixes_tie() {
     let names = [("1", "long-prefix-x\0"), ("2", "long-prefix-x"), ("3", "long-prefix-x\0\0"), ("4", "long-prefix-x")];
     let spec = counter("u", vec![label("v", 1, 0, vec![dec("uint"), smap(&names, false)])]);
     let entries: Vec<_> = [(1, 1), (2, 2), (3, 3), (4, 4)].iter().map(|&(v, c)| (vec![v], vec![c])).collect();
-    let m = d.metric("c", &spec, &raw(1, 1, false, &entries)).expect("ok");
+    let m = d.metric_only("c", &spec, &raw(1, 1, false, &entries)).expect("ok");
     assert_prom_order(&m);
     assert_eq!(
         counter_samples(&m),
@@ -508,19 +521,19 @@ fn sort_and_merge_when_prefixes_tie() {
     let names = [("1", "zzB\0cdefgh"), ("2", "zzAbcdefgh"), ("3", "zzB\0cdefgh")];
     let spec = counter("t", vec![label("v", 1, 0, vec![dec("uint"), smap(&names, false)])]);
     let entries: Vec<_> = [(1, 1), (2, 2), (3, 3)].iter().map(|&(v, c)| (vec![v], vec![c])).collect();
-    let m = d.metric("c", &spec, &raw(1, 1, false, &entries)).expect("ok");
+    let m = d.metric_only("c", &spec, &raw(1, 1, false, &entries)).expect("ok");
     assert_prom_order(&m);
     assert_eq!(counter_samples(&m), [(strs(&["zzAbcdefgh"]), 2.0), (strs(&["zzB\0cdefgh"]), 4.0)]);
     // All short: the prefixes alone decide, with one and with three labels.
     let spec =
         counter("y", vec![label("v", 1, 0, vec![dec("uint"), smap(&[("1", "b"), ("2", "a"), ("3", "b")], false)])]);
     let entries: Vec<_> = [(1, 1), (2, 2), (3, 4)].iter().map(|&(v, c)| (vec![v], vec![c])).collect();
-    let m = d.metric("c", &spec, &raw(1, 1, false, &entries)).expect("ok");
+    let m = d.metric_only("c", &spec, &raw(1, 1, false, &entries)).expect("ok");
     assert_prom_order(&m);
     assert_eq!(counter_samples(&m), [(strs(&["a"]), 2.0), (strs(&["b"]), 5.0)]);
     let spec = counter("z", vec![uint("c", 1), uint("b", 1), uint("a", 1)]);
     let entries: Vec<_> = [[1, 2, 3], [1, 2, 3], [3, 2, 1], [2, 2, 1]].iter().map(|k| (k.to_vec(), vec![1])).collect();
-    let m = d.metric("c", &spec, &raw(3, 1, false, &entries)).expect("ok");
+    let m = d.metric_only("c", &spec, &raw(3, 1, false, &entries)).expect("ok");
     assert_prom_order(&m);
     assert_eq!(
         counter_samples(&m),
@@ -579,8 +592,8 @@ fn direct_keys_give_the_same_samples_as_decoding() {
             let mut direct = f.decoders();
             let mut general = f.decoders();
             general.set_direct_keys(false);
-            let a = direct.metric("c", &spec, &map).expect("direct");
-            let b = general.metric("c", &spec, &map).expect("general");
+            let a = direct.metric_only("c", &spec, &map).expect("direct");
+            let b = general.metric_only("c", &spec, &map).expect("general");
             assert_eq!(
                 a,
                 b,
@@ -607,8 +620,8 @@ fn packed_keys_order_and_round_trip_like_pairs() {
         (key("proc-9"), key("123456789")),
     ];
     let exact: Vec<_> = keys.iter().map(|&(a, b)| (a, b, 0)).collect();
-    let p = super::Packing::of(&exact).expect("fits in 16 bytes");
-    let short = super::Packing::of(&exact[..4]).expect("fits in 8 bytes");
+    let p = super::fast::Packing::of(&exact).expect("fits in 16 bytes");
+    let short = super::fast::Packing::of(&exact[..4]).expect("fits in 8 bytes");
     assert!(short.bits() <= 64 && p.bits() > 64);
     for p in [&p, &short] {
         let keys = if p.bits() <= 64 { &keys[..4] } else { &keys[..] };
@@ -620,13 +633,13 @@ fn packed_keys_order_and_round_trip_like_pairs() {
         }
     }
     // All the same, or one key of all 16 bytes: still exact.
-    let same = super::Packing::of(&[(5, 7, 0), (5, 7, 1)]).expect("nothing differs");
+    let same = super::fast::Packing::of(&[(5, 7, 0), (5, 7, 1)]).expect("nothing differs");
     assert_eq!(same.unpack(same.pack(5, 7)), (5, 7));
     let wide = [(1u128 << 120, 0, 0), (1, 0, 0)];
-    let p = super::Packing::of(&wide).expect("one key of 16 bytes");
+    let p = super::fast::Packing::of(&wide).expect("one key of 16 bytes");
     assert_eq!(p.unpack(p.pack(1, 0)), (1, 0));
     // Spans of 9 and 8 bytes do not fit.
-    assert!(super::Packing::of(&[(0, 0, 0), (1 | 1 << 64, 1 | 1 << 56, 0)]).is_none());
+    assert!(super::fast::Packing::of(&[(0, 0, 0), (1 | 1 << 64, 1 | 1 << 56, 0)]).is_none());
 }
 
 #[test]
@@ -639,8 +652,8 @@ fn common_prefix_lengths() {
         (b"01234567", b"01234567", 8),
         (b"0123456", b"01234567", 7),
     ] {
-        assert_eq!(super::common_prefix(a, b), n, "{a:?} {b:?}");
-        assert_eq!(super::common_prefix(b, a), n);
+        assert_eq!(super::fast::common_prefix(a, b), n, "{a:?} {b:?}");
+        assert_eq!(super::fast::common_prefix(b, a), n);
     }
 }
 
@@ -671,7 +684,7 @@ fn long_names_beside_pids_sort_and_sum_like_a_reference() {
         for direct in [true, false] {
             let mut d = f.decoders();
             d.set_direct_keys(direct);
-            let m = d.metric("c", &spec, &map).expect("decodes");
+            let m = d.metric_only("c", &spec, &map).expect("decodes");
             assert_prom_order(&m);
             assert_eq!(counter_samples(&m), want, "{distinct_names} names, direct keys {direct}");
         }
@@ -684,7 +697,7 @@ fn samples_sort_as_byte_strings() {
     let mut d = f.decoders();
     let keys = [10u32, 9, 100, 2, 1_000_000_000, 123_456_789];
     let entries: Vec<_> = keys.iter().map(|k| (k.to_ne_bytes().to_vec(), vec![1])).collect();
-    let m = d.metric("c", &counter("x", vec![uint("pid", 4)]), &raw(4, 1, false, &entries)).expect("ok");
+    let m = d.metric_only("c", &counter("x", vec![uint("pid", 4)]), &raw(4, 1, false, &entries)).expect("ok");
     assert_prom_order(&m);
     let order: Vec<_> = counter_samples(&m).into_iter().map(|(l, _)| l[0].clone()).collect();
     assert_eq!(order, strs(&["10", "100", "1000000000", "123456789", "2", "9"]));
@@ -696,13 +709,13 @@ fn gauges_and_perf_event_arrays_and_empty_maps() {
     let mut d = f.decoders();
     let mut spec = counter("g", vec![uint("k", 4)]);
     spec.kind = MetricKind::Gauge;
-    let m = d.metric("c", &spec, &raw(4, 1, false, &[(vec![1, 0, 0, 0], vec![9])])).expect("ok");
+    let m = d.metric_only("c", &spec, &raw(4, 1, false, &[(vec![1, 0, 0, 0], vec![9])])).expect("ok");
     assert_eq!(m.values, MetricValues::Gauge(vec![Sample { labels: strs(&["1"]), value: 9.0 }].into()));
     spec.kind = MetricKind::Counter { perf_event_array: true };
-    let m = d.metric("c", &spec, &RawMap::default()).expect("ok");
+    let m = d.metric_only("c", &spec, &RawMap::default()).expect("ok");
     assert_eq!(m.values, MetricValues::Counter(Samples::new(1)));
     spec.kind = MetricKind::Counter { perf_event_array: false };
-    let m = d.metric("c", &spec, &raw(4, 1, false, &[])).expect("ok");
+    let m = d.metric_only("c", &spec, &raw(4, 1, false, &[])).expect("ok");
     assert_eq!(m.values, MetricValues::Counter(Samples::new(1)));
     assert_eq!((m.config.as_str(), m.name.as_str(), m.help.as_str()), ("c", "g", "help"));
 }
@@ -714,13 +727,13 @@ fn malformed_raw_maps_are_errors() {
     let spec = counter("x", vec![uint("k", 4)]);
     let mut m = raw(4, 1, false, &[(vec![1, 0, 0, 0], vec![1])]);
     m.values.push(3);
-    let e = d.metric("c", &spec, &m).expect_err("values");
+    let e = d.metric_only("c", &spec, &m).expect_err("values");
     assert_eq!(e.kind, DecodeErrorKind::RawMap);
     let mut m = raw(4, 1, false, &[]);
     m.keys.extend_from_slice(&[1, 2, 3]);
-    assert!(d.metric("c", &spec, &m).is_err());
+    assert!(d.metric_only("c", &spec, &m).is_err());
     let m = RawMap { key_size: 4, slots: 0, keys: vec![0; 4], ..Default::default() };
-    assert!(d.metric("c", &spec, &m).is_err());
+    assert!(d.metric_only("c", &spec, &m).is_err());
 }
 
 #[test]
@@ -728,34 +741,85 @@ fn label_errors_have_spec_wording() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let map = raw(4, 1, false, &[(vec![1, 0, 0, 0], vec![1])]);
-    let e = d.metric("c", &counter("x", vec![label("k", 4, 0, vec![dec("nope")])]), &map).expect_err("unknown");
+    let e = d.metric_only("c", &counter("x", vec![label("k", 4, 0, vec![dec("nope")])]), &map).expect_err("unknown");
     assert_eq!(e.detail, "unknown decoder \"nope\"");
-    let e = d.metric("c", &counter("x", vec![label("k", 4, 0, vec![])]), &map).expect_err("none");
+    let e = d.metric_only("c", &counter("x", vec![label("k", 4, 0, vec![])]), &map).expect_err("none");
     assert_eq!(e.detail, "error decoding label \"k\": no decoders set");
-    let e =
-        d.metric("c", &counter("x", vec![label("z", 0, 0, vec![dec("uint")]), uint("k", 4)]), &map).expect_err("zero");
-    assert_eq!(e.detail, "error decoding label \"z\": size is zero or not set");
-    let e = d.metric("c", &counter("x", vec![uint("a", 3), uint("b", 1)]), &map).expect_err("uint size");
-    assert!(e.detail.starts_with("error decoding label \"a\": error decoding with decoder \"uint\": "), "{e}");
-    let letters = raw(4, 1, false, &[(vec![0xab, 0, 0, 0], vec![1])]);
     let e = d
-        .metric("c", &counter("x", vec![label("k", 4, 0, vec![dec("hex"), dec("errno")])]), &letters)
-        .expect_err("text");
-    assert!(e.detail.contains("decoder \"errno\""), "{e}");
+        .metric_only("c", &counter("x", vec![label("z", 0, 0, vec![dec("uint")]), uint("k", 4)]), &map)
+        .expect_err("zero");
+    assert_eq!(e.detail, "error decoding label \"z\": size is zero or not set");
+    // Errors that depend on the key bytes drop the row (counted), not the metric.
+    let row_error = |d: &mut Decoders, spec: &MetricConfig, map: &RawMap| {
+        let got = d.metric("c", spec, map).expect("row dropped, not the metric");
+        assert_eq!(got.metric.values, MetricValues::Counter(Samples::new(spec.labels.len())), "{spec:?}");
+        assert_eq!(got.row_errors.rows, 1, "{spec:?}");
+        got.row_errors.first.unwrap_or_default()
+    };
+    let e = row_error(&mut d, &counter("x", vec![uint("a", 3), uint("b", 1)]), &map);
+    assert!(e.starts_with("error decoding label \"a\": error decoding with decoder \"uint\": "), "{e}");
+    let letters = raw(4, 1, false, &[(vec![0xab, 0, 0, 0], vec![1])]);
+    let e = row_error(&mut d, &counter("x", vec![label("k", 4, 0, vec![dec("hex"), dec("errno")])]), &letters);
+    assert!(e.contains("decoder \"errno\""), "{e}");
     let no_re = DecoderSpec { name: "regexp".into(), static_map: None, allow_unknown: false, regexps: None };
-    assert!(d.metric("c", &counter("x", vec![label("k", 4, 0, vec![no_re])]), &map).is_err());
+    row_error(&mut d, &counter("x", vec![label("k", 4, 0, vec![no_re])]), &map);
     let bad_re = counter("x", vec![label("k", 4, 0, vec![dec("hex"), re(&["("])])]);
-    assert!(d.metric("c", &bad_re, &map).is_err());
+    row_error(&mut d, &bad_re, &map);
 }
 
 #[test]
-fn invalid_utf8_label_is_an_error() {
+fn invalid_utf8_label_bytes_are_escaped_and_keep_their_row() {
     let f = Fixture::new();
     let mut d = f.decoders();
+    // A task named "\xff\xfe..." beside ordinary ones: every row stays, the bad bytes escaped.
+    let comm = |b: &[u8]| {
+        let mut k = vec![0u8; 16];
+        k[..b.len()].copy_from_slice(b);
+        k
+    };
+    let entries = [
+        (comm(b"\xff\xfebad"), vec![3]),
+        (comm(b"bash"), vec![1]),
+        (comm("caf\u{e9}".as_bytes()), vec![2]),
+        (comm(b"x\xe9y\\"), vec![4]),
+        (comm(b"\xff\xfebad\xc3"), vec![5]),
+    ];
+    let map = raw(16, 1, false, &entries);
+    let want = [
+        (strs(&["\\xff\\xfebad"]), 3.0),
+        (strs(&["\\xff\\xfebad\\xc3"]), 5.0),
+        (strs(&["bash"]), 1.0),
+        (strs(&["caf\u{e9}"]), 2.0),
+        (strs(&["x\\xe9y\\"]), 4.0),
+    ];
+    for (direct, pid) in [(true, false), (false, false), (true, true)] {
+        d.set_direct_keys(direct);
+        let mut labels = vec![label("comm", 16, 0, vec![dec("string")])];
+        let mut map = map.clone();
+        if pid {
+            // A second label (and a longer key) takes the general path.
+            labels.insert(0, uint("pid", 4));
+            map = raw(
+                20,
+                1,
+                false,
+                &entries.iter().map(|(k, v)| ([&[7, 0, 0, 0], &k[..]].concat(), v.clone())).collect::<Vec<_>>(),
+            );
+        }
+        let got = d.metric("c", &counter("x", labels), &map).expect("decodes");
+        assert_eq!(got.row_errors, RowErrors::default());
+        let mut samples = counter_samples(&got.metric);
+        if pid {
+            samples.iter_mut().for_each(|s| assert_eq!(s.0.remove(0), "7"));
+        }
+        assert_eq!(samples, want, "direct {direct} pid {pid}");
+        assert_prom_order(&got.metric);
+    }
+    // Through the perf_event_array path and one label on its own, the same rule.
     let spec = counter("x", vec![label("comm", 4, 0, vec![dec("string")])]);
-    let e = d.metric("c", &spec, &raw(4, 1, false, &[(vec![0xff, 0xfe, b'a', 0], vec![1])])).expect_err("utf8");
-    assert!(e.detail.contains("not valid UTF-8"), "{e}");
-    assert!(e.counts_as_decoder_error());
+    assert_eq!(d.decode_key("c", &spec, b"\xffab\0").expect("decodes"), Some(strs(&["\\xffab"])));
+    let l = label("comm", 4, 0, vec![dec("string")]);
+    assert_eq!(one_label(&mut d, l, b"a\x80\0\0"), Ok(Some("a\\x80".to_string())));
 }
 
 #[test]
@@ -768,7 +832,7 @@ fn ksym_exact_module_unknown_and_reload() {
     assert_eq!(one_label(&mut d, l(), &addr(0xffffffff814203c4)), Ok(Some("unknown_addr:0xffffffff814203c4".into())));
     assert_eq!(one_label(&mut d, l(), &addr(0xffffffff81000000)), Ok(Some("startup_64".into())));
     assert_eq!(one_label(&mut d, l(), &addr(0xffffffffc0000000)), Ok(Some("commit_timeout\t[jbd2]".into())));
-    // Extra bytes are ignored; fewer than 8 are an error (Q8).
+    // Extra bytes are ignored; fewer than 8 are an error.
     let mut long = addr(0xffffffff81420400).to_vec();
     long.extend_from_slice(&[9; 8]);
     assert_eq!(one_label(&mut d, label("f", 16, 0, vec![dec("ksym")]), &long), Ok(Some("schedule".into())));
@@ -872,7 +936,7 @@ fn a_last_decoder_appends_after_the_labels_before_it() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let spec = counter("x", vec![label("first", 2, 0, vec![dec("string")]), label("name", 4, 0, vec![dec("dname")])]);
-    let m = d.metric("c", &spec, &raw(6, 1, false, &[(b"ab\x05com".to_vec(), vec![1])])).expect("ok");
+    let m = d.metric_only("c", &spec, &raw(6, 1, false, &[(b"ab\x05com".to_vec(), vec![1])])).expect("ok");
     assert_eq!(counter_samples(&m), [(strs(&["ab", "\x05com"]), 1.0)]);
 }
 
@@ -928,7 +992,7 @@ fn histogram_kinds_through_metric() {
             (b"b\x01".to_vec(), vec![4]),
         ],
     );
-    let m = d.metric("c", &hist(BucketType::Exp2Zero, 0, 3, 1.0, &[]), &map).expect("ok");
+    let m = d.metric_only("c", &hist(BucketType::Exp2Zero, 0, 3, 1.0, &[]), &map).expect("ok");
     assert_eq!(m.label_names, strs(&["op"]));
     let s = series_of(&m);
     assert_eq!(s.len(), 2);
@@ -940,13 +1004,13 @@ fn histogram_kinds_through_metric() {
     assert_eq!((s[0].count, s[0].sum), (3, None));
     assert_eq!((s[1].count, s[1].buckets[1].cumulative), (4, 4));
 
-    let m = d.metric("c", &hist(BucketType::Linear, 0, 4, 10.0, &[]), &map).expect("ok");
+    let m = d.metric_only("c", &hist(BucketType::Linear, 0, 4, 10.0, &[]), &map).expect("ok");
     let s = series_of(&m);
     assert_eq!(s[0].buckets.iter().map(|b| b.le).collect::<Vec<_>>(), [0.0, 10.0, 20.0, 30.0, 40.0]);
     assert_eq!((s[0].count, s[0].sum), (3, Some(60.0)));
 
-    // Fixed keys in config order (Q7); sum at last key + 1.
-    let m = d.metric("c", &hist(BucketType::Fixed, 0, 0, 1.0, &[3.0, 0.0, 1.0, 4.0]), &map).expect("ok");
+    // Fixed keys in config order (docs/config-format.md#histograms); sum at last key + 1.
+    let m = d.metric_only("c", &hist(BucketType::Fixed, 0, 0, 1.0, &[3.0, 0.0, 1.0, 4.0]), &map).expect("ok");
     let s = series_of(&m);
     assert_eq!(
         s[0].buckets.iter().map(|b| (b.le, b.cumulative)).collect::<Vec<_>>(),
@@ -971,13 +1035,14 @@ fn histogram_bucket_label_must_be_unsigned() {
         },
     );
     let m = d
-        .metric("c", &spec, &raw(2, 1, false, &[(b"0x".to_vec(), vec![1]), (b"01".to_vec(), vec![2])]))
+        .metric_only("c", &spec, &raw(2, 1, false, &[(b"0x".to_vec(), vec![1]), (b"01".to_vec(), vec![2])]))
         .expect_err("0x is not a number");
     assert_eq!(m.kind, DecodeErrorKind::HistogramBucket);
     assert!(!m.counts_as_decoder_error());
     // Only the bucket label: one series with no labels; "0x1" parses Go-style.
-    let m =
-        d.metric("c", &spec, &raw(2, 1, false, &[(b"1\0".to_vec(), vec![1]), (b"02".to_vec(), vec![2])])).expect("ok");
+    let m = d
+        .metric_only("c", &spec, &raw(2, 1, false, &[(b"1\0".to_vec(), vec![1]), (b"02".to_vec(), vec![2])]))
+        .expect("ok");
     let s = series_of(&m);
     assert_eq!(s.len(), 1);
     assert!(s[0].labels.is_empty());
@@ -989,9 +1054,9 @@ fn caches_survive_reads_and_follow_label_changes() {
     let f = Fixture::new();
     let mut d = f.decoders();
     let map = raw(4, 1, false, &[(vec![1, 0, 0, 0], vec![1])]);
-    let a = d.metric("c", &counter("x", vec![uint("k", 4)]), &map).expect("ok");
-    assert_eq!(d.metric("c", &counter("x", vec![uint("k", 4)]), &map).expect("ok"), a);
-    let hexed = d.metric("c", &counter("x", vec![label("k", 4, 0, vec![dec("hex")])]), &map).expect("ok");
+    let a = d.metric_only("c", &counter("x", vec![uint("k", 4)]), &map).expect("ok");
+    assert_eq!(d.metric_only("c", &counter("x", vec![uint("k", 4)]), &map).expect("ok"), a);
+    let hexed = d.metric_only("c", &counter("x", vec![label("k", 4, 0, vec![dec("hex")])]), &map).expect("ok");
     assert_eq!(counter_samples(&hexed), [(strs(&["01000000"]), 1.0)]);
     let key = d.decode_key("c", &counter("x", vec![uint("k", 4)]), &[7, 0, 0, 0]).expect("ok");
     assert_eq!(key, Some(strs(&["7"])));
@@ -1015,7 +1080,7 @@ fn large_map_100k() {
     }
     for round in 0..5 {
         let (start, cpu) = (std::time::Instant::now(), thread_cpu());
-        let m = d.metric("c", &spec, &map).expect("ok");
+        let m = d.metric_only("c", &spec, &map).expect("ok");
         let (took, cpu) = (start.elapsed(), thread_cpu() - cpu);
         eprintln!("decode of 100k entries, round {round}: {took:?} wall, {cpu:?} thread CPU");
         let MetricValues::Counter(s) = &m.values else { panic!("counter") };
@@ -1044,14 +1109,119 @@ fn environment_results_are_frozen_at_first_sight() {
     let mut d = f.decoders();
     let spec = counter("x", vec![label("interface", 4, 0, vec![dec("ifname")])]);
     let map = raw(4, 1, false, &[(4u32.to_ne_bytes().to_vec(), vec![1])]);
-    let first = d.metric("c", &spec, &map).expect("ok");
+    let first = d.metric_only("c", &spec, &map).expect("ok");
     assert_eq!(counter_samples(&first), [(strs(&["eth0"]), 1.0)]);
     std::fs::rename(f.path().join("net/eth0"), f.path().join("net/ens3")).expect("rename");
-    assert_eq!(d.metric("c", &spec, &map).expect("ok"), first);
+    assert_eq!(d.metric_only("c", &spec, &map).expect("ok"), first);
     // A fresh Decoders sees the new name.
-    assert_eq!(counter_samples(&f.decoders().metric("c", &spec, &map).expect("ok")), [(strs(&["ens3"]), 1.0)]);
+    assert_eq!(counter_samples(&f.decoders().metric_only("c", &spec, &map).expect("ok")), [(strs(&["ens3"]), 1.0)]);
     // Skips are not cached and not errors through decode_key either.
     let re_spec = counter("y", vec![label("comm", 2, 0, vec![dec("string"), re(&["^a$"])])]);
     assert_eq!(d.decode_key("c", &re_spec, b"b\0"), Ok(None));
     assert_eq!(d.decode_key("c", &re_spec, b"a\0"), Ok(Some(strs(&["a"]))));
+}
+
+/// A small xorshift generator: the property tests below are reproducible from their seed.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// One random label: a decoder chain of the kinds the fast paths treat differently (direct
+/// `uint` and `string` keys, short and long text, values holding NULs, bytes that are not
+/// UTF-8, cached chains, chains that skip rows or fail on some keys).
+fn random_label(r: &mut Random, name: &str) -> Label {
+    match r.below(10) {
+        // Raw key bytes, NULs included, as the label value.
+        8 => label(name, 1 + r.below(20) as usize, 0, vec![smap(&[("ab", "AB")], true)]),
+        9 => label(name, 1 + r.below(8) as usize, 0, vec![dec("dname")]),
+        0 => uint(name, [1, 2, 4, 8][r.below(4) as usize]),
+        1 | 2 => label(name, 1 + r.below(24) as usize, r.below(3) as usize, vec![dec("string")]),
+        3 => label(name, 1 + r.below(6) as usize, 0, vec![dec("hex")]),
+        4 => label(name, 1, 0, vec![dec("uint"), smap(&[("0", "zero"), ("1", "one")], r.below(2) == 0)]),
+        // errno of text that is not a number fails for that row only.
+        5 => label(name, 2, 0, vec![dec("string"), dec("errno")]),
+        6 => label(name, 4, 0, vec![dec("string"), re(&["^a(.*)$", "^[b-e]"])]),
+        _ => label(name, 16, 0, vec![dec("hex"), dec("string")]),
+    }
+}
+
+/// Key bytes: from a small alphabet (so rows repeat and merge), now and then NULs, bytes that
+/// are not UTF-8, or digits.
+fn random_key(r: &mut Random, size: usize) -> Vec<u8> {
+    const BYTES: &[u8] = b"\0\0\0abcde0123\xff\xfe\xc3\xa9";
+    let mode = r.below(4);
+    (0..size)
+        .map(|_| match mode {
+            0 => BYTES[r.below(BYTES.len() as u64) as usize],
+            1 => b"0123456789"[r.below(10) as usize],
+            2 => b"ab\0"[r.below(3) as usize],
+            _ => r.below(4) as u8,
+        })
+        .collect()
+}
+
+#[test]
+fn fast_paths_and_the_general_path_give_identical_metrics_on_random_maps() {
+    let f = Fixture::new();
+    let mut r = Random(0x9e37_79b9_7f4a_7c15);
+    let names = ["pid", "comm", "cpu", "a", "zeta", "b_1"];
+    for case in 0..400 {
+        let width = r.below(4) as usize;
+        let mut labels: Vec<Label> =
+            (0..width).map(|i| random_label(&mut r, names[(i + case) % names.len()])).collect();
+        // Label names must differ within a metric.
+        labels.dedup_by(|x, y| x.name == y.name);
+        let per_cpu = r.below(3) == 0;
+        if per_cpu && r.below(2) == 0 {
+            labels.push(label("cpu", 2, 0, vec![dec("uint")]));
+            labels.dedup_by(|x, y| x.name == y.name);
+        }
+        let cpu_label = per_cpu && labels.last().is_some_and(|l| l.name == "cpu");
+        let key_size = if labels.is_empty() {
+            4
+        } else {
+            labels.iter().map(|l| l.size + l.padding).sum::<usize>().saturating_sub(if cpu_label { 2 } else { 0 })
+        };
+        let key_size = key_size.max(1);
+        let slots = if per_cpu { 1 + r.below(4) as usize } else { 1 };
+        let pool: Vec<Vec<u8>> = (0..1 + r.below(40)).map(|_| random_key(&mut r, key_size)).collect();
+        let entries: Vec<(Vec<u8>, Vec<u64>)> = (0..r.below(300))
+            .map(|_| {
+                let key =
+                    if labels.is_empty() { vec![0u8; 4] } else { pool[r.below(pool.len() as u64) as usize].clone() };
+                (key, (0..slots).map(|_| r.below(1000)).collect())
+            })
+            .collect();
+        let map = raw(key_size, slots, per_cpu, &entries);
+        let spec = if r.below(4) == 0 {
+            MetricConfig { kind: MetricKind::Gauge, ..counter("g", labels.clone()) }
+        } else {
+            counter("c_total", labels.clone())
+        };
+        let mut results = Vec::new();
+        for (fast, direct) in [(true, true), (true, false), (false, false)] {
+            let mut d = f.decoders();
+            d.set_fast(fast);
+            d.set_direct_keys(direct);
+            let got = d.metric("c", &spec, &map);
+            if let Ok(got) = &got {
+                assert_prom_order(&got.metric);
+            }
+            results.push(got);
+        }
+        let what = format!("case {case}: labels {labels:?}, per_cpu {per_cpu}, {} entries", entries.len());
+        assert_eq!(results[0], results[2], "fast vs general, {what}");
+        assert_eq!(results[1], results[2], "fast without direct keys vs general, {what}");
+    }
 }

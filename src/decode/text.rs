@@ -1,4 +1,4 @@
-//! Decoders that need nothing but their input bytes (spec §7): `uint`, `hex`, `string`,
+//! Decoders that need nothing but their input bytes (docs/config-format.md#decoders): `uint`, `hex`, `string`,
 //! `inet_ip`, `dname`, `errno`, `syscall`, `static_map`, `regexp`, and the number parsing the
 //! text-consuming decoders share. Each appends its output to `out` (which arrives empty).
 use std::collections::BTreeMap;
@@ -142,7 +142,7 @@ fn push_ipv6(out: &mut Vec<u8>, b: &[u8]) {
     }
 }
 
-/// `dname`: DNS wire format → dotted text (spec §7.3).
+/// `dname`: DNS wire format → dotted text (docs/config-format.md#decoders).
 pub(super) fn dname(input: &[u8], out: &mut Vec<u8>) {
     if input.is_empty() {
         out.push(b'.');
@@ -236,7 +236,7 @@ pub(super) fn syscall(input: &[u8], arch: Arch, out: &mut Vec<u8>) -> Result<(),
     Ok(())
 }
 
-/// `static_map` (spec §7, Q11).
+/// `static_map` (docs/config-format.md#decoders).
 pub(super) fn static_map(input: &[u8], map: Option<&BTreeMap<String, String>>, allow_unknown: bool, out: &mut Vec<u8>) {
     let Some(map) = map else {
         out.extend_from_slice(b"empty mapping");
@@ -254,7 +254,7 @@ pub(super) fn static_map(input: &[u8], map: Option<&BTreeMap<String, String>>, a
 }
 
 /// One `regexps` entry, compiled when the decoder chain is built; a compile error surfaces only
-/// when a key is decoded (spec §7.2 step 1).
+/// when a key is decoded (as in ebpf_exporter).
 #[derive(Debug, Clone)]
 pub(super) enum Pattern {
     Ok { re: Regex, groups: usize },
@@ -273,7 +273,7 @@ impl Pattern {
     }
 }
 
-/// `regexp` (spec §7.2): `Ok(false)` means skip the row.
+/// `regexp` (docs/config-format.md#decoders): `Ok(false)` means skip the row.
 pub(super) fn regexp(input: &[u8], patterns: &[Pattern], out: &mut Vec<u8>) -> Result<bool, String> {
     for p in patterns {
         match p {
@@ -294,7 +294,7 @@ pub(super) fn regexp(input: &[u8], patterns: &[Pattern], out: &mut Vec<u8>) -> R
                     return Ok(true);
                 }
             }
-            // Two or more groups never produce output (Q10).
+            // Two or more groups never produce output.
             Pattern::Ok { .. } => {}
         }
     }
@@ -437,7 +437,7 @@ mod tests {
         // Named groups count; non-capturing groups do not.
         assert_eq!(run_re(b"xy", &[Pattern::compile("(?P<n>x)y")]), Ok(Some("x".into())));
         assert_eq!(run_re(b"xy", &[Pattern::compile("(?:x)y")]), Ok(Some("xy".into())));
-        // Two groups never match (Q10).
+        // Two groups never match.
         assert_eq!(run_re(b"xy", &[Pattern::compile("(x)(y)")]), Ok(None));
         assert!(run_re(b"xy", &[Pattern::compile("(")]).is_err());
     }

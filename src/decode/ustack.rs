@@ -7,7 +7,7 @@
 //! zero. Every frame but the leaf is a return address, which points after the call; it is
 //! looked up one byte earlier so that a call ending a function names the caller, not the next
 //! function. Names are cached per (pid, address) for the whole run (frozen at first sight, like
-//! the other environment lookups, spec §6.5).
+//! the other environment lookups, docs/config-format.md#decoders).
 use std::collections::HashMap;
 use std::fmt;
 
@@ -161,7 +161,7 @@ mod tests {
         raw.push(&key(std::process::id()), &[3]);
         raw.push(&key(0), &[1]);
         let mut d = Decoders::new(Env::system());
-        let m = d.metric("c", &spec, &raw).expect("decodes");
+        let m = d.metric_only("c", &spec, &raw).expect("decodes");
         let MetricValues::Counter(samples) = m.values else { panic!("counter") };
         let got: Vec<(Vec<String>, f64)> = samples.iter().map(|s| (s.labels.to_vec(), s.value)).collect();
         assert_eq!(
