@@ -14,10 +14,11 @@ use anyhow::{anyhow, Context};
 use libbpf_rs::{MapCore, MapFlags, OpenObject};
 
 use crate::catalog::Resolved;
-use crate::config::Config;
+use crate::config::{Config, HIDDEN_LABEL};
 use crate::error::usage_err;
 use crate::loader::globals::GlobalValue;
 use crate::loader::Loaded;
+use crate::model::{Metric, MetricValues, Samples};
 
 const TARGET_PID: u32 = 1;
 const TARGET_TID: u32 = 2;
@@ -278,6 +279,35 @@ pub fn prepare_programs(open: &mut OpenObject, follow_forks: bool) {
     for mut p in open.progs_mut() {
         if p.name().to_string_lossy() == FOLLOW_PROGRAM {
             p.set_autoload(true);
+        }
+    }
+}
+
+/// Removes the columns of kernel-side labels that are off and had to stay as labels
+/// ([`crate::config::HIDDEN_LABEL`]). Every key holds zeros there, so no two series merge.
+pub fn drop_hidden_labels(metric: &mut Metric) {
+    let Some(i) = metric.label_names.iter().position(|n| n == HIDDEN_LABEL) else {
+        return;
+    };
+    metric.label_names.remove(i);
+    match &mut metric.values {
+        MetricValues::Counter(s) | MetricValues::Gauge(s) => {
+            let ordered = s.in_name_order();
+            let mut out = Samples::with_capacity(s.width().saturating_sub(1), s.len(), 0);
+            for row in s.iter() {
+                out.push(row.labels.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, v)| v), row.value);
+            }
+            if ordered {
+                out.mark_in_name_order();
+            }
+            *s = out;
+        }
+        MetricValues::Histogram(h) => {
+            for series in &mut h.series {
+                if i < series.labels.len() {
+                    series.labels.remove(i);
+                }
+            }
         }
     }
 }
@@ -548,6 +578,33 @@ mod tests {
         assert!(format!("{err:#}").contains("config t has no label \"cgroup\""), "{err:#}");
         // A label the config has is not a kernel one: nothing to switch on.
         assert!(apply_by(&mut resolved(YAML), &["x".into()]).expect("ok").is_none());
+    }
+
+    #[test]
+    fn a_first_kernel_label_that_is_off_is_hidden_then_dropped() {
+        let yaml = "kernel_labels: [pid]\nmetrics:\n  histograms:\n    - name: h_seconds\n      help: h\n      bucket_type: exp2\n      bucket_min: 0\n      bucket_max: 3\n      labels:\n        - name: pid\n          size: 4\n          padding: 4\n          decoders: [{name: uint}]\n        - name: bucket\n          size: 8\n          decoders: [{name: uint}]\n";
+        let r = resolved(yaml);
+        let names: Vec<&str> = r.config.metrics[0].labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, [HIDDEN_LABEL, "bucket"]);
+        let mut m = Metric {
+            config: "t".into(),
+            name: "c_total".into(),
+            help: "h".into(),
+            label_names: vec![HIDDEN_LABEL.into(), "x".into()],
+            values: MetricValues::Counter(Samples::from(vec![
+                crate::model::Sample { labels: vec!["0".into(), "a".into()], value: 1.0 },
+                crate::model::Sample { labels: vec!["0".into(), "b".into()], value: 2.0 },
+            ])),
+        };
+        drop_hidden_labels(&mut m);
+        assert_eq!(m.label_names, ["x"]);
+        let MetricValues::Counter(s) = &m.values else { panic!("a counter") };
+        let rows: Vec<(Vec<String>, f64)> = s.iter().map(|r| (r.labels.to_vec(), r.value)).collect();
+        assert_eq!(rows, [(vec!["a".to_string()], 1.0), (vec!["b".to_string()], 2.0)]);
+        // Asked for, it is a label like any other.
+        let mut r = resolved(yaml);
+        apply_by(&mut r, &["pid".into()]).expect("ok");
+        assert_eq!(r.config.metrics[0].labels[0].name, "pid");
     }
 
     #[test]

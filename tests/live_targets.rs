@@ -266,3 +266,52 @@ fn live_offcputime_attributes_a_sleep_to_its_stack() {
     assert!(us >= 500_000, "a 500 ms sleep is at least 500000 us off CPU, got {us}: {stack}");
     assert!(!folded.lines().any(|l| l.starts_with("ebpfx_noisy;")), "the other sleeper is not traced:\n{folded}");
 }
+
+#[test]
+fn live_runqlat_by_pid_comm_for_one_process() {
+    if !require_root("live_runqlat_by_pid_comm_for_one_process") {
+        return;
+    }
+    const SIGINT: i32 = 2;
+    let _l = live_lock();
+    let comm = unique_comm("tgq");
+    let pid = std::process::id().to_string();
+    let run =
+        start_attached(&["run", "runqlat", "--for", "120s", "--format", "prom", "--by", "pid,comm", "-p", &pid], 1);
+    // More runnable threads than CPUs, named `comm`: they wait on the run queue.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::Builder::new()
+                .name(comm.clone())
+                .spawn(|| {
+                    let t = std::time::Instant::now();
+                    let mut x = 0u64;
+                    while t.elapsed() < std::time::Duration::from_millis(800) {
+                        x = x.wrapping_mul(31).wrapping_add(7);
+                        std::hint::black_box(x);
+                        if x % 4096 == 0 {
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+                .expect("spawn spinner")
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("spinner");
+    }
+    run.signal(SIGINT);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    promtool_check(&prom);
+    let counts = prom_rows(&prom, "ebpfx_run_queue_latency_seconds_count");
+    assert!(!counts.is_empty(), "{prom}");
+    // -p: every series is this process; --by pid,comm: split by the waiting task's name.
+    for (labels, _) in &counts {
+        let names: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["comm", "pid"], "{prom}");
+        assert!(labels.contains(&("pid".to_string(), pid.clone())), "another process counted: {labels:?}");
+    }
+    let mine = prom_get(&prom, "ebpfx_run_queue_latency_seconds_count", &[("pid", &pid), ("comm", &comm)]);
+    assert!(mine.is_some_and(|n| n > 0.0), "no series for the spinners ({comm}):\n{prom}");
+}

@@ -39,6 +39,11 @@ pub struct Config {
     pub kernel_labels_on: Vec<String>,
 }
 
+/// The name a kernel-side label that is off takes when it is its metric's first label (nothing
+/// before it to pad): `__` names are reserved in Prometheus and refused in configs, and
+/// `targets::drop_hidden_labels` removes the column after decoding.
+pub const HIDDEN_LABEL: &str = "__ebpfx_off";
+
 /// Target kinds a config may declare under `targets:`.
 pub const TARGET_KINDS: &[&str] = &["pid", "tid", "comm", "cgroup", "command"];
 /// Labels a config may declare under `kernel_labels:`.

@@ -171,16 +171,17 @@ impl Checker<'_> {
         let off: Vec<String> =
             cfg.kernel_labels.iter().filter(|l| !cfg.kernel_labels_on.contains(l)).cloned().collect();
         for m in &mut cfg.metrics {
-            if let Some(first) = m.labels.first().filter(|l| cfg.kernel_labels.contains(&l.name)) {
-                return Err(self.err(format!(
-                    "metric {}: kernel label {:?} cannot be the first label (its bytes join the padding of the label before it)",
-                    m.name, first.name
-                )));
-            }
             let mut kept: Vec<Label> = Vec::with_capacity(m.labels.len());
-            for l in m.labels.drain(..) {
+            for mut l in m.labels.drain(..) {
                 match kept.last_mut() {
                     Some(prev) if off.contains(&l.name) => prev.padding += l.size + l.padding,
+                    // A first label that is off has nothing before it to pad: it stays, under
+                    // a name no config can use, and is dropped after decoding (every key holds
+                    // zero there, so no series merge).
+                    None if off.contains(&l.name) => {
+                        l.name = super::HIDDEN_LABEL.to_string();
+                        kept.push(l);
+                    }
                     _ => kept.push(l),
                 }
             }

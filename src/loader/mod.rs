@@ -298,7 +298,9 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
     let Prepared { resolved, open: mut open_obj } = prepared;
     let resolved = &resolved;
     let name = resolved.config.name.clone();
-    let sections: Vec<(String, String)> = open_obj.progs().map(|p| (os(p.name()), os(p.section()))).collect();
+    // Programs off by default (`SEC("?...")`) and not turned on are not part of this load.
+    let sections: Vec<(String, String)> =
+        open_obj.progs().filter(|p| p.autoload()).map(|p| (os(p.name()), os(p.section()))).collect();
     if sections.iter().any(|(_, s)| matches!(section_kind(s), "tracepoint" | "tp")) {
         ensure_tracefs()?;
     }
@@ -364,16 +366,16 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
     let mut iters = Vec::new();
     let mut programs = Vec::new();
     for prog in object.progs_mut() {
-        // Programs that are off unless asked for (`SEC("?...")`, e.g. bpf/target.bpf.h's fork
-        // follower) were not loaded: nothing to attach or report.
-        if !prog.autoload() {
-            continue;
-        }
         let pname = os(prog.name());
         let section = os(prog.section());
         let id = libbpf_rs::Program::id_from_fd(prog.as_fd()).unwrap_or(0);
         if let Some(l) = left_out.iter().find(|l| l.name == pname) {
             programs.push(l.clone());
+            continue;
+        }
+        // Programs that are off unless asked for (`SEC("?...")`, e.g. bpf/target.bpf.h's fork
+        // follower) were not loaded: nothing to attach or report.
+        if !prog.autoload() {
             continue;
         }
         let attached = if sections::is_custom(&section) {
