@@ -19,8 +19,10 @@ struct comm_key {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 10240);
-	__type(key, struct comm_key);
-	__type(value, u64);
+	/* The command name alone: without --by the kernel hashes 16 bytes, not the 48 of struct
+	 * comm_key. ebpfx sets the key size to the labels asked for (a prefix of comm_key). */
+	__uint(key_size, COMM_LEN);
+	__uint(value_size, sizeof(u64)); /* no BTF types: the key size may change */
 } page_faults_total SEC(".maps");
 
 SEC("tp_btf/page_fault_user")

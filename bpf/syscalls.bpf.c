@@ -16,8 +16,10 @@ struct sys_key {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, struct sys_key);
-	__type(value, u64);
+	/* The syscall number alone: without --by the kernel hashes 8 bytes, not the 40 of struct
+	 * sys_key. ebpfx sets the key size to the labels asked for (a prefix of sys_key). */
+	__uint(key_size, sizeof(u64));
+	__uint(value_size, sizeof(u64)); /* no BTF types: the key size may change */
 } syscalls_total SEC(".maps");
 
 SEC("tp_btf/sys_enter")
@@ -27,9 +29,12 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 
 	if (!ebpfx_target_current())
 		return 0;
-	__builtin_memset(&key, 0, sizeof(key));
 	key.id = (u64)id;
-	ebpfx_by_current(&key.by);
+	/* Without --by the map's key is key.id alone: the rest is neither read nor filled. */
+	if (ebpfx_by) {
+		__builtin_memset(&key.by, 0, sizeof(key.by));
+		ebpfx_by_current(&key.by);
+	}
 	/* Creating a key races with other CPUs creating it: ebpfx_count_percpu keeps both counts. */
 	ebpfx_count_percpu(&syscalls_total, &key, 1);
 	return 0;

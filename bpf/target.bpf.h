@@ -35,6 +35,7 @@ const volatile __u32 ebpfx_target = 0;		    /* EBPFX_TARGET_* bits; 0: every tas
 const volatile __u64 ebpfx_target_cgroup_id = 0;    /* cgroup v2 id (directory inode) */
 const volatile __u32 ebpfx_target_cgroup_level = 0; /* its depth below the root (root: 0) */
 const volatile __u32 ebpfx_by = 0;		    /* EBPFX_BY_* bits: fields to fill */
+const volatile __u32 ebpfx_target_pid1 = 0;	    /* -p with one pid: compared, no lookup */
 
 /* Allocated on use: a run without targets pays no memory for them. */
 struct {
@@ -104,8 +105,14 @@ static __always_inline bool ebpfx_target_match(__u32 tgid, __u32 tid, struct ebp
 {
 	__u32 mask = ebpfx_target;
 
-	if ((mask & EBPFX_TARGET_PID) && !bpf_map_lookup_elem(&ebpfx_target_pids, &tgid))
-		return false;
+	if (mask & EBPFX_TARGET_PID) {
+		if (ebpfx_target_pid1) {
+			if (tgid != ebpfx_target_pid1)
+				return false;
+		} else if (!bpf_map_lookup_elem(&ebpfx_target_pids, &tgid)) {
+			return false;
+		}
+	}
 	if ((mask & EBPFX_TARGET_TID) && !bpf_map_lookup_elem(&ebpfx_target_tids, &tid))
 		return false;
 	if ((mask & EBPFX_TARGET_COMM) && comm && !bpf_map_lookup_elem(&ebpfx_target_comms, comm))

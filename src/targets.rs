@@ -227,6 +227,10 @@ impl Targets {
             out.push(value("ebpfx_target_cgroup_id", id.to_ne_bytes().to_vec()));
             out.push(value("ebpfx_target_cgroup_level", level.to_ne_bytes().to_vec()));
         }
+        // One process and no command (whose set grows with its forks): a compare, no lookup.
+        if let ([pid], false) = (self.pids.as_slice(), self.command) {
+            out.push(value("ebpfx_target_pid1", pid.to_ne_bytes().to_vec()));
+        }
         if mask != 0 {
             out.push(value("ebpfx_target", mask.to_ne_bytes().to_vec()));
         }
@@ -271,16 +275,36 @@ fn flag_of(kind: &str) -> &str {
     }
 }
 
-/// Turns on the follow-fork program when a command runs (called on every open of an object).
-pub fn prepare_programs(open: &mut OpenObject, follow_forks: bool) {
-    if !follow_forks {
-        return;
-    }
-    for mut p in open.progs_mut() {
-        if p.name().to_string_lossy() == FOLLOW_PROGRAM {
-            p.set_autoload(true);
+/// Prepares an opened object (on every open, before load): turns on the follow-fork program
+/// when a command runs, and sizes the keys of maps whose trailing kernel-side labels are off
+/// (cut from the config, see `config::validate`) or on (declared shorter in the object, e.g.
+/// syscalls' `key_size` of the syscall number alone): the kernel then hashes exactly the
+/// labels' bytes, a prefix of the key struct the program fills.
+pub fn prepare_object(open: &mut OpenObject, config: &Config, follow_forks: bool) -> anyhow::Result<()> {
+    if follow_forks {
+        for mut p in open.progs_mut() {
+            if p.name().to_string_lossy() == FOLLOW_PROGRAM {
+                p.set_autoload(true);
+            }
         }
     }
+    if config.kernel_labels.is_empty() {
+        return Ok(());
+    }
+    for metric in &config.metrics {
+        let Ok(size) = u32::try_from(Config::key_size(metric)) else {
+            continue;
+        };
+        for mut map in open.maps_mut() {
+            if map.name().to_string_lossy() != metric.name || map.key_size() == size {
+                continue;
+            }
+            map.set_key_size(size).with_context(|| {
+                format!("config {}: setting the key size of map {} to {size} bytes", config.name, metric.name)
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes the columns of kernel-side labels that are off and had to stay as labels
@@ -563,10 +587,12 @@ mod tests {
 
     #[test]
     fn kernel_labels_fold_into_padding_unless_asked() {
+        // Off at the end of the key: cut off (the loader shrinks the map's key to 8 bytes).
         let r = resolved(YAML);
         let m = &r.config.metrics[0];
         assert_eq!(m.labels.len(), 1);
-        assert_eq!((m.labels[0].size, m.labels[0].padding), (8, 24));
+        assert_eq!((m.labels[0].size, m.labels[0].padding), (8, 0));
+        // pid (off) between x and comm (on): padding of x.
         let mut r = resolved(YAML);
         let g = apply_by(&mut r, &["comm".into()]).expect("ok").expect("a global");
         assert_eq!(g.bytes, 2u32.to_ne_bytes());
@@ -615,7 +641,10 @@ mod tests {
         assert_eq!(format!("{err:#}"), "config t does not support --comm (it supports -p/--pid)");
         let t = Targets::parse(&["1".into()], &[], &[], None, false).expect("ok");
         assert!(t.check(&r.config).is_ok());
-        assert_eq!(t.globals().len(), 1);
+        let names: Vec<String> = t.globals().into_iter().map(|g| g.name).collect();
+        assert_eq!(names, ["ebpfx_target_pid1", "ebpfx_target"]);
+        let two = Targets::parse(&["1,2".into()], &[], &[], None, false).expect("ok");
+        assert_eq!(two.globals().len(), 1, "two pids: the set, no single compare");
         assert!(Targets::default().globals().is_empty());
     }
 }

@@ -269,7 +269,7 @@ pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Op
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
     crate::probe::prepare_programs(&mut open_obj, opts.probe.as_deref());
-    crate::targets::prepare_programs(&mut open_obj, opts.follow_forks);
+    crate::targets::prepare_object(&mut open_obj, &resolved.config, opts.follow_forks)?;
     Ok(open_obj)
 }
 
