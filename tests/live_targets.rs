@@ -149,9 +149,17 @@ fn live_syscalls_by_pid_comm_in_the_kernel() {
     let mine = Worker::start(&named_python(&dir, &comm));
     let noise = Worker::start(PYTHON);
     let pid = mine.pid();
-    let prom = syscalls_with(&["--by", "pid,comm"], vec![mine, noise]);
-    let got = prom_get(&prom, "ebpfx_syscalls_total", &[("syscall", "getppid"), ("pid", &pid), ("comm", &comm)]);
+    let saved = dir.path().join("run.json");
+    let saved_arg = saved.to_str().expect("utf-8 path");
+    let prom = syscalls_with(&["--by", "pid,comm", "--save-raw", saved_arg], vec![mine, noise]);
+    let labels = [("syscall", "getppid"), ("pid", pid.as_str()), ("comm", comm.as_str())];
+    let got = prom_get(&prom, "ebpfx_syscalls_total", &labels);
     assert_eq!(got, Some(K as f64), "{prom}");
+    // The saved snapshot decodes the same kernel-side labels, without the kernel.
+    let out = ebpfx(&["render", saved_arg, "--format", "prom"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rendered = text(&out.stdout);
+    assert_eq!(prom_get(&rendered, "ebpfx_syscalls_total", &labels), Some(K as f64), "{rendered}");
     // Without --by, the kernel leaves the fields zero and the labels are not there.
     let plain = prom_samples(&prom, "ebpfx_syscalls_total");
     assert!(plain.iter().all(|(l, _)| l.contains("pid=\"")), "every series carries pid: {prom}");
