@@ -20,7 +20,7 @@
 #define HIST_ENTRIES 16384
 #else
 #define HIST_MAP run_queue_latency_seconds
-#define HIST_ENTRIES 16384 /* --by pid,comm makes a series per task */
+#define HIST_ENTRIES 64 /* ebpfx raises it under --by */
 #endif
 
 /* Targets (-p, --comm, ...) select the task that waited; runqlat adds --by pid,cpu,comm,cgroup. */

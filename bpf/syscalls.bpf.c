@@ -15,7 +15,7 @@ struct sys_key {
 /* Per-CPU: no cross-CPU cache-line bouncing on the hot path; ebpfx sums the CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 1024); /* ebpfx raises it under --by */
 	/* The syscall number alone: without --by the kernel hashes 8 bytes, not the 40 of struct
 	 * sys_key. ebpfx sets the key size to the labels asked for (a prefix of sys_key). */
 	__uint(key_size, sizeof(u64));

@@ -31,6 +31,10 @@ const BY_BITS: &[(&str, u32)] = &[("pid", 1), ("comm", 2), ("cgroup", 4), ("cpu"
 /// The program that follows forks for `-- COMMAND` (autoload off unless a command runs).
 pub const FOLLOW_PROGRAM: &str = "ebpfx_follow_fork";
 
+/// Entries a metric's map gets at least when `--by` switches a kernel-side label on (a series per
+/// task, CPU or cgroup): the object's own size fits the labels it always has.
+pub const BY_MAX_ENTRIES: u32 = 16384;
+
 /// The kernel's command-name length, NUL included.
 const COMM_LEN: usize = 16;
 
@@ -291,17 +295,25 @@ pub fn prepare_object(open: &mut OpenObject, config: &Config, follow_forks: bool
     if config.kernel_labels.is_empty() {
         return Ok(());
     }
+    let by = !config.kernel_labels_on.is_empty();
     for metric in &config.metrics {
         let Ok(size) = u32::try_from(Config::key_size(metric)) else {
             continue;
         };
         for mut map in open.maps_mut() {
-            if map.name().to_string_lossy() != metric.name || map.key_size() == size {
+            if map.name().to_string_lossy() != metric.name {
                 continue;
             }
-            map.set_key_size(size).with_context(|| {
-                format!("config {}: setting the key size of map {} to {size} bytes", config.name, metric.name)
-            })?;
+            if map.key_size() != size {
+                map.set_key_size(size).with_context(|| {
+                    format!("config {}: setting the key size of map {} to {size} bytes", config.name, metric.name)
+                })?;
+            }
+            if by && map.max_entries() < BY_MAX_ENTRIES {
+                map.set_max_entries(BY_MAX_ENTRIES).with_context(|| {
+                    format!("config {}: raising map {} to {BY_MAX_ENTRIES} entries for --by", config.name, metric.name)
+                })?;
+            }
         }
     }
     Ok(())
