@@ -64,6 +64,10 @@ fn parse_ids(flag: &str, values: &[String]) -> anyhow::Result<Vec<u32>> {
             let id: u32 = part.parse().ok().filter(|&n| n > 0 && n <= i32::MAX as u32).ok_or_else(|| {
                 usage_err(format!("{flag} {part:?}: expected a process or thread id (a positive number)"))
             })?;
+            // A typo would otherwise trace nothing, silently (/proc lists threads too).
+            if !Path::new(&format!("/proc/{id}")).exists() {
+                return Err(usage_err(format!("{flag} {id}: no such process or thread")));
+            }
             if !out.contains(&id) {
                 out.push(id);
             }
@@ -566,7 +570,11 @@ mod tests {
 
     #[test]
     fn ids_and_lists() {
-        assert_eq!(parse_ids("--pid", &["1,2".into(), "3".into(), "2".into()]).expect("ok"), vec![1, 2, 3]);
+        let me = std::process::id();
+        let (a, b) = (me.to_string(), format!("1,{me}"));
+        assert_eq!(parse_ids("--pid", &[b, a.clone(), a]).expect("ok"), vec![1, me]);
+        let err = parse_ids("--pid", &[(i32::MAX as u32).to_string()]).expect_err("no such pid");
+        assert!(format!("{err:#}").contains("no such process"), "{err:#}");
         assert!(parse_ids("--pid", &["x".into()]).is_err());
         assert!(parse_ids("--pid", &["0".into()]).is_err());
         assert!(parse_ids("--pid", &[",".into()]).is_err());
@@ -655,7 +663,7 @@ mod tests {
         assert!(t.check(&r.config).is_ok());
         let names: Vec<String> = t.globals().into_iter().map(|g| g.name).collect();
         assert_eq!(names, ["ebpfx_target_pid1", "ebpfx_target"]);
-        let two = Targets::parse(&["1,2".into()], &[], &[], None, false).expect("ok");
+        let two = Targets::parse(&[format!("1,{}", std::process::id())], &[], &[], None, false).expect("ok");
         assert_eq!(two.globals().len(), 1, "two pids: the set, no single compare");
         assert!(Targets::default().globals().is_empty());
     }
