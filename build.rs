@@ -59,6 +59,24 @@ fn main() {
     }
     table.push_str("];\n");
 
+    // Event tools (bpf/events/*.bpf.c, ring buffer records): compiled to OUT_DIR/events, not yet
+    // in the catalog (no configs/ entry until events are wired into the config format).
+    let events_src = bpf_dir.join("events");
+    if events_src.is_dir() {
+        let events_out = out.join("events");
+        let _ = fs::create_dir_all(&events_out);
+        let mut evs: Vec<PathBuf> = fs::read_dir(&events_src)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        evs.retain(|p| p.to_string_lossy().ends_with(".bpf.c"));
+        evs.sort();
+        for src in &evs {
+            let name = src.file_name().and_then(|f| f.to_str()).unwrap_or_default().trim_end_matches(".bpf.c");
+            let obj = events_out.join(format!("{name}.bpf.o"));
+            compile(&clang, arch, &vmlinux_dir, &libbpf_include, &bpf_dir, src, &obj, strip.as_deref());
+        }
+    }
+
     // Built-in configs: every configs/NAME.yaml must have its bpf/NAME.bpf.c and vice versa.
     let configs_dir = manifest.join("configs");
     println!("cargo:rerun-if-changed=configs");

@@ -38,7 +38,7 @@ pub fn build_snapshot(configs: &[&Config], maps: &[Vec<RawMap>], window: Window,
                         ));
                     }
                     let mut m = d.metric;
-                    crate::targets::drop_hidden_labels(&mut m);
+                    crate::targets::tasks::drop_hidden_labels(&mut m);
                     snapshot.metrics.push(m);
                 }
                 Err(e) => {
@@ -57,7 +57,7 @@ pub fn build_snapshot(configs: &[&Config], maps: &[Vec<RawMap>], window: Window,
 /// `max_entries` keys. Call it after the self metrics are set.
 pub fn note_full_maps(snapshot: &mut Snapshot, configs: &[&Config], maps: &[Vec<RawMap>]) {
     for (config, raws) in configs.iter().zip(maps) {
-        for raw in raws.iter().filter(|r| r.is_full()) {
+        for raw in raws.iter().filter(|r| r.at_capacity()) {
             snapshot.note_full_map(&config.name, &raw.name, raw.max_entries);
         }
     }

@@ -123,8 +123,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "interval", value_hint = ValueHint::FilePath)]
     pub save_raw: Option<PathBuf>,
 
-    /// Push the Prometheus text to a Pushgateway at URL (PUT, one group per config:
-    /// job + config). Nothing is printed unless --format or --output asks for it.
+    /// Push the Prometheus text to a Pushgateway at URL (its base URL; PUT, one group per
+    /// config: job + config + instance (the host name) + --push-label labels). Nothing is
+    /// printed unless --format or --output asks for it.
     #[arg(long, value_name = "URL")]
     pub push: Option<String>,
 
@@ -133,9 +134,12 @@ pub struct RunArgs {
     #[arg(short, long, conflicts_with_all = ["output", "push", "format", "save_raw"])]
     pub watch: bool,
 
-    /// Job name of the pushed group.
-    #[arg(long, value_name = "NAME", default_value = "ebpfx", requires = "push")]
+    /// Job name of the pushed group (--push) and `job` label of remote-written series.
+    #[arg(long, value_name = "NAME", default_value = "ebpfx")]
     pub job: String,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 
     /// Sample HZ times a second per CPU: replaces the frequency of perf_event programs
     /// (`profile` samples at 99 Hz by default).
@@ -143,9 +147,9 @@ pub struct RunArgs {
     pub frequency: Option<u64>,
     /// Functions for funclatency/funccount: BINARY:FUNCTION, FUNCTION may be a glob
     /// (`libc.so.6:'malloc*'`); BINARY is a path, a name in $PATH, a library name, or `kernel`
-    /// for kernel functions (kprobes).
+    /// for kernel functions (kprobes). Repeatable: kernel and user targets mix in one run.
     #[arg(long, value_name = "BINARY:FUNCTION", add = ArgValueCompleter::new(crate::complete::probe_values))]
-    pub probe: Option<String>,
+    pub probe: Vec<String>,
 
     /// Only flows with this local or remote port (tcpflows).
     #[arg(long, value_name = "N")]
@@ -190,6 +194,40 @@ pub struct RunArgs {
     /// were printed); the command's status is reported on stderr.
     #[arg(last = true, value_name = "COMMAND", value_hint = ValueHint::CommandWithArguments)]
     pub command: Vec<std::ffi::OsString>,
+}
+
+/// Sending a run's results to the systems that gather many hosts: Pushgateway grouping labels
+/// and Prometheus remote write.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetArgs {
+    /// Send the window's series to a Prometheus remote-write receiver (Prometheus with
+    /// --web.enable-remote-write-receiver, Thanos Receive, Cortex, Mimir, VictoriaMetrics),
+    /// timestamped at the window's end, e.g. http://prometheus:9090/api/v1/write. Nothing is
+    /// printed unless --format or --output asks for it.
+    #[arg(long, value_name = "URL")]
+    pub remote_write: Option<String>,
+
+    /// A label added to every pushed or remote-written series (Pushgateway: a grouping-key
+    /// label), repeatable. `instance` defaults to the host name; `job` comes from --job.
+    #[arg(long = "push-label", value_name = "NAME=VALUE", value_parser = crate::output::remote_write::parse_push_label)]
+    pub push_labels: Vec<(String, String)>,
+
+    /// An HTTP header of every remote-write request (e.g. X-Scope-OrgID=tenant), repeatable.
+    #[arg(long = "remote-write-header", value_name = "NAME=VALUE", value_parser = crate::output::remote_write::parse_header, requires = "remote_write")]
+    pub remote_write_headers: Vec<(String, String)>,
+
+    /// Authenticate remote writes with the bearer token in FILE.
+    #[arg(long, value_name = "FILE", requires = "remote_write", value_hint = ValueHint::FilePath)]
+    pub remote_write_bearer_token_file: Option<PathBuf>,
+
+    /// Authenticate remote writes with basic auth as NAME (password from
+    /// --remote-write-password-file).
+    #[arg(long, value_name = "NAME", requires = "remote_write")]
+    pub remote_write_username: Option<String>,
+
+    /// The basic auth password of --remote-write-username, read from FILE.
+    #[arg(long, value_name = "FILE", requires = "remote_write", value_hint = ValueHint::FilePath)]
+    pub remote_write_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -99,14 +99,15 @@ pub fn probe_values(current: &OsStr) -> Vec<CompletionCandidate> {
 /// each once.
 fn function_names(binary: &str, prefix: &str) -> Vec<String> {
     let functions = if binary == "kernel" {
-        match std::fs::read_to_string("/proc/kallsyms") {
-            Ok(text) => crate::probe::kallsyms_functions(&text),
+        match crate::kallsyms::read_system() {
+            Ok(text) => crate::targets::kernel::kallsyms_functions(&text),
             Err(_) => return Vec::new(),
         }
     } else {
-        let data = crate::probe::resolve_binary(binary).ok().and_then(|path| std::fs::read(path).ok());
-        match data.map(|d| crate::probe::elf_functions(&d)) {
-            Some(Ok(functions)) => functions,
+        let data = crate::targets::elf::resolve_binary(binary).ok().and_then(|path| std::fs::read(path).ok());
+        match data.map(|d| crate::targets::elf::elf_functions(&d)) {
+            // IFUNC symbols (`strcmp` in libc) are valid `--probe` targets too.
+            Some(Ok(elf)) => elf.functions.into_iter().chain(elf.ifuncs).collect::<Vec<_>>(),
             _ => return Vec::new(),
         }
     };

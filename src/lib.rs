@@ -14,7 +14,7 @@
 //!           └─ render: snapshot_file (a saved run) ─> assemble ─> output
 //!
 //! output ─> render (pure formats of the model) ─> model
-//! output: stdout (a closed pipe ends quietly), atomic files, push, watch, view
+//! output: stdout (a closed pipe ends quietly), atomic files, push, remote_write, watch, view
 //! ```
 //!
 //! Renderers never touch libbpf; the loader never formats output; `window` knows nothing of
@@ -30,15 +30,14 @@ pub mod config;
 pub mod decode;
 pub mod error;
 pub mod events;
-pub mod flowfilter;
 pub mod kallsyms;
 pub mod loader;
 pub mod model;
 pub mod output;
-pub mod probe;
 pub mod raw;
 pub mod render;
 pub mod selfmetrics;
 pub mod snapshot_file;
+pub mod stream;
 pub mod targets;
 pub mod window;

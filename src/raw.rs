@@ -47,8 +47,9 @@ impl RawMap {
         self.values.extend_from_slice(values);
     }
 
-    /// A hash map holding `max_entries` entries has likely dropped updates.
-    pub fn is_full(&self) -> bool {
+    /// A hash map holding `max_entries` entries is at capacity. That alone does not mean an
+    /// update was dropped (the last key may have fit exactly): only a failed insert says so.
+    pub fn at_capacity(&self) -> bool {
         !self.is_array && self.max_entries > 0 && self.len() >= self.max_entries as usize
     }
 }

@@ -170,6 +170,24 @@ pub fn window_delta(start: &HashMap<u32, RunStats>, end: &HashMap<u32, RunStats>
         .collect()
 }
 
+/// Per loaded program of a config: its status row (with tag) and current run statistics.
+pub fn program_stats(loaded: &crate::loader::Loaded) -> Vec<(ProgramRow, RunStats)> {
+    crate::loader::program_fds(loaded)
+        .into_iter()
+        .map(|(status, fd)| {
+            let (tag, stats) = fd.map(read_fdinfo).unwrap_or_default();
+            let row = ProgramRow {
+                config: loaded.config.name.clone(),
+                program: status.name.clone(),
+                id: status.id,
+                tag,
+                attached: status.attached,
+            };
+            (row, stats)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

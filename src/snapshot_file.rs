@@ -28,6 +28,9 @@ struct File {
     /// ebpfx's own metrics of the run (programs, probe cost), already final.
     #[serde(default)]
     self_metrics: Vec<SavedMetric>,
+    /// Sampling frequency of the run's perf_event programs (for pprof's cpu time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sample_frequency_hz: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -73,6 +76,8 @@ pub struct SavedRun {
     pub window: Window,
     pub configs: Vec<(Config, Vec<RawMap>)>,
     pub self_metrics: Vec<Metric>,
+    /// Sampling frequency of the run's perf_event programs, when it had some.
+    pub sample_frequency_hz: Option<u64>,
 }
 
 fn unix_ns(t: SystemTime) -> u128 {
@@ -89,7 +94,18 @@ pub fn to_json(
     configs: &[(&str, &str, &str, &[RawMap])],
     self_metrics: &[Metric],
 ) -> anyhow::Result<String> {
+    to_json_sampled(window, configs, self_metrics, None)
+}
+
+/// [`to_json`] plus the sampling frequency of the run's perf_event programs.
+pub fn to_json_sampled(
+    window: &Window,
+    configs: &[(&str, &str, &str, &[RawMap])],
+    self_metrics: &[Metric],
+    sample_frequency_hz: Option<u64>,
+) -> anyhow::Result<String> {
     let file = File {
+        sample_frequency_hz,
         kind: KIND.to_string(),
         version: VERSION,
         window: SavedWindow {
@@ -292,7 +308,7 @@ pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
         }
         self_metrics.push(metric);
     }
-    Ok(SavedRun { window, configs, self_metrics })
+    Ok(SavedRun { window, configs, self_metrics, sample_frequency_hz: file.sample_frequency_hz })
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -239,7 +239,7 @@ fn live_a_full_map_is_reported_in_every_format_and_block_even_with_q() {
     let _l = live_lock();
     let dir = Scratch::new("fullmap");
     std::fs::write(dir.path().join("full.yaml"), FULL_YAML).expect("yaml");
-    std::fs::copy(object_dir().join("tests").join("checkme.bpf.o"), dir.path().join("full.bpf.o")).expect("object");
+    std::fs::copy(test_object("checkme"), dir.path().join("full.bpf.o")).expect("object");
     let cd = dir.path().to_str().expect("utf8");
     // Interval blocks: each one says so, although the deltas after the first are small.
     let run = start_attached(&["--config-dir", cd, "run", "full", "-i", "300ms", "-c", "4", "-f", "prom"], 1);
@@ -300,7 +300,7 @@ fn live_a_closed_pipe_on_stdout_and_stderr_is_still_quiet() {
     let _l = live_lock();
     let dir = Scratch::new("fullmap-pipe");
     std::fs::write(dir.path().join("full.yaml"), FULL_YAML).expect("yaml");
-    std::fs::copy(object_dir().join("tests").join("checkme.bpf.o"), dir.path().join("full.bpf.o")).expect("object");
+    std::fs::copy(test_object("checkme"), dir.path().join("full.bpf.o")).expect("object");
     // Every block warns on stderr (the map is full), and stderr is the closed pipe too.
     let mut child = Command::new(bin())
         .args(["--config-dir", dir.path().to_str().expect("utf8"), "run", "full", "-i", "200ms", "-f", "prom"])

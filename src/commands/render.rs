@@ -6,7 +6,7 @@ use crate::cli::RenderArgs;
 use crate::config::Config;
 use crate::decode::{Decoders, Env};
 use crate::model::MAP_FULL;
-use crate::output::view::{choose_format, render_for_to};
+use crate::output::view::{check_binary_output, choose_format, render_for_to};
 use crate::output::AtomicFile;
 use crate::raw::RawMap;
 use crate::render::Options;
@@ -15,6 +15,7 @@ use super::Globals;
 
 pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let saved = crate::snapshot_file::load(&args.file)?;
+    check_binary_output(args.format, args.output.is_some())?;
     let mut out = args.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let configs: Vec<&Config> = saved.configs.iter().map(|(c, _)| c).collect();
     let maps: Vec<Vec<RawMap>> = saved.configs.iter().map(|(_, m)| m.clone()).collect();
@@ -29,7 +30,7 @@ pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     }
     let format = choose_format(args.format, out.is_some());
     let opts = Options { prefix: args.prefix.clone() };
-    let write = |w: &mut dyn Write| render_for_to(format, &snapshot, &opts, w);
+    let write = |w: &mut dyn Write| render_for_to(format, &snapshot, &opts, saved.sample_frequency_hz, w);
     match out.as_mut() {
         Some(file) => file.write_with(write),
         None => crate::output::write_stdout(write),

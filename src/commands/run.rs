@@ -1,6 +1,8 @@
 //! `ebpfx run`: resolve and check the configs and every output before anything loads, load
 //! and attach, then let the one run loop ([`crate::window`]) drive the blocks; each block reads
-//! the maps, decodes one snapshot and writes it (stdout, `--output`, `--push`, `--watch`).
+//! the maps, decodes one snapshot and writes it (stdout, `--output`, `--watch`), then sends it
+//! (`--push`, `--remote-write`): local output first, so a receiver that is down does not cost
+//! the window's file or text.
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -14,12 +16,12 @@ use crate::error::usage_err;
 use crate::events::EventCounters;
 use crate::loader::{self, LoadOptions, Loaded};
 use crate::model::Snapshot;
-use crate::output::view::{choose_format, local_time, render_for_to};
-use crate::output::{push, watch, AtomicFile};
+use crate::output::view::{check_binary_output, choose_format, local_time, render_for_to};
+use crate::output::{push, remote_write, watch, AtomicFile};
 use crate::raw::RawMap;
 use crate::render::{self, Format, Options};
 use crate::selfmetrics::{self, ProgramRow, RunStats, StatsGuard};
-use crate::targets::{Gated, Running, Targets};
+use crate::targets::tasks::{Gated, Running, Targets};
 use crate::window::{self, Block, Blocks, Plan};
 
 use super::Globals;
@@ -46,17 +48,21 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     for r in &resolved {
         targets.check(&r.config)?;
     }
-    let by = crate::targets::parse_by(&args.by);
+    let by = crate::targets::tasks::parse_by(&args.by);
     let mut by_globals = Vec::with_capacity(resolved.len());
     for r in &mut resolved {
-        by_globals.push(crate::targets::apply_by(r, &by)?);
+        by_globals.push(crate::targets::tasks::apply_by(r, &by)?);
     }
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
-    let probe = crate::probe::apply(&mut resolved, args.probe.as_deref())?;
-    let flow_globals = crate::flowfilter::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
+    let probe = crate::targets::apply(&mut resolved, &args.probe)?;
+    let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
     let format = choose_format(args.format, args.output.is_some());
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
         check_has_stacks(f, &resolved)?;
+    }
+    check_binary_output(format, args.output.is_some())?;
+    if format == Some(Format::Pprof) && args.interval.is_some() {
+        return Err(usage_err("--format pprof writes one profile per run: it cannot be combined with --interval"));
     }
     if args.watch {
         if !std::io::stdout().is_terminal() {
@@ -64,15 +70,17 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
                 "--watch draws a live table and needs a terminal on stdout (use --interval for a stream)",
             ));
         }
-        if args.output.is_some() || args.push.is_some() || args.format.is_some() {
-            return Err(usage_err("--watch cannot be combined with --output, --push or --format"));
+        if args.output.is_some() || args.push.is_some() || args.format.is_some() || args.fleet.remote_write.is_some() {
+            return Err(usage_err("--watch cannot be combined with --output, --push, --remote-write or --format"));
         }
     }
+    let push_labels = remote_write::external_labels(&args.job, &args.fleet.push_labels);
     if let Some(url) = &args.push {
         for r in &resolved {
-            push::group_url(url, &args.job, &r.config.name)?;
+            push::group_url(url, &args.job, &r.config.name, &push_labels)?;
         }
     }
+    let remote = remote_write_target(args)?;
     if args.save_raw.is_some() && args.interval.is_some() {
         return Err(usage_err("--save-raw stores one window: it cannot be combined with --interval"));
     }
@@ -131,6 +139,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         }
     };
     let events = EventCounters::open(&loaded)?;
+    let sample_frequency_hz = sample_frequency(&loaded, args.frequency);
 
     let interval = if args.watch { Some(args.interval.unwrap_or(WATCH_INTERVAL)) } else { args.interval };
     let plan =
@@ -140,6 +149,9 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         quiet: globals.quiet,
         format,
         render_opts: Options { prefix: args.prefix.clone() },
+        push_labels,
+        remote,
+        sample_frequency_hz,
         config_names: loaded.iter().map(|l| l.config.name.clone()).collect(),
         configs: loaded.iter().map(|l| l.config.clone()).collect(),
         resolved: &resolved,
@@ -177,6 +189,42 @@ fn check_duration(flag: &str, d: Option<Duration>) -> anyhow::Result<()> {
     }
 }
 
+/// `--remote-write` and its options, checked (secret files read) before anything loads.
+fn remote_write_target(args: &RunArgs) -> anyhow::Result<Option<remote_write::Target>> {
+    let f = &args.fleet;
+    let Some(url) = &f.remote_write else {
+        if !f.push_labels.is_empty() && args.push.is_none() {
+            return Err(usage_err("--push-label labels what --push or --remote-write sends: give one of them"));
+        }
+        return Ok(None);
+    };
+    remote_write::target(&remote_write::Options {
+        url,
+        job: &args.job,
+        push_labels: &f.push_labels,
+        headers: &f.remote_write_headers,
+        bearer_token_file: f.remote_write_bearer_token_file.as_deref(),
+        username: f.remote_write_username.as_deref(),
+        password_file: f.remote_write_password_file.as_deref(),
+    })
+    .map(Some)
+}
+
+/// The sampling frequency of the run's `perf_event/` programs (`--frequency`, else the
+/// section's `frequency=`), for pprof's cpu time; None when there is none or they differ.
+fn sample_frequency(loaded: &[Loaded], flag: Option<u64>) -> Option<u64> {
+    let mut found: Option<u64> = None;
+    for p in loaded.iter().flat_map(|l| &l.programs).filter(|p| p.attached) {
+        let Some(spec) = p.section.strip_prefix("perf_event/") else { continue };
+        let f = flag.or_else(|| loader::sections::PerfEventSpec::parse(spec).ok().and_then(|s| s.frequency))?;
+        if found.is_some_and(|g| g != f) {
+            return None;
+        }
+        found = Some(f);
+    }
+    found
+}
+
 /// Loads and attaches one prepared config, saying what was left out.
 fn load_one(p: loader::Prepared, opts: &LoadOptions, globals: &Globals<'_>) -> anyhow::Result<Loaded> {
     let r = &p.resolved;
@@ -189,7 +237,9 @@ fn load_one(p: loader::Prepared, opts: &LoadOptions, globals: &Globals<'_>) -> a
     }
     let l = loader::load(p, opts)?;
     if let Some(spec) = &l.config.cgroup_id_map {
-        let n = loader::cgroup_map::sync(&l, spec, std::path::Path::new("/sys/fs/cgroup"))?;
+        let mut cgroups = HashMap::new();
+        crate::decode::cgroup::walk(std::path::Path::new("/sys/fs/cgroup"), &mut cgroups);
+        let n = loader::cgroup_map::sync(&l, spec, cgroups)?;
         if globals.verbose > 0 {
             crate::say!("ebpfx: config {}: cgroup_id_map {}: {n} cgroup(s) selected", l.config.name, spec.name);
         }
@@ -225,6 +275,12 @@ struct RunBlocks<'a> {
     quiet: bool,
     format: Option<Format>,
     render_opts: Options,
+    /// The labels of `--push` groups and remote-written series (job, instance, --push-label).
+    push_labels: Vec<(String, String)>,
+    /// `--remote-write` and its options.
+    remote: Option<remote_write::Target>,
+    /// Sampling frequency of the perf_event programs (pprof's cpu time, saved with --save-raw).
+    sample_frequency_hz: Option<u64>,
     config_names: Vec<String>,
     configs: Vec<Config>,
     resolved: &'a [Resolved],
@@ -254,7 +310,7 @@ impl RunBlocks<'_> {
         let mut rows = Vec::new();
         let mut stats = HashMap::new();
         for l in &self.loaded {
-            for (row, st) in loader::program_stats(l) {
+            for (row, st) in crate::selfmetrics::program_stats(l) {
                 if row.id != 0 {
                     stats.insert(row.id, st);
                 }
@@ -271,7 +327,8 @@ impl RunBlocks<'_> {
         Ok(maps)
     }
 
-    /// Prints warnings, renders and writes one snapshot (one block in interval mode).
+    /// Prints warnings, writes one snapshot (one block in interval mode) to --output or stdout,
+    /// then sends it to --push and --remote-write.
     fn emit(&mut self, snapshot: &Snapshot, index: u64) -> anyhow::Result<()> {
         let args = self.args;
         // The live table owns the terminal: no warnings on stderr under it.
@@ -291,12 +348,23 @@ impl RunBlocks<'_> {
                 crate::say!("ebpfx: warning: {w}");
             }
         }
-        if let Some(url) = &args.push {
-            push::push(url, &args.job, snapshot, &self.render_opts)?;
-            if args.format.is_none() && args.output.is_none() {
-                return Ok(());
-            }
+        // Local output first: a receiver that is down must not cost the window's file or text.
+        let sends = args.push.is_some() || self.remote.is_some();
+        if !(sends && args.format.is_none() && args.output.is_none()) {
+            self.write_results(snapshot, index)?;
         }
+        if let Some(url) = &args.push {
+            push::push(url, &args.job, &self.push_labels, snapshot, &self.render_opts)?;
+        }
+        if let Some(target) = &self.remote {
+            remote_write::send(target, snapshot, &self.render_opts.prefix)?;
+        }
+        Ok(())
+    }
+
+    /// Renders one snapshot (one block in interval mode) to --output or stdout.
+    fn write_results(&mut self, snapshot: &Snapshot, index: u64) -> anyhow::Result<()> {
+        let args = self.args;
         let format = self.format;
         let mut text = String::new();
         if args.timestamp {
@@ -304,19 +372,20 @@ impl RunBlocks<'_> {
             match format {
                 Some(Format::Prom) => text.push_str(&format!("# {stamp}\n")),
                 // A line of its own would break these documents.
-                Some(Format::Json | Format::Folded | Format::Flamegraph) => {}
+                Some(Format::Json | Format::Folded | Format::Flamegraph | Format::Pprof) => {}
                 _ => text.push_str(&format!("{stamp}\n")),
             }
         } else if index > 0
-            && !matches!(format, Some(Format::Json | Format::Folded | Format::Flamegraph))
+            && !matches!(format, Some(Format::Json | Format::Folded | Format::Flamegraph | Format::Pprof))
             && args.output.is_none()
         {
             text.push('\n');
         }
         let opts = &self.render_opts;
+        let frequency = self.sample_frequency_hz;
         let write = |w: &mut dyn Write| {
             w.write_all(text.as_bytes())?;
-            render_for_to(format, snapshot, opts, w)
+            render_for_to(format, snapshot, opts, frequency, w)
         };
         match self.output.as_mut() {
             Some(file) => file.write_with(write),
@@ -392,7 +461,8 @@ impl Blocks for RunBlocks<'_> {
                 .zip(&current)
                 .map(|(r, m)| (r.config.name.as_str(), r.config.origin.as_str(), r.yaml.as_str(), m.as_slice()))
                 .collect();
-            let json = crate::snapshot_file::to_json(&block.window, &saved, &self_metrics)?;
+            let json =
+                crate::snapshot_file::to_json_sampled(&block.window, &saved, &self_metrics, self.sample_frequency_hz)?;
             file.write_with(|w| w.write_all(json.as_bytes()))?;
         }
         snapshot.self_metrics = self_metrics;
@@ -406,7 +476,7 @@ impl Blocks for RunBlocks<'_> {
     }
 }
 
-/// `--format folded|flamegraph` print stack metrics only: refuse, before loading anything, a
+/// `--format folded|flamegraph|pprof` print stack metrics only: refuse, before loading anything, a
 /// run in which no config has one.
 fn check_has_stacks(format: Format, resolved: &[Resolved]) -> anyhow::Result<()> {
     let has = resolved.iter().flat_map(|r| &r.config.metrics).any(|m| {

@@ -26,10 +26,10 @@ pub struct Config {
     /// Number of `tracing.spans` entries: parsed, unsupported in a one-shot run.
     pub tracing_spans: usize,
     /// ebpfx extension: the label whose `static_map` ebpfx fills with the functions resolved
-    /// from `--probe` (the config's programs attach to them; see `probe.rs`).
+    /// from `--probe` (the config's programs attach to them; see `targets/mod.rs`).
     pub probe_label: Option<String>,
     /// ebpfx extension (`targets:`): the task selections the object implements through
-    /// bpf/target.bpf.h: `pid`, `tid`, `comm`, `cgroup`, `command` (see `targets.rs`).
+    /// bpf/target.bpf.h: `pid`, `tid`, `comm`, `cgroup`, `command` (see `targets/tasks.rs`).
     pub targets: Vec<String>,
     /// ebpfx extension (`kernel_labels:`): labels the kernel fills only when `--by` asks for
     /// them (`pid`, `cpu`, `comm`, `cgroup`); unasked, their bytes are zero and read as padding.
@@ -41,7 +41,7 @@ pub struct Config {
 
 /// The name a kernel-side label that is off takes when it is its metric's first label (nothing
 /// before it to pad): `__` names are reserved in Prometheus and refused in configs, and
-/// `targets::drop_hidden_labels` removes the column after decoding.
+/// `targets::tasks::drop_hidden_labels` removes the column after decoding.
 pub const HIDDEN_LABEL: &str = "__ebpfx_off";
 
 /// Target kinds a config may declare under `targets:`.

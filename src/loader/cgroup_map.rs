@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::AsRawFd;
-use std::path::Path;
 
 use anyhow::anyhow;
 use libbpf_rs::{MapCore, MapFlags};
@@ -12,8 +11,9 @@ use libbpf_rs::{MapCore, MapFlags};
 use super::Loaded;
 use crate::config::CgroupIdMap;
 
-/// Cgroups written into the map.
-pub fn sync(loaded: &Loaded, spec: &CgroupIdMap, cgroup_root: &Path) -> anyhow::Result<usize> {
+/// Cgroups written into the map, chosen from `table` (cgroup id → path, as the cgroup
+/// decoder's walk of /sys/fs/cgroup gives it).
+pub fn sync(loaded: &Loaded, spec: &CgroupIdMap, table: HashMap<u64, String>) -> anyhow::Result<usize> {
     let name = &loaded.config.name;
     let map = loaded
         .object
@@ -25,8 +25,6 @@ pub fn sync(loaded: &Loaded, spec: &CgroupIdMap, cgroup_root: &Path) -> anyhow::
         .iter()
         .map(|r| regex::Regex::new(r).map_err(|e| anyhow!("config {name}: cgroup_id_map regexp {r:?}: {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut table = HashMap::new();
-    crate::decode::cgroup::walk(cgroup_root, &mut table);
     let mut paths: Vec<(u64, String)> =
         table.into_iter().filter(|(_, p)| regexps.iter().any(|r| r.is_match(p))).collect();
     paths.sort();

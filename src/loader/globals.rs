@@ -16,16 +16,7 @@ pub struct Place {
     pub size: usize,
 }
 
-/// A value for a global, and the command-line flag it comes from (for messages).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GlobalValue {
-    /// `--port`: named in errors.
-    pub flag: String,
-    /// The variable in the BPF C, e.g. `filter_port`.
-    pub name: String,
-    /// Native-endian bytes, exactly as large as the variable.
-    pub bytes: Vec<u8>,
-}
+pub use crate::targets::GlobalValue;
 
 fn writable_section(name: &str) -> bool {
     name == ".rodata" || name == ".data" || name.starts_with(".rodata.") || name.starts_with(".data.")

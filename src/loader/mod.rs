@@ -1,23 +1,33 @@
 //! Open, load and attach a config's BPF object with libbpf-rs, keeping the links alive until the
 //! run ends. Errors say why and what to do; this module never formats results.
+//!
+//! `attach` owns every attach kind ebpfx handles itself and the choice of kind at load time;
+//! `explain` turns failures into their real cause. Run-time targets (`--probe`) come resolved
+//! from `crate::targets`, which knows nothing of libbpf.
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use libbpf_rs::{Link, MapType, Object, ObjectBuilder, OpenObject, PrintLevel};
+use libbpf_rs::{Link, MapType, Object, ObjectBuilder, OpenObject};
 
 use crate::catalog::{ObjectSource, Resolved};
 use crate::config::{Config, MetricKind};
-use crate::error::config_err;
+use crate::error::{config_err, usage_err};
+use crate::targets::ProbeSet;
 
+pub mod attach;
 pub mod cgroup_map;
+pub mod explain;
 pub mod globals;
 mod kaddrs;
 pub mod map_memory;
 pub mod sections;
+
+pub use explain::init_libbpf_logging;
 
 /// How a program fared.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +35,8 @@ pub struct ProgramStatus {
     pub name: String,
     /// Kernel program id (0 when not loaded): `bpftool prog show id N`.
     pub id: u32,
+    /// Its section, or what it was attached as where ebpfx chose (`raw_tp/...` for a tp_btf
+    /// program loaded as raw_tp, `kprobe` for a bare uprobe program on kernel functions).
     pub section: String,
     pub attached: bool,
     /// Why it was left out (load or attach failure), when it was.
@@ -84,73 +96,25 @@ pub struct LoadOptions {
     /// Globals written into every object before load (tool flags such as `--port`).
     pub globals: Vec<globals::GlobalValue>,
     /// The functions of `--probe`, for programs in bare `uprobe`/`uretprobe` sections.
-    pub probe: Option<std::sync::Arc<crate::probe::Target>>,
+    pub probe: Option<Arc<ProbeSet>>,
     /// `-- COMMAND`: load the program that follows forks (bpf/target.bpf.h).
     pub follow_forks: bool,
 }
 
-fn libbpf_log(level: PrintLevel, msg: String) {
-    let tag = match level {
-        PrintLevel::Warn => "warn",
-        PrintLevel::Info => "info",
-        PrintLevel::Debug => "debug",
-    };
-    eprint!("libbpf[{tag}]: {msg}");
-}
-
-/// Sets libbpf's logging once per process: silent unless verbose.
-pub fn init_libbpf_logging(verbose: u8) {
-    match verbose {
-        0 => libbpf_rs::set_print(None),
-        1 => libbpf_rs::set_print(Some((PrintLevel::Info, libbpf_log))),
-        _ => libbpf_rs::set_print(Some((PrintLevel::Debug, libbpf_log))),
-    };
-}
-
-/// Fails early, with the fix, when this process cannot load BPF programs.
+/// Fails early, with the fix, when this process cannot load BPF programs: names each missing
+/// capability (CAP_BPF, CAP_PERFMON; CAP_SYS_ADMIN stands in for both on old kernels).
 pub fn check_privileges() -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    if euid == 0 {
-        return Ok(());
-    }
-    let caps = effective_caps().unwrap_or(0);
-    const CAP_SYS_ADMIN: u32 = 21;
-    const CAP_PERFMON: u32 = 38;
-    const CAP_BPF: u32 = 39;
-    let has = |c: u32| caps & (1u64 << c) != 0;
-    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+    let missing = explain::missing_caps(explain::effective_caps(), &[explain::CAP_BPF, explain::CAP_PERFMON]);
+    if missing.is_empty() {
         return Ok(());
     }
     Err(anyhow!(
-        "loading BPF programs needs root, or the capabilities CAP_BPF and CAP_PERFMON (uid {euid} has neither): \
-         run `sudo ebpfx ...` or grant them with `setcap cap_bpf,cap_perfmon+ep $(command -v ebpfx)`"
+        "loading BPF programs needs root, or the capabilities CAP_BPF and CAP_PERFMON (uid {euid} lacks {}): \
+         run `sudo ebpfx ...` or grant them with `setcap cap_bpf,cap_perfmon+ep $(command -v ebpfx)`",
+        missing.join(" and ")
     ))
-}
-
-fn effective_caps() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("CapEff:"))?;
-    u64::from_str_radix(line.trim_start_matches("CapEff:").trim(), 16).ok()
-}
-
-/// Mounts tracefs at /sys/kernel/tracing when a program needs it and it is missing.
-fn ensure_tracefs() -> anyhow::Result<()> {
-    let events = Path::new("/sys/kernel/tracing/events");
-    if events.exists() {
-        return Ok(());
-    }
-    let target = c"/sys/kernel/tracing";
-    // SAFETY: all pointers are valid NUL-terminated strings that outlive the call; data is null.
-    let rc = unsafe { libc::mount(c"nodev".as_ptr(), target.as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null()) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        return Err(anyhow!(
-            "tracepoint programs need tracefs, which is not mounted and could not be mounted at /sys/kernel/tracing ({err}): \
-             run `mount -t tracefs nodev /sys/kernel/tracing` as root"
-        ));
-    }
-    Ok(())
 }
 
 /// The errno inside a libbpf-rs error, if any.
@@ -173,55 +137,28 @@ fn section_kind(section: &str) -> &str {
     section.split('/').next().unwrap_or(section)
 }
 
-/// Explains a program that failed to load.
-fn explain_load(section: &str, errno: Option<i32>) -> String {
-    let kind = section_kind(section);
-    let target = section.split_once('/').map(|(_, t)| t).unwrap_or("");
-    match (kind, errno) {
-        ("fentry" | "fexit" | "fmod_ret" | "lsm", Some(libc::EPERM) | Some(524)) => format!(
-            "{kind} programs are not supported by this kernel (BPF trampolines unavailable); a tracepoint or kprobe program is needed instead"
-        ),
-        ("tp_btf", Some(libc::ESRCH) | Some(libc::ENOENT)) => {
-            format!("tracepoint {target} does not exist on this kernel")
-        }
-        ("fentry" | "fexit", Some(libc::ESRCH) | Some(libc::ENOENT)) => {
-            format!("kernel function {target} does not exist on this kernel (or is not traceable)")
-        }
-        (_, Some(libc::EPERM)) | (_, Some(libc::EACCES)) => {
-            "the kernel refused the program (EPERM): it needs root or CAP_BPF+CAP_PERFMON, or the verifier rejected it (run with -v for libbpf's log)".to_string()
-        }
-        (_, Some(libc::EINVAL)) => "the verifier rejected it (run with -v to see libbpf's log)".to_string(),
-        (_, Some(code)) => format!("load failed: {}", io::Error::from_raw_os_error(code)),
-        (_, None) => "load failed (run with -v to see libbpf's log)".to_string(),
+/// Checks a `--btf` file before anything else: libbpf must be able to parse it as BTF (raw
+/// BTF such as /sys/kernel/btf/vmlinux, or an ELF file with a .BTF section).
+pub fn check_btf_file(btf: &Path) -> anyhow::Result<()> {
+    if !btf.is_file() {
+        return Err(usage_err(format!("--btf {}: no such file", btf.display())));
     }
-}
-
-/// Explains a program that failed to attach.
-fn explain_attach(section: &str, err: &libbpf_rs::Error) -> String {
-    let errno = errno_of(err);
-    let kind = section_kind(section);
-    let target = section.split_once('/').map(|(_, t)| t).unwrap_or("");
-    match (kind, errno) {
-        ("kprobe" | "kretprobe" | "ksyscall" | "kretsyscall", Some(libc::ENOENT)) => format!(
-            "cannot create {kind} on {target}: this kernel has no kprobe support (CONFIG_KPROBES) or the function is not traceable"
-        ),
-        ("tracepoint" | "tp", Some(libc::ENOENT)) => {
-            if Path::new("/sys/kernel/tracing/events").exists() {
-                format!("tracepoint {target} does not exist on this kernel")
-            } else {
-                "tracefs is not mounted at /sys/kernel/tracing: run `mount -t tracefs nodev /sys/kernel/tracing`".to_string()
-            }
-        }
-        ("raw_tp" | "raw_tracepoint", Some(libc::ENOENT)) => format!("raw tracepoint {target} does not exist on this kernel"),
-        ("uprobe" | "uretprobe" | "usdt", Some(libc::ENOENT)) => format!(
-            "{kind} target {target} not found (binary or symbol missing; names without / are resolved through $PATH or the library path)"
-        ),
-        ("perf_event", Some(libc::ENOENT)) => "perf event not available on this machine (hardware counters need a PMU)".to_string(),
-        (_, Some(libc::EOPNOTSUPP)) | (_, Some(libc::ESRCH)) if section == kind => {
-            format!("section {section:?} cannot be attached automatically")
-        }
-        _ => format!("{err:#}"),
+    let c = std::ffi::CString::new(btf.as_os_str().as_encoded_bytes())
+        .map_err(|_| usage_err(format!("--btf {}: the path holds a NUL byte", btf.display())))?;
+    // SAFETY: `c` is a valid NUL-terminated path; a null ext pointer is allowed. The returned
+    // object (or error pointer) is checked, then freed below.
+    let parsed = unsafe { libbpf_sys::btf__parse(c.as_ptr(), std::ptr::null_mut()) };
+    // SAFETY: libbpf_get_error accepts any pointer btf__parse returned, null included.
+    let err = unsafe { libbpf_sys::libbpf_get_error(parsed as *const _) };
+    if parsed.is_null() || err != 0 {
+        return Err(usage_err(format!(
+            "--btf {}: not a BTF file: give raw BTF (a copy of /sys/kernel/btf/vmlinux from the target kernel) or a vmlinux ELF file with a .BTF section",
+            btf.display()
+        )));
     }
+    // SAFETY: `parsed` is a valid btf object from btf__parse, freed once.
+    unsafe { libbpf_sys::btf__free(parsed) };
+    Ok(())
 }
 
 /// Opens the object with libbpf (nothing is loaded into the kernel yet).
@@ -231,19 +168,24 @@ fn open(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
     let mut builder = ObjectBuilder::default();
     builder.name(name).with_context(|| format!("config {name}: invalid object name"))?;
     if let Some(btf) = &opts.btf {
-        if !btf.is_file() {
-            return Err(crate::error::usage_err(format!("--btf {}: no such file", btf.display())));
-        }
+        check_btf_file(btf)?;
         builder.btf_custom_path(btf).with_context(|| format!("--btf {}", btf.display()))?;
     }
+    explain::take_log();
     let opened = match &resolved.object {
         ObjectSource::Embedded(bytes) => builder.open_memory(bytes),
         ObjectSource::File(path) => builder.open_file(path),
     };
     opened.map_err(|e| {
+        let log = explain::take_log();
+        let what = resolved.object.describe(name);
+        if let Some(ext) = explain::unresolved_extern(&log) {
+            return config_err(format!("config {name}: BPF object {what} has an extern libbpf cannot resolve: {ext}"));
+        }
+        let last = log.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(" (libbpf: {})", l.trim_start_matches("libbpf: ")));
         config_err(format!(
-            "config {name}: cannot open BPF object {}: {e:#} (is it a BPF ELF object compiled with clang -target bpf?)",
-            resolved.object.describe(name)
+            "config {name}: cannot open BPF object {what}: {e:#}{} (is it a BPF ELF object compiled with clang -target bpf?)",
+            last.unwrap_or_default()
         ))
     })
 }
@@ -252,24 +194,41 @@ fn open(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
 pub struct Prepared {
     pub resolved: Resolved,
     open: OpenObject,
+    plan: attach::Plan,
 }
 
 /// Opens the object and checks every metric against its map (name, key and value sizes).
 /// Needs no privileges: config problems are reported before anything touches the kernel.
 pub fn prepare(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<Prepared> {
-    let open_obj = open_object(resolved, opts)?;
+    let (open_obj, plan) = open_planned(resolved, opts)?;
     validate_maps(&resolved.config, &map_descs(&open_obj))?;
     map_memory::enforce(&resolved.config.name, &open_obj)?;
-    Ok(Prepared { resolved: resolved.clone(), open: open_obj })
+    Ok(Prepared { resolved: resolved.clone(), open: open_obj, plan })
 }
 
-/// Opens the object and writes its `kaddrs` and flag globals (nothing is loaded yet).
+/// Opens the object and writes its `kaddrs` and flag globals (nothing is loaded yet), with
+/// the attach kinds chosen for this kernel.
 pub fn open_object(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
+    open_planned(resolved, opts).map(|(o, _)| o)
+}
+
+fn open_planned(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<(OpenObject, attach::Plan)> {
+    let open_obj = open_raw(resolved, opts)?;
+    let programs: Vec<(String, String, bool)> =
+        open_obj.progs().map(|p| (os(p.name()), os(p.section()), p.autoload())).collect();
+    let plan = attach::Plan::new(&programs, attach::kernel_btf_available());
+    let mut open_obj = open_obj;
+    plan.apply(&mut open_obj, None);
+    Ok((open_obj, plan))
+}
+
+/// Opens the object with its globals written, before any plan.
+fn open_raw(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObject> {
     let mut open_obj = open(resolved, opts)?;
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
-    crate::probe::prepare_programs(&mut open_obj, opts.probe.as_deref());
-    crate::targets::prepare_object(&mut open_obj, &resolved.config, opts.follow_forks)?;
+    attach::prepare_probe_programs(&mut open_obj, opts.probe.as_deref());
+    crate::targets::tasks::prepare_object(&mut open_obj, &resolved.config, opts.follow_forks)?;
     Ok(open_obj)
 }
 
@@ -291,99 +250,155 @@ pub fn is_per_cpu(t: MapType) -> bool {
     matches!(t, MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash)
 }
 
-/// Loads and attaches a prepared config. By default programs that cannot load or attach are
-/// left out with a warning (returned in `programs`); `strict` makes that an error.
+/// Loads and attaches a prepared config. Each hook loads in the best kind the kernel takes
+/// (see `attach`). By default programs that cannot load or attach are left out with a warning
+/// (returned in `programs`); `strict` makes that an error.
 pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
     let started = Instant::now();
-    let Prepared { resolved, open: mut open_obj } = prepared;
+    let Prepared { resolved, open: open_obj, mut plan } = prepared;
     let resolved = &resolved;
     let name = resolved.config.name.clone();
-    // Programs off by default (`SEC("?...")`) and not turned on are not part of this load.
-    let sections: Vec<(String, String)> =
-        open_obj.progs().filter(|p| p.autoload()).map(|p| (os(p.name()), os(p.section()))).collect();
-    if sections.iter().any(|(_, s)| matches!(section_kind(s), "tracepoint" | "tp")) {
+    let what = resolved.object.describe(&name);
+    if plan.programs.iter().any(|p| p.enabled && matches!(section_kind(&p.section), "tracepoint" | "tp")) {
         ensure_tracefs()?;
     }
 
     let mut left_out: Vec<ProgramStatus> = Vec::new();
+    explain::take_log();
     let object = match open_obj.load() {
         Ok(o) => o,
         Err(err) => {
             let errno = errno_of(&err);
-            if sections.len() <= 1 {
-                let (prog, section) = sections.first().cloned().unwrap_or_default();
-                let why = if sections.len() == 1 {
-                    format!("program {prog} ({section}): {}", explain_load(&section, errno))
-                } else {
-                    format!("{err:#}: {}", explain_load("", errno))
-                };
-                return Err(anyhow!("config {name}: loading {} failed: {why}", resolved.object.describe(&name)));
+            let log = explain::take_log();
+            // A map that cannot be created fails the whole object, whatever the programs.
+            if let Some((map, reason)) = explain::failed_map(&log) {
+                return Err(anyhow!("config {name}: loading {what} failed: map {map} could not be created: {reason}"));
             }
-            // Find the programs that cannot load: try each alone, then load without them.
-            for (prog, section) in &sections {
-                let mut probe = open_object(resolved, opts)?;
-                for mut p in probe.progs_mut() {
-                    let keep = os(p.name()) == *prog;
-                    p.set_autoload(keep);
-                }
-                if let Err(e) = probe.load() {
+            if let Some(ext) = explain::unresolved_extern(&log) {
+                return Err(anyhow!(
+                    "config {name}: loading {what} failed: an extern could not be resolved against this kernel: {ext}"
+                ));
+            }
+            // Find the programs that cannot load: try each alone, falling back to the next kind
+            // of its hook while there is one; then load without those that still fail.
+            let first: Vec<String> = plan.programs.iter().filter(|p| p.enabled).map(|p| p.name.clone()).collect();
+            for prog in first {
+                let mut current = prog;
+                // The first (best) kind's failure, and what each fallback said.
+                let mut first_why: Option<(String, String)> = None;
+                let mut tried: Vec<String> = Vec::new();
+                loop {
+                    let mut alone = open_raw(resolved, opts)?;
+                    plan.apply(&mut alone, Some(&current));
+                    explain::take_log();
+                    let Err(e) = alone.load() else { break };
+                    let log = explain::take_log();
+                    let Some(planned) = plan.get(&current).cloned() else { break };
+                    let shown = if planned.as_raw_tp { "as raw_tp".to_string() } else { planned.section.clone() };
+                    let why = explain::explain_load(&current, &planned.section, errno_of(&e), &log);
+                    match &first_why {
+                        None => first_why = Some((planned.section.clone(), why)),
+                        Some(_) => tried.push(format!("{current} ({shown}): {why}")),
+                    }
+                    // A missing target (ESRCH) is missing for raw_tp too: no retarget then.
+                    let retarget = errno_of(&e) != Some(libc::ESRCH);
+                    if let Some(next) = plan.fall_back(&current, retarget) {
+                        current = next;
+                        continue;
+                    }
+                    let (mut section, why) = first_why.take().unwrap_or_default();
+                    if let Some(retprobe) = attach::probe_section(&section) {
+                        section = attach::probe_kind(retprobe, opts.probe.as_deref());
+                    }
+                    let also = if tried.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (fallbacks failed too: {})", tried.join("; "))
+                    };
                     left_out.push(ProgramStatus {
-                        name: prog.clone(),
+                        name: current.clone(),
                         id: 0,
-                        section: section.clone(),
+                        section,
                         attached: false,
-                        problem: Some(explain_load(section, errno_of(&e))),
+                        problem: Some(format!("{why}{also}")),
                     });
+                    break;
                 }
             }
-            // Strict: name the programs that cannot load, load nothing.
-            if opts.strict || left_out.is_empty() || left_out.len() == sections.len() {
-                let detail = left_out
-                    .iter()
-                    .map(|p| format!("{} ({}): {}", p.name, p.section, p.problem.clone().unwrap_or_default()))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let detail = if detail.is_empty() { format!("{err:#}: {}", explain_load("", errno)) } else { detail };
-                return Err(anyhow!("config {name}: loading {} failed: {detail}", resolved.object.describe(&name)));
+            let enabled = plan.programs.iter().filter(|p| p.enabled).count();
+            if opts.strict && !left_out.is_empty() || left_out.len() == enabled {
+                let detail = describe(&left_out);
+                let detail = if detail.is_empty() {
+                    format!("{err:#}: {}", explain::explain_load("", "", errno, &log))
+                } else {
+                    detail
+                };
+                return Err(anyhow!("config {name}: loading {what} failed: {detail}"));
             }
-            open_obj = open_object(resolved, opts)?;
-            for mut p in open_obj.progs_mut() {
-                let pname = os(p.name());
-                if left_out.iter().any(|l| l.name == pname) {
-                    p.set_autoload(false);
+            for l in &left_out {
+                if let Some(p) = plan.programs.iter_mut().find(|p| p.name == l.name) {
+                    p.enabled = false;
                 }
             }
-            open_obj.load().map_err(|e| {
+            let mut again = open_raw(resolved, opts)?;
+            plan.apply(&mut again, None);
+            explain::take_log();
+            again.load().map_err(|e| {
+                let log = explain::take_log();
+                let why = explain::failed_map(&log)
+                    .map(|(m, r)| format!("map {m} could not be created: {r}"))
+                    .unwrap_or_else(|| format!("{e:#}"));
                 anyhow!(
-                    "config {name}: loading {} failed even without the programs that cannot load: {e:#}",
-                    resolved.object.describe(&name)
+                    "config {name}: loading {what} failed{}: {why}",
+                    if left_out.is_empty() { "" } else { " even without the programs that cannot load" }
                 )
             })?
         }
     };
 
+    // A fallback may have chosen a classic tracepoint: it attaches through tracefs.
+    if plan.programs.iter().any(|p| p.enabled && matches!(section_kind(&p.section), "tracepoint" | "tp")) {
+        ensure_tracefs()?;
+    }
     let mut links = Vec::new();
     let mut iters = Vec::new();
     let mut programs = Vec::new();
+    let mut retry_single: Option<ProbeSet> = None;
     for prog in object.progs_mut() {
         let pname = os(prog.name());
         let section = os(prog.section());
-        let id = libbpf_rs::Program::id_from_fd(prog.as_fd()).unwrap_or(0);
         if let Some(l) = left_out.iter().find(|l| l.name == pname) {
             programs.push(l.clone());
             continue;
         }
-        // Programs that are off unless asked for (`SEC("?...")`, e.g. bpf/target.bpf.h's fork
-        // follower) were not loaded: nothing to attach or report.
-        if !prog.autoload() {
-            continue;
+        let Some(planned) = plan.get(&pname).cloned() else { continue };
+        if !planned.enabled {
+            continue; // another kind of the same hook was loaded instead
         }
-        let attached = if sections::is_custom(&section) {
+        let id = libbpf_rs::Program::id_from_fd(prog.as_fd()).unwrap_or(0);
+        let mut label = section.clone();
+        let attached = if planned.as_raw_tp {
+            label = format!("raw_tp/{}", section.split_once('/').map(|(_, e)| e).unwrap_or(&section));
+            attach::attach_as_raw_tp(&prog, &section).map(|l| vec![l]).map_err(|e| format!("{e:#}"))
+        } else if sections::is_custom(&section) {
             sections::attach_custom(&prog, &section, opts.frequency).map_err(|e| format!("{e:#}"))
-        } else if let Some(retprobe) = crate::probe::probe_section(&section) {
-            crate::probe::attach(&prog, retprobe, opts.probe.as_deref()).map_err(|e| format!("{e:#}"))
+        } else if let Some(retprobe) = attach::probe_section(&section) {
+            label = attach::probe_kind(retprobe, opts.probe.as_deref());
+            let result = attach::attach_probes(&prog, retprobe, opts.probe.as_deref()).map_err(|e| format!("{e:#}"));
+            if let (Err(why), Some(set)) = (&result, opts.probe.as_deref()) {
+                if set.uprobe_multi || set.kprobe_multi {
+                    // The kernel refused the multi link: load again for one probe per function
+                    // (the programs must be loaded for the link kind they attach with).
+                    if opts.verbose > 0 {
+                        eprintln!("ebpfx: config {name}: {why}: attaching one probe per function instead");
+                    }
+                    retry_single = Some(set.without_multi());
+                    break;
+                }
+            }
+            result
         } else {
-            prog.attach().map(|l| vec![l]).map_err(|e| explain_attach(&section, &e))
+            prog.attach().map(|l| vec![l]).map_err(|e| explain::explain_attach(&section, &e))
         };
         match attached {
             Ok(new_links) if section.starts_with("iter/") || section.starts_with("iter.s/") => {
@@ -392,25 +407,56 @@ pub fn load(prepared: Prepared, opts: &LoadOptions) -> anyhow::Result<Loaded> {
             }
             Ok(new_links) => {
                 links.extend(new_links);
-                programs.push(ProgramStatus { name: pname, id, section, attached: true, problem: None });
+                programs.push(ProgramStatus { name: pname, id, section: label, attached: true, problem: None });
             }
             Err(why) => {
                 if opts.strict {
-                    return Err(anyhow!("config {name}: program {pname} ({section}) failed to attach: {why}"));
+                    return Err(anyhow!("config {name}: program {pname} ({label}) failed to attach: {why}"));
                 }
-                programs.push(ProgramStatus { name: pname, id, section, attached: false, problem: Some(why) });
+                programs.push(ProgramStatus { name: pname, id, section: label, attached: false, problem: Some(why) });
             }
         }
     }
+    if opts.verbose > 0 {
+        for p in plan.programs.iter().filter(|p| p.enabled && p.as_raw_tp) {
+            eprintln!("ebpfx: config {name}: program {} ({}) loaded as raw_tp (the kernel's own BTF is missing or refused tp_btf)", p.name, p.section);
+        }
+        for p in plan.replaced().filter(|p| !left_out.iter().any(|l| l.name == p.name)) {
+            eprintln!(
+                "ebpfx: config {name}: program {} ({}) not loaded: another kind of the same hook was",
+                p.name, p.section
+            );
+        }
+    }
+    if let Some(set) = retry_single {
+        drop(links);
+        drop(iters);
+        drop(object);
+        let single = LoadOptions { probe: Some(Arc::new(set)), ..opts.clone() };
+        return load(prepare(resolved, &single)?, &single);
+    }
     if links.is_empty() && iters.is_empty() && !programs.is_empty() {
-        let detail = programs
-            .iter()
-            .map(|p| format!("{} ({}): {}", p.name, p.section, p.problem.clone().unwrap_or_default()))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(anyhow!("config {name}: no program could be attached: {detail}"));
+        return Err(anyhow!("config {name}: no program could be attached: {}", describe(&programs)));
     }
     Ok(Loaded { config: resolved.config.clone(), object, links, iters, programs, setup_time: started.elapsed() })
+}
+
+fn describe(programs: &[ProgramStatus]) -> String {
+    programs
+        .iter()
+        .map(|p| format!("{} ({}): {}", p.name, p.section, p.problem.clone().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Mounts tracefs when a program needs it and it is missing.
+fn ensure_tracefs() -> anyhow::Result<()> {
+    crate::targets::kernel::ensure_tracefs().map_err(|err| {
+        anyhow!(
+            "tracepoint programs need tracefs, which is not mounted and could not be mounted at /sys/kernel/tracing ({err}): \
+             run `mount -t tracefs nodev /sys/kernel/tracing` as root"
+        )
+    })
 }
 
 fn os(s: &OsStr) -> String {
@@ -521,26 +567,19 @@ pub extern "C" fn post_attach_mark() {
     std::hint::black_box(());
 }
 
-/// Per loaded program of a config: its status row (with tag) and current run statistics.
-pub fn program_stats(loaded: &Loaded) -> Vec<(crate::selfmetrics::ProgramRow, crate::selfmetrics::RunStats)> {
+/// Every loaded program of a config, with its descriptor (for run statistics), in status order.
+pub fn program_fds(loaded: &Loaded) -> Vec<(&ProgramStatus, Option<std::os::fd::RawFd>)> {
     use std::os::fd::AsRawFd;
-    let mut out = Vec::new();
-    for status in &loaded.programs {
-        let prog = loaded.object.progs().find(|p| p.name().to_string_lossy() == status.name.as_str());
-        let (tag, stats) = match (&prog, status.id) {
-            (Some(p), id) if id != 0 => crate::selfmetrics::read_fdinfo(p.as_fd().as_raw_fd()),
-            _ => Default::default(),
-        };
-        out.push((
-            crate::selfmetrics::ProgramRow {
-                config: loaded.config.name.clone(),
-                program: status.name.clone(),
-                id: status.id,
-                tag,
-                attached: status.attached,
-            },
-            stats,
-        ));
-    }
-    out
+    loaded
+        .programs
+        .iter()
+        .map(|status| {
+            let prog = loaded.object.progs().find(|p| p.name().to_string_lossy() == status.name.as_str());
+            let fd = match (&prog, status.id) {
+                (Some(p), id) if id != 0 => Some(p.as_fd().as_raw_fd()),
+                _ => None,
+            };
+            (status, fd)
+        })
+        .collect()
 }

@@ -66,7 +66,8 @@ pub fn attach_custom(prog: &ProgramMut<'_>, section: &str, frequency: Option<u64
         if ifindex == 0 {
             bail!("no such network interface {ifname:?}");
         }
-        let link = prog.attach_xdp(ifindex as i32).map_err(|e| anyhow!("attaching XDP to {ifname}: {e:#}"))?;
+        let link =
+            prog.attach_xdp(ifindex as i32).map_err(|e| anyhow!("{}", super::explain::explain_xdp(ifname, &e)))?;
         return Ok(vec![link]);
     }
     bail!("section {section:?} is not attached by ebpfx")

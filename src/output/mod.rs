@@ -1,5 +1,6 @@
 //! Where results go: stdout, or a file replaced atomically (`--output`, `--save-raw`); a
-//! Pushgateway (`push`); the live table (`watch`); which rendering (`view`).
+//! Pushgateway (`push`); a Prometheus remote-write receiver (`remote_write`); the live table
+//! (`watch`); which rendering (`view`).
 //!
 //! - stdout: a reader that went away (EPIPE, e.g. `| head -1`) is [`Closed`]: the run ends
 //!   quietly with status 0, in every mode.
@@ -20,6 +21,7 @@ use anyhow::anyhow;
 use crate::error::usage_err;
 
 pub mod push;
+pub mod remote_write;
 pub mod view;
 pub mod watch;
 

@@ -4,6 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::SystemTime;
 
+use crate::error::usage_err;
 use crate::model::{MetricValues, Snapshot, MAP_FULL};
 use crate::render::{self, Format, Options};
 
@@ -13,6 +14,20 @@ pub fn choose_format(format: Option<Format>, to_file: bool) -> Option<Format> {
         Some(f) => Some(f),
         None if to_file || !std::io::stdout().is_terminal() => Some(Format::Prom),
         None => None,
+    }
+}
+
+/// Binary formats (pprof) go to `--output` or a pipe, never to a terminal: refused (a usage
+/// error) before anything runs.
+pub fn check_binary_output(format: Option<Format>, to_file: bool) -> anyhow::Result<()> {
+    match format {
+        Some(f) if f.is_binary() && !to_file && std::io::stdout().is_terminal() => {
+            let name = clap::ValueEnum::to_possible_value(&f).map(|v| v.get_name().to_string()).unwrap_or_default();
+            Err(usage_err(format!(
+                "--format {name} is binary and stdout is a terminal: use --output FILE or redirect stdout"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -45,14 +60,18 @@ pub fn render_for(format: Option<Format>, snapshot: &Snapshot, opts: &Options) -
     out
 }
 
-/// [`render_for`] into `sink`; Prometheus text is written as it is made.
+/// [`render_for`] into `sink`; Prometheus text is written as it is made. pprof is written with
+/// `sample_frequency_hz`, the sampling frequency of the programs that counted the stacks (it
+/// adds the profile's cpu time).
 pub fn render_for_to(
     format: Option<Format>,
     snapshot: &Snapshot,
     opts: &Options,
+    sample_frequency_hz: Option<u64>,
     sink: &mut dyn Write,
 ) -> std::io::Result<()> {
     match format {
+        Some(Format::Pprof) => render::render_pprof_to(snapshot, sample_frequency_hz, sink),
         Some(f) => render::render_to(f, snapshot, opts, sink),
         None => sink.write_all(render_for(None, snapshot, opts).as_bytes()),
     }

@@ -9,8 +9,10 @@
 //! * [`Format::Folded`]: folded stacks (`comm;frame;frame count`) of stack metrics, the
 //!   counters with `kstack`/`ustack` labels (rule in the `stacks` module); nothing without them.
 //! * [`Format::Flamegraph`]: an SVG flame graph of the same stacks (inferno).
+//! * [`Format::Pprof`]: the same stacks as a gzipped pprof `profile.proto` (binary: only
+//!   through [`render_to`] / [`render_pprof_to`]; [`render`] gives an empty string for it).
 //!
-//! Every non-empty output ends with a newline; an output with nothing to say is empty.
+//! Every non-empty text output ends with a newline; an output with nothing to say is empty.
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,6 +24,7 @@ mod folded;
 mod hist;
 mod json;
 pub mod number;
+mod pprof;
 mod prom;
 mod stacks;
 mod table;
@@ -43,6 +46,9 @@ pub enum Format {
     Folded,
     /// An SVG flame graph of the stack metrics.
     Flamegraph,
+    /// A gzipped pprof profile (profile.proto) of the stack metrics, for `go tool pprof`,
+    /// Pyroscope, Parca, Grafana, speedscope. Binary: to --output FILE or a pipe.
+    Pprof,
 }
 
 /// Rendering options.
@@ -68,6 +74,8 @@ pub fn render(format: Format, snapshot: &Snapshot, opts: &Options) -> String {
         Format::Json => json::render(snapshot),
         Format::Folded => folded::render(snapshot),
         Format::Flamegraph => flamegraph::render(snapshot),
+        // Binary: see render_to.
+        Format::Pprof => String::new(),
     }
 }
 
@@ -81,16 +89,32 @@ pub fn render_to(
 ) -> std::io::Result<()> {
     match format {
         Format::Prom => prom::render_to(snapshot, opts, sink),
+        Format::Pprof => pprof::render_to(snapshot, None, sink),
         other => sink.write_all(render(other, snapshot, opts).as_bytes()),
     }
 }
 
 pub use stacks::has_stack_labels;
 
+/// Writes `snapshot`'s stack metrics as a gzipped pprof profile. `frequency_hz`, the sampling
+/// frequency of the programs that counted the samples, adds the `cpu/nanoseconds` value type.
+pub fn render_pprof_to(
+    snapshot: &Snapshot,
+    frequency_hz: Option<u64>,
+    sink: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    pprof::render_to(snapshot, frequency_hz, sink)
+}
+
 impl Format {
     /// Whether the format prints only stack metrics (and so needs a config that has one).
     pub fn needs_stacks(self) -> bool {
-        matches!(self, Format::Folded | Format::Flamegraph)
+        matches!(self, Format::Folded | Format::Flamegraph | Format::Pprof)
+    }
+
+    /// Whether the output is binary (refused on a terminal).
+    pub fn is_binary(self) -> bool {
+        matches!(self, Format::Pprof)
     }
 }
 
@@ -107,7 +131,7 @@ fn type_name(values: &MetricValues) -> &'static str {
 /// cumulative values keep their config-order meaning, quirk Q7), one bucket per `le` (when a
 /// `fixed` config repeats a key the later one wins, as in the reference's Go map), and no
 /// non-finite bounds (the `+Inf` bucket is always the series count, printed separately).
-fn sorted_buckets(series: &HistogramSeries) -> Vec<Bucket> {
+pub(crate) fn sorted_buckets(series: &HistogramSeries) -> Vec<Bucket> {
     let mut buckets: Vec<Bucket> = series.buckets.iter().copied().filter(|b| b.le.is_finite()).collect();
     buckets.sort_by(|a, b| a.le.total_cmp(&b.le));
     let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());

@@ -3,8 +3,8 @@
 //! `filter_state`). The loader writes them before load and rejects a config that lacks them.
 use std::net::IpAddr;
 
+use super::GlobalValue;
 use crate::error::usage_err;
-use crate::loader::globals::GlobalValue;
 
 /// TCP states by the names `ss` and the kernel use (include/net/tcp_states.h).
 pub const TCP_STATES: &[(&str, u8)] = &[

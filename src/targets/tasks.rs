@@ -1,4 +1,4 @@
-//! Targets (`-p`, `--tid`, `--comm`, `--cgroup`, `-- COMMAND`) and kernel-side `--by` labels:
+//! Task targets (`-p`, `--tid`, `--comm`, `--cgroup`, `-- COMMAND`) and kernel-side `--by` labels:
 //! the flags turned into the globals and map entries of bpf/target.bpf.h, the one mechanism
 //! every task-context built-in shares. A config says what its object implements (`targets:`,
 //! `kernel_labels:` in its YAML); a flag it lacks is refused before anything loads.

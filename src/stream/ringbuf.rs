@@ -1,0 +1,198 @@
+//! Reads one BPF ring buffer (`BPF_MAP_TYPE_RINGBUF`): records go to a callback as bytes, as the
+//! kernel wrote them, and the loss counter (a per-CPU u64 array the BPF side increments when a
+//! reservation finds the ring full) is summed over CPUs on request. Together, received + lost =
+//! produced, exactly.
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType, Object, OpenObject, RingBuffer, RingBufferBuilder};
+
+/// The ring buffer map of the event tools in bpf/events/.
+pub const RING_MAP: &str = "events";
+/// Its loss counter.
+pub const LOST_MAP: &str = "events_lost";
+/// Smallest and largest ring sizes accepted (bytes). The kernel wants a power of two that is a
+/// multiple of the page size.
+pub const RING_SIZE_MIN: u64 = 4096;
+pub const RING_SIZE_MAX: u64 = 1 << 30;
+
+/// Checks a ring size (bytes) before it reaches the kernel, which would only say EINVAL.
+pub fn check_ring_size(bytes: u64) -> anyhow::Result<u32> {
+    let page = page_size();
+    if !bytes.is_power_of_two() || bytes < page.max(RING_SIZE_MIN) || bytes > RING_SIZE_MAX {
+        bail!(
+            "ring buffer size {bytes} bytes: must be a power of two from {} to {} bytes (e.g. 262144 for 256 KiB)",
+            page.max(RING_SIZE_MIN),
+            RING_SIZE_MAX
+        );
+    }
+    // Power of two >= page size: a multiple of the page size. Fits u32: <= 1 GiB.
+    Ok(bytes as u32)
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 on error, handled below.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as u64
+    } else {
+        4096
+    }
+}
+
+/// Sets the size (bytes) of ring buffer map `map` of an object that is open, not yet loaded.
+pub fn set_ring_size(open: &mut OpenObject, map: &str, bytes: u64) -> anyhow::Result<()> {
+    let size = check_ring_size(bytes)?;
+    let mut found = false;
+    for mut m in open.maps_mut() {
+        if m.name().to_str() != Some(map) {
+            continue;
+        }
+        if m.map_type() != MapType::RingBuf {
+            bail!("map {map} is a {:?} map, not a ring buffer (BPF_MAP_TYPE_RINGBUF)", m.map_type());
+        }
+        m.set_max_entries(size).with_context(|| format!("setting the size of ring buffer {map} to {bytes} bytes"))?;
+        found = true;
+    }
+    if !found {
+        bail!("the BPF object has no map named {map}");
+    }
+    Ok(())
+}
+
+/// A ring buffer being read, and its loss counter.
+pub struct EventReader<'cb> {
+    ring: RingBuffer<'cb>,
+    lost: MapHandle,
+    ring_name: String,
+}
+
+impl<'cb> EventReader<'cb> {
+    /// Reads ring buffer `ring` of the loaded object `obj`, handing every record to `on_record`;
+    /// `lost` names the per-CPU u64 array (one entry) that counts records the ring had no room for.
+    pub fn new(
+        obj: &Object,
+        ring: &str,
+        lost: &str,
+        mut on_record: impl FnMut(&[u8]) + 'cb,
+    ) -> anyhow::Result<EventReader<'cb>> {
+        let ring_map = obj
+            .maps()
+            .find(|m| m.name().to_str() == Some(ring))
+            .ok_or_else(|| anyhow!("the BPF object has no map named {ring}"))?;
+        if ring_map.map_type() != MapType::RingBuf {
+            bail!("map {ring} is a {:?} map, not a ring buffer (BPF_MAP_TYPE_RINGBUF)", ring_map.map_type());
+        }
+        let lost_map = obj
+            .maps()
+            .find(|m| m.name().to_str() == Some(lost))
+            .ok_or_else(|| anyhow!("the BPF object has no map named {lost} (the loss counter of {ring})"))?;
+        if lost_map.map_type() != MapType::PercpuArray || lost_map.value_size() != 8 || lost_map.key_size() != 4 {
+            bail!("map {lost}: the loss counter must be a per-CPU array of u64 values");
+        }
+        let lost = MapHandle::try_from(&lost_map).with_context(|| format!("opening loss counter {lost}"))?;
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(&ring_map, move |data: &[u8]| {
+                on_record(data);
+                0
+            })
+            .with_context(|| format!("adding ring buffer {ring}"))?;
+        let ring_buf = builder.build().with_context(|| format!("opening ring buffer {ring}"))?;
+        Ok(EventReader { ring: ring_buf, lost, ring_name: ring.to_string() })
+    }
+
+    /// Waits up to `timeout` for records and hands over all that are there; returns how many.
+    /// A signal interrupting the wait is not an error (0 records).
+    pub fn poll(&self, timeout: Duration) -> anyhow::Result<usize> {
+        let n = self.ring.poll_raw(timeout);
+        self.count(n)
+    }
+
+    /// Hands over the records already in the ring without waiting; returns how many.
+    pub fn drain(&self) -> anyhow::Result<usize> {
+        let n = self.ring.consume_raw();
+        self.count(n)
+    }
+
+    fn count(&self, n: i32) -> anyhow::Result<usize> {
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        if -n == libc::EINTR {
+            return Ok(0);
+        }
+        Err(anyhow!("reading ring buffer {}: {}", self.ring_name, std::io::Error::from_raw_os_error(-n)))
+    }
+
+    /// The epoll descriptor that becomes readable when records arrive: lets the session's one
+    /// wait (deadline, signals) include this ring.
+    pub fn epoll_fd(&self) -> i32 {
+        self.ring.epoll_fd()
+    }
+
+    /// Records lost so far (ring full), summed over CPUs.
+    pub fn lost(&self) -> anyhow::Result<u64> {
+        let values = self
+            .lost
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .with_context(|| format!("reading the loss counter of ring buffer {}", self.ring_name))?
+            .unwrap_or_default();
+        let mut total = 0u64;
+        for v in values {
+            let b: [u8; 8] = v
+                .get(..8)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| anyhow!("loss counter of {}: short per-CPU value", self.ring_name))?;
+            total = total.saturating_add(u64::from_ne_bytes(b));
+        }
+        Ok(total)
+    }
+}
+
+/// Runs of the object's programs the kernel skipped because the same program was already
+/// running on that CPU (`bpf_prog_info.recursion_misses`): e.g. a block completion in a
+/// hardirq that interrupts the completion program running in a softirq. Such an event never
+/// reaches the program, so the ring's loss counter cannot see it; it is a loss all the same.
+pub fn program_misses(obj: &Object) -> anyhow::Result<u64> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let mut total = 0u64;
+    for prog in obj.progs() {
+        let mut info = libbpf_sys::bpf_prog_info::default();
+        let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+        // SAFETY: the descriptor belongs to a program of `obj`, alive for this call; `info` is a
+        // zeroed bpf_prog_info of `len` bytes, and every pointer field in it is 0, so the
+        // kernel writes only into `info` itself.
+        let rc = unsafe {
+            libbpf_sys::bpf_obj_get_info_by_fd(
+                prog.as_fd().as_raw_fd(),
+                (&mut info as *mut libbpf_sys::bpf_prog_info).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            bail!(
+                "reading the run statistics of program {}: {}",
+                prog.name().to_string_lossy(),
+                std::io::Error::from_raw_os_error(-rc)
+            );
+        }
+        total = total.saturating_add(info.recursion_misses);
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sizes_must_be_page_multiples_and_powers_of_two() {
+        assert_eq!(check_ring_size(4096).ok(), Some(4096));
+        assert_eq!(check_ring_size(1 << 20).ok(), Some(1 << 20));
+        for bad in [0, 1, 4095, 6000, 12288, 1 << 31, u64::MAX] {
+            let e = check_ring_size(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("power of two"), "{bad}: {e}");
+        }
+    }
+}
