@@ -323,3 +323,40 @@ fn live_runqlat_by_pid_comm_for_one_process() {
     let mine = prom_get(&prom, "ebpfx_run_queue_latency_seconds_count", &[("pid", &pid), ("comm", &comm)]);
     assert!(mine.is_some_and(|n| n > 0.0), "no series for the spinners ({comm}):\n{prom}");
 }
+
+#[test]
+fn live_syscalls_tid_counts_only_that_thread() {
+    if !require_root("live_syscalls_tid_counts_only_that_thread") {
+        return;
+    }
+    const SIGINT: i32 = 2;
+    let _l = live_lock();
+    // Two threads of this process, each making K getppid calls once released: one is traced.
+    let spawn = || {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel::<i64>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            // SAFETY: gettid has no arguments and cannot fail.
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+            tid_tx.send(tid).expect("send tid");
+            go_rx.recv().expect("release");
+            for _ in 0..K {
+                // SAFETY: getppid has no arguments and no side effects.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+            }
+        });
+        (tid_rx.recv().expect("tid"), go_tx, h)
+    };
+    let (tid, go_mine, mine) = spawn();
+    let (_, go_noise, noise) = spawn();
+    let tid = tid.to_string();
+    let run = start_attached(&["run", "syscalls", "--for", "120s", "--format", "prom", "--tid", &tid], 1);
+    go_mine.send(()).expect("release mine");
+    go_noise.send(()).expect("release noise");
+    mine.join().expect("mine");
+    noise.join().expect("noise");
+    run.signal(SIGINT);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(getppid_total(&prom), K as f64, "{prom}");
+}
