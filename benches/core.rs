@@ -129,7 +129,7 @@ fn bench_map_pipeline(varied: bool) -> anyhow::Result<()> {
         };
         // As ebpfx prints it: streamed to the output (here /dev/null), not built as one string.
         let mut sink = Counted { inner: std::fs::OpenOptions::new().write(true).open("/dev/null")?, bytes: 0 };
-        render_to(Format::Prom, &snap, &Options { prefix: "ebpfx_".into() }, &mut sink)?;
+        render_to(Format::Prom, &snap, &Options { prefix: "ebpfx_".into(), ..Default::default() }, &mut sink)?;
         let t3 = Instant::now();
         assert!(sink.bytes > 1_000_000);
         t_read.push(t1 - t0);

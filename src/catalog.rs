@@ -144,7 +144,8 @@ impl Catalog {
                 ),
                 None => "not a built-in; `ebpfx list` shows the built-ins, and `--config-dir DIR` adds DIR/NAME.yaml configs".to_string(),
             };
-            usage_err(format!("no config named {name:?}: {hint}"))
+            let near = crate::grammar::hint(name, self.names());
+            usage_err(format!("no config named {name:?}: {near}{hint}"))
         })?;
         match &entry.origin {
             Origin::BuiltIn => {

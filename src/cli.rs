@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueHint};
 use clap_complete::engine::{ArgValueCandidates, ArgValueCompleter};
 
-use crate::render::Format;
+use crate::render::{Format, TimeUnit};
 
 /// bcc-style eBPF tools as one-shot commands.
 ///
@@ -75,11 +75,12 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// Config names (see `ebpfx list`).
+    /// Config names (see `ebpfx list`), then optionally bcc's `[interval] [count]`: a block
+    /// every INTERVAL seconds, COUNT of them (`ebpfx run biolatency 1 10`).
     #[arg(required = true, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::config_names))]
     pub names: Vec<String>,
 
-    /// How long to collect: 500ms, 30s, 2m, 1h30m. Without it, collect until Ctrl-C.
+    /// How long to collect: 500ms, 30s, 2m, 1h30m (a bare number is seconds). Without it, collect until Ctrl-C.
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
@@ -106,12 +107,12 @@ pub struct RunArgs {
     pub btf: Option<PathBuf>,
 
     /// Print a block every INTERVAL with the values of that interval only (like bcc's
-    /// `[interval]`); ends at --count blocks, at --for, or on Ctrl-C.
+    /// `[interval]`; a bare number is seconds); ends at --count blocks, at --for, or on Ctrl-C.
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
     pub interval: Option<Duration>,
 
-    /// Stop after N interval blocks (needs --interval).
-    #[arg(short, long, value_name = "N", requires = "interval", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Stop after N interval blocks (needs --interval, or an interval after the config names).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
     /// Head each block with the time (HH:MM:SS).
@@ -163,6 +164,23 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub state: Option<String>,
 
+    /// Unit of time histograms in hist and table output (bcc prints usecs; -m is `--unit ms`).
+    /// Prometheus and JSON output keep seconds.
+    #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
+    pub unit: TimeUnit,
+
+    /// Tables (and --watch) show the N largest rows of each metric, hist the N label sets with
+    /// the most observations; both say how many were left out.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+
+    /// Output labels are exactly these: the config's other labels are summed away (counters)
+    /// or merged bucket-wise (histograms); `none` merges everything into one series.
+    /// bcc's `biolatency -D` is `--by device`. `pid`, `comm`, `cgroup`, `cpu` are added in the
+    /// kernel by configs that declare them (`runqlat --by pid,comm` is bcc's `runqlat -P`).
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
+    pub by: Option<Vec<String>>,
+
     /// Only these processes (thread-group ids), filtered in the kernel: repeatable or a comma
     /// list. Configs that select tasks say so (`ebpfx list`); others refuse the flag.
     #[arg(short, long = "pid", value_name = "PID", action = clap::ArgAction::Append)]
@@ -181,12 +199,6 @@ pub struct RunArgs {
     /// /sys/fs/cgroup (`system.slice/cron.service`).
     #[arg(long, value_name = "PATH", value_hint = ValueHint::DirPath)]
     pub cgroup: Option<PathBuf>,
-
-    /// Split the results by these labels. `pid`, `comm`, `cgroup`, `cpu` are added in the kernel
-    /// by configs that declare them (`runqlat --by pid,comm` is bcc's `runqlat -P`); repeatable or
-    /// a comma list.
-    #[arg(long, value_name = "LABEL[,LABEL...]", action = clap::ArgAction::Append)]
-    pub by: Vec<String>,
 
     /// Start COMMAND (held until the programs are attached, so nothing of it is missed), trace
     /// it and its descendants only (forks followed in the kernel), end the window when it exits
@@ -247,14 +259,34 @@ pub struct RenderArgs {
     /// Prefix of every Prometheus metric name.
     #[arg(long, value_name = "PREFIX", default_value = "ebpfx_", value_parser = parse_prefix)]
     pub prefix: String,
+
+    /// Unit of time histograms in hist and table output (bcc prints usecs; -m is `--unit ms`).
+    /// Prometheus and JSON output keep seconds.
+    #[arg(long, value_enum, value_name = "UNIT", default_value_t = TimeUnit::Us)]
+    pub unit: TimeUnit,
+
+    /// Tables (and --watch) show the N largest rows of each metric, hist the N label sets with
+    /// the most observations; both say how many were left out.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+
+    /// Output labels are exactly these: the config's other labels are summed away (counters)
+    /// or merged bucket-wise (histograms); `none` merges everything into one series.
+    /// bcc's `biolatency -D` is `--by device`. `pid`, `comm`, `cgroup`, `cpu` are added in the
+    /// kernel by configs that declare them (`runqlat --by pid,comm` is bcc's `runqlat -P`).
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
+    pub by: Option<Vec<String>>,
 }
 
 /// The longest `--for` or `--interval` (`commands::run` refuses longer ones): deadlines stay far
 /// from the limits of `Instant`.
 pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
 
-/// humantime durations: `500ms`, `30s`, `2m`, `1h30m`.
+/// humantime durations: `500ms`, `30s`, `2m`, `1h30m`; a bare number is seconds (`5`, `0.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if crate::grammar::is_bare_number(s) {
+        return crate::grammar::seconds(s);
+    }
     let d = humantime::parse_duration(s)
         .map_err(|e| format!("{e} (expected a duration such as 500ms, 30s, 2m or 1h30m)"))?;
     if d.is_zero() {
@@ -294,5 +326,8 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0").is_err());
     }
 }

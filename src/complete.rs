@@ -73,6 +73,32 @@ pub fn config_names() -> Vec<CompletionCandidate> {
     catalog.names().map(CompletionCandidate::new).collect()
 }
 
+/// Candidates for `--by LABEL[,LABEL...]`: `none` and the label names of the configs the
+/// catalog knows, after the labels already typed (`device,op<TAB>`).
+pub fn by_values(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(text) = current.to_str() else {
+        return Vec::new();
+    };
+    let (done, partial) = text.rsplit_once(',').map_or(("", text), |(d, p)| (d, p));
+    let from_line = CONFIG_DIR.get().cloned().flatten();
+    let dir = from_line.or_else(|| std::env::var_os("EBPFX_CONFIG_DIR").filter(|d| !d.is_empty()).map(PathBuf::from));
+    let Ok(catalog) = crate::catalog::Catalog::new(dir.as_deref()).or_else(|_| crate::catalog::Catalog::new(None))
+    else {
+        return Vec::new();
+    };
+    let names: Vec<String> = catalog.names().map(str::to_string).collect();
+    let mut labels =
+        crate::regroup::label_names(names.iter().filter_map(|n| catalog.resolve(n).ok().map(|r| r.config)));
+    let typed: Vec<&str> = if done.is_empty() { Vec::new() } else { done.split(',').collect() };
+    labels.retain(|l| !typed.contains(&l.as_str()));
+    if typed.is_empty() {
+        labels.insert(0, "none".to_string());
+    }
+    labels.retain(|l| l.starts_with(partial));
+    let prefix = if done.is_empty() { String::new() } else { format!("{done},") };
+    labels.into_iter().map(|l| CompletionCandidate::new(format!("{prefix}{l}"))).collect()
+}
+
 /// Candidates for `--probe BINARY:FUNCTION`: while BINARY is typed, `kernel:` and files (with
 /// directories to descend into); after the `:`, the functions of that binary (its ELF symbols,
 /// or /proc/kallsyms for `kernel`) starting with what is typed. A binary that cannot be found or

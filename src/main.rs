@@ -13,7 +13,10 @@ fn main() {
     }
     // A shell asking for completions (EBPFX_COMPLETE=bash ...) is answered here and exits.
     ebpfx::complete::handle_request(<Cli as clap::CommandFactory>::command);
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|err| {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        ebpfx::grammar::plain_unknown_argument(err, &mut cmd).exit()
+    });
     ebpfx::loader::map_memory::set_limit(cli.max_map_memory);
     if !matches!(cli.command, Command::Run(_)) {
         // No window to end: an interrupt quits at once.

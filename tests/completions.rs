@@ -160,6 +160,11 @@ fn cases(dir: &Path) -> Vec<Case> {
         case("ebpfx render ", &["snap.json"], &["biolatency"]),
         case("ebpfx render snap.json --", &["--format", "--output", "--prefix"], &[]),
         case("ebpfx list --", &["--config-dir", "--quiet"], &["--names"]),
+        // --by: `none` and label names, after the ones already typed; --unit's values.
+        case("ebpfx run biolatency --by ", &["none", "device", "operation"], &["biolatency"]),
+        case("ebpfx run biolatency --by dev", &["device"], &["none"]),
+        case("ebpfx run biolatency --by device,op", &["device,operation"], &["none", "device,device"]),
+        case("ebpfx run runqlat --unit ", &["ns", "us", "ms", "s"], &["runqlat"]),
     ]
 }
 

@@ -729,7 +729,15 @@ fn config_pairs() -> Vec<(String, PathBuf, PathBuf)> {
         names.sort();
         for name in names {
             let object = if name.starts_with("check_") { "checkme".to_string() } else { name.clone() };
-            let obj = obj_dir.join(format!("{object}.bpf.o"));
+            // Built-in objects come from build.rs; test objects are compiled on first use.
+            let obj = if yaml_dir.ends_with("tests/configs") {
+                if !manifest().join("tests/bpf").join(format!("{object}.bpf.c")).is_file() {
+                    continue;
+                }
+                common::test_object(&object)
+            } else {
+                obj_dir.join(format!("{object}.bpf.o"))
+            };
             if obj.is_file() {
                 pairs.push((name.clone(), yaml_dir.join(format!("{name}.yaml")), obj));
             }

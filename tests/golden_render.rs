@@ -255,7 +255,7 @@ ebpf_exporter_bio_latency_seconds_count{device="vda",operation="write"} 501
 
 #[test]
 fn prom_has_spec_17_1_write_group() {
-    let opts = Options { prefix: "ebpf_exporter_".to_string() };
+    let opts = Options { prefix: "ebpf_exporter_".to_string(), ..Default::default() };
     let out = render(Format::Prom, &snapshot(), &opts);
     assert!(out.contains(SPEC_17_1_WRITE_GROUP), "{out}");
     // the read group sorts before the write group (label values byte-wise)
@@ -286,7 +286,7 @@ fn prom_passes_promtool_check_metrics() {
         return;
     };
     for prefix in ["ebpfx_", "ebpf_exporter_"] {
-        let opts = Options { prefix: prefix.to_string() };
+        let opts = Options { prefix: prefix.to_string(), ..Default::default() };
         let out = render(Format::Prom, &snapshot(), &opts);
         let mut child = Command::new(&promtool)
             .args(["check", "metrics"])

@@ -16,6 +16,11 @@ use super::Globals;
 pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let saved = crate::snapshot_file::load(&args.file)?;
     check_binary_output(args.format, args.output.is_some())?;
+    let format = choose_format(args.format, args.output.is_some());
+    let by =
+        crate::regroup::parse_and_check(args.by.as_deref(), &saved.configs.iter().map(|(c, _)| c).collect::<Vec<_>>())?;
+    crate::regroup::check_top(args.top, format)?;
+    crate::regroup::check_stacks(by.as_ref(), format)?;
     let mut out = args.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let configs: Vec<&Config> = saved.configs.iter().map(|(c, _)| c).collect();
     let maps: Vec<Vec<RawMap>> = saved.configs.iter().map(|(_, m)| m.clone()).collect();
@@ -23,13 +28,19 @@ pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     snapshot.self_metrics = saved.self_metrics;
     snapshot.self_metrics.retain(|m| m.name != MAP_FULL);
     note_full_maps(&mut snapshot, &configs, &maps);
+    if let Some(by) = &by {
+        crate::regroup::regroup(&mut snapshot, by);
+    }
     if !globals.quiet {
         for w in &snapshot.warnings {
             crate::say!("ebpfx: warning: {w}");
         }
     }
-    let format = choose_format(args.format, out.is_some());
-    let opts = Options { prefix: args.prefix.clone() };
+    let opts = Options {
+        prefix: args.prefix.clone(),
+        unit: args.unit,
+        top: args.top.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    };
     let write = |w: &mut dyn Write| render_for_to(format, &snapshot, &opts, saved.sample_frequency_hz, w);
     match out.as_mut() {
         Some(file) => file.write_with(write),

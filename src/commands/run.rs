@@ -30,6 +30,7 @@ use super::Globals;
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
+    let args = &with_positionals(args)?;
     check_duration("--for", args.duration)?;
     check_duration("--interval", args.interval)?;
     let catalog = Catalog::new(globals.config_dir)?;
@@ -48,7 +49,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     for r in &resolved {
         targets.check(&r.config)?;
     }
-    let by = crate::targets::tasks::parse_by(&args.by);
+    let by = crate::targets::tasks::parse_by(args.by.as_deref().unwrap_or_default());
     let mut by_globals = Vec::with_capacity(resolved.len());
     for r in &mut resolved {
         by_globals.push(crate::targets::tasks::apply_by(r, &by)?);
@@ -57,6 +58,15 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let probe = crate::targets::apply(&mut resolved, &args.probe)?;
     let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
     let format = choose_format(args.format, args.output.is_some());
+    let by =
+        crate::regroup::parse_and_check(args.by.as_deref(), &resolved.iter().map(|r| &r.config).collect::<Vec<_>>())?;
+    if !args.watch {
+        crate::regroup::check_top(args.top, format)?;
+    }
+    crate::regroup::check_stacks(by.as_ref(), format)?;
+    if args.count.is_some() && args.interval.is_none() {
+        return Err(usage_err("--count N needs an interval: -i/--interval, or a number after the config names"));
+    }
     if let Some(f) = format.filter(|f| f.needs_stacks()) {
         check_has_stacks(f, &resolved)?;
     }
@@ -148,7 +158,12 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         args,
         quiet: globals.quiet,
         format,
-        render_opts: Options { prefix: args.prefix.clone() },
+        render_opts: Options {
+            prefix: args.prefix.clone(),
+            unit: args.unit,
+            top: args.top.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        },
+        by,
         push_labels,
         remote,
         sample_frequency_hz,
@@ -177,6 +192,27 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         }
     }
     result
+}
+
+/// `args` with bcc's trailing `[interval] [count]` moved from the names into `--interval` and
+/// `--count`; both ways at once is refused.
+fn with_positionals(args: &RunArgs) -> anyhow::Result<RunArgs> {
+    let p = crate::grammar::split_positionals(&args.names)?;
+    let mut out = args.clone();
+    out.names = p.names;
+    if let Some(i) = p.interval {
+        if args.interval.is_some() {
+            return Err(usage_err("the interval is given twice: as --interval and after the config names"));
+        }
+        out.interval = Some(i);
+    }
+    if let Some(c) = p.count {
+        if args.count.is_some() {
+            return Err(usage_err("the count is given twice: as --count and after the config names"));
+        }
+        out.count = Some(c);
+    }
+    Ok(out)
 }
 
 /// Refuses a duration longer than [`MAX_DURATION`] (no deadline arithmetic can overflow).
@@ -275,6 +311,8 @@ struct RunBlocks<'a> {
     quiet: bool,
     format: Option<Format>,
     render_opts: Options,
+    /// `--by`: the labels of the output.
+    by: Option<crate::regroup::By>,
     /// The labels of `--push` groups and remote-written series (job, instance, --push-label).
     push_labels: Vec<(String, String)>,
     /// `--remote-write` and its options.
@@ -340,7 +378,7 @@ impl RunBlocks<'_> {
                 humantime::format_duration(self.interval.unwrap_or(WATCH_INTERVAL)),
                 local_time(snapshot.window.end)
             );
-            screen.draw(&watch::frame(&header, snapshot, rows, cols));
+            screen.draw(&watch::frame(&header, snapshot, rows, cols, &self.render_opts));
             return Ok(());
         }
         if !self.quiet {
@@ -452,6 +490,9 @@ impl Blocks for RunBlocks<'_> {
         let mut snapshot =
             build_snapshot(&configs, deltas.as_deref().unwrap_or(&current), block.window, &mut self.decoders);
         snapshot.warnings.append(&mut self.event_warnings);
+        if let Some(by) = &self.by {
+            crate::regroup::regroup(&mut snapshot, by);
+        }
         let run_stats = self.stats_guard.as_ref().map(|_| selfmetrics::window_delta(&self.previous_stats, &stats));
         let self_metrics = selfmetrics::metrics(&self.config_names, &rows, run_stats.as_ref());
         if let Some(file) = &mut self.save_raw {

@@ -123,7 +123,7 @@ fn assert_prom_order(m: &Metric) {
     let (MetricValues::Counter(samples) | MetricValues::Gauge(samples)) = &m.values else { return };
     assert!(samples.in_name_order());
     let snap = |m: Metric| crate::model::Snapshot::of(vec![m]);
-    let opts = crate::render::Options { prefix: "t_".into() };
+    let opts = crate::render::Options { prefix: "t_".into(), ..Default::default() };
     let marked = crate::render::render(crate::render::Format::Prom, &snap(m.clone()), &opts);
     let plain_values = match &m.values {
         MetricValues::Gauge(_) => MetricValues::Gauge(samples.to_vec().into()),

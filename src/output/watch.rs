@@ -73,14 +73,14 @@ pub fn terminal_size() -> Option<(usize, usize)> {
 
 /// One frame: a header line, each metric's table (sorted, largest first) with a total line,
 /// cut to `rows` lines with a note saying how many were left out.
-pub fn frame(header: &str, snapshot: &Snapshot, rows: usize, cols: usize) -> String {
+pub fn frame(header: &str, snapshot: &Snapshot, rows: usize, cols: usize, opts: &Options) -> String {
     let mut lines: Vec<String> = vec![header.to_string()];
     // Under the header, so that a short terminal never cuts it off.
     lines.extend(snapshot.full_maps().iter().map(|f| format!("note: {}", f.note())));
     lines.push(String::new());
     for metric in &snapshot.metrics {
         let single = Snapshot { metrics: vec![metric.clone()], self_metrics: Vec::new(), ..snapshot.clone() };
-        let table = render(Format::Table, &single, &Options::default());
+        let table = render(Format::Table, &single, opts);
         lines.extend(table.lines().map(str::to_string));
         match &metric.values {
             MetricValues::Counter(s) | MetricValues::Gauge(s) => {
@@ -139,20 +139,20 @@ mod tests {
 
     #[test]
     fn frame_is_sorted_totalled_and_fits_the_terminal() {
-        let f = frame("hdr", &snap(5), 40, 200);
+        let f = frame("hdr", &snap(5), 40, 200, &Options::default());
         assert!(f.starts_with("hdr\n"));
         assert!(f.contains("total 10 over 5 label sets"), "{f}");
         let f4 = f.find("| f4").expect("f4 row");
         let f0 = f.find("| f0").expect("f0 row");
         assert!(f4 < f0, "largest first:\n{f}");
-        let small = frame("hdr", &snap(100), 10, 200);
+        let small = frame("hdr", &snap(100), 10, 200, &Options::default());
         assert_eq!(small.lines().count(), 10);
         assert!(small.lines().last().is_some_and(|l| l.contains("more lines")), "{small}");
         let mut full = snap(100);
         full.note_full_map("c", "calls_total", 100);
-        let f = frame("hdr", &full, 10, 300);
+        let f = frame("hdr", &full, 10, 300, &Options::default());
         assert!(f.lines().nth(1).is_some_and(|l| l.starts_with("note: map calls_total of config c")), "{f}");
-        let narrow = frame("a very long header line", &snap(1), 10, 5);
+        let narrow = frame("a very long header line", &snap(1), 10, 5, &Options::default());
         assert!(narrow.lines().all(|l| l.chars().count() <= 5));
     }
 }

@@ -29,14 +29,15 @@
 //! * Configs with decoder errors are listed on a last line, then a note per full map.
 use std::fmt::Write as _;
 
-use super::units::raw_unit_name;
+use super::units::{amount, display_unit};
+use super::Options;
 use super::{cmp_label_values, display_label, one_line, plain_number, stacks};
 use crate::model::{BucketType, Histogram, HistogramSeries, Metric, MetricValues, SampleRef, Samples, Snapshot};
 
 const BAR_WIDTH: u64 = 40;
 
-pub(crate) fn render(snapshot: &Snapshot) -> String {
-    let mut parts: Vec<String> = snapshot.metrics.iter().map(render_metric).collect();
+pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
+    let mut parts: Vec<String> = snapshot.metrics.iter().map(|m| render_metric_in(m, opts)).collect();
     let errors: Vec<String> =
         snapshot.decoder_errors.iter().filter(|(_, n)| *n > 0).map(|(config, n)| format!("{config}={n}")).collect();
     if !errors.is_empty() {
@@ -48,24 +49,37 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
     parts.join("\n")
 }
 
+#[cfg(test)]
 fn render_metric(metric: &Metric) -> String {
+    render_metric_in(metric, &Options::default())
+}
+
+fn render_metric_in(metric: &Metric, opts: &Options) -> String {
     let mut out = format!("{}: {}\n", metric.name, one_line(&metric.help));
     match &metric.values {
         MetricValues::Counter(_) if stacks::is_stack_metric(metric) => write_stacks(&mut out, metric),
         MetricValues::Counter(samples) | MetricValues::Gauge(samples) => {
-            write_values(&mut out, &metric.label_names, samples)
+            write_values(&mut out, &metric.label_names, samples, opts.top)
         }
-        MetricValues::Histogram(h) => write_histogram(&mut out, metric, h),
+        MetricValues::Histogram(h) => write_histogram(&mut out, metric, h, opts),
     }
     out
 }
 
-fn write_values(out: &mut String, label_names: &[String], samples: &Samples) {
+fn write_values(out: &mut String, label_names: &[String], samples: &Samples, top: Option<usize>) {
     if samples.is_empty() {
         out.push_str("  (no data)\n");
         return;
     }
     let mut sorted: Vec<SampleRef<'_>> = samples.iter().collect();
+    let mut left_out = String::new();
+    if let Some(n) = top.filter(|&n| n < sorted.len()) {
+        // the N largest values, shown in label order
+        sorted.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| cmp_label_values(&a.labels, &b.labels)));
+        let rest: f64 = sorted[n..].iter().map(|s| s.value).sum();
+        left_out = format!("  {} more left out by --top {n} (value {})\n", sorted.len() - n, plain_number(rest));
+        sorted.truncate(n);
+    }
     sorted.sort_by(|a, b| cmp_label_values(&a.labels, &b.labels));
     let rows: Vec<(String, String)> =
         sorted.iter().map(|s| (super::display_label_set(label_names, &s.labels), plain_number(s.value))).collect();
@@ -78,6 +92,7 @@ fn write_values(out: &mut String, label_names: &[String], samples: &Samples) {
             let _ = writeln!(out, "  {labels:<label_width$} : {value:>value_width$}");
         }
     }
+    out.push_str(&left_out);
 }
 
 /// Stacks shown by the top-stacks view.
@@ -134,13 +149,23 @@ fn frame_text(frame: &str) -> String {
     frame.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-fn write_histogram(out: &mut String, metric: &Metric, h: &Histogram) {
+fn write_histogram(out: &mut String, metric: &Metric, h: &Histogram, opts: &Options) {
     if h.series.is_empty() {
         out.push_str("  (no data)\n");
         return;
     }
-    let unit = raw_unit_name(&metric.name, h.multiplier);
+    let unit = display_unit(&metric.name, h.multiplier, opts.unit);
     let mut sorted: Vec<&HistogramSeries> = h.series.iter().collect();
+    let mut left_out = String::new();
+    if let Some(n) = opts.top.filter(|&n| n < sorted.len()) {
+        // the N label sets with the most observations, shown in label order
+        sorted.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| cmp_label_values(&a.labels, &b.labels)));
+        let rest: u64 = sorted[n..].iter().map(|s| s.count).sum();
+        let sets = sorted.len() - n;
+        let noun = if sets == 1 { "label set" } else { "label sets" };
+        left_out = format!("\n{sets} more {noun} left out by --top {n} (count {rest})\n");
+        sorted.truncate(n);
+    }
     sorted.sort_by(|a, b| cmp_label_values(&a.labels, &b.labels));
     for series in sorted {
         out.push('\n');
@@ -156,6 +181,7 @@ fn write_histogram(out: &mut String, metric: &Metric, h: &Histogram) {
         }
         write_block(out, h, series, unit);
     }
+    out.push_str(&left_out);
 }
 
 /// One displayed bucket: its raw range and its own (non-cumulative) count.
@@ -203,7 +229,17 @@ fn rows(h: &Histogram, series: &HistogramSeries) -> Vec<Row> {
     rows
 }
 
-fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, unit: &str) {
+/// A range bound in the shown unit: the raw integer, or scaled (`0.513`, `1048.576`).
+fn bound(raw: f64, factor: f64) -> String {
+    if factor == 1.0 {
+        format!("{raw:.0}")
+    } else {
+        let v = super::units::denoise(raw * factor);
+        format!("{v}")
+    }
+}
+
+fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, (unit, factor): (&str, f64)) {
     let all = rows(h, series);
     let first = all.iter().position(|r| r.count > 0);
     let last = all.iter().rposition(|r| r.count > 0);
@@ -212,8 +248,8 @@ fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, unit: 
         return;
     };
     let shown = &all[first..=last];
-    let lo: Vec<String> = shown.iter().map(|r| format!("{:.0}", r.lo)).collect();
-    let hi: Vec<String> = shown.iter().map(|r| format!("{:.0}", r.hi)).collect();
+    let lo: Vec<String> = shown.iter().map(|r| bound(r.lo, factor)).collect();
+    let hi: Vec<String> = shown.iter().map(|r| bound(r.hi, factor)).collect();
     let width = lo.iter().chain(&hi).map(String::len).max().unwrap_or(0).max(10);
     let max = shown.iter().map(|r| r.count).max().unwrap_or(0).max(1);
 
@@ -228,19 +264,20 @@ fn write_block(out: &mut String, h: &Histogram, series: &HistogramSeries, unit: 
             bar = BAR_WIDTH as usize
         );
     }
-    out.push_str(&summary(h, series, unit));
+    out.push_str(&summary(h, series, unit, factor));
 }
 
-/// `count N[, sum S unit, avg A unit]`, the sum and average in the raw unit.
-fn summary(h: &Histogram, series: &HistogramSeries, unit: &str) -> String {
+/// `count N[, sum S unit, avg A unit]`, the sum and average in the shown unit.
+fn summary(h: &Histogram, series: &HistogramSeries, unit: &str, factor: f64) -> String {
     let mut line = format!("count {}", series.count);
     if let Some(sum) = series.sum {
         let m = if h.multiplier != 0.0 { h.multiplier } else { 1.0 };
-        let raw = sum / m;
+        let shown = sum / m * factor;
+        let amount = |v: f64| if factor == 1.0 || v.abs() >= 1000.0 { compact(v) } else { amount(v) };
         let unit = if unit == "value" { String::new() } else { format!(" {unit}") };
-        let _ = write!(line, ", sum {}{unit}", compact(raw));
+        let _ = write!(line, ", sum {}{unit}", amount(shown));
         if series.count > 0 {
-            let _ = write!(line, ", avg {}{unit}", compact(raw / series.count as f64));
+            let _ = write!(line, ", avg {}{unit}", amount(shown / series.count as f64));
         }
     }
     line.push('\n');
@@ -309,6 +346,72 @@ disk = vda
 count 481, sum 11249 usecs, avg 23.4 usecs
 ";
         assert_eq!(render_metric(&m), want);
+    }
+
+    #[test]
+    fn nanosecond_histograms_print_in_usecs_like_bcc_and_in_the_chosen_unit() {
+        // runqlat-like: the BPF program counts nanoseconds
+        let mut s = exp2_series(&[(9, 3), (10, 1)], Some(4000.0 * 1e-9));
+        for b in &mut s.buckets {
+            b.le *= 1e-3; // µs bounds -> ns bounds
+        }
+        let m = hist_metric(BucketType::Exp2, 1e-9, s);
+        let us = render_metric(&m);
+        assert!(us.contains("     usecs               : count    distribution\n"), "{us}");
+        assert!(us.contains("     0.257 -> 0.512      : 3 "), "{us}");
+        assert!(us.contains("     0.513 -> 1.024      : 1 "), "{us}");
+        assert!(us.ends_with("count 4, sum 4 usecs, avg 1 usecs\n"), "{us}");
+        let ns = render_metric_in(&m, &Options { unit: crate::render::TimeUnit::Ns, ..Options::default() });
+        assert!(ns.contains("     nsecs               : count    distribution\n"), "{ns}");
+        assert!(ns.contains("       257 -> 512        : 3 "), "{ns}");
+        assert!(ns.ends_with("count 4, sum 4000 nsecs, avg 1000 nsecs\n"), "{ns}");
+        let ms = render_metric_in(&m, &Options { unit: crate::render::TimeUnit::Ms, ..Options::default() });
+        assert!(ms.contains("msecs"), "{ms}");
+        assert!(ms.contains("0.000257 -> 0.000512"), "{ms}");
+        assert!(ms.ends_with("count 4, sum 0.004 msecs, avg 0.001 msecs\n"), "{ms}");
+        // not a time: the unit flag changes nothing
+        let mut bytes = m.clone();
+        bytes.name = "size_bytes".into();
+        if let MetricValues::Histogram(h) = &mut bytes.values {
+            h.multiplier = 1.0;
+        }
+        assert_eq!(
+            render_metric_in(&bytes, &Options { unit: crate::render::TimeUnit::Ms, ..Options::default() }),
+            render_metric(&bytes)
+        );
+    }
+
+    #[test]
+    fn top_keeps_the_busiest_label_sets() {
+        let mut a = exp2_series(&[(4, 5)], None);
+        a.labels = vec!["vda".into()];
+        let mut b = exp2_series(&[(4, 50)], None);
+        b.labels = vec!["vdb".into()];
+        let mut c = exp2_series(&[(4, 7)], None);
+        c.labels = vec!["vdc".into()];
+        let mut m = hist_metric(BucketType::Exp2, 0.000001, a);
+        if let MetricValues::Histogram(h) = &mut m.values {
+            h.series.extend([b, c]);
+        }
+        let out = render_metric_in(&m, &Options { top: Some(2), ..Options::default() });
+        assert!(out.contains("disk = vdb") && out.contains("disk = vdc") && !out.contains("disk = vda"), "{out}");
+        assert!(out.ends_with("\n1 more label set left out by --top 2 (count 5)\n"), "{out}");
+        assert_eq!(render_metric_in(&m, &Options { top: Some(3), ..Options::default() }), render_metric(&m));
+
+        let counter = Metric {
+            config: "c".into(),
+            name: "calls_total".into(),
+            help: "Calls".into(),
+            label_names: vec!["name".into()],
+            values: MetricValues::Counter(
+                [("a", 5.0), ("b", 50.0), ("c", 1.0)]
+                    .iter()
+                    .map(|(l, v)| Sample { labels: vec![l.to_string()], value: *v })
+                    .collect(),
+            ),
+        };
+        let out = render_metric_in(&counter, &Options { top: Some(2), ..Options::default() });
+        assert_eq!(out, "calls_total: Calls\n  name=a :  5\n  name=b : 50\n  1 more left out by --top 2 (value 1)\n");
     }
 
     #[test]

@@ -30,6 +30,8 @@ mod stacks;
 mod table;
 mod units;
 
+pub use units::TimeUnit;
+
 /// Output format, as chosen on the command line (`--format prom|hist|table|json|folded|flamegraph`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -57,11 +59,15 @@ pub struct Options {
     /// Prepended to every metric family name in `prom` output (ebpf_exporter uses
     /// `ebpf_exporter_`). Other formats print the config's metric names unchanged.
     pub prefix: String,
+    /// The unit of time-valued histograms in `hist` and `table` (`--unit`).
+    pub unit: TimeUnit,
+    /// `table`: at most this many rows per metric, largest first (`--top`).
+    pub top: Option<usize>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { prefix: "ebpfx_".to_string() }
+        Options { prefix: "ebpfx_".to_string(), unit: TimeUnit::default(), top: None }
     }
 }
 
@@ -69,8 +75,8 @@ impl Default for Options {
 pub fn render(format: Format, snapshot: &Snapshot, opts: &Options) -> String {
     match format {
         Format::Prom => prom::render(snapshot, opts),
-        Format::Hist => hist::render(snapshot),
-        Format::Table => table::render(snapshot),
+        Format::Hist => hist::render(snapshot, opts),
+        Format::Table => table::render(snapshot, opts),
         Format::Json => json::render(snapshot),
         Format::Folded => folded::render(snapshot),
         Format::Flamegraph => flamegraph::render(snapshot),

@@ -478,7 +478,7 @@ mod tests {
     }
 
     fn opts() -> Options {
-        Options { prefix: "ebpf_exporter_".into() }
+        Options { prefix: "ebpf_exporter_".into(), ..Default::default() }
     }
 
     /// The lines of the output belonging to family `name` (prefixed).

@@ -18,14 +18,15 @@
 //! * A last table lists configs with decoder errors, if any, then a note per full map.
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
-use super::units::{human, Quantity};
+use super::units::{Measure, Quantity};
+use super::Options;
 use super::{cmp_label_values, display_label, one_line, plain_number, sorted_buckets, stacks};
 use crate::model::{
     Bucket, BucketType, Histogram, HistogramSeries, LabelValues, Metric, MetricValues, SampleRef, Samples, Snapshot,
 };
 
-pub(crate) fn render(snapshot: &Snapshot) -> String {
-    let mut parts: Vec<String> = snapshot.metrics.iter().map(render_metric).collect();
+pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
+    let mut parts: Vec<String> = snapshot.metrics.iter().map(|m| render_metric_in(m, opts)).collect();
     let errors: Vec<&(String, u64)> = snapshot.decoder_errors.iter().filter(|(_, n)| *n > 0).collect();
     if !errors.is_empty() {
         let mut table = new_table(vec!["config".to_string(), "errors".to_string()], 1);
@@ -54,22 +55,47 @@ fn new_table(header: Vec<String>, numeric_from: usize) -> Table {
     table
 }
 
+#[cfg(test)]
 fn render_metric(metric: &Metric) -> String {
+    render_metric_in(metric, &Options::default())
+}
+
+fn render_metric_in(metric: &Metric, opts: &Options) -> String {
     let title = format!("{}: {}\n", metric.name, one_line(&metric.help));
     let table = match &metric.values {
         // Stacks (see `stacks`): the top functions, not one row per stack.
         MetricValues::Counter(_) if stacks::is_stack_metric(metric) => return top_functions(metric, &title),
-        MetricValues::Counter(samples) | MetricValues::Gauge(samples) => values_table(metric, samples),
+        MetricValues::Counter(samples) | MetricValues::Gauge(samples) => values_table(metric, samples, opts.top),
         MetricValues::Histogram(h) => {
-            return match histogram_table(metric, h) {
-                Some(table) => format!("{title}{table}\n{}\n", quantile_note(h.bucket_type)),
+            return match histogram_table(metric, h, opts) {
+                Some((table, cut)) => {
+                    format!("{title}{table}\n{}{}\n", left_out(cut, opts.top, "count"), quantile_note(h.bucket_type))
+                }
                 None => format!("{title}(no data)\n"),
             }
         }
     };
     match table {
-        Some(table) => format!("{title}{table}\n"),
+        Some((table, cut)) => format!("{title}{table}\n{}", left_out(cut, opts.top, "value")),
         None => format!("{title}(no data)\n"),
+    }
+}
+
+/// Rows left out by `--top`: how many, and what they add up to.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Cut {
+    rows: usize,
+    total: f64,
+}
+
+/// The line under a table cut by `--top`, or nothing.
+fn left_out(cut: Cut, top: Option<usize>, what: &str) -> String {
+    match top {
+        Some(n) if cut.rows > 0 => {
+            let noun = if cut.rows == 1 { "row" } else { "rows" };
+            format!("{} more {noun} left out by --top {n} ({what} {})\n", cut.rows, plain_number(cut.total))
+        }
+        _ => String::new(),
     }
 }
 
@@ -122,7 +148,7 @@ fn label_cells<V: LabelValues + ?Sized>(labels: &V) -> Vec<String> {
     labels.label_values().map(|v| display_label(v).into_owned()).collect()
 }
 
-fn values_table(metric: &Metric, samples: &Samples) -> Option<Table> {
+fn values_table(metric: &Metric, samples: &Samples, top: Option<usize>) -> Option<(Table, Cut)> {
     if samples.is_empty() {
         return None;
     }
@@ -131,19 +157,21 @@ fn values_table(metric: &Metric, samples: &Samples) -> Option<Table> {
     let mut header = metric.label_names.clone();
     header.push("value".to_string());
     let mut table = new_table(header, metric.label_names.len());
-    for s in sorted {
+    let shown = top.unwrap_or(usize::MAX).min(sorted.len());
+    let cut = Cut { rows: sorted.len() - shown, total: sorted[shown..].iter().map(|s| s.value).sum() };
+    for s in &sorted[..shown] {
         let mut row = label_cells(&s.labels);
         row.push(plain_number(s.value));
         table.add_row(row);
     }
-    Some(table)
+    Some((table, cut))
 }
 
-fn histogram_table(metric: &Metric, h: &Histogram) -> Option<Table> {
+fn histogram_table(metric: &Metric, h: &Histogram, opts: &Options) -> Option<(Table, Cut)> {
     if h.series.is_empty() {
         return None;
     }
-    let quantity = Quantity::of(&metric.name);
+    let quantity = Measure { quantity: Quantity::of(&metric.name), time: opts.unit };
     let with_sum = h.series.iter().any(|s| s.sum.is_some());
     let mut sorted: Vec<&HistogramSeries> = h.series.iter().collect();
     sorted.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| cmp_label_values(&a.labels, &b.labels)));
@@ -154,7 +182,9 @@ fn histogram_table(metric: &Metric, h: &Histogram) -> Option<Table> {
         header.extend(["mean", "sum"].map(String::from));
     }
     let mut table = new_table(header, metric.label_names.len());
-    for s in sorted {
+    let shown = opts.top.unwrap_or(usize::MAX).min(sorted.len());
+    let cut = Cut { rows: sorted.len() - shown, total: sorted[shown..].iter().map(|s| s.count as f64).sum() };
+    for s in sorted.into_iter().take(shown) {
         let buckets = sorted_buckets(s);
         let mut row = label_cells(&s.labels);
         row.push(s.count.to_string());
@@ -164,19 +194,19 @@ fn histogram_table(metric: &Metric, h: &Histogram) -> Option<Table> {
         if with_sum {
             match s.sum {
                 Some(sum) if s.count > 0 => {
-                    row.push(human(quantity, sum / s.count as f64));
-                    row.push(human(quantity, sum));
+                    row.push(quantity.show(sum / s.count as f64));
+                    row.push(quantity.show(sum));
                 }
                 Some(sum) => {
                     row.push("-".to_string());
-                    row.push(human(quantity, sum));
+                    row.push(quantity.show(sum));
                 }
                 None => row.extend(["-".to_string(), "-".to_string()]),
             }
         }
         table.add_row(row);
     }
-    Some(table)
+    Some((table, cut))
 }
 
 /// Where a quantile lies, as far as the buckets tell.
@@ -193,12 +223,13 @@ enum Estimate {
 }
 
 impl Estimate {
-    fn show(self, quantity: Quantity) -> String {
+    fn show(self, measure: impl Into<Measure>) -> String {
+        let m: Measure = measure.into();
         match self {
             Estimate::Unknown => "-".to_string(),
-            Estimate::Exactly(v) => human(quantity, v),
-            Estimate::AtMost(v) => format!("≤ {}", human(quantity, v)),
-            Estimate::Above(v) => format!("> {}", human(quantity, v)),
+            Estimate::Exactly(v) => m.show(v),
+            Estimate::AtMost(v) => format!("≤ {}", m.show(v)),
+            Estimate::Above(v) => format!("> {}", m.show(v)),
         }
     }
 }
@@ -320,6 +351,30 @@ mod tests {
         // (1, 2] µs holds only 2 µs, also in seconds.
         let two = exp2(&[(1, 3)], 10, m);
         assert_eq!(quantile(0.5, &two, 3, &us).show(Quantity::Seconds), "2µs");
+    }
+
+    #[test]
+    fn top_keeps_the_largest_rows_and_says_what_was_left_out() {
+        let m = Metric {
+            config: "c".into(),
+            name: "calls_total".into(),
+            help: "Calls".into(),
+            label_names: vec!["name".into()],
+            values: MetricValues::Counter(
+                [("a", 5.0), ("b", 50.0), ("c", 1.0), ("d", 20.0)]
+                    .iter()
+                    .map(|(l, v)| Sample { labels: vec![l.to_string()], value: *v })
+                    .collect(),
+            ),
+        };
+        let out = render_metric_in(&m, &Options { top: Some(2), ..Options::default() });
+        let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| ") && !l.contains("value")).collect();
+        assert_eq!(rows.len(), 2, "{out}");
+        assert!(rows[0].contains("| b ") && rows[1].contains("| d "), "{out}");
+        assert!(out.ends_with("2 more rows left out by --top 2 (value 6)\n"), "{out}");
+        // a top above the row count cuts nothing and says nothing
+        let all = render_metric_in(&m, &Options { top: Some(9), ..Options::default() });
+        assert_eq!(all, render_metric(&m));
     }
 
     #[test]

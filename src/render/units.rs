@@ -22,6 +22,110 @@ impl Quantity {
     }
 }
 
+/// The unit time-valued histograms are shown in by `hist` and `table` (`--unit`); bcc prints
+/// microseconds. Prometheus and JSON output keep base units (seconds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimeUnit {
+    /// nanoseconds (`nsecs`)
+    Ns,
+    /// microseconds (`usecs`), as bcc prints
+    #[default]
+    Us,
+    /// milliseconds (`msecs`, bcc's -m)
+    Ms,
+    /// seconds (`secs`)
+    S,
+}
+
+impl TimeUnit {
+    /// Seconds in one of this unit.
+    pub fn seconds(self) -> f64 {
+        match self {
+            TimeUnit::Ns => 1e-9,
+            TimeUnit::Us => 1e-6,
+            TimeUnit::Ms => 1e-3,
+            TimeUnit::S => 1.0,
+        }
+    }
+
+    /// bcc's name above a histogram: `nsecs`, `usecs`, `msecs`, `secs`.
+    pub fn bcc_name(self) -> &'static str {
+        match self {
+            TimeUnit::Ns => "nsecs",
+            TimeUnit::Us => "usecs",
+            TimeUnit::Ms => "msecs",
+            TimeUnit::S => "secs",
+        }
+    }
+
+    /// The short suffix of a value: `ns`, `µs`, `ms`, `s`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            TimeUnit::Ns => "ns",
+            TimeUnit::Us => "µs",
+            TimeUnit::Ms => "ms",
+            TimeUnit::S => "s",
+        }
+    }
+}
+
+/// How a terminal format shows the values of one metric: what it measures and, for time,
+/// the unit chosen with `--unit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Measure {
+    pub(crate) quantity: Quantity,
+    pub(crate) time: TimeUnit,
+}
+
+impl From<Quantity> for Measure {
+    fn from(quantity: Quantity) -> Measure {
+        Measure { quantity, time: TimeUnit::default() }
+    }
+}
+
+impl Measure {
+    /// A value in the metric's base unit, for people: times in the chosen unit (`1200µs`),
+    /// the rest as [`human`] shows them.
+    pub(crate) fn show(self, v: f64) -> String {
+        match self.quantity {
+            Quantity::Seconds if v.is_finite() => {
+                let x = v / self.time.seconds();
+                format!("{}{}", amount(x), self.time.suffix())
+            }
+            _ => human(self.quantity, v),
+        }
+    }
+}
+
+/// An amount in a fixed unit: whole from 1000 on (`12500`), three significant digits below
+/// (`23.5`, `0.0235`), never rounded to a misleading 0.
+pub(crate) fn amount(x: f64) -> String {
+    if !x.is_finite() {
+        return "-".to_string();
+    }
+    if x.abs() >= 1000.0 {
+        format!("{:.0}", denoise(x))
+    } else if x.abs() < 1.0 && x != 0.0 {
+        let rounded: f64 = format!("{x:.2e}").parse().unwrap_or(x);
+        format!("{rounded}")
+    } else {
+        three_digits(x)
+    }
+}
+
+/// The unit a histogram's ranges are printed in and the factor from the raw BPF value to it:
+/// time histograms in `unit`, others in their raw unit (factor 1).
+pub(crate) fn display_unit(metric_name: &str, multiplier: f64, unit: TimeUnit) -> (&'static str, f64) {
+    let m = if multiplier != 0.0 { multiplier } else { 1.0 };
+    match Quantity::of(metric_name) {
+        Quantity::Seconds => {
+            let factor = m / unit.seconds();
+            (unit.bcc_name(), if close(factor, 1.0) { 1.0 } else { factor })
+        }
+        _ => (raw_unit_name(metric_name, multiplier), 1.0),
+    }
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= b.abs() * 1e-9
 }
@@ -48,7 +152,7 @@ pub(crate) fn denoise(v: f64) -> f64 {
 }
 
 /// `v` rounded to three significant digits, without trailing zeros: `23.5`, `1.2`, `512`.
-fn three_digits(v: f64) -> String {
+pub(crate) fn three_digits(v: f64) -> String {
     let v = denoise(v);
     let a = v.abs();
     let s = if a >= 100.0 {
@@ -143,6 +247,24 @@ mod tests {
         assert_eq!(human(Quantity::Seconds, f64::NAN), "-");
         // 20536 µs / 544 computed in seconds is 37.749999…µs: rounds like 37.75
         assert_eq!(human(Quantity::Seconds, 20536.0 * 0.000001 / 544.0), "37.8µs");
+    }
+
+    #[test]
+    fn fixed_time_units() {
+        let us = Measure { quantity: Quantity::Seconds, time: TimeUnit::Us };
+        assert_eq!(us.show(0.0012), "1200µs");
+        assert_eq!(us.show(0.0000235), "23.5µs");
+        assert_eq!(us.show(0.0000000235), "0.0235µs");
+        let ms = Measure { quantity: Quantity::Seconds, time: TimeUnit::Ms };
+        assert_eq!(ms.show(0.0012), "1.2ms");
+        assert_eq!(ms.show(12.5), "12500ms");
+        let bytes = Measure { quantity: Quantity::Bytes, time: TimeUnit::Ms };
+        assert_eq!(bytes.show(4096.0), "4 KiB");
+        assert_eq!(display_unit("x_seconds", 1e-9, TimeUnit::Us).0, "usecs");
+        assert!((display_unit("x_seconds", 1e-9, TimeUnit::Us).1 - 0.001).abs() < 1e-12);
+        assert_eq!(display_unit("x_seconds", 1e-6, TimeUnit::Us), ("usecs", 1.0));
+        assert_eq!(display_unit("x_bytes", 1.0, TimeUnit::Ms), ("bytes", 1.0));
+        assert_eq!(display_unit("x", 1.0, TimeUnit::Ms), ("value", 1.0));
     }
 
     #[test]

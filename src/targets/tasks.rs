@@ -367,38 +367,11 @@ pub fn parse_by(values: &[String]) -> Vec<String> {
 
 /// Switches on the config's kernel-side labels that `--by` names, and returns the `ebpfx_by`
 /// global for them (None when none is asked). The YAML gains `kernel_labels_on:` so that the
-/// config, and a snapshot saved from this run, decode those key bytes as labels.
-/// A `--by` label the config neither has nor can add is refused, naming both.
+/// config, and a snapshot saved from this run, decode those key bytes as labels. Other `--by`
+/// words (the config's own labels, `none`, unknown names) are regroup.rs' to keep or refuse.
 pub fn apply_by(resolved: &mut Resolved, by: &[String]) -> anyhow::Result<Option<GlobalValue>> {
-    if by.is_empty() {
-        return Ok(None);
-    }
     let config = &resolved.config;
-    let mut on: Vec<String> = Vec::new();
-    for label in by {
-        if config.kernel_labels.contains(label) {
-            on.push(label.clone());
-        } else if !config.metrics.iter().any(|m| m.labels.iter().any(|l| &l.name == label)) {
-            let adds = if config.kernel_labels.is_empty() {
-                "adds none in the kernel".to_string()
-            } else {
-                format!("can add {} in the kernel", config.kernel_labels.join(", "))
-            };
-            let mut has: Vec<&str> = config
-                .metrics
-                .iter()
-                .flat_map(|m| m.labels.iter().map(|l| l.name.as_str()))
-                .filter(|n| *n != "bucket")
-                .collect();
-            has.sort_unstable();
-            has.dedup();
-            return Err(usage_err(format!(
-                "--by {label}: config {} has no label {label:?} (its labels: {}; it {adds})",
-                config.name,
-                if has.is_empty() { "none".to_string() } else { has.join(", ") }
-            )));
-        }
-    }
+    let on: Vec<String> = by.iter().filter(|l| config.kernel_labels.contains(l)).cloned().collect();
     if on.is_empty() {
         return Ok(None);
     }
@@ -620,8 +593,9 @@ mod tests {
         assert_eq!(names, ["x", "comm"]);
         assert_eq!(r.config.metrics[0].labels[0].padding, 8);
         assert_eq!(Config::key_size(&r.config.metrics[0]), 32);
-        let err = apply_by(&mut resolved(YAML), &["cgroup".into()]).expect_err("refused");
-        assert!(format!("{err:#}").contains("config t has no label \"cgroup\""), "{err:#}");
+        // Unknown names and `none` are regroup.rs' to refuse or apply: nothing is switched on.
+        assert!(apply_by(&mut resolved(YAML), &["cgroup".into()]).expect("ok").is_none());
+        assert!(apply_by(&mut resolved(YAML), &["none".into()]).expect("ok").is_none());
         // A label the config has is not a kernel one: nothing to switch on.
         assert!(apply_by(&mut resolved(YAML), &["x".into()]).expect("ok").is_none());
     }
