@@ -14,8 +14,12 @@
 #define MAX_SLOT 36 /* 2^36 ns = 68.7 s; the sum of blocked time goes to slot 37 */
 #define COMM_LEN 16
 
+/* Targets (-p, --comm, ...) select the task that blocked; offcpu adds --by pid,cpu,cgroup. */
+#include "target.bpf.h"
+
 struct comm_key {
 	char comm[COMM_LEN]; /* decoded by `string` */
+	struct ebpfx_by by;  /* of the task that blocked; its comm is never asked for */
 	u64 bucket;
 };
 
@@ -54,8 +58,11 @@ int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_
 		return 0;
 	delta = ts - *tsp;
 	bpf_map_delete_elem(&blocked_since, &tid);
+	if (!ebpfx_target_task(next))
+		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 	BPF_CORE_READ_STR_INTO(&key.comm, next, comm);
+	ebpfx_by_task(&key.by, next);
 	EBPFX_HIST_OBSERVE(offcpu_seconds, &key, delta, MAX_SLOT);
 	return 0;
 }

@@ -6,19 +6,23 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bits.bpf.h"
+#include "target.bpf.h"
 
 #define COMM_LEN 16
 
 struct comm_key {
 	char comm[COMM_LEN]; /* decoded by `string` */
+	struct ebpfx_by by;  /* its comm is never asked for: the key has one */
 };
 
 /* Per-CPU: faults are frequent and bursty; ebpfx sums the CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 10240);
-	__type(key, struct comm_key);
-	__type(value, u64);
+	/* The command name alone: without --by the kernel hashes 16 bytes, not the 48 of struct
+	 * comm_key. ebpfx sets the key size to the labels asked for (a prefix of comm_key). */
+	__uint(key_size, COMM_LEN);
+	__uint(value_size, sizeof(u64)); /* no BTF types: the key size may change */
 } page_faults_total SEC(".maps");
 
 SEC("tp_btf/page_fault_user")
@@ -26,8 +30,11 @@ int BPF_PROG(pagefaults_user, unsigned long address, struct pt_regs *regs, unsig
 {
 	struct comm_key key;
 
+	if (!ebpfx_target_current())
+		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+	ebpfx_by_current(&key.by);
 	ebpfx_count_percpu(&page_faults_total, &key, 1);
 	return 0;
 }

@@ -21,12 +21,17 @@
 #define HIST_ENTRIES 16384
 #else
 #define HIST_MAP run_queue_latency_seconds
-#define HIST_ENTRIES 64
+#define HIST_ENTRIES 64 /* ebpfx raises it under --by */
 #endif
+
+/* Targets (-p, --comm, ...) select the task that waited; runqlat adds --by pid,cpu,comm,cgroup. */
+#include "target.bpf.h"
 
 struct hist_key {
 #ifdef RUNQLAT_BY_CGROUP
 	u64 cgroup; /* cgroup v2 id: decoded by `cgroup` */
+#else
+	struct ebpfx_by by; /* of the task that waited */
 #endif
 	u64 bucket;
 };
@@ -89,9 +94,13 @@ int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task
 		return 0;
 	delta = bpf_ktime_get_ns() - *tsp;
 	bpf_map_delete_elem(&runnable_since, &tid);
+	if (!ebpfx_target_task(next))
+		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 #ifdef RUNQLAT_BY_CGROUP
 	key.cgroup = BPF_CORE_READ(next, cgroups, dfl_cgrp, kn, id);
+#else
+	ebpfx_by_task(&key.by, next);
 #endif
 	EBPFX_HIST_OBSERVE(HIST_MAP, &key, delta, MAX_SLOT);
 	return 0;

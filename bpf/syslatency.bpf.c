@@ -5,6 +5,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bits.bpf.h"
+#include "target.bpf.h"
 
 #define MAX_SLOT 36 /* 2^36 ns = 68.7 s; the sum of latencies goes to slot 37 */
 
@@ -15,6 +16,7 @@ struct start {
 
 struct sys_key {
 	u64 id; /* syscall number: decoded by `syscall` */
+	struct ebpfx_by by;
 	u64 bucket;
 };
 
@@ -40,6 +42,8 @@ int BPF_PROG(syslatency_enter, struct pt_regs *regs, long id)
 	u64 tid = bpf_get_current_pid_tgid();
 	struct start st = { .ts = bpf_ktime_get_ns(), .id = (u64)id };
 
+	if (!ebpfx_target_current())
+		return 0;
 	bpf_map_update_elem(&syscall_start, &tid, &st, BPF_ANY);
 	return 0;
 }
@@ -58,6 +62,7 @@ int BPF_PROG(syslatency_exit, struct pt_regs *regs, long ret)
 	delta = bpf_ktime_get_ns() - st->ts;
 	__builtin_memset(&key, 0, sizeof(key));
 	key.id = st->id;
+	ebpfx_by_current(&key.by);
 	bpf_map_delete_elem(&syscall_start, &tid);
 	EBPFX_HIST_OBSERVE(syscall_latency_seconds, &key, delta, MAX_SLOT);
 	return 0;

@@ -37,7 +37,9 @@ pub fn build_snapshot(configs: &[&Config], maps: &[Vec<RawMap>], window: Window,
                             config.name, metric.name, d.row_errors.rows
                         ));
                     }
-                    snapshot.metrics.push(d.metric);
+                    let mut m = d.metric;
+                    crate::targets::tasks::drop_hidden_labels(&mut m);
+                    snapshot.metrics.push(m);
                 }
                 Err(e) => {
                     errors += u64::from(e.counts_as_decoder_error());

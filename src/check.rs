@@ -43,6 +43,11 @@ pub fn layout_problems(labels: &[crate::config::Label], layout: &KeyLayout) -> V
     let mut problems = Vec::new();
     let mut offset = 0usize;
     for label in labels {
+        // A kernel-side label that is off (targets/tasks.rs): its bytes are zero and never shown.
+        if label.name == crate::config::HIDDEN_LABEL {
+            offset += label.size + label.padding;
+            continue;
+        }
         let member_idx = layout.members.iter().position(|m| m.offset == offset);
         match member_idx {
             None => problems.push(format!(

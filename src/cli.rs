@@ -131,6 +131,13 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub attach: AttachArgs,
+
+    /// Start COMMAND (held until the programs are attached, so nothing of it is missed), trace
+    /// it and its descendants only (forks followed in the kernel), end the window when it exits
+    /// (or at --for / Ctrl-C), then print. ebpfx's exit status is its own (0 when the results
+    /// were printed); the command's status is reported on stderr.
+    #[arg(last = true, value_name = "COMMAND", value_hint = ValueHint::CommandWithArguments)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// How `run` and `render` write their results: format, file, time unit, row limit.
@@ -166,7 +173,8 @@ pub struct SeriesArgs {
 
     /// Output labels are exactly these: the config's other labels are summed away (counters)
     /// or merged bucket-wise (histograms); `none` merges everything into one series.
-    /// bcc's `biolatency -D` is `--by device`.
+    /// bcc's `biolatency -D` is `--by device`. `pid`, `comm`, `cgroup`, `cpu` are added in the
+    /// kernel by configs that declare them (`runqlat --by pid,comm` is bcc's `runqlat -P`).
     #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
     pub by: Option<Vec<String>>,
 }
@@ -204,6 +212,32 @@ pub struct AttachArgs {
     /// Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows).
     #[arg(long, value_name = "NAME")]
     pub state: Option<String>,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
+}
+
+/// Task targets, filtered in the kernel by configs that declare them (`run` and `serve`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Only these processes (thread-group ids), filtered in the kernel: repeatable or a comma
+    /// list. Configs that select tasks say so (`ebpfx list`); others refuse the flag.
+    #[arg(short, long = "pid", value_name = "PID", action = clap::ArgAction::Append)]
+    pub pid: Vec<String>,
+
+    /// Only these threads (thread ids), filtered in the kernel: repeatable or a comma list.
+    #[arg(long, value_name = "TID", action = clap::ArgAction::Append)]
+    pub tid: Vec<String>,
+
+    /// Only tasks with exactly this command name (at most 15 bytes, as the kernel keeps it);
+    /// repeatable.
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub comm: Vec<String>,
+
+    /// Only tasks in this cgroup v2 directory or below it: a path, or one relative to
+    /// /sys/fs/cgroup (`system.slice/cron.service`).
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::DirPath)]
+    pub cgroup: Option<PathBuf>,
 }
 
 /// Sending a run's results to the systems that gather many hosts: Pushgateway grouping labels
@@ -284,6 +318,10 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub attach: AttachArgs,
+
+    /// `-- COMMAND` is `run`'s: taken here only to refuse it with a message (serve has no end).
+    #[arg(last = true, hide = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args, Clone)]

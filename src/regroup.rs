@@ -6,9 +6,9 @@
 //! Gauges are levels (a last value seen, a queue length), and a sum of levels measured on
 //! different things is no meaningful number: a gauge whose labels `--by` would merge is refused.
 //!
-//! Kernel-side labels (`pid`, `comm`, `cgroup`, `cpu`) are the later targets work: a config that
-//! can add one in its key declares it, [`kernel_side_labels`] returns it, and [`check`] accepts
-//! it; the loader then asks the BPF program for it. Until then no config declares any.
+//! Kernel-side labels (`pid`, `comm`, `cgroup`, `cpu`): a config that can add one in its key
+//! declares it (`kernel_labels:`), [`kernel_side_labels`] returns it, and [`check`] accepts it;
+//! targets/tasks.rs switches it on in the BPF program before load.
 use std::collections::HashMap;
 
 use crate::config::{Config, MetricConfig, MetricKind};
@@ -57,10 +57,10 @@ impl By {
     }
 }
 
-/// Labels the config's BPF programs can add to their keys on request (the targets work fills
-/// this from a key in the config's YAML). None yet.
-pub fn kernel_side_labels(_config: &Config) -> Vec<String> {
-    Vec::new()
+/// Labels the config's BPF programs can add to their keys on request: its `kernel_labels:`
+/// (targets/tasks.rs switches the ones `--by` names on before load).
+pub fn kernel_side_labels(config: &Config) -> Vec<String> {
+    config.kernel_labels.clone()
 }
 
 /// Every label name `--by` can keep in these configs, sorted, each once (for completions).

@@ -13,12 +13,25 @@ use crate::loader::{self, LoadOptions, Loaded};
 use crate::model::{Snapshot, Window};
 use crate::raw::RawMap;
 use crate::selfmetrics::{self, ProgramRow, RunStats, StatsGuard};
+use crate::targets::tasks::{Gated, Targets};
 
 /// How much `attach` says on stderr (the command's `-q` and `-v`).
 #[derive(Clone, Copy, Debug)]
 pub struct Notes {
     pub quiet: bool,
     pub verbose: u8,
+}
+
+/// How each config loads and which tasks it watches.
+pub struct Aim {
+    /// One per config, in order: the shared flag and target globals plus the config's own
+    /// kernel-side `--by` labels.
+    pub opts: Vec<LoadOptions>,
+    /// `-p`, `--tid`, `--comm`, `--cgroup`: written into every object's target maps after load.
+    pub targets: Targets,
+    /// `-- COMMAND` (`run` only): started held before the first load, its pid added to the
+    /// targets; the caller releases [`Session::gated`] when its window starts.
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// Attached configs and everything needed to read and decode them.
@@ -32,6 +45,8 @@ pub struct Session {
     /// guard's descriptor closes (end, error, Ctrl-C, even SIGKILL).
     stats_guard: Option<StatsGuard>,
     pub decoders: Decoders,
+    /// `-- COMMAND`, held before exec until the caller releases it.
+    pub gated: Option<Gated>,
 }
 
 /// One read of every map with the program statistics taken just before it.
@@ -42,16 +57,31 @@ pub struct Read {
 }
 
 impl Session {
-    /// Opens and checks every config's object, then loads and attaches them all, switches on
-    /// run-time statistics and opens the perf buffers. `what` names the command in notes.
-    pub fn attach(resolved: &[Resolved], opts: &LoadOptions, globals: Notes, what: &str) -> anyhow::Result<Session> {
+    /// Opens and checks every config's object, then loads and attaches them all (filling their
+    /// target maps), switches on run-time statistics and opens the perf buffers. `what` names
+    /// the command in notes.
+    pub fn attach(resolved: &[Resolved], aim: Aim, globals: Notes, what: &str) -> anyhow::Result<Session> {
+        let Aim { opts, mut targets, command } = aim;
+        if opts.len() != resolved.len() {
+            return Err(anyhow::anyhow!("internal: {} configs but {} load options", resolved.len(), opts.len()));
+        }
         loader::init_libbpf_logging(globals.verbose);
         // Objects are opened and checked against their configs before anything is loaded.
-        let prepared = resolved.iter().map(|r| loader::prepare(r, opts)).collect::<anyhow::Result<Vec<_>>>()?;
+        let prepared =
+            resolved.iter().zip(&opts).map(|(r, o)| loader::prepare(r, o)).collect::<anyhow::Result<Vec<_>>>()?;
         loader::check_privileges()?;
+        // `-- COMMAND`: started now, held before exec until the window starts; its pid joins the set.
+        let gated = if command.is_empty() { None } else { Some(Gated::spawn(&command)?) };
+        if let Some(g) = &gated {
+            targets.pids.push(g.pid);
+        }
         let mut loaded: Vec<Loaded> = Vec::with_capacity(prepared.len());
-        for p in prepared {
-            loaded.push(load_one(p, opts, globals, what)?);
+        for (p, o) in prepared.into_iter().zip(&opts) {
+            let l = load_one(p, o, globals, what)?;
+            if targets.any() {
+                loader::tasks::fill(&targets, &l)?;
+            }
+            loaded.push(l);
         }
         loader::post_attach_mark();
         let stats_guard = match selfmetrics::enable_stats() {
@@ -72,6 +102,7 @@ impl Session {
             event_warnings: Vec::new(),
             stats_guard,
             decoders: Decoders::new(Env::system()),
+            gated,
         })
     }
 

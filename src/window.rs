@@ -26,6 +26,8 @@ pub const SECOND_INTERRUPT_AFTER: Duration = Duration::from_millis(500);
 
 /// Milliseconds since [`EPOCH`] + 1 at which the first interrupt was acted on; 0 = none yet.
 static FIRST: AtomicU64 = AtomicU64::new(0);
+/// Set by [`end_window`]: the window ends at the next tick, as a deadline would end it.
+static ENDED: AtomicBool = AtomicBool::new(false);
 /// Set for commands with no window (list, check, render): an interrupt quits at once.
 static IMMEDIATE: AtomicBool = AtomicBool::new(false);
 static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -83,6 +85,17 @@ pub fn quit_on_interrupt() {
     }
 }
 
+/// Ends the window (and the run) at the next tick, without counting as an interrupt: e.g. the
+/// traced command of `-- COMMAND` exited. Only effective while ticks run ([`Blocks::wants_ticks`]).
+pub fn end_window() {
+    ENDED.store(true, Ordering::SeqCst);
+}
+
+/// True once [`end_window`] was called.
+pub fn window_ended() -> bool {
+    ENDED.load(Ordering::SeqCst)
+}
+
 /// True once the first interrupt came.
 pub fn interrupted() -> bool {
     FIRST.load(Ordering::SeqCst) != 0
@@ -120,6 +133,9 @@ pub fn wait(length: Option<Duration>, ticks: bool, mut tick: impl FnMut(Duration
             return true;
         }
         tick(started.elapsed());
+        if window_ended() {
+            return false;
+        }
     }
 }
 
@@ -190,6 +206,7 @@ pub fn run(plan: &Plan, blocks: &mut impl Blocks) -> anyhow::Result<()> {
             interrupted_note(plan.quiet, window.length);
         }
         let last = interrupted
+            || window_ended()
             || plan.interval.is_none()
             || plan.count.is_some_and(|c| index.saturating_add(1) >= c)
             || deadline.is_some_and(|d| Instant::now() >= d);

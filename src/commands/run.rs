@@ -18,7 +18,8 @@ use crate::output::{push, remote_write, watch, AtomicFile};
 use crate::raw::RawMap;
 use crate::render::{self, Format, Options};
 use crate::selfmetrics::RunStats;
-use crate::session::{Read, Session};
+use crate::session::{Aim, Read, Session};
+use crate::targets::tasks::{Gated, Running};
 use crate::window::{self, Block, Blocks, Plan};
 
 use super::Globals;
@@ -32,7 +33,13 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     check_duration("--interval", args.interval)?;
     // Every config is parsed and validated, and the run-time targets checked, before any BPF
     // is loaded.
-    let (resolved, opts) = super::resolve_and_target(&args.names, &args.attach, globals)?;
+    let (resolved, opts, targets) = super::resolve_and_target(
+        &args.names,
+        &args.attach,
+        args.series.by.as_deref(),
+        !args.command.is_empty(),
+        globals,
+    )?;
     let format = choose_format(args.out.format, args.out.output.is_some());
     let by = crate::regroup::parse_and_check(
         args.series.by.as_deref(),
@@ -81,12 +88,13 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let output = args.out.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let save_raw = args.save_raw.as_deref().map(|o| AtomicFile::create(o, "--save-raw")).transpose()?;
 
-    let session = Session::attach(
+    let mut session = Session::attach(
         &resolved,
-        &opts,
+        Aim { opts, targets, command: args.command.clone() },
         crate::session::Notes { quiet: globals.quiet, verbose: globals.verbose },
         "a one-shot run",
     )?;
+    let gated = session.gated.take();
     let sample_frequency_hz = sample_frequency(&session.loaded, args.attach.frequency);
 
     let interval = if args.watch { Some(args.interval.unwrap_or(WATCH_INTERVAL)) } else { args.interval };
@@ -110,8 +118,16 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         save_raw,
         screen: args.watch.then(watch::Screen::enter),
         interval,
+        gated,
+        running: None,
     };
-    window::run(&plan, &mut blocks)
+    let result = window::run(&plan, &mut blocks);
+    if let Some(r) = blocks.running.as_mut() {
+        if !globals.quiet {
+            crate::say!("ebpfx: {}", r.report());
+        }
+    }
+    result
 }
 
 /// `args` with bcc's trailing `[interval] [count]` moved from the names into `--interval` and
@@ -207,6 +223,9 @@ struct RunBlocks<'a> {
     save_raw: Option<AtomicFile>,
     screen: Option<watch::Screen>,
     interval: Option<Duration>,
+    /// `-- COMMAND` before the window starts, then while it runs.
+    gated: Option<Gated>,
+    running: Option<Running>,
 }
 
 impl RunBlocks<'_> {
@@ -283,15 +302,21 @@ impl Blocks for RunBlocks<'_> {
             self.previous = Some(self.session.read_maps()?);
         }
         self.previous_stats = self.session.gather_stats().1;
+        if let Some(g) = self.gated.take() {
+            self.running = Some(g.release()?);
+        }
         Ok(())
     }
 
     fn wants_ticks(&self) -> bool {
-        !self.session.events.is_empty()
+        !self.session.events.is_empty() || self.gated.is_some() || self.running.is_some()
     }
 
     fn tick(&mut self) {
         self.session.events.poll();
+        if self.running.as_mut().is_some_and(|r| r.exited()) {
+            window::end_window();
+        }
     }
 
     fn block(&mut self, block: Block) -> anyhow::Result<()> {

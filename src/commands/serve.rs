@@ -12,7 +12,7 @@ use crate::render::Options;
 use crate::serve::http::{self, Scrape};
 use crate::serve::webconfig::WebConfig;
 use crate::serve::{caps, Collector};
-use crate::session::Session;
+use crate::session::{Aim, Session};
 use crate::window::{self, Block, Blocks, Plan};
 
 use super::Globals;
@@ -23,7 +23,16 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(100);
 
 pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
-    let (resolved, opts) = super::resolve_and_target(&args.names, &args.attach, globals)?;
+    if let Some(program) = args.command.first() {
+        return Err(usage_err(format!(
+            "serve does not start commands (-- {}): it serves until stopped; aim it at running tasks with \
+             -p/--pid, --tid, --comm or --cgroup, or use `ebpfx run NAME -- COMMAND`",
+            program.to_string_lossy()
+        )));
+    }
+    // Targets and kernel-side --by labels are refused as `run` refuses them.
+    let (resolved, opts, targets) =
+        super::resolve_and_target(&args.names, &args.attach, args.series.by.as_deref(), false, globals)?;
     let by = crate::regroup::parse_and_check(
         args.series.by.as_deref(),
         &resolved.iter().map(|r| &r.config).collect::<Vec<_>>(),
@@ -43,7 +52,7 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
 
     let session = Session::attach(
         &resolved,
-        &opts,
+        Aim { opts, targets, command: Vec::new() },
         crate::session::Notes { quiet: globals.quiet, verbose: globals.verbose },
         "serve",
     )?;

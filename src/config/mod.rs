@@ -28,7 +28,26 @@ pub struct Config {
     /// ebpfx extension: the label whose `static_map` ebpfx fills with the functions resolved
     /// from `--probe` (the config's programs attach to them; see `targets/mod.rs`).
     pub probe_label: Option<String>,
+    /// ebpfx extension (`targets:`): the task selections the object implements through
+    /// bpf/target.bpf.h: `pid`, `tid`, `comm`, `cgroup`, `command` (see `targets/tasks.rs`).
+    pub targets: Vec<String>,
+    /// ebpfx extension (`kernel_labels:`): labels the kernel fills only when `--by` asks for
+    /// them (`pid`, `cpu`, `comm`, `cgroup`); unasked, their bytes are zero and read as padding.
+    pub kernel_labels: Vec<String>,
+    /// Which of `kernel_labels` the run asked for (`kernel_labels_on:`, written by ebpfx into the
+    /// YAML of a run and of its saved snapshot); the others are folded into padding at parse time.
+    pub kernel_labels_on: Vec<String>,
 }
+
+/// The name a kernel-side label that is off takes when it is its metric's first label (nothing
+/// before it to pad): `__` names are reserved in Prometheus and refused in configs, and
+/// `targets::tasks::drop_hidden_labels` removes the column after decoding.
+pub const HIDDEN_LABEL: &str = "__ebpfx_off";
+
+/// Target kinds a config may declare under `targets:`.
+pub const TARGET_KINDS: &[&str] = &["pid", "tid", "comm", "cgroup", "command"];
+/// Labels a config may declare under `kernel_labels:`.
+pub const KERNEL_LABELS: &[&str] = &["pid", "cpu", "comm", "cgroup"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricConfig {

@@ -23,6 +23,15 @@ pub(super) struct File {
     pub description: Option<Text>,
     /// ebpfx: the label whose `static_map` `--probe` fills.
     pub probe_label: Option<Text>,
+    /// ebpfx: the targets (-p, --tid, --comm, --cgroup, -- COMMAND) the object implements.
+    #[serde(deserialize_with = "list")]
+    pub targets: Vec<Text>,
+    /// ebpfx: labels the kernel fills only when `--by` names them.
+    #[serde(deserialize_with = "list")]
+    pub kernel_labels: Vec<Text>,
+    /// ebpfx: which of `kernel_labels` are on (written by ebpfx for a run and its snapshot).
+    #[serde(deserialize_with = "list")]
+    pub kernel_labels_on: Vec<Text>,
 }
 
 /// `metrics:`. A section that is present (even empty) counts as defined; a null one does not.

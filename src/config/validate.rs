@@ -86,6 +86,9 @@ impl Checker<'_> {
             cgroup_id_map: None,
             tracing_spans: 0,
             probe_label: text(file.probe_label),
+            targets: self.names("targets", file.targets, super::TARGET_KINDS)?,
+            kernel_labels: self.names("kernel_labels", file.kernel_labels, super::KERNEL_LABELS)?,
+            kernel_labels_on: self.names("kernel_labels_on", file.kernel_labels_on, super::KERNEL_LABELS)?,
         };
         let mut any_section = false;
         if let Some(metrics) = file.metrics {
@@ -133,7 +136,64 @@ impl Checker<'_> {
                 )));
             }
         }
+        self.fold_kernel_labels(&mut cfg)?;
         Ok(cfg)
+    }
+
+    /// Names from `allowed`, each once, in order.
+    fn names(&self, key: &str, list: Vec<schema::Text>, allowed: &[&str]) -> Res<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, item) in list.into_iter().enumerate() {
+            let s = item.0;
+            if !allowed.contains(&s.as_str()) {
+                return Err(self.err(format!("{key}[{i}]: unknown name {s:?} (one of {})", allowed.join(", "))));
+            }
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Kernel-side labels not switched on are zero in every key: their bytes join the padding
+    /// of the label before them, so they neither show nor split series.
+    fn fold_kernel_labels(&self, cfg: &mut Config) -> Res<()> {
+        for on in &cfg.kernel_labels_on {
+            if !cfg.kernel_labels.contains(on) {
+                return Err(self.err(format!("kernel_labels_on: {on:?} is not listed in kernel_labels")));
+            }
+        }
+        for name in &cfg.kernel_labels {
+            if !cfg.metrics.iter().any(|m| m.labels.iter().any(|l| &l.name == name)) {
+                return Err(self.err(format!("kernel_labels: no metric has a label {name:?}")));
+            }
+        }
+        let off: Vec<String> =
+            cfg.kernel_labels.iter().filter(|l| !cfg.kernel_labels_on.contains(l)).cloned().collect();
+        for m in &mut cfg.metrics {
+            // Off labels at the end of the key are cut off the key itself: the loader sizes the
+            // map's key to the labels (loader::tasks::prepare_object), so a run without --by hashes
+            // and compares no zero bytes.
+            while m.labels.len() > 1 && m.labels.last().is_some_and(|l| off.contains(&l.name)) {
+                m.labels.pop();
+            }
+            let mut kept: Vec<Label> = Vec::with_capacity(m.labels.len());
+            for mut l in m.labels.drain(..) {
+                match kept.last_mut() {
+                    Some(prev) if off.contains(&l.name) => prev.padding += l.size + l.padding,
+                    // A first label that is off has nothing before it to pad: it stays, under
+                    // a name no config can use, and is dropped after decoding (every key holds
+                    // zero there, so no series merge).
+                    None if off.contains(&l.name) => {
+                        l.name = super::HIDDEN_LABEL.to_string();
+                        kept.push(l);
+                    }
+                    _ => kept.push(l),
+                }
+            }
+            m.labels = kept;
+        }
+        Ok(())
     }
 
     /// bcc-era configs (`programs:` with inline `code:`) look nothing like the current format.

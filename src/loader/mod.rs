@@ -26,6 +26,7 @@ pub mod globals;
 mod kaddrs;
 pub mod map_memory;
 pub mod sections;
+pub mod tasks;
 
 pub use explain::init_libbpf_logging;
 
@@ -97,6 +98,8 @@ pub struct LoadOptions {
     pub globals: Vec<globals::GlobalValue>,
     /// The functions of `--probe`, for programs in bare `uprobe`/`uretprobe` sections.
     pub probe: Option<Arc<ProbeSet>>,
+    /// `-- COMMAND`: load the program that follows forks (bpf/target.bpf.h).
+    pub follow_forks: bool,
 }
 
 /// Fails early, with the fix, when this process cannot load BPF programs: names each missing
@@ -226,6 +229,7 @@ fn open_raw(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObjec
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
     attach::prepare_probe_programs(&mut open_obj, opts.probe.as_deref())?;
+    tasks::prepare_object(&mut open_obj, &resolved.config, opts.follow_forks)?;
     Ok(open_obj)
 }
 

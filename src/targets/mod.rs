@@ -25,6 +25,7 @@ pub mod elf;
 pub mod flows;
 pub mod glob;
 pub mod kernel;
+pub mod tasks;
 
 pub use glob::glob_match;
 
