@@ -175,7 +175,16 @@ fn prom_query(port: u16, query: &str, time: Option<f64>) -> serde_json::Value {
     if let Some(t) = time {
         url.push_str(&format!("&time={t:.3}"));
     }
-    let body = ureq::get(&url).call().expect("query").into_body().read_to_string().expect("body");
+    // 503 while Prometheus is still starting (its port answers before its storage is ready).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        match ureq::get(&url).call() {
+            Err(ureq::Error::StatusCode(503)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            r => break r.expect("query").into_body().read_to_string().expect("body"),
+        }
+    };
     serde_json::from_str(&body).expect("json")
 }
 

@@ -178,7 +178,7 @@ fn serve_http(
         while let Ok(s) = rx.try_recv() {
             waiting.push(s);
         }
-        let result = match collector.snapshot() {
+        match collector.snapshot() {
             Ok(snapshot) => {
                 if !warned && !globals.quiet {
                     for w in &snapshot.warnings {
@@ -186,18 +186,27 @@ fn serve_http(
                     }
                     warned = !snapshot.warnings.is_empty();
                 }
-                let mut out = Vec::new();
-                crate::render::render_to(crate::render::Format::Prom, &snapshot, &collector.render, &mut out)
-                    .map(|_| bytes::Bytes::from(out))
-                    .map_err(|e| e.to_string())
+                // The text goes out chunk by chunk as it is rendered, to every scrape waiting.
+                let mut chunks = http::Chunks::default();
+                for s in waiting {
+                    s.start(&mut chunks);
+                }
+                if chunks.wanted() {
+                    // Writing into Chunks cannot fail.
+                    let _ = crate::render::render_to(
+                        crate::render::Format::Prom,
+                        &snapshot,
+                        &collector.render,
+                        &mut chunks,
+                    );
+                }
             }
             Err(e) => {
                 crate::say!("ebpfx: scrape failed: {e:#}");
-                Err(format!("{e:#}"))
+                for s in waiting {
+                    s.fail(format!("{e:#}"));
+                }
             }
-        };
-        for s in waiting {
-            s.answer(result.clone());
         }
     };
     loop {
