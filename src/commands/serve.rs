@@ -282,7 +282,8 @@ fn serve_http(
                     s.start(&mut chunks);
                 }
                 if chunks.wanted() {
-                    // Writing into Chunks cannot fail.
+                    // Writing into Chunks fails only once every client has gone: then the
+                    // rendering stops early, with nothing to report.
                     let _ = crate::render::render_to(
                         crate::render::Format::Prom,
                         &snapshot,
