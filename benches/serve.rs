@@ -2,9 +2,11 @@
 //!
 //! `ebpfx serve bigmap` (tests/configs/bigmap.yaml, tests/bpf/bigmap.bpf.c) attaches a config
 //! whose 100,000-entry hash map (pid + comm) this bench then fills from user space through the
-//! map's id. It times scrapes of serve over loopback HTTP and reads serve's RSS, then times, on
-//! the same map, what a one-shot run does once: batched read + decode (fresh decoders) + prom
-//! render, in this process.
+//! map's id. Then, in alternating rounds (so that the load of a shared machine hits both alike),
+//! it times one scrape of serve over loopback HTTP (read + decode + render + transfer, the
+//! client reading every byte) and what a one-shot run does once on the same map in this process:
+//! batched read + decode (fresh decoders) + prom render to /dev/null. It prints min and median of
+//! each, and serve's RSS (idle, after, peak). `EBPFX_BENCH_ROUNDS` sets the rounds (default 21).
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd};
@@ -18,12 +20,22 @@ use ebpfx::model::{Snapshot, Window};
 use ebpfx::render::{render_to, Format, Options};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
 
-const ENTRIES: u32 = 100_000;
-const RUNS: usize = 15;
+// The tests' helpers: the bench compiles tests/bpf/bigmap.bpf.c as they do (build.rs builds only
+// the built-in objects) and runs the ebpfx built with it.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-fn median(mut v: Vec<Duration>) -> Duration {
+const ENTRIES: u32 = 100_000;
+const ROUNDS: usize = 21;
+
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
     v.sort();
     v[v.len() / 2]
+}
+
+fn min(v: &[Duration]) -> Duration {
+    v.iter().copied().min().unwrap_or_default()
 }
 
 fn ms(d: Duration) -> String {
@@ -67,11 +79,9 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::copy(manifest.join("tests/configs/bigmap.yaml"), dir.path().join("bigmap.yaml"))?;
-    let object = std::path::Path::new(env!("EBPFX_OBJECT_DIR")).join("tests/bigmap.bpf.o");
-    std::fs::copy(&object, dir.path().join("bigmap.bpf.o"))?;
+    std::fs::copy(common::test_object("bigmap"), dir.path().join("bigmap.bpf.o"))?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let bin =
-        std::env::var("EBPFX_BIN").unwrap_or_else(|_| manifest.join("target/release/ebpfx").display().to_string());
+    let bin = std::env::var("EBPFX_BIN").unwrap_or_else(|_| common::bin().to_string());
     let serve = Killed(
         Command::new(&bin)
             .arg("--config-dir")
@@ -110,19 +120,6 @@ fn main() -> anyhow::Result<()> {
         map.update(&key, &(u64::from(i) * 3).to_ne_bytes(), MapFlags::ANY)?;
     }
 
-    let mut times = Vec::new();
-    let mut bytes = 0;
-    for _ in 0..RUNS {
-        let t = Instant::now();
-        let (status, n) = scrape(port)?;
-        times.push(t.elapsed());
-        anyhow::ensure!(status.contains(" 200"), "scrape: {status}");
-        bytes = n;
-    }
-    let serve_scrape = median(times);
-    let rss_after = status_kb(pid, "VmRSS");
-    let hwm = status_kb(pid, "VmHWM");
-
     // The one-shot path on the same map, in this process.
     let shape = MapShape {
         name: "synthetic_total".into(),
@@ -132,9 +129,7 @@ fn main() -> anyhow::Result<()> {
         map_type: MapType::Hash,
     };
     let config = Config::parse("bigmap", "bigmap.yaml", &std::fs::read_to_string(dir.path().join("bigmap.yaml"))?)?;
-    let mut times = Vec::new();
-    for _ in 0..RUNS {
-        let t = Instant::now();
+    let one_shot = || -> anyhow::Result<()> {
         let raw = read_map(map.as_fd().as_raw_fd(), &shape)?;
         anyhow::ensure!(raw.len() == ENTRIES as usize, "read {} entries", raw.len());
         let mut decoders = Decoders::new(Env::system());
@@ -149,12 +144,41 @@ fn main() -> anyhow::Result<()> {
         };
         let mut sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
         render_to(Format::Prom, &snap, &Options { prefix: "ebpfx_".into(), ..Options::default() }, &mut sink)?;
-        times.push(t.elapsed());
+        Ok(())
+    };
+
+    let rounds = std::env::var("EBPFX_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(ROUNDS).max(1);
+    let (mut scrapes, mut one_shots) = (Vec::new(), Vec::new());
+    let mut bytes = 0;
+    for round in 0..rounds {
+        // Alternate which goes first, so that neither always follows the other.
+        for which in [round % 2, 1 - round % 2] {
+            let t = Instant::now();
+            if which == 0 {
+                let (status, n) = scrape(port)?;
+                scrapes.push(t.elapsed());
+                anyhow::ensure!(status.contains(" 200"), "scrape: {status}");
+                anyhow::ensure!(n > 1_000_000, "scrape of {n} bytes: the map is not in it");
+                bytes = n;
+            } else {
+                one_shot()?;
+                one_shots.push(t.elapsed());
+            }
+        }
     }
-    let one_shot = median(times);
-    println!("serve, 100,000-series map ({bytes} bytes of text), median of {RUNS}:");
-    println!("  scrape over loopback HTTP (read + decode + render + send): {}", ms(serve_scrape));
-    println!("  one-shot read + decode + render of the same map:            {}", ms(one_shot));
+    let rss_after = status_kb(pid, "VmRSS");
+    let hwm = status_kb(pid, "VmHWM");
+    println!("serve, 100,000-series map ({bytes} bytes of text), {rounds} alternating rounds, min / median:");
+    println!(
+        "  scrape over loopback HTTP (read + decode + render + send): {} / {}",
+        ms(min(&scrapes)),
+        ms(median(&scrapes))
+    );
+    println!(
+        "  one-shot read + decode + render of the same map:            {} / {}",
+        ms(min(&one_shots)),
+        ms(median(&one_shots))
+    );
     println!(
         "  serve RSS: {:.1} MB idle (empty map), {:.1} MB after the scrapes, peak {:.1} MB",
         rss_idle as f64 / 1024.0,

@@ -309,9 +309,24 @@ pub struct ServeArgs {
     #[arg(short, long, value_name = "FILE", conflicts_with_all = ["web_config_file", "listen_address", "telemetry_path"])]
     pub output: Option<PathBuf>,
 
-    /// How often --output is rewritten.
-    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration, requires = "output")]
+    /// How often --output is rewritten, and how often --remote-write and --push send the
+    /// totals since the start (15s unless given).
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
     pub interval: Option<Duration>,
+
+    /// Also PUT the totals since the start to a Pushgateway at URL every --interval (as `run
+    /// --push`: one group per config, job + config + instance + --push-label labels).
+    #[arg(long, value_name = "URL")]
+    pub push: Option<String>,
+
+    /// Job name of the pushed group (--push) and `job` label of remote-written series.
+    #[arg(long, value_name = "NAME", default_value = "ebpfx")]
+    pub job: String,
+
+    // --remote-write URL and its options: every --interval, the totals since the start (the
+    // same cumulative counters as the scrapes), timestamped when read.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 
     #[command(flatten)]
     pub series: SeriesArgs,

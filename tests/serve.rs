@@ -500,7 +500,7 @@ fn bad_serve_flags_are_usage_errors_before_anything_attaches() {
     let web = dir.write("web.yml", "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n");
     let bad_hash = dir.write("hash.yml", "basic_auth_users:\n  alice: hunter2\n");
     let unknown = dir.write("unknown.yml", "tls_config: {}\n");
-    let cases: [(&[&str], &str); 15] = [
+    let cases: [(&[&str], &str); 18] = [
         (&["serve", "syscalls", "--web.listen-address", "9435"], "--web.listen-address"),
         (&["serve", "syscalls", "--web.telemetry-path", "metrics"], "--web.telemetry-path"),
         (&["serve", "syscalls", "--capabilities.keep", "cap_fly"], "cap_fly"),
@@ -510,6 +510,10 @@ fn bad_serve_flags_are_usage_errors_before_anything_attaches() {
         (&["serve", "syscalls", "--output", "/nonexistent-dir/x.prom"], "--output"),
         (&["serve", "syscalls", "--output", "/tmp/x.prom", "--web.listen-address", ":1"], "cannot be used with"),
         (&["serve", "syscalls", "--by", "nosuch"], "--by nosuch"),
+        // --interval paces --output, --remote-write or --push: alone it has nothing to pace.
+        (&["serve", "syscalls", "--interval", "5s"], "--interval"),
+        (&["serve", "syscalls", "--push-label", "zone=a"], "--push-label"),
+        (&["serve", "syscalls", "--remote-write", "prometheus:9090"], "--remote-write"),
         (&["serve", "syscalls", "--addr", "notaprefix"], "--addr"),
         // --probe repeats as for run: the second one is checked too.
         (&["serve", "funccount", "--probe", "libc.so.6:malloc", "--probe", "nosuchbinary_xyz:f"], "nosuchbinary_xyz"),
@@ -647,5 +651,118 @@ fn live_serve_pid_counts_only_that_process_across_scrapes() {
         let got = prom_get(&body, "ebpfx_syscalls_total", &[("pid", &pid), ("syscall", "getppid")]);
         assert_eq!(got, Some((round * K) as f64), "scrape {round}:\n{body}");
     }
+    assert_eq!(serve.stop(), Some(0));
+}
+
+#[test]
+fn live_serve_remote_writes_and_pushes_the_totals_every_interval() {
+    if !require_root("live_serve_remote_writes_and_pushes_the_totals_every_interval") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("serve-rw");
+    let work = Scratch::new("serve-rw-bin");
+    let (binary, comm) = unique_binary(&work, "srvrw");
+    // The receivers: Prometheus with the remote-write receiver (never scraping), a Pushgateway.
+    let pport = free_port();
+    let prom_cfg = dir.write("prometheus.yml", "global:\n  scrape_interval: 1h\n");
+    let Some(_prom) = start_peer(
+        "prometheus",
+        &[
+            format!("--config.file={}", prom_cfg.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{pport}"),
+            "--web.enable-remote-write-receiver".into(),
+        ],
+        pport,
+        Some(&dir.path().join("prometheus.log")),
+    ) else {
+        return;
+    };
+    let gport = free_port();
+    let Some(_pg) = start_peer(
+        "prometheus-pushgateway",
+        &[format!("--web.listen-address=127.0.0.1:{gport}")],
+        gport,
+        Some(&dir.path().join("pushgateway.log")),
+    ) else {
+        return;
+    };
+    let job = format!("ebpfx_serve_rw_{}", std::process::id());
+    let listen = format!("127.0.0.1:{}", free_port());
+    let serve = Serve::start(&[
+        "exec",
+        "--web.listen-address",
+        &listen,
+        "--remote-write",
+        &format!("http://127.0.0.1:{pport}/api/v1/write"),
+        "--push",
+        &format!("http://127.0.0.1:{gport}"),
+        "--job",
+        &job,
+        "--push-label",
+        "instance=serve-rw",
+        "--interval",
+        "1s",
+    ]);
+    let ours = format!("ebpfx_exec_total{{comm=\"{comm}\"}}");
+    // The Pushgateway's group holds the latest push: wait until it shows `want` execs.
+    let pushed = |want: f64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = ureq::get(&format!("http://127.0.0.1:{gport}/metrics"))
+                .call()
+                .expect("GET pushgateway")
+                .into_body()
+                .read_to_string()
+                .expect("body");
+            let line = text.lines().find(|l| l.starts_with("ebpfx_exec_total{") && l.contains(&comm));
+            if let Some(line) = line {
+                assert!(
+                    line.contains(&format!("job=\"{job}\""))
+                        && line.contains("instance=\"serve-rw\"")
+                        && line.contains("config=\"exec\""),
+                    "{line}"
+                );
+                if line.ends_with(&format!(" {want}")) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the Pushgateway never showed {want} for {comm}:\n{text}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    exec_n(&binary, 3);
+    pushed(3.0);
+    exec_n(&binary, 4);
+    pushed(7.0);
+    // Prometheus got the same totals interval after interval: one series (the same label set
+    // every time), several samples, never decreasing, ending at the true count.
+    let query = format!("{ours}[10m]");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let values = loop {
+        let r = prom_query(pport, &query, None);
+        let result = r["data"]["result"].as_array().cloned().unwrap_or_default();
+        assert!(result.len() <= 1, "more than one series: {r}");
+        let values: Vec<(f64, f64)> = result
+            .first()
+            .and_then(|s| s["values"].as_array())
+            .map(|a| a.iter().filter_map(|p| Some((p[0].as_f64()?, p[1].as_str()?.parse::<f64>().ok()?))).collect())
+            .unwrap_or_default();
+        if values.last().is_some_and(|(_, v)| *v == 7.0) && values.iter().any(|(_, v)| *v == 3.0) {
+            let labels = &result[0]["metric"];
+            assert_eq!(labels["job"], job.as_str(), "{labels}");
+            assert_eq!(labels["instance"], "serve-rw", "{labels}");
+            break values;
+        }
+        assert!(Instant::now() < deadline, "Prometheus never got 3 then 7: {r}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(values.len() >= 2, "{values:?}");
+    assert!(values.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1), "decreasing or out of order: {values:?}");
+    // Scrapes are answered all the while, with the same totals.
+    let (code, body) = curl(&["-s", &format!("http://{listen}/metrics")]);
+    assert_eq!(code, 200);
+    assert_eq!(prom_value(&body, &ours), Some(7.0), "{body}");
     assert_eq!(serve.stop(), Some(0));
 }

@@ -5,9 +5,11 @@
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use crate::catalog::Resolved;
 use crate::cli::{ServeArgs, MAX_DURATION};
 use crate::error::usage_err;
-use crate::output::AtomicFile;
+use crate::model::Snapshot;
+use crate::output::{push, remote_write, AtomicFile};
 use crate::render::Options;
 use crate::serve::http::{self, Scrape};
 use crate::serve::webconfig::WebConfig;
@@ -46,6 +48,12 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         return Err(usage_err(format!("--interval {}: at most 10 years (3650d)", humantime::format_duration(i))));
     }
     // Everything that can be wrong with the flags is found before anything attaches.
+    let fleet = Fleet::check(args, &resolved)?;
+    if args.interval.is_some() && args.output.is_none() && fleet.is_none() {
+        return Err(usage_err(
+            "--interval sets how often --output, --remote-write or --push is written: give one of them",
+        ));
+    }
     let output = args.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let web = args.web_config_file.as_deref().map(WebConfig::load).transpose()?.unwrap_or_default();
     let listener = if output.is_none() { Some(http::bind(&args.listen_address)?) } else { None };
@@ -64,16 +72,13 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let render = Options { prefix: args.series.prefix.clone(), ..Options::default() };
     let mut collector = Collector::new(session, render);
     collector.by = by;
+    let interval = args.interval.unwrap_or(DEFAULT_INTERVAL);
+    let sender = fleet.map(|f| f.start(collector.render.clone())).transpose()?;
 
     match (output, listener) {
         (Some(file), _) => {
-            let plan = Plan {
-                length: None,
-                interval: Some(args.interval.unwrap_or(DEFAULT_INTERVAL)),
-                count: None,
-                quiet: true,
-                verbose: globals.verbose > 0,
-            };
+            let plan =
+                Plan { length: None, interval: Some(interval), count: None, quiet: true, verbose: globals.verbose > 0 };
             if !globals.quiet {
                 crate::say!(
                     "ebpfx: serving {} into {} every {}",
@@ -82,10 +87,13 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
                     humantime::format_duration(plan.interval.unwrap_or(DEFAULT_INTERVAL))
                 );
             }
-            let mut blocks = TextfileBlocks { collector: &mut collector, file, first: true };
+            let mut blocks = TextfileBlocks { collector: &mut collector, file, first: true, sender: sender.as_ref() };
             window::run(&plan, &mut blocks)
         }
-        (None, Some(listener)) => serve_http(args, globals, collector, listener, web),
+        (None, Some(listener)) => {
+            let every = sender.as_ref().map(|s| (s, interval));
+            serve_http(args, globals, collector, listener, web, every)
+        }
         (None, None) => Err(anyhow::anyhow!("nothing to serve to")),
     }
 }
@@ -95,6 +103,7 @@ struct TextfileBlocks<'a> {
     collector: &'a mut Collector,
     file: AtomicFile,
     first: bool,
+    sender: Option<&'a Sender>,
 }
 
 impl Blocks for TextfileBlocks<'_> {
@@ -123,7 +132,88 @@ impl Blocks for TextfileBlocks<'_> {
             self.first = false;
         }
         let render = &self.collector.render;
-        self.file.write_with(|w| crate::render::render_to(crate::render::Format::Prom, &snapshot, render, w))
+        self.file.write_with(|w| crate::render::render_to(crate::render::Format::Prom, &snapshot, render, w))?;
+        if let Some(sender) = self.sender {
+            sender.send(snapshot);
+        }
+        Ok(())
+    }
+}
+
+/// `--remote-write` and `--push`, checked before anything attaches.
+struct Fleet {
+    remote: Option<remote_write::Target>,
+    push: Option<String>,
+    job: String,
+    push_labels: Vec<(String, String)>,
+}
+
+impl Fleet {
+    fn check(args: &ServeArgs, resolved: &[Resolved]) -> anyhow::Result<Option<Fleet>> {
+        let f = &args.fleet;
+        if f.remote_write.is_none() && args.push.is_none() {
+            if !f.push_labels.is_empty() {
+                return Err(usage_err("--push-label labels what --push or --remote-write sends: give one of them"));
+            }
+            return Ok(None);
+        }
+        let push_labels = remote_write::external_labels(&args.job, &f.push_labels);
+        if let Some(url) = &args.push {
+            for r in resolved {
+                push::group_url(url, &args.job, &r.config.name, &push_labels)?;
+            }
+        }
+        let remote = f
+            .remote_write
+            .as_deref()
+            .map(|url| {
+                remote_write::target(&remote_write::Options {
+                    url,
+                    job: &args.job,
+                    push_labels: &f.push_labels,
+                    headers: &f.remote_write_headers,
+                    bearer_token_file: f.remote_write_bearer_token_file.as_deref(),
+                    username: f.remote_write_username.as_deref(),
+                    password_file: f.remote_write_password_file.as_deref(),
+                })
+            })
+            .transpose()?;
+        Ok(Some(Fleet { remote, push: args.push.clone(), job: args.job.clone(), push_labels }))
+    }
+
+    /// Starts the thread that sends: a slow or unreachable receiver never holds back the scrapes
+    /// or the textfile (a snapshot that finds it still busy with the previous one is skipped).
+    fn start(self, render: Options) -> anyhow::Result<Sender> {
+        let (tx, rx) = mpsc::sync_channel::<Snapshot>(1);
+        std::thread::Builder::new()
+            .name("ebpfx-send".into())
+            .spawn(move || {
+                for snapshot in rx {
+                    if let Some(url) = &self.push {
+                        if let Err(e) = push::push(url, &self.job, &self.push_labels, &snapshot, &render) {
+                            crate::say!("ebpfx: warning: --push: {e:#}");
+                        }
+                    }
+                    if let Some(target) = &self.remote {
+                        if let Err(e) = remote_write::send(target, &snapshot, &render.prefix) {
+                            crate::say!("ebpfx: warning: --remote-write: {e:#}");
+                        }
+                    }
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("starting the sending thread: {e}"))?;
+        Ok(Sender(tx))
+    }
+}
+
+/// Hands snapshots to the sending thread.
+struct Sender(mpsc::SyncSender<Snapshot>);
+
+impl Sender {
+    fn send(&self, snapshot: Snapshot) {
+        if let Err(mpsc::TrySendError::Full(_)) = self.0.try_send(snapshot) {
+            crate::say!("ebpfx: warning: still sending an earlier interval's totals: this interval's are skipped");
+        }
     }
 }
 
@@ -133,6 +223,7 @@ fn serve_http(
     mut collector: Collector,
     listener: std::net::TcpListener,
     web: WebConfig,
+    every: Option<(&Sender, Duration)>,
 ) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::sync_channel::<Scrape>(http::MAX_WAITING);
     let landing = http::landing_page(&collector.session.config_names, &args.telemetry_path);
@@ -169,7 +260,7 @@ fn serve_http(
         while let Ok(s) = rx.try_recv() {
             waiting.push(s);
         }
-        let result = match collector.snapshot() {
+        match collector.snapshot() {
             Ok(snapshot) => {
                 if !warned && !globals.quiet {
                     for w in &snapshot.warnings {
@@ -177,25 +268,52 @@ fn serve_http(
                     }
                     warned = !snapshot.warnings.is_empty();
                 }
-                let mut out = Vec::new();
-                crate::render::render_to(crate::render::Format::Prom, &snapshot, &collector.render, &mut out)
-                    .map(|_| bytes::Bytes::from(out))
-                    .map_err(|e| e.to_string())
+                // The text goes out chunk by chunk as it is rendered, to every scrape waiting.
+                let mut chunks = http::Chunks::default();
+                for s in waiting {
+                    s.start(&mut chunks);
+                }
+                if chunks.wanted() {
+                    // Writing into Chunks fails only once every client has gone: then the
+                    // rendering stops early, with nothing to report.
+                    let _ = crate::render::render_to(
+                        crate::render::Format::Prom,
+                        &snapshot,
+                        &collector.render,
+                        &mut chunks,
+                    );
+                }
             }
             Err(e) => {
                 crate::say!("ebpfx: scrape failed: {e:#}");
-                Err(format!("{e:#}"))
+                for s in waiting {
+                    s.fail(format!("{e:#}"));
+                }
             }
-        };
-        for s in waiting {
-            s.answer(result.clone());
         }
     };
+    let mut next_send = every.map(|(_, interval)| Instant::now() + interval);
     loop {
-        match rx.recv_timeout(POLL) {
+        let wait = next_send.map_or(POLL, |t| t.saturating_duration_since(Instant::now()).min(POLL));
+        match rx.recv_timeout(wait) {
             Ok(first) => answer(&mut collector, first, &rx),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let (Some((sender, interval)), Some(due)) = (every, next_send) {
+            let now = Instant::now();
+            if now >= due {
+                // The next one on the interval's grid, never in the past.
+                let mut next = due + interval;
+                while next <= now {
+                    next += interval;
+                }
+                next_send = Some(next);
+                match collector.snapshot() {
+                    Ok(snapshot) => sender.send(snapshot),
+                    Err(e) => crate::say!("ebpfx: warning: reading the maps to send them: {e:#}"),
+                }
+            }
         }
         collector.session.events.poll();
         if stop_rx.try_recv().is_ok() || server.is_finished() {

@@ -140,32 +140,32 @@ fn tls_config(t: &TlsFile, dir: &Path, shown: &str) -> anyhow::Result<rustls::Se
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| key_err("min_version", e.to_string()))?;
+    // client_auth_type as the exporter-toolkit (Go's crypto/tls) defines it.
     let auth_type = t.client_auth_type.as_deref().unwrap_or("");
-    let verifier = match (auth_type, &t.client_ca_file) {
-        ("" | "NoClientCert", None) => None,
-        ("" | "NoClientCert", Some(_)) if auth_type.is_empty() => {
-            // exporter-toolkit's default with a CA file: verify client certificates.
-            Some(true)
-        }
-        ("NoClientCert", Some(_)) => None,
-        ("RequireAndVerifyClientCert", _) => Some(true),
-        ("VerifyClientCertIfGiven", _) => Some(false),
-        ("RequestClientCert" | "RequireAnyClientCert", _) => {
-            return Err(key_err(
-                "client_auth_type",
-                format!("{auth_type}: client certificates that are not verified are not supported; use RequireAndVerifyClientCert or VerifyClientCertIfGiven"),
-            ))
-        }
+    let mode = match (auth_type, &t.client_ca_file) {
+        ("" | "NoClientCert", None) => ClientAuth::None,
+        // With a CA file and no type: verify client certificates (stricter than refusing it).
+        ("", Some(_)) => ClientAuth::Verify { required: true },
+        ("NoClientCert", Some(_)) => ClientAuth::None,
+        // No certificate needed; one given is taken as it is.
+        ("RequestClientCert", _) => ClientAuth::Any { required: false },
+        // A certificate needed, any certificate ("RequireClientCert" is the toolkit's old name).
+        ("RequireAnyClientCert" | "RequireClientCert", _) => ClientAuth::Any { required: true },
+        ("VerifyClientCertIfGiven", _) => ClientAuth::Verify { required: false },
+        ("RequireAndVerifyClientCert", _) => ClientAuth::Verify { required: true },
         (other, _) => {
             return Err(key_err(
                 "client_auth_type",
-                format!("{other:?}: expected NoClientCert, RequireAndVerifyClientCert or VerifyClientCertIfGiven"),
+                format!("{other:?}: expected NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"),
             ))
         }
     };
-    let builder = match verifier {
-        None => builder.with_no_client_auth(),
-        Some(required) => {
+    let builder = match mode {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Any { required } => {
+            builder.with_client_cert_verifier(Arc::new(AnyClientCert { required, provider: provider.clone() }))
+        }
+        ClientAuth::Verify { required } => {
             let Some(ca) = &t.client_ca_file else {
                 return Err(key_err("client_ca_file", format!("needed by client_auth_type {auth_type}")));
             };
@@ -190,6 +190,69 @@ fn tls_config(t: &TlsFile, dir: &Path, shown: &str) -> anyhow::Result<rustls::Se
         .map_err(|e| key_err("key_file", format!("does not fit cert_file: {e}")))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// What is asked of a client's certificate.
+enum ClientAuth {
+    None,
+    /// Any certificate (not checked against a CA): RequestClientCert, RequireAnyClientCert.
+    Any {
+        required: bool,
+    },
+    /// A certificate signed by client_ca_file: VerifyClientCertIfGiven, RequireAndVerifyClientCert.
+    Verify {
+        required: bool,
+    },
+}
+
+/// RequestClientCert and RequireAnyClientCert: a certificate is asked for and, when given,
+/// accepted without checking who signed it or when it expires (as Go's crypto/tls does); the
+/// client still has to prove it holds the certificate's key (the handshake signature is checked).
+#[derive(Debug)]
+struct AnyClientCert {
+    required: bool,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        self.required
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// Basic-auth users and their bcrypt hashes. Successful checks are remembered (by a digest of
