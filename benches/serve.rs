@@ -6,7 +6,8 @@
 //! it times one scrape of serve over loopback HTTP (read + decode + render + transfer, the
 //! client reading every byte) and what a one-shot run does once on the same map in this process:
 //! batched read + decode (fresh decoders) + prom render to /dev/null. It prints min and median of
-//! each, and serve's RSS (idle, after, peak). `EBPFX_BENCH_ROUNDS` sets the rounds (default 21).
+//! each, and serve's RSS (idle, after, peak). `EBPFX_BENCH_ROUNDS` sets the rounds (default 21);
+//! `EBPFX_BENCH_VERBOSE=1` runs serve with `-vv` (it then times each scrape's parts on stderr).
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd};
@@ -86,7 +87,9 @@ fn main() -> anyhow::Result<()> {
         Command::new(&bin)
             .arg("--config-dir")
             .arg(dir.path())
-            .args(["-q", "serve", "bigmap", "--web.listen-address", &format!("127.0.0.1:{port}")])
+            // EBPFX_BENCH_VERBOSE=1: serve says where each scrape's time went (-vv).
+            .arg(if std::env::var_os("EBPFX_BENCH_VERBOSE").is_some() { "-vv" } else { "-q" })
+            .args(["serve", "bigmap", "--web.listen-address", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .spawn()?,
     );
@@ -129,11 +132,15 @@ fn main() -> anyhow::Result<()> {
         map_type: MapType::Hash,
     };
     let config = Config::parse("bigmap", "bigmap.yaml", &std::fs::read_to_string(dir.path().join("bigmap.yaml"))?)?;
+    let verbose = std::env::var_os("EBPFX_BENCH_VERBOSE").is_some();
     let one_shot = || -> anyhow::Result<()> {
+        let t0 = Instant::now();
         let raw = read_map(map.as_fd().as_raw_fd(), &shape)?;
         anyhow::ensure!(raw.len() == ENTRIES as usize, "read {} entries", raw.len());
+        let t1 = Instant::now();
         let mut decoders = Decoders::new(Env::system());
         let metric = decoders.metric("bigmap", &config.metrics[0], &raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let t2 = Instant::now();
         let now = SystemTime::now();
         let snap = Snapshot {
             window: Window { start: now, end: now, length: Duration::from_secs(1) },
@@ -144,6 +151,14 @@ fn main() -> anyhow::Result<()> {
         };
         let mut sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
         render_to(Format::Prom, &snap, &Options { prefix: "ebpfx_".into(), ..Options::default() }, &mut sink)?;
+        if verbose {
+            println!(
+                "one-shot: map read in {}, decoded in {}, rendered in {}",
+                ms(t1 - t0),
+                ms(t2 - t1),
+                ms(t2.elapsed())
+            );
+        }
         Ok(())
     };
 

@@ -690,7 +690,10 @@ fn live_serve_remote_writes_and_pushes_the_totals_every_interval() {
     };
     let job = format!("ebpfx_serve_rw_{}", std::process::id());
     let listen = format!("127.0.0.1:{}", free_port());
-    let serve = Serve::start(&[
+    // -vv (the -v given after the subcommand replaces the one before it): serve also times
+    // each scrape's parts on stderr.
+    let mut serve = Serve::start(&[
+        "-vv",
         "exec",
         "--web.listen-address",
         &listen,
@@ -764,5 +767,7 @@ fn live_serve_remote_writes_and_pushes_the_totals_every_interval() {
     let (code, body) = curl(&["-s", &format!("http://{listen}/metrics")]);
     assert_eq!(code, 200);
     assert_eq!(prom_value(&body, &ours), Some(7.0), "{body}");
+    let timing = serve.wait_line("ebpfx: scrape (");
+    assert!(timing.contains("maps read in") && timing.contains("ms in all"), "{timing}");
     assert_eq!(serve.stop(), Some(0));
 }

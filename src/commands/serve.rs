@@ -260,6 +260,8 @@ fn serve_http(
         while let Ok(s) = rx.try_recv() {
             waiting.push(s);
         }
+        let started = Instant::now();
+        let scrapes = waiting.len();
         match collector.snapshot() {
             Ok(snapshot) => {
                 if !warned && !globals.quiet {
@@ -273,6 +275,7 @@ fn serve_http(
                 for s in waiting {
                     s.start(&mut chunks);
                 }
+                let rendering = Instant::now();
                 if chunks.wanted() {
                     // Writing into Chunks fails only once every client has gone: then the
                     // rendering stops early, with nothing to report.
@@ -281,6 +284,17 @@ fn serve_http(
                         &snapshot,
                         &collector.render,
                         &mut chunks,
+                    );
+                }
+                if globals.verbose > 1 {
+                    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+                    let (read, decode) = collector.last_times;
+                    crate::say!(
+                        "ebpfx: scrape ({scrapes} waiting): maps read in {:.1} ms, decoded in {:.1} ms, text rendered and queued in {:.1} ms; {:.1} ms in all",
+                        ms(read),
+                        ms(decode),
+                        ms(rendering.elapsed()),
+                        ms(started.elapsed())
                     );
                 }
             }

@@ -26,6 +26,9 @@ pub struct Collector {
     pub by: Option<crate::regroup::By>,
     /// When the decoders (and their caches of decoded label values) were last made new.
     decoders_since: Instant,
+    /// How long the last [`Collector::snapshot`] took to read the maps, then to decode them
+    /// (`-vv` says it per scrape).
+    pub last_times: (std::time::Duration, std::time::Duration),
 }
 
 /// The decoders' caches of label values grow with every distinct key ever seen (cgroups and
@@ -45,6 +48,7 @@ impl Collector {
             render,
             by: None,
             decoders_since: Instant::now(),
+            last_times: Default::default(),
         }
     }
 
@@ -54,13 +58,17 @@ impl Collector {
             self.session.decoders = crate::decode::Decoders::new(crate::decode::Env::system());
             self.decoders_since = Instant::now();
         }
+        let t0 = Instant::now();
         let read = self.session.read()?;
+        let t1 = Instant::now();
         let window = Window { start: self.start_wall, end: SystemTime::now(), length: self.start.elapsed() };
         let mut snapshot = self.session.snapshot(&read, None, window, &self.start_stats);
         if let Some(by) = &self.by {
             crate::regroup::regroup(&mut snapshot, by);
         }
         snapshot.self_metrics.push(start_time(&self.session.config_names, self.start_wall));
+        drop(read);
+        self.last_times = (t1 - t0, t1.elapsed());
         Ok(snapshot)
     }
 }
