@@ -155,7 +155,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "BINARY:FUNCTION", add = ArgValueCompleter::new(crate::complete::probe_values))]
     pub probe: Vec<String>,
 
-    /// Only flows with this local or remote port (tcpflows).
+    /// Only flows with this local or remote port (tcpflows); tcpconnect: this remote port.
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
 
@@ -182,6 +182,15 @@ pub struct RunArgs {
     /// bcc's `biolatency -D` is `--by device`.
     #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
     pub by: Option<Vec<String>>,
+
+    /// Event tools: size of each ring buffer, a power of two of at least a page, in bytes or
+    /// with K/M/G (4096, 64K, 8M); overrides the config's ring_size.
+    #[arg(long, value_name = "SIZE")]
+    pub ring_size: Option<String>,
+
+    /// exitsnoop: one line per thread that ends, not only per process.
+    #[arg(long)]
+    pub per_thread: bool,
 }
 
 /// Sending a run's results to the systems that gather many hosts: Pushgateway grouping labels
@@ -277,7 +286,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BINARY:FUNCTION", add = ArgValueCompleter::new(crate::complete::probe_values))]
     pub probe: Vec<String>,
 
-    /// Only flows with this local or remote port (tcpflows).
+    /// Only flows with this local or remote port (tcpflows); tcpconnect: this remote port.
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
 
@@ -328,6 +337,10 @@ pub struct RenderArgs {
     /// bcc's `biolatency -D` is `--by device`.
     #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
     pub by: Option<Vec<String>>,
+
+    /// Saved event runs: a TIME column first in tables, as `run -T` prints it.
+    #[arg(short = 'T', long)]
+    pub timestamp: bool,
 }
 
 /// The longest `--for` or `--interval` (defined in `grammar`, which must not import `cli`).

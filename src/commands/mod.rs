@@ -3,6 +3,7 @@
 use std::path::Path;
 
 pub mod check;
+pub mod events;
 pub mod list;
 pub mod render;
 pub mod run;

@@ -14,6 +14,9 @@ use crate::render::Options;
 use super::Globals;
 
 pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
+    if super::events::is_events_file(&args.file) {
+        return super::events::render(args, globals);
+    }
     let saved = crate::snapshot_file::load(&args.file)?;
     check_binary_output(args.format, args.output.is_some())?;
     let format = choose_format(args.format, args.output.is_some());

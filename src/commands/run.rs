@@ -40,6 +40,9 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         resolved.push(catalog.resolve(name)?);
     }
     crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
+    if super::events::is_event_run(&resolved) {
+        return super::events::run(args, globals, resolved);
+    }
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
     let probe = crate::targets::apply(&mut resolved, &args.probe)?;
     let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;

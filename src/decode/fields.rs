@@ -287,11 +287,27 @@ pub(super) fn duration(input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
+/// The kernel's TCP states from 1 (include/net/tcp_states.h).
+const TCP_STATES: &[&str] = &[
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECV",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "TIME_WAIT",
+    "CLOSE",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "LISTEN",
+    "CLOSING",
+    "NEW_SYN_RECV",
+];
+
 /// `tcp_state`: `ESTABLISHED`, ... (the kernel's TCP_* numbering).
 pub(super) fn tcp_state(input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let v = host_u64(input)?;
-    match crate::targets::flows::TCP_STATES.iter().find(|(_, n)| u64::from(*n) == v) {
-        Some((name, _)) => out.extend_from_slice(name.as_bytes()),
+    match usize::try_from(v).ok().filter(|&i| i > 0).and_then(|i| TCP_STATES.get(i - 1)) {
+        Some(name) => out.extend_from_slice(name.as_bytes()),
         None => push_decimal(out, v),
     }
     Ok(())
