@@ -155,7 +155,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "BINARY:FUNCTION", add = ArgValueCompleter::new(crate::complete::probe_values))]
     pub probe: Vec<String>,
 
-    /// Only flows with this local or remote port (tcpflows); tcpconnect: this remote port.
+    /// Only flows with this local or remote port (tcpflows).
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
 
@@ -286,7 +286,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BINARY:FUNCTION", add = ArgValueCompleter::new(crate::complete::probe_values))]
     pub probe: Vec<String>,
 
-    /// Only flows with this local or remote port (tcpflows); tcpconnect: this remote port.
+    /// Only flows with this local or remote port (tcpflows).
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
 

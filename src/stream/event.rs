@@ -21,11 +21,7 @@ impl EventDecoder {
     pub fn new(config_name: &str, config: &EventConfig, clock_offset_ns: i128) -> EventDecoder {
         let chains: Vec<FieldChain> = config.fields.iter().map(|f| Decoders::compile_field(&f.label)).collect();
         let visible = |long: bool| {
-            config
-                .fields
-                .iter()
-                .enumerate()
-                .filter(move |(_, f)| !f.hidden && !f.timestamp && f.long() == long)
+            config.fields.iter().enumerate().filter(move |(_, f)| !f.hidden && !f.timestamp && f.long() == long)
         };
         let columns = visible(false)
             .chain(visible(true))
