@@ -331,3 +331,94 @@ fn check_compares_event_fields_with_the_record_in_btf() {
     assert!(o.contains("field \"seq\" (bytes 40..48) runs into the next member at byte 44"), "{o}");
     assert!(o.contains("record struct storm_record (48 bytes)"), "{o}");
 }
+
+#[test]
+fn live_exitsnoop_sees_the_exit_status() {
+    if !require_root("live_exitsnoop_sees_the_exit_status") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("events-exit");
+    let name = unique_comm("evf");
+    let prog = dir.path().join(&name);
+    std::fs::copy("/bin/false", &prog).expect("copy /bin/false");
+    let (code, out, err) = run_events(&["run", "exitsnoop", "-f", "json"], || {
+        for _ in 0..3 {
+            assert_eq!(Command::new(&prog).status().expect("run").code(), Some(1));
+        }
+    });
+    assert_eq!(code, Some(0), "{err}");
+    let lines = json_lines(&out);
+    let mine: Vec<&serde_json::Value> = lines.iter().filter(|v| v["comm"].as_str() == Some(name.as_str())).collect();
+    assert_eq!(mine.len(), 3, "{out}");
+    for v in mine {
+        assert_eq!(v["status"], "exit 1", "{v}");
+        assert_eq!(v["ppid"].as_u64(), Some(u64::from(std::process::id())), "{v}");
+    }
+}
+
+#[test]
+fn live_mountsnoop_sees_a_mount_and_its_umount() {
+    if !require_root("live_mountsnoop_sees_a_mount_and_its_umount") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("events-mount");
+    let target = dir.path().join(unique_comm("mnt"));
+    std::fs::create_dir(&target).expect("mkdir");
+    let t = target.to_str().expect("utf-8").to_string();
+    let (code, out, err) = run_events(&["run", "mountsnoop", "-f", "json"], || {
+        assert!(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "nosuid,nodev", "evtest", &t])
+            .status()
+            .expect("mount")
+            .success());
+        assert!(Command::new("umount").arg(&t).status().expect("umount").success());
+    });
+    assert_eq!(code, Some(0), "{err}");
+    let lines = json_lines(&out);
+    let mine: Vec<&serde_json::Value> = lines.iter().filter(|v| v["target"].as_str() == Some(t.as_str())).collect();
+    assert_eq!(mine.len(), 2, "{out}");
+    assert_eq!(mine[0]["call"], "mount", "{}", mine[0]);
+    assert_eq!(mine[0]["source"], "evtest");
+    assert_eq!(mine[0]["fstype"], "tmpfs");
+    assert_eq!(mine[0]["ret"], "0");
+    assert!(
+        mine[0]["flags"].as_str().is_some_and(|f| f.contains("MS_NOSUID") && f.contains("MS_NODEV")),
+        "{}",
+        mine[0]
+    );
+    assert_eq!(mine[1]["call"], "umount", "{}", mine[1]);
+    assert_eq!(mine[1]["ret"], "0");
+}
+
+/// biosnoop counts each O_DIRECT write of a dd of the test's own (a unique command name).
+/// Ignored by default: about one request in 300-400 never reaches the completion tracepoint
+/// on this shared machine (docs/events.md, "Open"), so the count is short now and then.
+#[test]
+#[ignore = "biosnoop misses ~1 request in 300-400 here (docs/events.md, Open); run with --ignored"]
+fn live_biosnoop_counts_each_direct_write() {
+    if !require_root("live_biosnoop_counts_each_direct_write") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = Scratch::new("events-bio");
+    let name = unique_comm("evdd");
+    let dd = dir.path().join(&name);
+    std::fs::copy("/bin/dd", &dd).expect("copy dd");
+    let of = format!("of={}", dir.path().join("io").display());
+    let (code, out, err) = run_events(&["run", "biosnoop", "-f", "json"], || {
+        let st = Command::new(&dd)
+            .args(["if=/dev/zero", &of, "bs=4k", "count=32", "oflag=direct", "status=none"])
+            .status()
+            .expect("dd");
+        assert!(st.success());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    });
+    assert_eq!(code, Some(0), "{err}");
+    let lines = json_lines(&out);
+    let mine: Vec<&serde_json::Value> =
+        lines.iter().filter(|v| v["comm"].as_str() == Some(name.as_str()) && v["op"] == "write").collect();
+    assert_eq!(mine.len(), 32, "{out}");
+    assert!(mine.iter().all(|v| v["bytes"].as_u64() == Some(4096)), "{out}");
+}
