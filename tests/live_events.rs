@@ -422,3 +422,29 @@ fn live_biosnoop_counts_each_direct_write() {
     assert_eq!(mine.len(), 32, "{out}");
     assert!(mine.iter().all(|v| v["bytes"].as_u64() == Some(4096)), "{out}");
 }
+
+/// `ebpfx run opensnoop -f json | head -1`: the reader goes away, ebpfx ends quietly with 0.
+#[test]
+fn live_event_lines_into_a_closed_pipe_end_quietly() {
+    if !require_root("live_event_lines_into_a_closed_pipe_end_quietly") {
+        return;
+    }
+    let _l = live_lock();
+    let mut running = start_attached(&["run", "opensnoop", "-f", "json", "--for", "60s"], 1);
+    let path = format!("/tmp/{}", unique("opensnoop-pipe"));
+    let _ = std::fs::File::open(&path);
+    let mut stdout = running.child.stdout.take().expect("stdout");
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).expect("a first line");
+    drop(stdout);
+    let started = std::time::Instant::now();
+    // Keep events coming until ebpfx notices the closed pipe.
+    while running.child.try_wait().expect("wait").is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "ebpfx kept running after its reader left");
+        let _ = std::fs::File::open(&path);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (code, _, err) = running.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("Broken pipe") && !err.contains("error"), "{err}");
+}
