@@ -262,7 +262,7 @@ struct Printer {
     streams: Vec<Stream>,
     decoders: Decoders,
     /// Buffered lines; flushed after each batch of records (stdout) or kept for `--output`.
-    pending: Vec<u8>,
+    pending: String,
     to_file: bool,
     file_text: Vec<u8>,
     keep_raw: bool,
@@ -285,7 +285,7 @@ impl Printer {
             timestamp,
             streams,
             decoders: Decoders::new(Env::system()),
-            pending: Vec::new(),
+            pending: String::new(),
             to_file,
             file_text: Vec::new(),
             keep_raw,
@@ -302,7 +302,7 @@ impl Printer {
     fn header(&mut self) {
         if self.format == Format::Table && !self.header_done {
             if let Some(s) = self.streams.first() {
-                self.pending.extend_from_slice(ev_render::table_header(&s.decoder.schema, self.timestamp).as_bytes());
+                self.pending.push_str(&ev_render::table_header(&s.decoder.schema, self.timestamp));
             }
             self.header_done = true;
         }
@@ -330,17 +330,16 @@ impl Printer {
             s.counts.add(&s.decoder.schema, &row, m);
             return;
         }
-        let text = match format {
-            Format::Json => ev_render::json_line(&s.decoder.schema, &row),
+        match format {
+            Format::Json => ev_render::json_line_into(&s.decoder.schema, &row, &mut self.pending),
             _ => {
                 let time = timestamp.then(|| {
                     let t = row.time_ns.map(|ns| UNIX_EPOCH + Duration::from_nanos(ns)).unwrap_or_else(SystemTime::now);
                     crate::output::view::local_time(t)
                 });
-                ev_render::table_line(&s.decoder.schema, &row, time.as_deref())
+                self.pending.push_str(&ev_render::table_line(&s.decoder.schema, &row, time.as_deref()));
             }
-        };
-        self.pending.extend_from_slice(text.as_bytes());
+        }
     }
 
     /// Writes the buffered lines to stdout (or keeps them for `--output`).
@@ -349,11 +348,13 @@ impl Printer {
             return Ok(());
         }
         if self.to_file {
-            self.file_text.append(&mut self.pending);
+            self.file_text.extend_from_slice(self.pending.as_bytes());
+            self.pending.clear();
             return Ok(());
         }
-        let text = std::mem::take(&mut self.pending);
-        crate::output::write_stdout(|w| w.write_all(&text))
+        let result = crate::output::write_stdout(|w| w.write_all(self.pending.as_bytes()));
+        self.pending.clear();
+        result
     }
 
     /// The counts of the block as prom or hist text; the counts start again.
@@ -633,9 +634,9 @@ impl Blocks for EventBlocks<'_> {
             let sep = block.index > 0 && self.output.is_none() && self.printer.borrow().format == Format::Hist;
             let mut p = self.printer.borrow_mut();
             if sep {
-                p.pending.push(b'\n');
+                p.pending.push('\n');
             }
-            p.pending.extend_from_slice(&text);
+            p.pending.push_str(&String::from_utf8_lossy(&text));
             p.flush()?;
         }
         if block.last {
@@ -760,7 +761,7 @@ pub fn render(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
         let self_metrics = crate::selfmetrics::metrics(&names, &[], None);
         let text = p.counts_text(window, self_metrics)?;
-        p.pending.extend_from_slice(&text);
+        p.pending.push_str(&String::from_utf8_lossy(&text));
     }
     p.flush()?;
     if !globals.quiet {

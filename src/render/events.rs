@@ -55,27 +55,51 @@ fn finish(mut line: String) -> String {
 /// One JSON object (one line): `time` (RFC 3339, UTC) when the record has one, `config`, then
 /// every printed column; values of `uint`/`int` chains as numbers.
 pub fn json_line(schema: &EventSchema, row: &EventRow) -> String {
-    let mut line = String::from("{");
+    let mut line = String::new();
+    json_line_into(schema, row, &mut line);
+    line
+}
+
+/// [`json_line`] appended to `line`.
+pub fn json_line_into(schema: &EventSchema, row: &EventRow, line: &mut String) {
+    line.push('{');
     if let Some(ns) = row.time_ns {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
         let _ = write!(line, "\"time\":\"{}\",", humantime::format_rfc3339_micros(t));
     }
-    let _ = write!(line, "\"config\":{}", json_str(&schema.config));
+    line.push_str("\"config\":");
+    json_str(line, &schema.config);
     for c in &schema.columns {
         let v = row.values.get(c.field).map(String::as_str).unwrap_or("");
-        let _ = write!(line, ",{}:", json_str(&c.name));
-        if c.numeric && v.parse::<i128>().is_ok() && !v.starts_with('+') {
+        line.push(',');
+        json_str(line, &c.name);
+        line.push(':');
+        if c.numeric && !v.starts_with('+') && v.parse::<i128>().is_ok() {
             line.push_str(v);
         } else {
-            line.push_str(&json_str(v));
+            json_str(line, v);
         }
     }
     line.push_str("}\n");
-    line
 }
 
-fn json_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+/// `s` as a JSON string (RFC 8259 escapes).
+fn json_str(line: &mut String, s: &str) {
+    line.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => line.push_str("\\\""),
+            '\\' => line.push_str("\\\\"),
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(line, "\\u{:04x}", c as u32);
+            }
+            c => line.push(c),
+        }
+    }
+    line.push('"');
 }
 
 /// What one stream counted over a window: events by label values, the latency field's values
@@ -224,6 +248,8 @@ mod tests {
         assert_eq!(v["comm"], "tr\"ue");
         assert_eq!(v["args"], "/bin/true 'a b'");
         assert_eq!(v["time"], "2023-11-14T22:13:20.123456Z");
+        let ctl = json_line(&schema(), &row("1", "a\u{1}\\b\tc", ""));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&ctl).expect("json")["comm"], "a\u{1}\\b\tc");
         let odd = json_line(&schema(), &row("-", "x", ""));
         assert_eq!(serde_json::from_str::<serde_json::Value>(&odd).expect("json")["pid"], "-");
     }

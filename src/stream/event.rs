@@ -15,6 +15,9 @@ pub struct EventDecoder {
     fixed_end: usize,
     /// CLOCK_REALTIME − CLOCK_MONOTONIC in nanoseconds, to turn record times into wall time.
     clock_offset_ns: i128,
+    /// Fields whose decoded value is used (printed, a label, or a chain that may drop the
+    /// record); the others are left empty, unread.
+    needed: Vec<bool>,
 }
 
 impl EventDecoder {
@@ -46,7 +49,27 @@ impl EventDecoder {
             .map(|f| f.offset + f.label.size + f.label.padding)
             .max()
             .unwrap_or(0);
-        EventDecoder { config: config.clone(), chains, schema, fixed_end, clock_offset_ns }
+        let mut d =
+            EventDecoder { config: config.clone(), chains, schema, fixed_end, clock_offset_ns, needed: Vec::new() };
+        d.decode_for(true);
+        d
+    }
+
+    /// Decodes what lines need (`lines`: printed fields and labels) or only what counts need
+    /// (labels). Fields whose chain can drop a record (`regexp`) are always decoded.
+    pub fn decode_for(&mut self, lines: bool) {
+        let printed: Vec<usize> = self.schema.columns.iter().map(|c| c.field).collect();
+        self.needed = self
+            .config
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                (lines && printed.contains(&i))
+                    || self.config.labels.contains(&i)
+                    || f.label.decoders.iter().any(|d| d.name == "regexp")
+            })
+            .collect();
     }
 
     /// Decodes one record. `Ok(None)`: a decoder asked to skip it.
@@ -84,6 +107,10 @@ impl EventDecoder {
                 let mono = uint_at(bytes, start, 8).unwrap_or(0);
                 let wall = i128::from(mono) + self.clock_offset_ns;
                 time_ns = u64::try_from(wall).ok();
+            }
+            if !self.needed.get(i).copied().unwrap_or(true) {
+                values.push(String::new());
+                continue;
             }
             out.clear();
             match decoders.decode_field(&self.chains[i], field, &mut out) {
@@ -168,7 +195,7 @@ events:
         assert_eq!(names, ["pid", "ret", "comm", "path"]);
         let mut decoders = Decoders::new(crate::decode::Env::system());
         let row = d.decode(&mut decoders, &record(42, -2, b"/x\0")).expect("ok").expect("kept");
-        assert_eq!(row.values, ["1000", "42", "ENOENT", "3", "/x", "cat"]);
+        assert_eq!(row.values, ["", "42", "ENOENT", "", "/x", "cat"]);
         assert_eq!((row.time_ns, row.latency), (Some(6_000), Some(42)));
         let mut bad = record(1, 0, b"/x");
         bad[16..20].copy_from_slice(&99u32.to_ne_bytes());
