@@ -13,6 +13,8 @@ pub struct EventSchema {
     pub columns: Vec<Column>,
     /// Index into [`EventRow::values`] of each prom label, and its name.
     pub labels: Vec<(usize, String)>,
+    /// ebpf_exporter spans: JSON adds `name` and `end`, and leaves out an all-zero parent.
+    pub span: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -448,3 +448,40 @@ fn live_event_lines_into_a_closed_pipe_end_quietly() {
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains("Broken pipe") && !err.contains("error"), "{err}");
 }
+
+/// An ebpf_exporter config with only `tracing:` spans runs them as JSON Lines: trace and span
+/// ids, name, start and end, the other labels; an all-zero parent is left out.
+#[test]
+fn live_tracing_spans_print_as_json_lines() {
+    if !require_root("live_tracing_spans_print_as_json_lines") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = test_config_dir(&[]);
+    add_test_config(&dir, "spans", "spans", "spans");
+    let d = dir.path().to_str().expect("utf-8");
+    let (code, out, err) = run_events(&["--config-dir", d, "run", "spans", "-f", "json"], || {
+        for seq in 0..4u32 {
+            // SAFETY: getpriority with an invalid `which` only returns EINVAL.
+            unsafe { libc::syscall(libc::SYS_getpriority, 0x5a4e, seq) };
+        }
+    });
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("spans has no loss counter"), "{err}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 4, "{out}");
+    for (i, v) in lines.iter().enumerate() {
+        // The record's u64 halves in host byte order, as the hex decoder prints bytes.
+        let hi = 0x0123_4567_89ab_cdefu64.to_ne_bytes();
+        let lo = (i as u64).to_ne_bytes();
+        let hex: String = hi.iter().chain(&lo).map(|b| format!("{b:02x}")).collect();
+        assert_eq!(v["trace_id"], hex.as_str(), "{v}");
+        assert_eq!(v["name"], "magic_call");
+        assert_eq!(v["seq"].as_u64(), Some(i as u64));
+        assert_eq!(v["span_duration_ns"].as_u64(), Some(1_000_000));
+        assert_eq!(v.get("parent_span_id").is_some(), i % 2 == 1, "{v}");
+        let start = humantime::parse_rfc3339(v["time"].as_str().expect("time")).expect("rfc3339");
+        let end = humantime::parse_rfc3339(v["end"].as_str().expect("end")).expect("rfc3339");
+        assert_eq!(end.duration_since(start).expect("end after start"), std::time::Duration::from_millis(1));
+    }
+}

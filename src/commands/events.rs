@@ -191,7 +191,15 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>, mut resolved: Vec<Resolved>) -
         for e in &l.config.events {
             let p = Rc::clone(&printer);
             let index = i;
-            let reader = EventReader::new(&l.object, &e.ring_buffer, &e.lost_counter, move |data: &[u8]| {
+            if e.lost_counter.is_none() && !globals.quiet {
+                crate::say!(
+                    "ebpfx: note: config {}: {} has no loss counter: records dropped by a full ring buffer cannot be counted",
+                    l.config.name,
+                    e.ring_buffer
+                );
+            }
+            let lost = e.lost_counter.as_deref();
+            let reader = EventReader::with_counter(&l.object, &e.ring_buffer, lost, move |data: &[u8]| {
                 if let Ok(mut p) = p.try_borrow_mut() {
                     p.record(index, data);
                 }

@@ -40,8 +40,11 @@ pub struct EventConfig {
     pub help: String,
     /// The `BPF_MAP_TYPE_RINGBUF` map.
     pub ring_buffer: String,
-    /// Per-CPU u64 array (one entry) counting records the ring had no room for.
-    pub lost_counter: String,
+    /// Per-CPU u64 array (one entry) counting records the ring had no room for; None for
+    /// ebpf_exporter spans, whose objects count nothing.
+    pub lost_counter: Option<String>,
+    /// An ebpf_exporter `tracing.spans[]` entry (JSON Lines with trace and span ids).
+    pub span: bool,
     /// Ring size in bytes (power of two, page multiple); `--ring-size` overrides.
     pub ring_size: u64,
     /// The record struct's BTF name (checked by `ebpfx check`); None: the pointee of the
@@ -356,7 +359,10 @@ metrics:
     fn requires_metrics_or_tracing() {
         assert!(err_of("kaddrs: [a]\n").contains("neither metrics nor tracing"));
         let ok = Config::parse("t", "t.yaml", "tracing:\n  spans:\n    - ringbuf: x\n").expect("tracing only");
-        assert_eq!(ok.tracing_spans, 1);
+        // Tracing-only: the span runs as an event stream (without a loss counter).
+        assert_eq!((ok.tracing_spans, ok.events.len()), (0, 1));
+        assert!(ok.events[0].span && ok.events[0].lost_counter.is_none());
+        assert_eq!(ok.events[0].ring_buffer, "x");
         assert!(Config::parse("c", "c.yaml", "metrics:\n  counters: []\n").is_ok());
     }
 

@@ -144,8 +144,22 @@ pub(super) struct CgroupIdMap {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(super) struct Tracing {
-    /// Parsed to be counted: spans are not collected by a one-shot run.
-    pub spans: Option<Vec<IgnoredAny>>,
+    /// Spans: a config without metrics runs them as event streams (docs/events.md).
+    pub spans: Option<Vec<Span>>,
+}
+
+/// One `tracing.spans[]` entry: a ring buffer of span records and their labels.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Span {
+    pub ringbuf: Option<Text>,
+    pub name: Option<Text>,
+    pub service: Option<Text>,
+    #[serde(deserialize_with = "list")]
+    pub labels: Vec<Label>,
+    /// Anything else ebpf_exporter may add.
+    #[serde(flatten)]
+    pub _rest: BTreeMap<String, IgnoredAny>,
 }
 
 /// A scalar as the text a string field receives: `0` → "0", `yes` → "yes" (null → "").

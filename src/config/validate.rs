@@ -114,6 +114,14 @@ impl Checker<'_> {
         if let Some(spans) = file.tracing.and_then(|t| t.spans) {
             any_section = true;
             cfg.tracing_spans = spans.len();
+            // A tracing-only config runs its spans as event streams; beside metrics they stay a
+            // note (one run prints either lines or a window's numbers).
+            if cfg.metrics.is_empty() && !spans.is_empty() {
+                for (i, s) in spans.into_iter().enumerate() {
+                    cfg.events.push(self.span(s, i)?);
+                }
+                cfg.tracing_spans = 0;
+            }
         }
         if let Some(events) = file.events {
             any_section = true;
@@ -390,7 +398,7 @@ impl Checker<'_> {
         let help = text(e.help).unwrap_or_else(|| format!("Events of {name}"));
         let ring_buffer = text(e.ring_buffer)
             .ok_or_else(|| self.err(format!("{here}: `ring_buffer` is missing (the BPF_MAP_TYPE_RINGBUF map)")))?;
-        let lost_counter = text(e.lost_counter).unwrap_or_else(|| format!("{ring_buffer}_lost"));
+        let lost_counter = Some(text(e.lost_counter).unwrap_or_else(|| format!("{ring_buffer}_lost")));
         let ring_size = if e.ring_size == 0 { DEFAULT_RING_SIZE } else { e.ring_size as u64 };
         if !ring_size.is_power_of_two() || !(4096..=(1 << 30)).contains(&ring_size) {
             return Err(self.err(format!(
@@ -497,11 +505,54 @@ impl Checker<'_> {
             help,
             ring_buffer,
             lost_counter,
+            span: false,
             ring_size,
             record: text(e.record),
             fields,
             labels,
             latency,
+        })
+    }
+}
+
+impl Checker<'_> {
+    /// A `tracing.spans[]` entry as an event stream: its labels are the fields; the special
+    /// labels of ebpf_exporter (trace_id, span_id, parent_span_id, span_monotonic_timestamp_ns,
+    /// span_duration_ns, span_name) shape the JSON line.
+    fn span(&self, s: schema::Span, index: usize) -> Res<EventConfig> {
+        let ring_buffer = text(s.ringbuf)
+            .ok_or_else(|| self.err(format!("tracing.spans[{index}] lacks `ringbuf` (the ring buffer map)")))?;
+        let name = text(s.name).unwrap_or_else(|| ring_buffer.clone());
+        let here = format!("tracing.spans[{index}] ({name})");
+        let mut fields: Vec<EventField> = Vec::new();
+        let mut offset = 0usize;
+        for (i, l) in s.labels.into_iter().enumerate() {
+            let label = self.label(l, &here, i)?;
+            if fields.iter().any(|f| f.label.name == label.name) {
+                return Err(self.err(format!("{here}: label {:?} appears twice", label.name)));
+            }
+            let timestamp = label.name == "span_monotonic_timestamp_ns" && label.size == 8;
+            let width = default_width(&label);
+            let size = label.size.saturating_add(label.padding);
+            fields.push(EventField { label, offset, length: None, hidden: false, timestamp, width });
+            offset = offset.saturating_add(size);
+            if offset > MAX_KEY_SIZE {
+                return Err(self.err(format!("{here}: the labels add up to more than {MAX_KEY_SIZE} bytes")));
+            }
+        }
+        let metric_name: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+        Ok(EventConfig {
+            name: metric_name,
+            help: format!("Spans {name}{}", text(s.service).map(|v| format!(" of service {v}")).unwrap_or_default()),
+            ring_buffer,
+            lost_counter: None,
+            span: true,
+            ring_size: DEFAULT_RING_SIZE,
+            record: None,
+            fields,
+            labels: Vec::new(),
+            latency: None,
         })
     }
 }

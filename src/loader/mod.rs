@@ -578,15 +578,16 @@ fn event_map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
             )),
             Some(_) => {}
         }
-        match maps.iter().find(|m| m.name == ev.lost_counter) {
+        let Some(lost_counter) = &ev.lost_counter else { continue };
+        match maps.iter().find(|m| &m.name == lost_counter) {
             None => problems.push(format!(
                 "config {name}: events {}: lost_counter: the BPF object has no map named {:?} (a per-CPU array of one u64 that the programs add to when the ring is full)",
-                ev.name, ev.lost_counter
+                ev.name, lost_counter
             )),
             Some(m) if m.map_type != MapType::PercpuArray || m.value_size != 8 || m.key_size != 4 => {
                 problems.push(format!(
                     "config {name}: events {}: lost_counter: map {:?} must be a per-CPU array of u64 values (it is a {:?} map, key {} bytes, value {} bytes)",
-                    ev.name, ev.lost_counter, m.map_type, m.key_size, m.value_size
+                    ev.name, lost_counter, m.map_type, m.key_size, m.value_size
                 ))
             }
             Some(_) => {}

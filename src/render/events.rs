@@ -69,8 +69,24 @@ pub fn json_line_into(schema: &EventSchema, row: &EventRow, line: &mut String) {
     }
     line.push_str("\"config\":");
     json_str(line, &schema.config);
+    let value = |name: &str| {
+        schema.columns.iter().find(|c| c.name == name).and_then(|c| row.values.get(c.field)).map(String::as_str)
+    };
+    if schema.span {
+        line.push_str(",\"name\":");
+        json_str(line, value("span_name").filter(|n| !n.is_empty()).unwrap_or(&schema.stream));
+        let duration = value("span_duration_ns").and_then(|d| d.parse::<u64>().ok());
+        if let (Some(start), Some(d)) = (row.time_ns, duration) {
+            let end = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(start.saturating_add(d));
+            let _ = write!(line, ",\"end\":\"{}\"", humantime::format_rfc3339_micros(end));
+        }
+    }
     for c in &schema.columns {
         let v = row.values.get(c.field).map(String::as_str).unwrap_or("");
+        // ebpf_exporter: an all-zero parent span id means the span has no parent.
+        if schema.span && c.name == "parent_span_id" && v.bytes().all(|b| b == b'0') {
+            continue;
+        }
         line.push(',');
         json_str(line, &c.name);
         line.push(':');
@@ -219,6 +235,7 @@ mod tests {
                 col("args", 2, 0, true, false),
             ],
             labels: vec![(1, "comm".into())],
+            span: false,
         }
     }
 

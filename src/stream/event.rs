@@ -41,6 +41,7 @@ impl EventDecoder {
             stream: config.name.clone(),
             columns,
             labels: config.labels.iter().map(|&i| (i, config.fields[i].label.name.clone())).collect(),
+            span: config.span,
         };
         let fixed_end = config
             .fields
