@@ -485,3 +485,21 @@ fn live_tracing_spans_print_as_json_lines() {
         assert_eq!(end.duration_since(start).expect("end after start"), std::time::Duration::from_millis(1));
     }
 }
+
+/// The signal rule holds for event runs (the same loop): a second interrupt well after the
+/// first quits at once with 130, while the first one's output is held back.
+#[test]
+fn live_event_run_second_interrupt_quits_with_130() {
+    if !require_root("live_event_run_second_interrupt_quits_with_130") {
+        return;
+    }
+    let _l = live_lock();
+    let running = start_attached_env(&["run", "killsnoop", "-f", "prom"], 1, &[("EBPFX_TEST_DELAY_PRINT_MS", "5000")]);
+    running.signal(libc::SIGINT);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    running.signal(libc::SIGINT);
+    let (code, out, err) = running.finish();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("interrupted again, quitting without results"), "{err}");
+}
