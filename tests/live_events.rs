@@ -503,3 +503,12 @@ fn live_event_run_second_interrupt_quits_with_130() {
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("interrupted again, quitting without results"), "{err}");
 }
+
+#[test]
+fn render_t_is_refused_for_map_snapshots() {
+    let dir = Scratch::new("events-render-t");
+    let file = dir.write("snap.json", "{}");
+    let out = ebpfx(&["render", file.to_str().expect("utf-8"), "-T"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("-T adds a time column to saved event runs"), "{}", text(&out.stderr));
+}

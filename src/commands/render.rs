@@ -17,6 +17,9 @@ pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     if super::events::is_events_file(&args.file) {
         return super::events::render(args, globals);
     }
+    if args.timestamp {
+        return Err(crate::error::usage_err("-T adds a time column to saved event runs; this is a map snapshot"));
+    }
     let saved = crate::snapshot_file::load(&args.file)?;
     check_binary_output(args.format, args.output.is_some())?;
     let format = choose_format(args.format, args.output.is_some());
