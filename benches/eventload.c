@@ -1,6 +1,7 @@
 /* Load generator for benches/events.sh: `eventload open N PATH` makes N open() calls of PATH
- * (a missing file: each fails with ENOENT, the cheapest open); `eventload exec N PROG ARG`
- * forks and execs PROG ARG N times, one after the other. Prints the seconds it took. */
+ * (a missing file: each fails with ENOENT, the cheapest open); `eventload exec N PROG TAG`
+ * forks and execs `PROG TAG-run` N times, one after the other (TAG-run is in no other argv).
+ * Prints the seconds it took. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	long n = atol(argv[2]);
+	char arg[256];
+	snprintf(arg, sizeof(arg), "%s-run", argc > 4 ? argv[4] : "x");
 	double start = now();
 	if (strcmp(argv[1], "open") == 0) {
 		for (long i = 0; i < n; i++) {
@@ -34,7 +37,7 @@ int main(int argc, char **argv)
 		for (long i = 0; i < n; i++) {
 			pid_t p = fork();
 			if (p == 0) {
-				execl(argv[3], argv[3], argc > 4 ? argv[4] : NULL, (char *)NULL);
+				execl(argv[3], argv[3], arg, (char *)NULL);
 				_exit(127);
 			}
 			int st;

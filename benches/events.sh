@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Event tools under load, ebpfx beside libbpf-tools (Debian package libbpf-tools), in one run:
 # for each workload (N open() calls of a missing path; N fork+exec of /bin/true with a unique
-# argument) and each tool, the tool runs on CPU 1 with its output in a file, the workload on
-# CPU 0; then we count the lines carrying the workload's unique path/argument (received), and
+# argument) and each tool, the tool runs where the scheduler puts it with its output in a file,
+# the workload pinned to CPU 0 (one core's worth of load); then we count the lines carrying the workload's unique path/argument (received), and
 # read the tool's CPU time (utime+stime from /proc) before stopping it.
 #   events/s   = received / workload seconds (what the tool consumed and printed)
 #   missing    = N - received (lost or dropped, for the workload's own events)
-#   CPU/event  = tool CPU time / received
+#   CPU/event  = tool CPU time from the workload's start to 2 s after its end / received
+# ebpfx prints its default table (as libbpf-tools prints text); ebpfx-16M is ebpfx with
+# --ring-size 16M (libbpf-tools' perf buffers have a fixed size).
 # Other processes' events are traced by every tool alike (the machine is shared: numbers are
 # noisy). Needs root, cc, taskset, tracefs (libbpf-tools' tracepoints), a release build.
 # Usage: benches/events.sh [ROUNDS] [OPEN_N] [EXEC_N]
@@ -33,18 +35,23 @@ cpu_seconds() {
 
 # run_one TOOL WORKLOAD: prints one result row.
 run_one() {
-    local tool=$1 load=$2 tag="bench$$x$RANDOM$RANDOM" out err pid secs cpu received n
+    local tool=$1 load=$2 tag="bench$$x$RANDOM$RANDOM" out err pid secs cpu cpu0 received n
     out="$work/$tool-$load.out"
     err="$work/$tool-$load.err"
     case "$tool" in
-        ebpfx) taskset -c 1 "$ebpfx" -v run "${load}snoop" -f json >"$out" 2>"$err" &
+        ebpfx) "$ebpfx" -v run "${load}snoop" >"$out" 2>"$err" &
             pid=$!
             until grep -q "window started" "$err" 2>/dev/null; do sleep 0.05; done ;;
-        libbpf-tools) taskset -c 1 /usr/sbin/${load}snoop >"$out" 2>"$err" &
+        ebpfx-16M) "$ebpfx" -v run "${load}snoop" --ring-size 16M >"$out" 2>"$err" &
+            pid=$!
+            until grep -q "window started" "$err" 2>/dev/null; do sleep 0.05; done ;;
+        libbpf-tools) /usr/sbin/${load}snoop >"$out" 2>"$err" &
             pid=$!
             until [ -s "$out" ]; do sleep 0.05; done ;;
     esac
     sleep 0.5
+    # CPU time from here on: the workload's events (and the machine's own), not the start-up.
+    cpu0=$(cpu_seconds "$pid")
     if [ "$load" = open ]; then
         n=$open_n
         secs=$(taskset -c 0 "$work/eventload" open "$n" "/nonexistent/$tag")
@@ -53,15 +60,15 @@ run_one() {
         secs=$(taskset -c 0 "$work/eventload" exec "$n" /bin/true "$tag")
     fi
     sleep 2
-    cpu=$(cpu_seconds "$pid")
+    cpu=$(awk -v a="$(cpu_seconds "$pid")" -v b="$cpu0" 'BEGIN { print a - b }')
     kill -INT "$pid"
     wait "$pid" || true
     # The tag is also in the argv of taskset and eventload (exec lines of their own): count the
-    # workload's events only.
+    # workload's events only (eventload execs `/bin/true TAG-run`).
     if [ "$load" = open ]; then
         received=$(grep -c -- "/nonexistent/$tag" "$out" || true)
     else
-        received=$(grep -c -- "/bin/true $tag" "$out" || true)
+        received=$(grep -c -- "/bin/true $tag-run" "$out" || true)
     fi
     awk -v tool="$tool" -v load="$load" -v n="$n" -v s="$secs" -v r="$received" -v c="$cpu" 'BEGIN {
         printf "| %s | %s | %d | %.2f | %.0f | %d | %d | %.2f | %.2f |\n",
@@ -73,7 +80,7 @@ echo "| tool | workload | N | workload s | events/s consumed | received | missin
 echo "|---|---|---|---|---|---|---|---|---|"
 for r in $(seq "$rounds"); do
     for load in open exec; do
-        for tool in ebpfx libbpf-tools; do
+        for tool in ebpfx ebpfx-16M libbpf-tools; do
             run_one "$tool" "$load"
         done
     done

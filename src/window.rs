@@ -153,7 +153,9 @@ fn poll_readable(fd: std::os::fd::RawFd, timeout: Duration) {
     // SAFETY: `p` is one valid pollfd for the duration of the call; an invalid fd only sets
     // POLLNVAL in `revents`, which is not read.
     let rc = unsafe { libc::poll(&mut p, 1, ms) };
-    if rc < 0 || p.revents & libc::POLLNVAL != 0 {
+    // A signal ends the poll early (EINTR): the caller looks at the interrupt at once.
+    let failed = rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR);
+    if failed || p.revents & libc::POLLNVAL != 0 {
         // Not pollable after all: wait the slice out instead of spinning.
         std::thread::sleep(timeout);
     }

@@ -277,6 +277,9 @@ struct Printer {
     raw: Vec<(usize, Vec<u8>)>,
     opts: Options,
     header_done: bool,
+    /// Reused for every record: its strings keep their capacity.
+    row: crate::event_model::EventRow,
+    scratch: Vec<u8>,
 }
 
 impl Printer {
@@ -300,6 +303,8 @@ impl Printer {
             raw: Vec::new(),
             opts,
             header_done: false,
+            row: crate::event_model::EventRow { time_ns: None, values: Vec::new(), latency: None },
+            scratch: Vec::new(),
         }
     }
 
@@ -324,28 +329,29 @@ impl Printer {
         let (format, timestamp) = (self.format, self.timestamp);
         let Some(s) = self.streams.get_mut(index) else { return };
         s.received += 1;
-        let row = match s.decoder.decode(&mut self.decoders, data) {
-            Ok(Some(row)) => row,
-            Ok(None) => return,
+        let row = &mut self.row;
+        match s.decoder.decode_into(&mut self.decoders, data, row, &mut self.scratch) {
+            Ok(true) => {}
+            Ok(false) => return,
             Err(e) => {
                 s.bad += 1;
                 s.first_bad.get_or_insert(e);
                 return;
             }
-        };
+        }
         if !lines {
             let m = s.decoder.config.latency.as_ref().map_or(1.0, |l| l.multiplier);
-            s.counts.add(&s.decoder.schema, &row, m);
+            s.counts.add(&s.decoder.schema, row, m);
             return;
         }
         match format {
-            Format::Json => ev_render::json_line_into(&s.decoder.schema, &row, &mut self.pending),
+            Format::Json => ev_render::json_line_into(&s.decoder.schema, row, &mut self.pending),
             _ => {
                 let time = timestamp.then(|| {
                     let t = row.time_ns.map(|ns| UNIX_EPOCH + Duration::from_nanos(ns)).unwrap_or_else(SystemTime::now);
                     crate::output::view::local_time(t)
                 });
-                self.pending.push_str(&ev_render::table_line(&s.decoder.schema, &row, time.as_deref()));
+                ev_render::table_line_into(&s.decoder.schema, row, time.as_deref(), &mut self.pending);
             }
         }
     }

@@ -154,9 +154,7 @@ pub(super) fn open_flags(input: &[u8], out: &mut Vec<u8>) -> Result<(), String> 
     };
     out.extend_from_slice(access.as_bytes());
     // O_SYNC (0o4010000) is printed for its own bit; its O_DSYNC part is printed too when set.
-    let mut names: Vec<(u64, &str)> = OPEN_FLAGS.to_vec();
-    names.sort_by_key(|&(b, _)| b);
-    push_bits(out, v & !3, &names, false);
+    push_bits(out, v & !3, OPEN_FLAGS, false);
     Ok(())
 }
 

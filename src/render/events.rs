@@ -28,21 +28,40 @@ pub fn table_header(schema: &EventSchema, time: bool) -> String {
 /// One table line. `time` is the `-T` column text (`HH:MM:SS`).
 pub fn table_line(schema: &EventSchema, row: &EventRow, time: Option<&str>) -> String {
     let mut line = String::new();
+    table_line_into(schema, row, time, &mut line);
+    line
+}
+
+/// [`table_line`] appended to `line`.
+pub fn table_line_into(schema: &EventSchema, row: &EventRow, time: Option<&str>, line: &mut String) {
+    let begin = line.len();
     if let Some(t) = time {
-        let _ = write!(line, "{t:<8} ");
+        pad(line, t, 8);
     }
     for c in &schema.columns {
         let v = row.values.get(c.field).map(String::as_str).unwrap_or("");
+        let at = line.len();
         // One line per event: a value's own newlines or tabs would break the table.
-        let v = if v.contains(['\n', '\t', '\r']) { v.replace(['\n', '\t', '\r'], " ") } else { v.to_string() };
-        if c.long {
-            line.push_str(&v);
-            line.push(' ');
+        if v.contains(['\n', '\t', '\r']) {
+            line.push_str(&v.replace(['\n', '\t', '\r'], " "));
         } else {
-            let _ = write!(line, "{v:<w$} ", w = c.width);
+            line.push_str(v);
         }
+        if !c.long {
+            let shown = line[at..].chars().count();
+            line.extend(std::iter::repeat_n(' ', c.width.saturating_sub(shown)));
+        }
+        line.push(' ');
     }
-    finish(line)
+    let trimmed = line[begin..].trim_end().len();
+    line.truncate(begin + trimmed);
+    line.push('\n');
+}
+
+fn pad(line: &mut String, v: &str, width: usize) {
+    line.push_str(v);
+    line.extend(std::iter::repeat_n(' ', width.saturating_sub(v.chars().count())));
+    line.push(' ');
 }
 
 fn finish(mut line: String) -> String {

@@ -75,6 +75,20 @@ impl EventDecoder {
 
     /// Decodes one record. `Ok(None)`: a decoder asked to skip it.
     pub fn decode(&self, decoders: &mut Decoders, bytes: &[u8]) -> Result<Option<EventRow>, String> {
+        let mut row = EventRow { time_ns: None, values: Vec::new(), latency: None };
+        let mut scratch = Vec::new();
+        Ok(self.decode_into(decoders, bytes, &mut row, &mut scratch)?.then_some(row))
+    }
+
+    /// [`EventDecoder::decode`] into `row`, reusing its strings (no allocation per record once
+    /// they have grown). `Ok(false)`: a decoder asked to skip the record.
+    pub fn decode_into(
+        &self,
+        decoders: &mut Decoders,
+        bytes: &[u8],
+        row: &mut EventRow,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, String> {
         if bytes.len() < self.fixed_end {
             return Err(format!(
                 "a record of {} bytes is shorter than the {} bytes its fields need",
@@ -82,9 +96,8 @@ impl EventDecoder {
                 self.fixed_end
             ));
         }
-        let mut values = Vec::with_capacity(self.config.fields.len());
-        let mut time_ns = None;
-        let mut out = Vec::new();
+        row.values.resize_with(self.config.fields.len(), String::new);
+        row.time_ns = None;
         for (i, f) in self.config.fields.iter().enumerate() {
             let start = f.offset;
             let end = match f.length {
@@ -107,25 +120,27 @@ impl EventDecoder {
             if f.timestamp {
                 let mono = uint_at(bytes, start, 8).unwrap_or(0);
                 let wall = i128::from(mono) + self.clock_offset_ns;
-                time_ns = u64::try_from(wall).ok();
+                row.time_ns = u64::try_from(wall).ok();
             }
+            let value = &mut row.values[i];
+            value.clear();
             if !self.needed.get(i).copied().unwrap_or(true) {
-                values.push(String::new());
                 continue;
             }
             out.clear();
-            match decoders.decode_field(&self.chains[i], field, &mut out) {
+            match decoders.decode_field(&self.chains[i], field, out) {
                 Ok(true) => {}
-                Ok(false) => return Ok(None),
+                Ok(false) => return Ok(false),
                 Err(e) => return Err(e.0),
             }
-            values.push(String::from_utf8_lossy(&out).into_owned());
+            // decode_field escaped invalid UTF-8: the lossy conversion changes nothing.
+            value.push_str(&String::from_utf8_lossy(out));
         }
-        let latency = self.config.latency.as_ref().and_then(|l| {
+        row.latency = self.config.latency.as_ref().and_then(|l| {
             let f = &self.config.fields[l.field];
             uint_at(bytes, f.offset, f.label.size)
         });
-        Ok(Some(EventRow { time_ns, values, latency }))
+        Ok(true)
     }
 }
 
