@@ -49,7 +49,7 @@ pub fn table_line_into(schema: &EventSchema, row: &EventRow, time: Option<&str>,
         }
         if !c.long {
             let shown = line[at..].chars().count();
-            line.extend(std::iter::repeat_n(' ', c.width.saturating_sub(shown)));
+            line.extend(std::iter::repeat(' ').take(c.width.saturating_sub(shown)));
         }
         line.push(' ');
     }
@@ -60,7 +60,7 @@ pub fn table_line_into(schema: &EventSchema, row: &EventRow, time: Option<&str>,
 
 fn pad(line: &mut String, v: &str, width: usize) {
     line.push_str(v);
-    line.extend(std::iter::repeat_n(' ', width.saturating_sub(v.chars().count())));
+    line.extend(std::iter::repeat(' ').take(width.saturating_sub(v.chars().count())));
     line.push(' ');
 }
 
