@@ -57,10 +57,9 @@ fn main() {
         compile(&clang, arch, &vmlinux_dir, &libbpf_include, &bpf_dir, src, &obj, strip.as_deref());
         let _ = writeln!(table, "    ({name:?}, include_bytes!({:?})),", obj.display().to_string());
     }
-    table.push_str("];\n");
 
-    // Event tools (bpf/events/*.bpf.c, ring buffer records): compiled to OUT_DIR/events, not yet
-    // in the catalog (no configs/ entry until events are wired into the config format).
+    // Event tools (bpf/events/*.bpf.c, ring buffer records): compiled to OUT_DIR/events (where the
+    // tests find them), built in like the others (configs/NAME.yaml beside them).
     let events_src = bpf_dir.join("events");
     if events_src.is_dir() {
         let events_out = out.join("events");
@@ -74,8 +73,11 @@ fn main() {
             let name = src.file_name().and_then(|f| f.to_str()).unwrap_or_default().trim_end_matches(".bpf.c");
             let obj = events_out.join(format!("{name}.bpf.o"));
             compile(&clang, arch, &vmlinux_dir, &libbpf_include, &bpf_dir, src, &obj, strip.as_deref());
+            let _ = writeln!(table, "    ({name:?}, include_bytes!({:?})),", obj.display().to_string());
         }
+        sources.extend(evs);
     }
+    table.push_str("];\n");
 
     // Built-in configs: every configs/NAME.yaml must have its bpf/NAME.bpf.c and vice versa.
     let configs_dir = manifest.join("configs");
@@ -94,7 +96,7 @@ fn main() {
         .collect();
     for c in &configs {
         if !objects.contains(c) {
-            fail(&format!("configs/{c}.yaml has no bpf/{c}.bpf.c"));
+            fail(&format!("configs/{c}.yaml has no bpf/{c}.bpf.c (or bpf/events/{c}.bpf.c)"));
         }
     }
     for o in &objects {

@@ -187,7 +187,7 @@ mod tests {
         assert!(names.contains(&"biolatency".to_string()) && names.contains(&"syscalls".to_string()));
         for n in names {
             let r = cat.resolve(&n).expect("built-in resolves");
-            assert!(!r.config.metrics.is_empty(), "{n}");
+            assert!(!r.config.metrics.is_empty() || !r.config.events.is_empty(), "{n}: no metrics, no events");
             assert!(r.config.description.is_some(), "{n} needs a description");
         }
     }

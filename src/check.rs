@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use libbpf_rs::btf::types::{MemberAttr, Struct};
-use libbpf_rs::btf::{Btf, BtfType};
+use libbpf_rs::btf::{Btf, BtfType, HasSize};
 use libbpf_rs::{AsRawLibbpf, OpenObject};
 
 use crate::catalog::Resolved;
@@ -147,6 +147,94 @@ fn layouts(open: &OpenObject) -> Vec<(String, KeyLayout)> {
     out
 }
 
+/// The record struct of an `events:` entry, nested structs flattened and `_pad` members kept
+/// (a field's padding covers them): by the `record` name, else the pointee of the object's
+/// `events_record` global.
+fn record_layout(open: &OpenObject, record: Option<&str>) -> Result<KeyLayout, String> {
+    // SAFETY: the object outlives `btf`, which only borrows it for this function.
+    let obj = unsafe { open.as_libbpf_object().as_ref() };
+    let btf = match Btf::from_bpf_object(obj) {
+        Ok(Some(b)) => b,
+        _ => return Err("the object has no BTF to check the record against".into()),
+    };
+    let st: Struct<'_> = match record {
+        Some(name) => btf
+            .type_by_name::<Struct<'_>>(name)
+            .ok_or_else(|| format!("record: the object's BTF has no struct {name:?}"))?,
+        None => {
+            let var = btf.type_by_name::<libbpf_rs::btf::types::Var<'_>>("events_record").ok_or_else(|| {
+                "record is not set and the object has no `events_record` global naming its record type".to_string()
+            })?;
+            let mut ty: Option<BtfType<'_>> = Some(*var);
+            let mut found = None;
+            for _ in 0..16 {
+                let Some(t) = ty else { break };
+                if let Ok(s) = Struct::try_from(t) {
+                    found = Some(s);
+                    break;
+                }
+                ty = t.next_type();
+            }
+            found.ok_or_else(|| "global events_record does not point to a struct".to_string())?
+        }
+    };
+    let raw = btf.as_libbpf_object().as_ptr();
+    let mut members = Vec::new();
+    flatten(&btf, raw, &st, 0, &mut members);
+    let type_name = st.name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "(anonymous)".into());
+    Ok(KeyLayout { type_name: format!("struct {type_name}"), size: st.size(), members })
+}
+
+fn flatten(btf: &Btf<'_>, raw: *const libbpf_sys::btf, st: &Struct<'_>, base: usize, out: &mut Vec<KeyMember>) {
+    for m in st.iter() {
+        let bit_offset = match m.attr {
+            MemberAttr::Normal { offset } => offset,
+            MemberAttr::BitField { offset, .. } => offset,
+        };
+        let offset = base + (bit_offset / 8) as usize;
+        let inner = btf.type_by_id::<BtfType<'_>>(m.ty).and_then(|t| Struct::try_from(t.skip_mods_and_typedefs()).ok());
+        if let Some(inner) = inner {
+            flatten(btf, raw, &inner, offset, out);
+            continue;
+        }
+        // SAFETY: `raw` is the live BTF the member's type id came from.
+        let size = unsafe { libbpf_sys::btf__resolve_size(raw, m.ty.into()) };
+        out.push(KeyMember {
+            name: m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            offset,
+            size: size.max(0) as usize,
+        });
+    }
+}
+
+/// Problems of an event's fields against its record struct, with the layout when they disagree.
+fn event_problems(config: &str, ev: &crate::config::EventConfig, open: &OpenObject) -> Vec<String> {
+    let layout = match record_layout(open, ev.record.as_deref()) {
+        Ok(l) => l,
+        Err(e) => return vec![format!("config {config}: events {}: {e}", ev.name)],
+    };
+    let labels: Vec<crate::config::Label> = ev.fields.iter().map(|f| f.label.clone()).collect();
+    let mut problems: Vec<String> =
+        layout_problems(&labels, &layout).into_iter().map(|p| p.replacen("label ", "field ", 1)).collect();
+    if ev.record_size() != layout.size {
+        problems.push(format!(
+            "the fields' sizes and paddings add up to {} bytes, {} is {} bytes",
+            ev.record_size(),
+            layout.type_name,
+            layout.size
+        ));
+    }
+    if problems.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "config {config}: events {}: fields do not line up with the record:\n      {}\n{}",
+        ev.name,
+        problems.join("\n      "),
+        describe(&labels, &layout).replace("    key ", "    record ").replace("    labels:", "    fields:").trim_end()
+    )]
+}
+
 /// Checks one config against its object. With `attach`, also loads, attaches and detaches.
 pub fn check(resolved: &Resolved, opts: &LoadOptions, attach: bool) -> Report {
     let mut report = Report::default();
@@ -185,6 +273,10 @@ pub fn check(resolved: &Resolved, opts: &LoadOptions, attach: bool) -> Report {
                 describe(labels, layout).trim_end()
             ));
         }
+    }
+    // Span records have no named struct to compare with (ebpf_exporter's objects name none).
+    for ev in config.events.iter().filter(|e| !e.span) {
+        report.problems.extend(event_problems(&config.name, ev, &open));
     }
     if config.tracing_spans > 0 {
         report

@@ -129,6 +129,15 @@ pub struct RunArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
 
+    /// Event tools: size of each ring buffer, a power of two of at least a page, in bytes or
+    /// with K/M/G (4096, 64K, 8M); overrides the config's ring_size.
+    #[arg(long, value_name = "SIZE")]
+    pub ring_size: Option<String>,
+
+    /// exitsnoop: one line per thread that ends, not only per process.
+    #[arg(long)]
+    pub per_thread: bool,
+
     #[command(flatten)]
     pub attach: AttachArgs,
 
@@ -350,6 +359,10 @@ pub struct RenderArgs {
 
     #[command(flatten)]
     pub series: SeriesArgs,
+
+    /// Saved event runs: a TIME column first in tables, as `run -T` prints it.
+    #[arg(short = 'T', long)]
+    pub timestamp: bool,
 }
 
 /// The longest `--for` or `--interval` (defined in `grammar`, which must not import `cli`).

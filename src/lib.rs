@@ -46,6 +46,7 @@ pub mod complete;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod event_model;
 pub mod events;
 pub mod grammar;
 pub mod kallsyms;

@@ -104,6 +104,21 @@ pub fn interrupted() -> bool {
 /// Waits `length` (forever with None) or until the first interrupt, calling `tick` about every
 /// 100 ms when `ticks` is set. Returns true when interrupted.
 pub fn wait(length: Option<Duration>, ticks: bool, mut tick: impl FnMut(Duration)) -> bool {
+    wait_on(length, ticks, None, |d| {
+        tick(d);
+        false
+    })
+}
+
+/// [`wait`], also woken when `fd` becomes readable (a ring buffer's epoll descriptor): then
+/// `tick` runs at once, so records are read as they arrive. `tick` returning true ends the wait
+/// early (the output was closed). Returns true when interrupted.
+pub fn wait_on(
+    length: Option<Duration>,
+    ticks: bool,
+    fd: Option<std::os::fd::RawFd>,
+    mut tick: impl FnMut(Duration) -> bool,
+) -> bool {
     let started = Instant::now();
     if interrupted() {
         return true;
@@ -121,21 +136,41 @@ pub fn wait(length: Option<Duration>, ticks: bool, mut tick: impl FnMut(Duration
             }
             None => slice,
         };
-        match guard.as_deref() {
-            Some(rx) => match rx.recv_timeout(wait) {
+        match (fd, guard.as_deref()) {
+            (Some(fd), rx) => {
+                poll_readable(fd, wait);
+                if rx.is_some_and(|rx| rx.try_recv().is_ok()) {
+                    return true;
+                }
+            }
+            (None, Some(rx)) => match rx.recv_timeout(wait) {
                 Ok(()) => return true,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
             },
-            None => std::thread::sleep(wait),
+            (None, None) => std::thread::sleep(wait),
         }
         if interrupted() {
             return true;
         }
-        tick(started.elapsed());
-        if window_ended() {
+        if tick(started.elapsed()) || window_ended() {
             return false;
         }
+    }
+}
+
+/// Sleeps until `fd` is readable or `timeout` passed (a signal also ends it early).
+fn poll_readable(fd: std::os::fd::RawFd, timeout: Duration) {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let ms = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `p` is one valid pollfd for the duration of the call; an invalid fd only sets
+    // POLLNVAL in `revents`, which is not read.
+    let rc = unsafe { libc::poll(&mut p, 1, ms) };
+    // A signal ends the poll early (EINTR): the caller looks at the interrupt at once.
+    let failed = rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR);
+    if failed || p.revents & libc::POLLNVAL != 0 {
+        // Not pollable after all: wait the slice out instead of spinning.
+        std::thread::sleep(timeout);
     }
 }
 
@@ -172,12 +207,29 @@ pub trait Blocks {
     fn tick(&mut self);
     /// A block ended: read, decode, write it.
     fn block(&mut self, block: Block) -> anyhow::Result<()>;
+    /// A descriptor whose readability wakes the wait for a tick at once (event ring buffers).
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+    /// Whether a progress bar may show (not while lines stream to the terminal).
+    fn progress(&self) -> bool {
+        true
+    }
+    /// True when the run must end now (its output was closed during a tick).
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 /// Runs blocks until the deadline, `count` blocks, or an interrupt. A closed stdout
 /// ([`crate::output::Closed`]) ends the loop as a success.
 pub fn run(plan: &Plan, blocks: &mut impl Blocks) -> anyhow::Result<()> {
-    let bar = if plan.interval.is_none() { progress_bar(plan.length, plan.quiet) } else { ProgressBar::hidden() };
+    let bar = if plan.interval.is_none() && blocks.progress() {
+        progress_bar(plan.length, plan.quiet)
+    } else {
+        ProgressBar::hidden()
+    };
+    let fd = blocks.wait_fd();
     blocks.start()?;
     if plan.verbose {
         crate::say!("ebpfx: window started");
@@ -196,16 +248,19 @@ pub fn run(plan: &Plan, blocks: &mut impl Blocks) -> anyhow::Result<()> {
         };
         let start_wall = SystemTime::now();
         let start = Instant::now();
-        let interrupted = wait(length, ticks, |_| {
+        let interrupted = wait_on(length, ticks, fd, |_| {
             bar.set_position(u64::try_from(run_start.elapsed().as_millis()).unwrap_or(u64::MAX));
             blocks.tick();
+            blocks.stopped()
         });
+        let stopped = blocks.stopped();
         let window = Window { start: start_wall, end: SystemTime::now(), length: start.elapsed() };
         bar.finish_and_clear();
         if interrupted {
             interrupted_note(plan.quiet, window.length);
         }
         let last = interrupted
+            || stopped
             || window_ended()
             || plan.interval.is_none()
             || plan.count.is_some_and(|c| index.saturating_add(1) >= c)

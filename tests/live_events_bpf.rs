@@ -1020,11 +1020,11 @@ fn flat_members(btf: &Btf, s: &Struct, base: usize, out: &mut Vec<(String, usize
     }
 }
 
-/// The draft configs in docs/events-configs/ describe their records exactly: field by field,
+/// The event configs in configs/ describe their records exactly: field by field,
 /// size and padding equal the BTF members of the record struct (names are display names).
 #[test]
 fn draft_event_configs_match_object_btf() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs").join("events-configs");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs");
     for tool in TOOLS {
         let path = dir.join(format!("{tool}.yaml"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

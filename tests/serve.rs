@@ -500,8 +500,9 @@ fn bad_serve_flags_are_usage_errors_before_anything_attaches() {
     let web = dir.write("web.yml", "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n");
     let bad_hash = dir.write("hash.yml", "basic_auth_users:\n  alice: hunter2\n");
     let unknown = dir.write("unknown.yml", "tls_config: {}\n");
-    let cases: [(&[&str], &str); 18] = [
+    let cases: [(&[&str], &str); 19] = [
         (&["serve", "syscalls", "--web.listen-address", "9435"], "--web.listen-address"),
+        (&["serve", "execsnoop"], "prints events"),
         (&["serve", "syscalls", "--web.telemetry-path", "metrics"], "--web.telemetry-path"),
         (&["serve", "syscalls", "--capabilities.keep", "cap_fly"], "cap_fly"),
         (&["serve", "syscalls", "--web.config.file", web.to_str().expect("utf8")], "missing.pem"),

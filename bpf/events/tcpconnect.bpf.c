@@ -18,7 +18,7 @@ const volatile __u32 filter_ports_len = 0;
 struct tcp_connect_record {
 	struct event_header h;
 	struct tcp_ends ends;
-	__u64 cookie; /* socket cookie: tells connections apart */
+	__u64 cookie; /* the socket's kernel address: tells live connections apart (hidden) */
 };
 EVENT_RECORD(struct tcp_connect_record);
 
@@ -55,7 +55,8 @@ int BPF_PROG(tcpconnect_state, const struct sock *sk, const int oldstate, const 
 		return 0;
 	event_header_fill(&rec->h, EVENT_TCP_CONNECT, sizeof(*rec));
 	__builtin_memcpy(&rec->ends, &ends, sizeof(ends));
-	rec->cookie = bpf_get_socket_cookie((void *)sk);
+	/* Not bpf_get_socket_cookie(): raw_tp (the fallback without kernel BTF) may not call it. */
+	rec->cookie = (__u64)(unsigned long)sk;
 	bpf_ringbuf_submit(rec, 0);
 	return 0;
 }

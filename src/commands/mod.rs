@@ -11,6 +11,7 @@ use crate::render::Options;
 use crate::targets::tasks::Targets;
 
 pub mod check;
+pub mod events;
 pub mod list;
 pub mod render;
 pub mod run;

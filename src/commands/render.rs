@@ -13,6 +13,12 @@ use crate::raw::RawMap;
 use super::Globals;
 
 pub fn run(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
+    if super::events::is_events_file(&args.file) {
+        return super::events::render(args, globals);
+    }
+    if args.timestamp {
+        return Err(crate::error::usage_err("-T adds a time column to saved event runs; this is a map snapshot"));
+    }
     let saved = crate::snapshot_file::load(&args.file)?;
     check_binary_output(args.out.format, args.out.output.is_some())?;
     let format = choose_format(args.out.format, args.out.output.is_some());

@@ -40,6 +40,9 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         !args.command.is_empty(),
         globals,
     )?;
+    if super::events::is_event_run(&resolved) {
+        return super::events::run(args, globals, resolved);
+    }
     let format = choose_format(args.out.format, args.out.output.is_some());
     let by = crate::regroup::parse_and_check(
         args.series.by.as_deref(),

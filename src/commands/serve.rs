@@ -35,6 +35,13 @@ pub fn run(args: &ServeArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     // Targets and kernel-side --by labels are refused as `run` refuses them.
     let (resolved, opts, targets) =
         super::resolve_and_target(&args.names, &args.attach, args.series.by.as_deref(), false, globals)?;
+    if let Some(r) = resolved.iter().find(|r| !r.config.events.is_empty()) {
+        return Err(usage_err(format!(
+            "config {} prints events, one line each: serve exports metrics only; use `ebpfx run {} -f json` \
+             for its events, or `ebpfx run {} -f prom` for counts of them",
+            r.config.name, r.config.name, r.config.name
+        )));
+    }
     let by = crate::regroup::parse_and_check(
         args.series.by.as_deref(),
         &resolved.iter().map(|r| &r.config).collect::<Vec<_>>(),

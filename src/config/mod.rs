@@ -37,6 +37,71 @@ pub struct Config {
     /// Which of `kernel_labels` the run asked for (`kernel_labels_on:`, written by ebpfx into the
     /// YAML of a run and of its saved snapshot); the others are folded into padding at parse time.
     pub kernel_labels_on: Vec<String>,
+    /// ebpfx extension: record streams read from ring buffers (docs/events.md).
+    pub events: Vec<EventConfig>,
+}
+
+/// One `events:` entry: a ring buffer of records and how to decode and show them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventConfig {
+    /// Stream name: prom counts are `<name>_events_total`.
+    pub name: String,
+    pub help: String,
+    /// The `BPF_MAP_TYPE_RINGBUF` map.
+    pub ring_buffer: String,
+    /// Per-CPU u64 array (one entry) counting records the ring had no room for; None for
+    /// ebpf_exporter spans, whose objects count nothing.
+    pub lost_counter: Option<String>,
+    /// An ebpf_exporter `tracing.spans[]` entry (JSON Lines with trace and span ids).
+    pub span: bool,
+    /// Ring size in bytes (power of two, page multiple); `--ring-size` overrides.
+    pub ring_size: u64,
+    /// The record struct's BTF name (checked by `ebpfx check`); None: the pointee of the
+    /// object's `events_record` global.
+    pub record: Option<String>,
+    pub fields: Vec<EventField>,
+    /// Indexes into `fields`: prom counts events by these.
+    pub labels: Vec<usize>,
+    /// The field `hist` shows, and the unit of its raw value.
+    pub latency: Option<EventLatency>,
+}
+
+/// A field of an event record: the label grammar (name, size, padding, decoders) plus display.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventField {
+    pub label: Label,
+    /// Byte offset in the record.
+    pub offset: usize,
+    /// Index of an earlier field holding how many bytes of this one are used (a variable tail).
+    pub length: Option<usize>,
+    /// Decoded (for labels) but not printed.
+    pub hidden: bool,
+    /// CLOCK_MONOTONIC nanoseconds of the event (`-T`, JSON `time`).
+    pub timestamp: bool,
+    /// Table column width.
+    pub width: usize,
+}
+
+impl EventField {
+    /// A long field (arguments, paths) goes last in a table and is not padded.
+    pub fn long(&self) -> bool {
+        self.length.is_some() || self.label.size > 64
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventLatency {
+    /// Index into `fields`.
+    pub field: usize,
+    /// Seconds per raw unit (ns: 1e-9).
+    pub multiplier: f64,
+}
+
+impl EventConfig {
+    /// Bytes of the fixed record (fields with their padding).
+    pub fn record_size(&self) -> usize {
+        self.fields.iter().fold(0usize, |s, f| s.saturating_add(f.label.size).saturating_add(f.label.padding))
+    }
 }
 
 /// The name a kernel-side label that is off takes when it is its metric's first label (nothing
@@ -111,23 +176,32 @@ pub const MAX_KEY_SIZE: usize = 1 << 16;
 pub const DECODERS: &[&str] = &[
     "cgroup",
     "dname",
+    "duration",
     "errno",
     "hex",
     "ifname",
     "inet_ip",
+    "int",
     "kstack",
     "ksym",
     "majorminor",
+    "mount_flags",
+    "nul_list",
+    "open_flags",
     "pci_class",
     "pci_device",
     "pci_subclass",
     "pci_vendor",
     "regexp",
+    "result",
+    "signal",
     "static_map",
     "string",
     "syscall",
+    "tcp_state",
     "uint",
     "ustack",
+    "wait_status",
 ];
 
 impl Config {
@@ -304,7 +378,10 @@ metrics:
     fn requires_metrics_or_tracing() {
         assert!(err_of("kaddrs: [a]\n").contains("neither metrics nor tracing"));
         let ok = Config::parse("t", "t.yaml", "tracing:\n  spans:\n    - ringbuf: x\n").expect("tracing only");
-        assert_eq!(ok.tracing_spans, 1);
+        // Tracing-only: the span runs as an event stream (without a loss counter).
+        assert_eq!((ok.tracing_spans, ok.events.len()), (0, 1));
+        assert!(ok.events[0].span && ok.events[0].lost_counter.is_none());
+        assert_eq!(ok.events[0].ring_buffer, "x");
         assert!(Config::parse("c", "c.yaml", "metrics:\n  counters: []\n").is_ok());
     }
 
@@ -415,5 +492,53 @@ metrics:
         assert!(check_distinct_metrics([&a, &c]).is_err());
         let other = Config::parse("d", "d.yaml", &BIO.replace("bio_latency_seconds", "other_seconds")).expect("d");
         assert!(check_distinct_metrics([&a, &other]).is_ok());
+    }
+
+    const EVENTS: &str = r#"
+events:
+  - name: opens
+    ring_buffer: events
+    lost_counter: events_lost
+    ring_size: 8192
+    fields:
+      - {name: time, size: 8, role: timestamp, hidden: true, decoders: [{name: uint}]}
+      - {name: comm, size: 16, decoders: [{name: string}]}
+      - {name: ret, size: 4, decoders: [{name: result}]}
+      - {name: path_len, size: 4, hidden: true, decoders: [{name: uint}]}
+      - {name: path, size: 256, length: path_len, decoders: [{name: string}]}
+    labels: [comm]
+    latency: {field: time, unit: us}
+"#;
+
+    #[test]
+    fn parses_events() {
+        let c = Config::parse("o", "o.yaml", EVENTS).expect("parses");
+        assert!(c.metrics.is_empty());
+        let e = &c.events[0];
+        assert_eq!((e.ring_size, e.record_size(), e.labels.clone()), (8192, 288, vec![1]));
+        assert_eq!(e.fields[4].length, Some(3));
+        assert_eq!(e.fields[4].offset, 32);
+        assert!(e.fields[0].timestamp && e.fields[4].long() && !e.fields[1].long());
+        assert_eq!(e.latency.as_ref().map(|l| (l.field, l.multiplier)), Some((0, 1e-6)));
+        assert_eq!(e.help, "Events of opens");
+    }
+
+    #[test]
+    fn event_mistakes_are_refused_naming_the_key() {
+        let e = err_of(&EVENTS.replace("length: path_len", "length: nosuch"));
+        assert!(e.contains("o.yaml") || e.contains("x.yaml"), "{e}");
+        assert!(e.contains("events[0] (opens): field path: length \"nosuch\" must name an earlier field"), "{e}");
+        let e = err_of(&EVENTS.replace("labels: [comm]", "labels: [cmd]"));
+        assert!(e.contains("labels: \"cmd\" is not a field"), "{e}");
+        let e = err_of(&EVENTS.replace("ring_size: 8192", "ring_size: 6000"));
+        assert!(e.contains("ring_size 6000: must be a power of two"), "{e}");
+        let e = err_of(&EVENTS.replace("name: result", "name: rezult"));
+        assert!(e.contains("unknown decoder \"rezult\""), "{e}");
+        let e = err_of(&EVENTS.replace("unit: us", "unit: hours"));
+        assert!(e.contains("latency.unit \"hours\""), "{e}");
+        let e = err_of(&EVENTS.replace("    ring_buffer: events\n", ""));
+        assert!(e.contains("`ring_buffer` is missing"), "{e}");
+        let e = err_of(&EVENTS.replace("role: timestamp", "role: clock"));
+        assert!(e.contains("role \"clock\" is unknown"), "{e}");
     }
 }

@@ -32,6 +32,56 @@ pub(super) struct File {
     /// ebpfx: which of `kernel_labels` are on (written by ebpfx for a run and its snapshot).
     #[serde(deserialize_with = "list")]
     pub kernel_labels_on: Vec<Text>,
+    /// ebpfx: record streams read from ring buffers (docs/events.md).
+    pub events: Option<Vec<Event>>,
+}
+
+/// ebpfx: one entry of `events:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Event {
+    pub name: Option<Text>,
+    pub help: Option<Text>,
+    pub ring_buffer: Option<Text>,
+    pub lost_counter: Option<Text>,
+    #[serde(deserialize_with = "unsigned")]
+    pub ring_size: usize,
+    pub record: Option<Text>,
+    #[serde(deserialize_with = "list")]
+    pub fields: Vec<EventField>,
+    #[serde(deserialize_with = "list")]
+    pub labels: Vec<Text>,
+    pub latency: Option<Latency>,
+}
+
+/// ebpfx: one field of an event record: a label's keys plus how to show it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct EventField {
+    pub name: Option<Text>,
+    #[serde(deserialize_with = "unsigned")]
+    pub size: usize,
+    #[serde(deserialize_with = "unsigned")]
+    pub padding: usize,
+    #[serde(deserialize_with = "list")]
+    pub decoders: Vec<Decoder>,
+    /// An earlier field holding how many bytes of this one are used.
+    pub length: Option<Text>,
+    #[serde(deserialize_with = "yaml11_bool")]
+    pub hidden: bool,
+    /// `timestamp`: CLOCK_MONOTONIC nanoseconds of the event.
+    pub role: Option<Text>,
+    /// Table column width (default: from the name and size).
+    #[serde(deserialize_with = "unsigned")]
+    pub width: usize,
+}
+
+/// ebpfx: `latency:` of an event: the field `hist` shows as a histogram.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Latency {
+    pub field: Option<Text>,
+    pub unit: Option<Text>,
 }
 
 /// `metrics:`. A section that is present (even empty) counts as defined; a null one does not.
@@ -103,8 +153,22 @@ pub(super) struct CgroupIdMap {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(super) struct Tracing {
-    /// Parsed to be counted: spans are not collected by a one-shot run.
-    pub spans: Option<Vec<IgnoredAny>>,
+    /// Spans: a config without metrics runs them as event streams (docs/events.md).
+    pub spans: Option<Vec<Span>>,
+}
+
+/// One `tracing.spans[]` entry: a ring buffer of span records and their labels.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Span {
+    pub ringbuf: Option<Text>,
+    pub name: Option<Text>,
+    pub service: Option<Text>,
+    #[serde(deserialize_with = "list")]
+    pub labels: Vec<Label>,
+    /// Anything else ebpf_exporter may add.
+    #[serde(flatten)]
+    pub _rest: BTreeMap<String, IgnoredAny>,
 }
 
 /// A scalar as the text a string field receives: `0` → "0", `yes` → "yes" (null → "").

@@ -8,8 +8,8 @@ use serde_yaml::Value;
 
 use super::schema;
 use super::{
-    valid_label_name, valid_metric_name, CgroupIdMap, Config, DecoderSpec, HistogramSpec, Label, MetricConfig,
-    MetricKind, DECODERS, MAX_HISTOGRAM_BUCKETS, MAX_KEY_SIZE,
+    valid_label_name, valid_metric_name, CgroupIdMap, Config, DecoderSpec, EventConfig, EventField, EventLatency,
+    HistogramSpec, Label, MetricConfig, MetricKind, DECODERS, MAX_HISTOGRAM_BUCKETS, MAX_KEY_SIZE,
 };
 use crate::error::config_err;
 use crate::model::BucketType;
@@ -89,6 +89,7 @@ impl Checker<'_> {
             targets: self.names("targets", file.targets, super::TARGET_KINDS)?,
             kernel_labels: self.names("kernel_labels", file.kernel_labels, super::KERNEL_LABELS)?,
             kernel_labels_on: self.names("kernel_labels_on", file.kernel_labels_on, super::KERNEL_LABELS)?,
+            events: Vec::new(),
         };
         let mut any_section = false;
         if let Some(metrics) = file.metrics {
@@ -116,10 +117,30 @@ impl Checker<'_> {
         if let Some(spans) = file.tracing.and_then(|t| t.spans) {
             any_section = true;
             cfg.tracing_spans = spans.len();
+            // A tracing-only config runs its spans as event streams; beside metrics they stay a
+            // note (one run prints either lines or a window's numbers).
+            if cfg.metrics.is_empty() && !spans.is_empty() {
+                for (i, s) in spans.into_iter().enumerate() {
+                    cfg.events.push(self.span(s, i)?);
+                }
+                cfg.tracing_spans = 0;
+            }
+        }
+        if let Some(events) = file.events {
+            any_section = true;
+            for (i, e) in events.into_iter().enumerate() {
+                cfg.events.push(self.event(e, i)?);
+            }
+            let mut seen = HashSet::new();
+            for e in &cfg.events {
+                if !seen.insert(e.name.as_str()) {
+                    return Err(self.err(format!("events: {:?} is defined twice", e.name)));
+                }
+            }
         }
         if !any_section {
             return Err(self.err(
-                "neither metrics nor tracing are defined (expected `metrics:` with `counters:`, `histograms:` or `gauges:`)",
+                "neither metrics nor tracing are defined (expected `metrics:` with `counters:`, `histograms:` or `gauges:`, or ebpfx's `events:`)",
             ));
         }
         let mut seen = HashSet::new();
@@ -419,6 +440,199 @@ impl Checker<'_> {
         }
         Ok(DecoderSpec { name, static_map: d.static_map, allow_unknown: d.allow_unknown, regexps })
     }
+}
+
+impl Checker<'_> {
+    /// One `events:` entry (docs/events.md): names, field layout, `length`, `labels`, `latency`.
+    fn event(&self, e: schema::Event, index: usize) -> Res<EventConfig> {
+        let name = text(e.name).unwrap_or_default();
+        if name.is_empty() {
+            return Err(self.err(format!("events[{index}] lacks `name`")));
+        }
+        let here = format!("events[{index}] ({name})");
+        if !valid_metric_name(&name) {
+            return Err(self.err(format!(
+                "{here}: `name` {name:?} must be a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*): counts are printed as {name}_events_total"
+            )));
+        }
+        let help = text(e.help).unwrap_or_else(|| format!("Events of {name}"));
+        let ring_buffer = text(e.ring_buffer)
+            .ok_or_else(|| self.err(format!("{here}: `ring_buffer` is missing (the BPF_MAP_TYPE_RINGBUF map)")))?;
+        let lost_counter = Some(text(e.lost_counter).unwrap_or_else(|| format!("{ring_buffer}_lost")));
+        let ring_size = if e.ring_size == 0 { DEFAULT_RING_SIZE } else { e.ring_size as u64 };
+        if !ring_size.is_power_of_two() || !(4096..=(1 << 30)).contains(&ring_size) {
+            return Err(self.err(format!(
+                "{here}: ring_size {ring_size}: must be a power of two from 4096 to 1073741824 bytes (a whole number of pages)"
+            )));
+        }
+        if e.fields.is_empty() {
+            return Err(self.err(format!("{here}: `fields` is empty (the record's fields, in order)")));
+        }
+        let mut fields: Vec<EventField> = Vec::new();
+        let mut offset = 0usize;
+        for (i, f) in e.fields.into_iter().enumerate() {
+            let fname = text(f.name.clone()).unwrap_or_default();
+            let fhere =
+                if fname.is_empty() { format!("{here}: fields[{i}]") } else { format!("{here}: field {fname}") };
+            if fname.is_empty() {
+                return Err(self.err(format!("{fhere} lacks `name`")));
+            }
+            if !valid_label_name(&fname) {
+                return Err(self.err(format!(
+                    "{fhere}: name {fname:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+                )));
+            }
+            if fields.iter().any(|o| o.label.name == fname) {
+                return Err(self.err(format!("{fhere}: the name appears twice")));
+            }
+            let label = self.label(
+                schema::Label { name: f.name, size: f.size, padding: f.padding, decoders: f.decoders },
+                &here,
+                i,
+            )?;
+            let length = match text(f.length) {
+                None => None,
+                Some(l) => {
+                    let Some(j) = fields.iter().position(|o| o.label.name == l) else {
+                        return Err(self.err(format!(
+                            "{fhere}: length {l:?} must name an earlier field (the number of bytes used)"
+                        )));
+                    };
+                    if !matches!(fields[j].label.size, 1 | 2 | 4 | 8) {
+                        return Err(self.err(format!("{fhere}: length field {l:?} must be 1, 2, 4 or 8 bytes")));
+                    }
+                    Some(j)
+                }
+            };
+            let timestamp = match text(f.role).as_deref() {
+                None => false,
+                Some("timestamp") => {
+                    if label.size != 8 {
+                        return Err(self.err(format!("{fhere}: role timestamp needs an 8-byte field")));
+                    }
+                    true
+                }
+                Some(other) => {
+                    return Err(self.err(format!("{fhere}: role {other:?} is unknown (the only role is `timestamp`)")))
+                }
+            };
+            let width = if f.width > 0 { f.width.min(256) } else { default_width(&label) };
+            let size = label.size.saturating_add(label.padding);
+            fields.push(EventField { label, offset, length, hidden: f.hidden, timestamp, width });
+            offset = offset.saturating_add(size);
+            if offset > MAX_KEY_SIZE {
+                return Err(self.err(format!("{here}: the fields add up to more than {MAX_KEY_SIZE} bytes")));
+            }
+        }
+        if fields.iter().filter(|f| f.timestamp).count() > 1 {
+            return Err(self.err(format!("{here}: more than one field has role timestamp")));
+        }
+        let find = |n: &str| fields.iter().position(|f| f.label.name == n);
+        let mut labels = Vec::new();
+        for l in e.labels {
+            let i = find(&l.0)
+                .ok_or_else(|| self.err(format!("{here}: labels: {:?} is not a field of the record", l.0)))?;
+            if labels.contains(&i) {
+                return Err(self.err(format!("{here}: labels: {:?} appears twice", l.0)));
+            }
+            labels.push(i);
+        }
+        let latency = match e.latency {
+            None => None,
+            Some(lat) => {
+                let f = text(lat.field).ok_or_else(|| self.err(format!("{here}: latency lacks `field`")))?;
+                let i = find(&f)
+                    .ok_or_else(|| self.err(format!("{here}: latency.field {f:?} is not a field of the record")))?;
+                if !matches!(fields[i].label.size, 1 | 2 | 4 | 8) {
+                    return Err(
+                        self.err(format!("{here}: latency.field {f:?} must be an integer of 1, 2, 4 or 8 bytes"))
+                    );
+                }
+                let multiplier = match text(lat.unit).as_deref().unwrap_or("ns") {
+                    "ns" => 1e-9,
+                    "us" => 1e-6,
+                    "ms" => 1e-3,
+                    "s" => 1.0,
+                    other => {
+                        return Err(self.err(format!("{here}: latency.unit {other:?} is unknown (ns, us, ms or s)")))
+                    }
+                };
+                Some(EventLatency { field: i, multiplier })
+            }
+        };
+        Ok(EventConfig {
+            name,
+            help,
+            ring_buffer,
+            lost_counter,
+            span: false,
+            ring_size,
+            record: text(e.record),
+            fields,
+            labels,
+            latency,
+        })
+    }
+}
+
+impl Checker<'_> {
+    /// A `tracing.spans[]` entry as an event stream: its labels are the fields; the special
+    /// labels of ebpf_exporter (trace_id, span_id, parent_span_id, span_monotonic_timestamp_ns,
+    /// span_duration_ns, span_name) shape the JSON line.
+    fn span(&self, s: schema::Span, index: usize) -> Res<EventConfig> {
+        let ring_buffer = text(s.ringbuf)
+            .ok_or_else(|| self.err(format!("tracing.spans[{index}] lacks `ringbuf` (the ring buffer map)")))?;
+        let name = text(s.name).unwrap_or_else(|| ring_buffer.clone());
+        let here = format!("tracing.spans[{index}] ({name})");
+        let mut fields: Vec<EventField> = Vec::new();
+        let mut offset = 0usize;
+        for (i, l) in s.labels.into_iter().enumerate() {
+            let label = self.label(l, &here, i)?;
+            if fields.iter().any(|f| f.label.name == label.name) {
+                return Err(self.err(format!("{here}: label {:?} appears twice", label.name)));
+            }
+            let timestamp = label.name == "span_monotonic_timestamp_ns" && label.size == 8;
+            let width = default_width(&label);
+            let size = label.size.saturating_add(label.padding);
+            fields.push(EventField { label, offset, length: None, hidden: false, timestamp, width });
+            offset = offset.saturating_add(size);
+            if offset > MAX_KEY_SIZE {
+                return Err(self.err(format!("{here}: the labels add up to more than {MAX_KEY_SIZE} bytes")));
+            }
+        }
+        let metric_name: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+        Ok(EventConfig {
+            name: metric_name,
+            help: format!("Spans {name}{}", text(s.service).map(|v| format!(" of service {v}")).unwrap_or_default()),
+            ring_buffer,
+            lost_counter: None,
+            span: true,
+            ring_size: DEFAULT_RING_SIZE,
+            record: None,
+            fields,
+            labels: Vec::new(),
+            latency: None,
+        })
+    }
+}
+
+/// Ring size when a config sets none: 1 MiB.
+const DEFAULT_RING_SIZE: u64 = 1 << 20;
+
+/// A table column wide enough for the field's usual values.
+fn default_width(label: &Label) -> usize {
+    let first = label.decoders.first().map(|d| d.name.as_str()).unwrap_or_default();
+    let by_kind = match (first, label.size) {
+        ("string", n) => n.min(16),
+        ("inet_ip", _) => 15,
+        ("duration", _) => 10,
+        ("open_flags" | "mount_flags", _) => 20,
+        (_, 1 | 2) => 5,
+        (_, 4) => 7,
+        _ => 10,
+    };
+    by_kind.max(label.name.len())
 }
 
 /// A histogram's keys as read, before checking.

@@ -34,6 +34,16 @@ enum Step {
     Ifname,
     MajorMinor,
     Pci(PciKind),
+    /// Event field decoders (`fields.rs`).
+    Int,
+    Result,
+    NulList,
+    OpenFlags,
+    MountFlags,
+    Signal,
+    WaitStatus,
+    Duration,
+    TcpState,
     Unknown,
 }
 
@@ -70,6 +80,15 @@ pub(super) fn compile(specs: &[DecoderSpec]) -> Vec<Compiled> {
                 "pci_device" => Step::Pci(PciKind::Device),
                 "pci_class" => Step::Pci(PciKind::Class),
                 "pci_subclass" => Step::Pci(PciKind::Subclass),
+                "int" => Step::Int,
+                "result" => Step::Result,
+                "nul_list" => Step::NulList,
+                "open_flags" => Step::OpenFlags,
+                "mount_flags" => Step::MountFlags,
+                "signal" => Step::Signal,
+                "wait_status" => Step::WaitStatus,
+                "duration" => Step::Duration,
+                "tcp_state" => Step::TcpState,
                 _ => Step::Unknown,
             };
             Compiled { name: d.name.clone(), step }
@@ -88,6 +107,11 @@ pub(super) enum DirectKey {
 /// Whether `chain` reads the row's `pid` label ([`RowContext`]): only `ustack` does.
 pub(super) fn reads_pid(chain: &[Compiled]) -> bool {
     chain.iter().any(|c| matches!(c.step, Step::Ustack))
+}
+
+/// Whether the chain's value is a number in JSON (it ends in `uint` or `int`).
+pub(super) fn numeric(chain: &[Compiled]) -> bool {
+    matches!(chain.last().map(|c| &c.step), Some(Step::Uint | Step::Int))
 }
 
 pub(super) fn direct_key(chain: &[Compiled]) -> Option<DirectKey> {
@@ -156,6 +180,15 @@ pub(super) fn worth_caching(chain: &[Compiled]) -> bool {
                 | Step::Syscall
                 | Step::StaticMap { .. }
                 | Step::Dname
+                | Step::Int
+                | Step::Result
+                | Step::NulList
+                | Step::OpenFlags
+                | Step::MountFlags
+                | Step::Signal
+                | Step::WaitStatus
+                | Step::Duration
+                | Step::TcpState
         )
     })
 }
@@ -236,6 +269,15 @@ fn apply(tables: &mut Tables, ctx: RowContext, step: &Step, input: &[u8], out: &
         Step::Ifname => tables.ifname(input, out)?,
         Step::MajorMinor => tables.majorminor(input, out)?,
         Step::Pci(kind) => tables.pci(*kind, input, out)?,
+        Step::Int => super::fields::int(input, out)?,
+        Step::Result => super::fields::result(input, out)?,
+        Step::NulList => super::fields::nul_list(input, out),
+        Step::OpenFlags => super::fields::open_flags(input, out)?,
+        Step::MountFlags => super::fields::mount_flags(input, out)?,
+        Step::Signal => super::fields::signal(input, out)?,
+        Step::WaitStatus => super::fields::wait_status(input, out)?,
+        Step::Duration => super::fields::duration(input, out)?,
+        Step::TcpState => super::fields::tcp_state(input, out)?,
         Step::Unknown => return Err("unknown decoder".to_string()),
     }
     Ok(true)

@@ -14,6 +14,7 @@ pub mod cgroup;
 mod chain;
 mod fast;
 mod fasthash;
+mod fields;
 mod histogram;
 mod ksym;
 mod net;
@@ -330,6 +331,27 @@ impl Decoders {
         }
     }
 
+    /// Compiles a label's decoder chain once, for [`Decoders::decode_field`] (event records).
+    pub fn compile_field(label: &Label) -> FieldChain {
+        let chain = chain::compile(&label.decoders);
+        FieldChain { numeric: chain::numeric(&chain), name: label.name.clone(), chain }
+    }
+
+    /// Runs a compiled chain on `field`, appending the value to `out` (invalid UTF-8 escaped).
+    /// `Ok(false)`: the chain asked to skip the record.
+    pub fn decode_field(&mut self, chain: &FieldChain, field: &[u8], out: &mut Vec<u8>) -> Result<bool, LabelError> {
+        let start = out.len();
+        let (a, b) = &mut self.scratch;
+        match chain::run(&mut self.tables, chain::RowContext::default(), &chain.chain, field, a, b, out) {
+            Ok(true) => {
+                escape_invalid_utf8(out, start);
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => Err(LabelError(rows::chain_error(&chain.name, e))),
+        }
+    }
+
     /// Runs one label's decoder chain on `field` (exactly the label's bytes), uncached.
     /// `Ok(None)`: the chain asked to skip the row.
     pub fn decode_label(&mut self, label: &Label, field: &[u8]) -> Result<Option<String>, LabelError> {
@@ -346,6 +368,15 @@ impl Decoders {
             Err(e) => Err(LabelError(rows::chain_error(&label.name, e))),
         }
     }
+}
+
+/// One event field's decoder chain, compiled once.
+#[derive(Debug)]
+pub struct FieldChain {
+    chain: Vec<chain::Compiled>,
+    name: String,
+    /// The value is a number (the chain ends in `uint` or `int`): JSON prints it bare.
+    pub numeric: bool,
 }
 
 /// Label text from the kernel is data, not necessarily UTF-8 (a task may name itself with any

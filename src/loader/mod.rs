@@ -228,6 +228,11 @@ fn open_raw(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObjec
     let mut open_obj = open(resolved, opts)?;
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
+    for ev in &resolved.config.events {
+        crate::stream::ringbuf::set_ring_size(&mut open_obj, &ev.ring_buffer, ev.ring_size).map_err(|e| {
+            crate::error::config_err(format!("config {}: events {}: {e:#}", resolved.config.name, ev.name))
+        })?;
+    }
     attach::prepare_probe_programs(&mut open_obj, opts.probe.as_deref())?;
     tasks::prepare_object(&mut open_obj, &resolved.config, opts.follow_forks)?;
     Ok(open_obj)
@@ -511,6 +516,7 @@ pub fn map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
             }
         }
     }
+    problems.extend(event_map_problems(config, maps));
     for metric in &config.metrics {
         if matches!(metric.kind, MetricKind::Counter { perf_event_array: true }) {
             continue;
@@ -555,6 +561,40 @@ pub fn map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
                 metric.name,
                 if metric.labels.is_empty() { " (a metric without labels needs a 4-byte key, e.g. a one-entry array)" } else { "" }
             ));
+        }
+    }
+    problems
+}
+
+/// Every `events:` entry needs its ring buffer and its per-CPU u64 loss counter.
+fn event_map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
+    let name = &config.name;
+    let mut problems = Vec::new();
+    for ev in &config.events {
+        match maps.iter().find(|m| m.name == ev.ring_buffer) {
+            None => problems.push(format!(
+                "config {name}: events {}: ring_buffer: the BPF object has no map named {:?}",
+                ev.name, ev.ring_buffer
+            )),
+            Some(m) if m.map_type != MapType::RingBuf => problems.push(format!(
+                "config {name}: events {}: ring_buffer: map {:?} is a {:?} map, not a ring buffer (BPF_MAP_TYPE_RINGBUF)",
+                ev.name, ev.ring_buffer, m.map_type
+            )),
+            Some(_) => {}
+        }
+        let Some(lost_counter) = &ev.lost_counter else { continue };
+        match maps.iter().find(|m| &m.name == lost_counter) {
+            None => problems.push(format!(
+                "config {name}: events {}: lost_counter: the BPF object has no map named {:?} (a per-CPU array of one u64 that the programs add to when the ring is full)",
+                ev.name, lost_counter
+            )),
+            Some(m) if m.map_type != MapType::PercpuArray || m.value_size != 8 || m.key_size != 4 => {
+                problems.push(format!(
+                    "config {name}: events {}: lost_counter: map {:?} must be a per-CPU array of u64 values (it is a {:?} map, key {} bytes, value {} bytes)",
+                    ev.name, lost_counter, m.map_type, m.key_size, m.value_size
+                ))
+            }
+            Some(_) => {}
         }
     }
     problems

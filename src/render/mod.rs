@@ -20,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::model::{Bucket, HistogramSeries, LabelValues, MetricValues, Snapshot};
 
+pub mod events;
 mod flamegraph;
 mod folded;
 mod hist;

@@ -63,7 +63,8 @@ pub fn set_ring_size(open: &mut OpenObject, map: &str, bytes: u64) -> anyhow::Re
 /// A ring buffer being read, and its loss counter.
 pub struct EventReader<'cb> {
     ring: RingBuffer<'cb>,
-    lost: MapHandle,
+    /// None: the object counts no lost records (ebpf_exporter's span objects).
+    lost: Option<MapHandle>,
     ring_name: String,
 }
 
@@ -74,6 +75,17 @@ impl<'cb> EventReader<'cb> {
         obj: &Object,
         ring: &str,
         lost: &str,
+        on_record: impl FnMut(&[u8]) + 'cb,
+    ) -> anyhow::Result<EventReader<'cb>> {
+        EventReader::with_counter(obj, ring, Some(lost), on_record)
+    }
+
+    /// [`EventReader::new`], where `lost: None` means the object has no loss counter
+    /// ([`EventReader::lost`] then says 0: losses cannot be known).
+    pub fn with_counter(
+        obj: &Object,
+        ring: &str,
+        lost: Option<&str>,
         mut on_record: impl FnMut(&[u8]) + 'cb,
     ) -> anyhow::Result<EventReader<'cb>> {
         let ring_map = obj
@@ -83,14 +95,20 @@ impl<'cb> EventReader<'cb> {
         if ring_map.map_type() != MapType::RingBuf {
             bail!("map {ring} is a {:?} map, not a ring buffer (BPF_MAP_TYPE_RINGBUF)", ring_map.map_type());
         }
-        let lost_map = obj
-            .maps()
-            .find(|m| m.name().to_str() == Some(lost))
-            .ok_or_else(|| anyhow!("the BPF object has no map named {lost} (the loss counter of {ring})"))?;
-        if lost_map.map_type() != MapType::PercpuArray || lost_map.value_size() != 8 || lost_map.key_size() != 4 {
-            bail!("map {lost}: the loss counter must be a per-CPU array of u64 values");
-        }
-        let lost = MapHandle::try_from(&lost_map).with_context(|| format!("opening loss counter {lost}"))?;
+        let lost = match lost {
+            None => None,
+            Some(lost) => {
+                let lost_map = obj
+                    .maps()
+                    .find(|m| m.name().to_str() == Some(lost))
+                    .ok_or_else(|| anyhow!("the BPF object has no map named {lost} (the loss counter of {ring})"))?;
+                if lost_map.map_type() != MapType::PercpuArray || lost_map.value_size() != 8 || lost_map.key_size() != 4
+                {
+                    bail!("map {lost}: the loss counter must be a per-CPU array of u64 values");
+                }
+                Some(MapHandle::try_from(&lost_map).with_context(|| format!("opening loss counter {lost}"))?)
+            }
+        };
         let mut builder = RingBufferBuilder::new();
         builder
             .add(&ring_map, move |data: &[u8]| {
@@ -133,8 +151,8 @@ impl<'cb> EventReader<'cb> {
 
     /// Records lost so far (ring full), summed over CPUs.
     pub fn lost(&self) -> anyhow::Result<u64> {
-        let values = self
-            .lost
+        let Some(counter) = &self.lost else { return Ok(0) };
+        let values = counter
             .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
             .with_context(|| format!("reading the loss counter of ring buffer {}", self.ring_name))?
             .unwrap_or_default();
