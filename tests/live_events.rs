@@ -86,6 +86,46 @@ fn live_opensnoop_sees_a_missing_path_with_enoent() {
     }
 }
 
+#[test]
+fn live_opensnoop_with_pid_sees_only_that_process() {
+    if !require_root("live_opensnoop_with_pid_sees_only_that_process") {
+        return;
+    }
+    let _l = live_lock();
+    let path = format!("/tmp/{}", unique("opensnoop-pid"));
+    // A process that opens the missing path 3 times when told to (a line on its stdin).
+    let script = format!(
+        "import sys\nsys.stdin.readline()\nfor _ in range(3):\n    try: open({path:?})\n    except OSError: pass\n"
+    );
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    let child_pid = child.id();
+    let pid_arg = child_pid.to_string();
+    let (code, out, err) = run_events(&["run", "opensnoop", "-p", &pid_arg, "-f", "json"], || {
+        // The test opens the same path itself: not the traced process.
+        for _ in 0..4 {
+            assert!(std::fs::File::open(&path).is_err());
+        }
+        child.stdin.take().expect("stdin").write_all(b"go\n").expect("release python3");
+        assert!(child.wait().expect("wait python3").success());
+    });
+    assert_eq!(code, Some(0), "{err}");
+    let lines = json_lines(&out);
+    assert!(lines.iter().all(|v| v["pid"].as_u64() == Some(u64::from(child_pid))), "another process in:\n{out}");
+    let mine = lines.iter().filter(|v| v["path"].as_str() == Some(path.as_str())).count();
+    assert_eq!(mine, 3, "exactly the traced process's opens of the path:\n{out}");
+    // Two -p values are refused before anything loads, as are task flags the tool lacks.
+    let two = ebpfx(&["run", "opensnoop", "-p", &pid_arg, "-p", "1", "--for", "1s"]);
+    assert_eq!(two.status.code(), Some(2), "{}", text(&two.stderr));
+    assert!(text(&two.stderr).contains("one process"), "{}", text(&two.stderr));
+    let comm = ebpfx(&["run", "opensnoop", "--comm", "cat", "--for", "1s"]);
+    assert_eq!(comm.status.code(), Some(2), "{}", text(&comm.stderr));
+    assert!(text(&comm.stderr).contains("opensnoop"), "{}", text(&comm.stderr));
+}
+
 /// A loopback connection: the client sends `up` bytes, the server answers with `down`, both
 /// close. Returns the server's port.
 fn loopback_exchange(listener: &TcpListener, up: usize, down: usize) {

@@ -120,9 +120,18 @@ fn names(resolved: &[Resolved]) -> String {
     resolved.iter().map(|r| r.config.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-/// Tool flags that become globals of the objects that have them (`--port`, `--per-thread`).
-fn tool_globals(args: &RunArgs) -> anyhow::Result<Vec<GlobalValue>> {
+/// Tool flags that become globals of the objects that have them (`-p`, `--port`, `--per-thread`).
+fn tool_globals(args: &RunArgs, targets: &crate::targets::tasks::Targets) -> anyhow::Result<Vec<GlobalValue>> {
     let mut out = Vec::new();
+    // -p PID: the event objects filter one thread group (`targ_tgid`, bpf/events.bpf.h); the
+    // other task flags were refused already (the configs declare `targets: [pid]` only).
+    match targets.pids.as_slice() {
+        [] => {}
+        [pid] => {
+            out.push(GlobalValue { flag: "-p".into(), name: "targ_tgid".into(), bytes: pid.to_ne_bytes().to_vec() })
+        }
+        more => return Err(usage_err(format!("-p: event tools follow one process, and {} were given", more.len()))),
+    }
     if let Some(p) = args.attach.port {
         if p == 0 {
             return Err(usage_err("--port 0: ports start at 1"));
@@ -143,7 +152,12 @@ fn tool_globals(args: &RunArgs) -> anyhow::Result<Vec<GlobalValue>> {
 }
 
 /// `ebpfx run` of event configs, after the configs were resolved (commands::run).
-pub fn run(args: &RunArgs, globals: &Globals<'_>, mut resolved: Vec<Resolved>) -> anyhow::Result<()> {
+pub fn run(
+    args: &RunArgs,
+    globals: &Globals<'_>,
+    mut resolved: Vec<Resolved>,
+    targets: &crate::targets::tasks::Targets,
+) -> anyhow::Result<()> {
     let format = event_format(args.out.format)?;
     check_args(args, &resolved, format)?;
     if let Some(size) = &args.ring_size {
@@ -161,7 +175,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>, mut resolved: Vec<Resolved>) -
         verbose: globals.verbose,
         btf: args.attach.btf.clone(),
         frequency: args.attach.frequency,
-        globals: tool_globals(args)?,
+        globals: tool_globals(args, targets)?,
         probe: None,
         follow_forks: false,
     };

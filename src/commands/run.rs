@@ -41,7 +41,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         globals,
     )?;
     if super::events::is_event_run(&resolved) {
-        return super::events::run(args, globals, resolved);
+        return super::events::run(args, globals, resolved, &targets);
     }
     let format = choose_format(args.out.format, args.out.output.is_some());
     let by = crate::regroup::parse_and_check(
