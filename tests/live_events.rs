@@ -118,7 +118,8 @@ fn live_opensnoop_with_pid_sees_only_that_process() {
     let mine = lines.iter().filter(|v| v["path"].as_str() == Some(path.as_str())).count();
     assert_eq!(mine, 3, "exactly the traced process's opens of the path:\n{out}");
     // Two -p values are refused before anything loads, as are task flags the tool lacks.
-    let two = ebpfx(&["run", "opensnoop", "-p", &pid_arg, "-p", "1", "--for", "1s"]);
+    let me = std::process::id().to_string();
+    let two = ebpfx(&["run", "opensnoop", "-p", &me, "-p", "1", "--for", "1s"]);
     assert_eq!(two.status.code(), Some(2), "{}", text(&two.stderr));
     assert!(text(&two.stderr).contains("one process"), "{}", text(&two.stderr));
     let comm = ebpfx(&["run", "opensnoop", "--comm", "cat", "--for", "1s"]);
