@@ -69,7 +69,22 @@ struct SavedMap {
     /// All keys, concatenated, as lowercase hex.
     keys_hex: String,
     values: Vec<u64>,
+    /// The stack-trace map whose stacks the map's stack-id labels name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stack_traces: Option<SavedStacks>,
 }
+
+/// A stack-trace map: `ids[i]`'s frames are `frames[i * depth..(i + 1) * depth]`.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedStacks {
+    name: String,
+    depth: usize,
+    ids: Vec<u32>,
+    frames: Vec<u64>,
+}
+
+/// Most frames per stack a snapshot may hold: far more than any kernel walks.
+const MAX_STACK_DEPTH: usize = 1 << 16;
 
 /// One config of a loaded snapshot file.
 pub struct SavedRun {
@@ -130,6 +145,12 @@ pub fn to_json_sampled(
                         is_array: m.is_array,
                         keys_hex: hex(&m.keys),
                         values: m.values.clone(),
+                        stack_traces: m.stack_traces.as_deref().map(|t| SavedStacks {
+                            name: t.name.clone(),
+                            depth: t.depth,
+                            ids: t.ids.clone(),
+                            frames: t.frames.clone(),
+                        }),
                     })
                     .collect(),
             })
@@ -258,7 +279,31 @@ pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
                     m.slots
                 )));
             }
+            let stack_traces = match m.stack_traces {
+                None => None,
+                Some(t) => {
+                    if t.depth == 0
+                        || t.depth > MAX_STACK_DEPTH
+                        || t.ids.len().checked_mul(t.depth) != Some(t.frames.len())
+                    {
+                        return Err(bad(format!(
+                            "stack_traces {}: inconsistent: {} ids of depth {} but {} frames",
+                            t.name,
+                            t.ids.len(),
+                            t.depth,
+                            t.frames.len()
+                        )));
+                    }
+                    Some(std::sync::Arc::new(crate::raw::StackTraces {
+                        name: t.name,
+                        depth: t.depth,
+                        ids: t.ids,
+                        frames: t.frames,
+                    }))
+                }
+            };
             maps.push(RawMap {
+                stack_traces,
                 name: m.name,
                 key_size: m.key_size,
                 slots: m.slots,
