@@ -1,6 +1,7 @@
 # ebpfx: set-up, build, run and test on Debian 12 (as root for `run` and the live tests).
 #   make run    installs what is missing, builds, runs `ebpfx run biolatency --for 10s` during disk IO
 #   make test   installs what is missing, builds, runs the whole test suite (live BPF tests need root)
+#   make test-kernels   boots Debian's 5.10, 6.1 and 6.12 kernels under qemu and runs every built-in
 
 CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
 # Debian packages the build and the tests need. clang compiles bpf/*.bpf.c; llvm gives llvm-strip;
@@ -11,7 +12,7 @@ CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
 DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus prometheus-node-exporter prometheus-pushgateway bash-completion zsh fish groff-base man-db iproute2 python3 util-linux time tmux golang-go
 BIN := target/release/ebpfx
 
-.PHONY: deps build run test bench fmt clean generate
+.PHONY: deps build run test test-kernels bench fmt clean generate
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -34,9 +35,22 @@ run: build
 	  dd if=$$scratch/io of=/dev/null bs=4k iflag=direct status=none; done ) & \
 	$(BIN) run biolatency --for 10s; status=$$?; wait; rm -rf $$scratch; exit $$status
 
+# Formatting and clippy first: any finding fails the target before the (long) test run. rustup adds
+# rustfmt or clippy only when the toolchain lacks them, so an offline machine that has them is fine.
 test: deps
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt || { echo "cargo fmt is missing: rustup component add rustfmt" >&2; exit 1; }
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy || { echo "cargo clippy is missing: rustup component add clippy" >&2; exit 1; }
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) build --examples
 	$(CARGO) test --no-fail-fast --lib --bins --tests -- --test-threads=2
+
+# The kernel matrix (tests/vm/matrix.sh): Debian's 5.10, 6.1 and 6.12 kernel packages booted under
+# qemu (TCG) with the release ebpfx, every built-in run with a workload in each, and on the host
+# kernel. Installs qemu-system-x86 (bookworm-backports) and busybox-static itself, through a
+# private apt sources list under /var/cache/ebpfx-kernels; the packages are cached there.
+test-kernels: deps
+	CARGO=$(CARGO) bash tests/vm/matrix.sh
 
 bench: build
 	$(CARGO) bench --bench core

@@ -25,9 +25,9 @@ struct {
 } bio_latency_seconds SEC(".maps");
 
 SEC("tp_btf/block_rq_issue")
-int BPF_PROG(biolatency_issue, struct request *rq)
+int biolatency_issue(u64 *ctx)
 {
-	u64 key = (u64)rq, ts = bpf_ktime_get_ns();
+	u64 key = (u64)issued_request(ctx), ts = bpf_ktime_get_ns();
 
 	bpf_map_update_elem(&issued, &key, &ts, BPF_ANY);
 	return 0;

@@ -18,8 +18,9 @@ struct {
 } bio_size_bytes SEC(".maps");
 
 SEC("tp_btf/block_rq_issue")
-int BPF_PROG(biosize_issue, struct request *rq)
+int biosize_issue(u64 *ctx)
 {
+	struct request *rq = issued_request(ctx);
 	struct disk_key dk;
 	u64 bytes = BPF_CORE_READ(rq, __data_len);
 

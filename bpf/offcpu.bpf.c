@@ -2,15 +2,16 @@
 /* offcpu: time tasks spend blocked off-CPU (sleeping, waiting for IO, locks, ...), by command
  * name. The clock starts when sched_switch takes a task off the CPU in a non-runnable state and
  * stops when it is switched back in; preempted (still runnable) tasks are not counted here, that
- * is run-queue latency (see runqlat). Needs the 4-argument sched_switch (kernel >= 5.18). */
+ * is run-queue latency (see runqlat). Uses only the three sched_switch arguments every kernel
+ * has (the previous task's state comes from the task: sched.bpf.h). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "bits.bpf.h"
+#include "sched.bpf.h"
 
 #define MAX_SLOT 36 /* 2^36 ns = 68.7 s; the sum of blocked time goes to slot 37 */
-#define TASK_RUNNING 0
 #define COMM_LEN 16
 
 /* Targets (-p, --comm, ...) select the task that blocked; offcpu adds --by pid,cpu,cgroup. */
@@ -38,8 +39,7 @@ struct {
 } offcpu_seconds SEC(".maps");
 
 SEC("tp_btf/sched_switch")
-int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct comm_key key;
 	u32 tid;
@@ -47,7 +47,7 @@ int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_
 
 	ts = bpf_ktime_get_ns();
 	tid = BPF_CORE_READ(prev, pid);
-	if (tid != 0 && prev_state != TASK_RUNNING)
+	if (tid != 0 && !switched_out_runnable(preempt, prev))
 		bpf_map_update_elem(&blocked_since, &tid, &ts, BPF_ANY);
 
 	tid = BPF_CORE_READ(next, pid);

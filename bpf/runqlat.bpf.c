@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* runqlat: scheduler run-queue latency, the time a runnable task waits before it gets a CPU.
  * The clock starts when a task is woken (or created, or preempted while still runnable) and
- * stops when sched_switch puts it on a CPU. Needs the 4-argument sched_switch (kernel >= 5.18).
+ * stops when sched_switch puts it on a CPU. Uses only the three sched_switch arguments every
+ * kernel has (the previous task's state comes from the task: sched.bpf.h).
  * runqlat_cgroup.bpf.c builds the same program with RUNQLAT_BY_CGROUP: one histogram per cgroup
  * (v2) of the task that waited. At sched_switch `current` is still the previous task, so the
  * cgroup id is read from the incoming one (next->cgroups->dfl_cgrp->kn->id, the value
@@ -11,9 +12,9 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "bits.bpf.h"
+#include "sched.bpf.h"
 
 #define MAX_SLOT 36 /* 2^36 ns = 68.7 s; the sum of latencies goes to slot 37 */
-#define TASK_RUNNING 0
 
 #ifdef RUNQLAT_BY_CGROUP
 #define HIST_MAP run_queue_latency_cgroup_seconds
@@ -75,15 +76,14 @@ int BPF_PROG(runqlat_wakeup_new, struct task_struct *p)
 }
 
 SEC("tp_btf/sched_switch")
-int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct hist_key key;
 	u32 tid;
 	u64 *tsp, delta;
 
 	/* Preempted while runnable: it is back on the run queue from now on. */
-	if (prev_state == TASK_RUNNING)
+	if (switched_out_runnable(preempt, prev))
 		mark_runnable(BPF_CORE_READ(prev, pid));
 
 	tid = BPF_CORE_READ(next, pid);

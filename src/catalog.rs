@@ -96,11 +96,6 @@ impl Catalog {
         self.entries.keys().map(String::as_str)
     }
 
-    /// Names of the built-in configs.
-    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
-        embedded::BUILTIN_CONFIGS.iter().map(|(n, _)| *n)
-    }
-
     /// The embedded YAML of a built-in.
     pub fn builtin_yaml(name: &str) -> Option<&'static str> {
         embedded::BUILTIN_CONFIGS.iter().find(|(n, _)| *n == name).map(|(_, y)| *y)

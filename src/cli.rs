@@ -51,6 +51,9 @@ pub enum Command {
     /// Check configs against their BPF objects without attaching: maps, key and value sizes,
     /// label layout against the key struct. Exit 0 when clean, 2 with every problem listed.
     Check(CheckArgs),
+    /// Attach once and keep collecting: answer Prometheus scrapes over HTTP(S), or rewrite a
+    /// textfile every interval (--output), with counters cumulative since the start.
+    Serve(Box<ServeArgs>),
     /// Render a snapshot saved with `run --save-raw` in any format (no root or BPF needed).
     Render(RenderArgs),
 }
@@ -181,6 +184,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
     pub by: Option<Vec<String>>,
 
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// Start COMMAND (held until the programs are attached, so nothing of it is missed), trace
+    /// it and its descendants only (forks followed in the kernel), end the window when it exits
+    /// (or at --for / Ctrl-C), then print. ebpfx's exit status is its own (0 when the results
+    /// were printed); the command's status is reported on stderr.
+    #[arg(last = true, value_name = "COMMAND", value_hint = ValueHint::CommandWithArguments)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// Task targets, filtered in the kernel by configs that declare them (`run` and `serve`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
     /// Only these processes (thread-group ids), filtered in the kernel: repeatable or a comma
     /// list. Configs that select tasks say so (`ebpfx list`); others refuse the flag.
     #[arg(short, long = "pid", value_name = "PID", action = clap::ArgAction::Append)]
@@ -199,13 +216,6 @@ pub struct RunArgs {
     /// /sys/fs/cgroup (`system.slice/cron.service`).
     #[arg(long, value_name = "PATH", value_hint = ValueHint::DirPath)]
     pub cgroup: Option<PathBuf>,
-
-    /// Start COMMAND (held until the programs are attached, so nothing of it is missed), trace
-    /// it and its descendants only (forks followed in the kernel), end the window when it exits
-    /// (or at --for / Ctrl-C), then print. ebpfx's exit status is its own (0 when the results
-    /// were printed); the command's status is reported on stderr.
-    #[arg(last = true, value_name = "COMMAND", value_hint = ValueHint::CommandWithArguments)]
-    pub command: Vec<std::ffi::OsString>,
 }
 
 /// Sending a run's results to the systems that gather many hosts: Pushgateway grouping labels
@@ -240,6 +250,91 @@ pub struct FleetArgs {
     /// The basic auth password of --remote-write-username, read from FILE.
     #[arg(long, value_name = "FILE", requires = "remote_write", value_hint = ValueHint::FilePath)]
     pub remote_write_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Examples:\n  ebpfx serve biolatency syscalls\n  ebpfx serve biolatency --web.listen-address 127.0.0.1:9435 --web.config.file web.yml\n  ebpfx serve biolatency --output /var/lib/prometheus/node-exporter/ebpfx.prom --interval 15s"
+)]
+pub struct ServeArgs {
+    /// Config names (see `ebpfx list`).
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Address to listen on for scrapes: HOST:PORT, or :PORT for every address.
+    #[arg(long = "web.listen-address", value_name = "ADDRESS", default_value = ":9435")]
+    pub listen_address: String,
+
+    /// Path under which the metrics are served.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    pub telemetry_path: String,
+
+    /// Prometheus exporter-toolkit web config (YAML): tls_server_config (cert_file, key_file,
+    /// client_ca_file, client_auth_type, min_version, max_version) and basic_auth_users
+    /// (bcrypt hashes), as node_exporter reads it.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Capabilities kept once the programs are attached: none, all, or a comma-separated list
+    /// (cap_syslog keeps kernel symbol names readable for ksym/kstack labels; cap_sys_ptrace
+    /// lets ustack labels read other processes' maps; cap_dac_override lets --output write
+    /// where root does not own the directory).
+    #[arg(long = "capabilities.keep", value_name = "CAPS", default_value = "none")]
+    pub capabilities_keep: String,
+
+    /// No listener: rewrite FILE atomically every --interval instead (for node_exporter's
+    /// textfile collector), with the same cumulative counters.
+    #[arg(short, long, value_name = "FILE", conflicts_with_all = ["web_config_file", "listen_address", "telemetry_path"])]
+    pub output: Option<PathBuf>,
+
+    /// How often --output is rewritten.
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration, requires = "output")]
+    pub interval: Option<Duration>,
+
+    /// Prefix of every Prometheus metric name (ebpf_exporter uses ebpf_exporter_).
+    #[arg(long, value_name = "PREFIX", default_value = "ebpfx_", value_parser = parse_prefix)]
+    pub prefix: String,
+
+    /// Fail when any program cannot load or attach, instead of leaving it out with a warning.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// BTF file for CO-RE on kernels without /sys/kernel/btf/vmlinux.
+    #[arg(long, value_name = "PATH")]
+    pub btf: Option<PathBuf>,
+
+    /// Sample HZ times a second per CPU: replaces the frequency of perf_event programs.
+    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u64).range(1..))]
+    pub frequency: Option<u64>,
+
+    /// Functions for funclatency/funccount: BINARY:FUNCTION (as for `run`). Repeatable.
+    #[arg(long, value_name = "BINARY:FUNCTION", add = ArgValueCompleter::new(crate::complete::probe_values))]
+    pub probe: Vec<String>,
+
+    /// Only flows with this local or remote port (tcpflows).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+
+    /// Only flows with a local or remote address in PREFIX, e.g. 10.0.0.0/8 (tcpflows).
+    #[arg(long, value_name = "PREFIX")]
+    pub addr: Option<String>,
+
+    /// Only flows in this TCP state at the event, e.g. ESTABLISHED (tcpflows).
+    #[arg(long, value_name = "NAME")]
+    pub state: Option<String>,
+
+    /// Exported labels are exactly these: the config's other labels are summed away (counters)
+    /// or merged bucket-wise (histograms); `none` merges everything into one series.
+    /// `pid`, `comm`, `cgroup`, `cpu` are added in the kernel by configs that declare them.
+    #[arg(long, value_name = "LABEL[,LABEL...]", value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::by_values))]
+    pub by: Option<Vec<String>>,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// `-- COMMAND` is `run`'s: taken here only to refuse it with a message (serve has no end).
+    #[arg(last = true, hide = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -278,9 +373,8 @@ pub struct RenderArgs {
     pub by: Option<Vec<String>>,
 }
 
-/// The longest `--for` or `--interval` (`commands::run` refuses longer ones): deadlines stay far
-/// from the limits of `Instant`.
-pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
+/// The longest `--for` or `--interval` (defined in `grammar`, which must not import `cli`).
+pub use crate::grammar::MAX_DURATION;
 
 /// humantime durations: `500ms`, `30s`, `2m`, `1h30m`; a bare number is seconds (`5`, `0.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

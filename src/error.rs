@@ -23,17 +23,6 @@ impl fmt::Display for UsageError {
 }
 impl std::error::Error for UsageError {}
 
-/// The user interrupted twice: exit 130 at once.
-#[derive(Debug)]
-pub struct Interrupted;
-
-impl fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("interrupted")
-    }
-}
-impl std::error::Error for Interrupted {}
-
 /// Builds a [`ConfigError`] wrapped in `anyhow`.
 pub fn config_err(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(ConfigError(msg.into()))
@@ -44,14 +33,12 @@ pub fn usage_err(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
-/// Exit status for an error chain: 2 for usage/config problems, 130 for a double interrupt, 1 otherwise.
+/// Exit status for an error chain: 2 for usage/config problems, 1 otherwise (a double interrupt
+/// exits 130 from the signal handler in `window.rs`, not through an error).
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if cause.is::<ConfigError>() || cause.is::<UsageError>() {
             return 2;
-        }
-        if cause.is::<Interrupted>() {
-            return 130;
         }
     }
     1

@@ -1,7 +1,7 @@
-//! `perf_event_array` counters (spec §10): the BPF program emits one record per event into a
-//! `BPF_MAP_TYPE_PERF_EVENT_ARRAY`; ebpfx counts the records by their bytes during the window.
-//! The tallies are handed on as ordinary raw maps (record bytes as keys, counts as values), so
-//! decoding, intervals and saved snapshots treat them like any counter.
+//! `perf_event_array` counters (docs/config-format.md#perf_event_array-counters): the BPF program
+//! emits one record per event into a `BPF_MAP_TYPE_PERF_EVENT_ARRAY`; ebpfx counts the records by
+//! their bytes during the window. The tallies are handed on as ordinary raw maps (record bytes as
+//! keys, counts as values), so decoding, intervals and saved snapshots treat them like any counter.
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsStr;

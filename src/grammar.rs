@@ -57,6 +57,10 @@ pub fn split_positionals(words: &[String]) -> anyhow::Result<Positionals> {
     Ok(Positionals { names: names.to_vec(), interval, count })
 }
 
+/// The longest `--for` or `--interval` (`commands::run` refuses longer ones): deadlines stay far
+/// from the limits of `Instant`.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
+
 /// A bare number of seconds (`5`, `0.5`) as a duration.
 pub fn seconds(word: &str) -> Result<Duration, String> {
     let v: f64 = word.parse().map_err(|_| format!("{word:?} is not a number of seconds"))?;
@@ -66,7 +70,7 @@ pub fn seconds(word: &str) -> Result<Duration, String> {
     if v == 0.0 {
         return Err("the window must be longer than zero (e.g. 500ms, 30s)".to_string());
     }
-    if v > crate::cli::MAX_DURATION.as_secs_f64() {
+    if v > MAX_DURATION.as_secs_f64() {
         return Err("at most 10 years (3650d)".to_string());
     }
     Duration::try_from_secs_f64(v).map_err(|e| format!("{word:?}: {e}"))

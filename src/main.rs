@@ -18,13 +18,14 @@ fn main() {
         ebpfx::grammar::plain_unknown_argument(err, &mut cmd).exit()
     });
     ebpfx::loader::map_memory::set_limit(cli.max_map_memory);
-    if !matches!(cli.command, Command::Run(_)) {
+    if !matches!(cli.command, Command::Run(_) | Command::Serve(_)) {
         // No window to end: an interrupt quits at once.
         ebpfx::window::quit_on_interrupt();
     }
     let globals = Globals { config_dir: cli.config_dir.as_deref(), verbose: cli.verbose, quiet: cli.quiet };
     let result = match &cli.command {
         Command::Run(args) => commands::run::run(args, &globals),
+        Command::Serve(args) => commands::serve::run(args, &globals),
         Command::Render(args) => commands::render::run(args, &globals),
         Command::List(args) => commands::list::run(args, &globals),
         Command::Check(args) => commands::check::run(args, &globals),

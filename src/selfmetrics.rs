@@ -94,23 +94,22 @@ pub fn metrics(
         &["name"],
         configs.iter().map(|c| Sample { labels: vec![c.clone()], value: 1.0 }).collect(),
     )];
-    let labels = |p: &ProgramRow| vec![p.config.clone(), p.id.to_string(), p.program.clone()];
+    // No program `id` label: ids change with every load, and a series must not (a new series
+    // per run or restart); config and program name tell the programs apart.
+    let labels = |p: &ProgramRow| vec![p.config.clone(), p.program.clone()];
     out.push(gauge(
         "ebpf_program_info",
         "Info about ebpf programs",
-        &["config", "id", "program", "tag"],
+        &["config", "program", "tag"],
         programs
             .iter()
-            .map(|p| Sample {
-                labels: vec![p.config.clone(), p.id.to_string(), p.program.clone(), p.tag.clone()],
-                value: 1.0,
-            })
+            .map(|p| Sample { labels: vec![p.config.clone(), p.program.clone(), p.tag.clone()], value: 1.0 })
             .collect(),
     ));
     out.push(gauge(
         "ebpf_program_attached",
         "Whether a program is attached",
-        &["config", "id", "program"],
+        &["config", "program"],
         programs.iter().map(|p| Sample { labels: labels(p), value: if p.attached { 1.0 } else { 0.0 } }).collect(),
     ));
     if let Some(stats) = window_stats {
@@ -119,13 +118,13 @@ pub fn metrics(
         out.push(counter(
             "ebpf_program_run_count_total",
             "How many times each program ran during the window",
-            &["config", "id", "program"],
+            &["config", "program"],
             attached.iter().map(|p| Sample { labels: labels(p), value: get(p).run_count as f64 }).collect(),
         ));
         out.push(counter(
             "ebpf_program_run_time_seconds_total",
             "How long each program ran during the window, in seconds",
-            &["config", "id", "program"],
+            &["config", "program"],
             attached.iter().map(|p| Sample { labels: labels(p), value: get(p).run_time_ns as f64 / 1e9 }).collect(),
         ));
     }
@@ -212,7 +211,9 @@ mod tests {
         let m = metrics(&["c".into()], &progs, Some(&d));
         assert_eq!(m.len(), 5);
         let MetricValues::Counter(runs) = &m[3].values else { panic!("counter") };
-        assert_eq!(runs.to_vec(), vec![Sample { labels: vec!["c".into(), "7".into(), "a".into()], value: 15.0 }]);
+        assert_eq!(runs.to_vec(), vec![Sample { labels: vec!["c".into(), "a".into()], value: 15.0 }]);
+        // Program ids change at every load: never a label (a new series per run).
+        assert!(m.iter().all(|x| !x.label_names.iter().any(|l| l == "id")), "{m:?}");
         let MetricValues::Gauge(att) = &m[2].values else { panic!("gauge") };
         assert_eq!(att.get(1).map(|s| s.value), Some(0.0));
         assert_eq!(metrics(&[], &progs, None).len(), 3);

@@ -374,18 +374,32 @@ impl Terminal {
     /// Starts `shell` (argv) in `cwd`, runs `setup` (which must set the prompt to `READY> `) and
     /// waits for the prompt.
     fn start(shell: &[&str], setup: &str, cwd: &Path, home: &Path) -> Terminal {
-        let socket = format!("ebpfx-complete-{}-{}", std::process::id(), shell[0]);
-        let mut cmd = Command::new("tmux");
-        cmd.args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-c"])
-            .arg(cwd)
-            .arg("env")
-            .arg("-i")
-            .arg(format!("HOME={}", home.display()))
-            .arg("TERM=xterm")
-            .arg(format!("PATH={}", path_env()))
-            .args(shell);
-        let status = cmd.status().expect("start tmux");
-        assert!(status.success(), "tmux new-session failed: {status}");
+        // A short socket path of our own (not a name under /tmp/tmux-UID, where a stale socket of an
+        // earlier run with the same pid can make new-session fail).
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let socket = format!("/tmp/ebpfx-tmux-{}-{}-{nanos}", std::process::id(), shell[0]);
+        let mut last = String::new();
+        let mut started = false;
+        for _ in 0..3 {
+            let mut cmd = Command::new("tmux");
+            cmd.args(["-S", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-c"])
+                .arg(cwd)
+                .arg("env")
+                .arg("-i")
+                .arg(format!("HOME={}", home.display()))
+                .arg("TERM=xterm")
+                .arg(format!("PATH={}", path_env()))
+                .args(shell);
+            let out = cmd.output().expect("start tmux");
+            if out.status.success() {
+                started = true;
+                break;
+            }
+            last = format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+            let _ = std::fs::remove_file(&socket);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        assert!(started, "tmux new-session failed 3 times: {last}");
         let term = Terminal { socket };
         term.keys(&["-l", setup]);
         term.keys(&["Enter"]);
@@ -395,7 +409,7 @@ impl Terminal {
 
     fn keys(&self, keys: &[&str]) {
         let status = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "0"])
+            .args(["-S", &self.socket, "send-keys", "-t", "0"])
             .args(keys)
             .status()
             .expect("tmux send-keys");
@@ -404,7 +418,7 @@ impl Terminal {
 
     fn screen(&self) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .args(["-S", &self.socket, "capture-pane", "-p", "-t", "0"])
             .output()
             .expect("tmux capture-pane");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -441,7 +455,8 @@ impl Terminal {
 
 impl Drop for Terminal {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+        let _ = Command::new("tmux").args(["-S", &self.socket, "kill-server"]).status();
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 

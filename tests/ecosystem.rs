@@ -76,7 +76,7 @@ fn live_node_exporter_textfile_collector_reads_the_output() {
     let writes =
         prom_value(&scraped, "ebpfx_bio_latency_seconds_count{device=\"vda\",operation=\"write\"}").unwrap_or(0.0);
     assert!(writes >= 100.0, "node_exporter does not serve our series ({writes}):\n{scraped}");
-    assert!(scraped.contains("ebpfx_window_duration_seconds "), "window gauge missing");
+    assert!(scraped.contains("ebpfx_window_duration_seconds{config=\"biolatency\"} "), "window gauge missing");
 }
 
 #[test]

@@ -23,7 +23,8 @@ use ebpfx::render::*;
 
 const US: f64 = 0.000001;
 
-/// Buckets as the decoder rebuilds them for exp2 (spec §9.2): le = 2^i × m, cumulative.
+/// Buckets as the decoder rebuilds them for exp2 (docs/config-format.md#histograms): le = 2^i × m,
+/// cumulative.
 fn exp2_series(labels: &[&str], raw: &[(u32, u64)], max: u32, sum_raw: Option<f64>) -> HistogramSeries {
     let mut buckets = Vec::new();
     let mut count = 0;
@@ -70,7 +71,7 @@ fn snapshot() -> Snapshot {
         bucket_type: BucketType::Exp2,
         multiplier: US,
         series: vec![
-            // spec §17.1, the write group
+            // biolatency on a virtio disk, the write group (captured from a real run)
             exp2_series(&["vda", "write"], &[(4, 52), (5, 428), (6, 9), (7, 8), (8, 3), (10, 1)], 27, Some(11249.0)),
             exp2_series(&["vda", "read"], &[(5, 492), (6, 37), (7, 12), (9, 2), (13, 1)], 27, Some(20536.0)),
         ],

@@ -62,7 +62,7 @@ fn kallsyms_symbol(kallsyms: &str, addr: u64, containing: bool) -> Option<String
 }
 
 /// Names pci.ids gives vendor 8086, device 8086:100e, class 02 and subclass 02/00, or
-/// `missing pci.ids db` four times without a database (spec §7.6).
+/// `missing pci.ids db` four times without a database (docs/config-format.md#decoders).
 fn expected_pci(home: &Path) -> [String; 4] {
     let candidates =
         [home.join(".cache/pci.ids"), "/usr/share/hwdata/pci.ids".into(), "/usr/share/misc/pci.ids".into()];
@@ -481,7 +481,7 @@ fn live_compat_perf_event_cpu_clock() {
 }
 
 /// An `xdp/lo` program counts 100 UDP datagrams to 127.0.0.1:9 and the ICMP port-unreachable
-/// replies (spec §17.3).
+/// replies it sends back.
 #[test]
 fn live_compat_xdp_lo() {
     if !require_root("live_compat_xdp_lo") {

@@ -52,13 +52,18 @@ fn live_funclatency_times_sleepy_calls() {
 /// funccount on `ebpfx_count_*` (13 and 29 calls), with `env` for ebpfx; also saves the raw
 /// maps and renders them again, which must keep the function names.
 fn funccount_glob(env: &[(&str, &str)]) {
+    funccount_glob_programs(env, 1);
+}
+
+/// [`funccount_glob`] expecting `programs` loaded programs.
+fn funccount_glob_programs(env: &[(&str, &str)], programs: usize) {
     let probe = format!("{}:ebpfx_count_*", functarget().display());
     let s = Scratch::new("funccount");
     let raw = s.path().join("raw.json");
     let raw_arg = raw.to_str().expect("utf8 path");
     let args = ["run", "funccount", "--probe", &probe, "--for", "2s", "--format", "prom", "--save-raw", raw_arg];
     let run = start_attached_env(&args, 1, env);
-    assert_eq!(run.program_ids().len(), 1);
+    assert_eq!(run.program_ids().len(), programs);
     run_functarget(&["0", "0", "13", "29"]);
     let (code, prom, err) = run.finish();
     assert_eq!(code, Some(0), "{err}");
@@ -90,6 +95,81 @@ fn live_funccount_one_uprobe_per_function() {
     }
     let _l = live_lock();
     funccount_glob(&[("EBPFX_NO_UPROBE_MULTI", "1")]); // the path of kernels before 6.6
+}
+
+#[test]
+fn live_funccount_without_attach_cookies() {
+    if !require_root("live_funccount_without_attach_cookies") {
+        return;
+    }
+    let _l = live_lock();
+    // The path of kernels before 5.15 (no bpf_get_attach_cookie): one program copy per function,
+    // its index compiled in; the two functions must still be told apart exactly.
+    funccount_glob_programs(&[("EBPFX_NO_ATTACH_COOKIE", "1")], 2);
+}
+
+#[test]
+fn live_funccount_without_attach_cookies_repeated_probes() {
+    if !require_root("live_funccount_without_attach_cookies_repeated_probes") {
+        return;
+    }
+    let _l = live_lock();
+    // Two --probe targets: copy i goes to function i counted across both (b is 0, a is 1), as
+    // its cookie would; a copy numbered within its own target would count both as b.
+    let b = format!("{}:ebpfx_count_b", functarget().display());
+    let a = format!("{}:ebpfx_count_a", functarget().display());
+    let args = ["run", "funccount", "--probe", &b, "--probe", &a, "--for", "2s", "--format", "prom"];
+    let run = start_attached_env(&args, 1, &[("EBPFX_NO_ATTACH_COOKIE", "1")]);
+    assert_eq!(run.program_ids().len(), 2);
+    run_functarget(&["0", "0", "13", "29"]);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let samples = prom_samples(&prom, "ebpfx_function_calls_total");
+    assert_eq!(
+        samples,
+        vec![("function=\"ebpfx_count_a\"".to_string(), 13.0), ("function=\"ebpfx_count_b\"".to_string(), 29.0)],
+        "{prom}"
+    );
+}
+
+#[test]
+fn live_funclatency_without_attach_cookies() {
+    if !require_root("live_funclatency_without_attach_cookies") {
+        return;
+    }
+    let _l = live_lock();
+    let probe = format!("{}:ebpfx_*", functarget().display());
+    let env = [("EBPFX_NO_ATTACH_COOKIE", "1")];
+    let run =
+        start_attached_env(&["run", "funclatency", "--probe", &probe, "--for", "3s", "--format", "prom"], 1, &env);
+    run_functarget(&["4", "20", "3", "0"]);
+    let (code, prom, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    promtool_check(&prom);
+    let count = |f: &str| prom_value(&prom, &format!("ebpfx_function_latency_seconds_count{{function=\"{f}\"}}"));
+    assert_eq!((count("ebpfx_sleepy"), count("ebpfx_count_a")), (Some(4.0), Some(3.0)), "{prom}");
+    // Each sleepy call lasts at least 20 ms, so none may fall at or below 2^24 ns (16.8 ms):
+    // entry and return of one function met in one slot. (No upper bound: on a loaded machine a
+    // 20 ms sleep can overrun the next bucket.)
+    let below =
+        prom_value(&prom, "ebpfx_function_latency_seconds_bucket{function=\"ebpfx_sleepy\",le=\"0.016777216\"}");
+    assert_eq!(below, Some(0.0), "{prom}");
+}
+
+#[test]
+fn live_funccount_without_attach_cookies_refuses_too_many_functions() {
+    // More functions than the object has copies (128): refused before anything loads, exit 2.
+    // libc.so.6:s* matches some 270 functions, below the 1000 every kernel takes.
+    let out = Command::new(bin())
+        .args(["run", "funccount", "--probe", "libc.so.6:s*", "--for", "1s"])
+        .env("EBPFX_NO_ATTACH_COOKIE", "1")
+        .env_remove("EBPFX_CONFIG_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ebpfx");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no BPF cookies") && err.contains("at most 128 functions"), "{err}");
 }
 
 #[test]

@@ -175,7 +175,7 @@ fn live_remote_write_to_prometheus_exact_values_at_the_window_end() {
     let duration = query(&base, &format!("ebpfx_window_duration_seconds{selector}"), &api_time(end_a));
     assert_eq!(
         duration.first().map(|(_, v)| v.parse::<f64>().expect("number")),
-        prom_value(&prom_a, "ebpfx_window_duration_seconds"),
+        prom_value(&prom_a, "ebpfx_window_duration_seconds{config=\"syscalls\"}"),
         "window length"
     );
 
@@ -291,7 +291,7 @@ fn live_remote_write_retries_5xx_never_4xx_and_sends_auth() {
         ebpfx(&["run", "syscalls", "--for", "200ms", "--remote-write", &url, "--output", &kept.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let kept = std::fs::read_to_string(&kept).expect("--output written despite the failed send");
-    assert!(kept.contains("ebpfx_window_duration_seconds "), "{kept}");
+    assert!(kept.contains("ebpfx_window_duration_seconds{config=\"syscalls\"} "), "{kept}");
 
     // 500 forever: a few attempts with backoff, then an error naming the URL and the status.
     let (url, seen) = responder(vec![500]);

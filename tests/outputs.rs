@@ -269,7 +269,13 @@ fn live_a_full_map_is_reported_in_every_format_and_block_even_with_q() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
-        unknown_syscalls();
+        // With -q there is no "attached" line to wait for: keep making the syscalls until the
+        // window ends, so the map fills however long the attach takes.
+        let mut child = child;
+        while child.try_wait().expect("try_wait").is_none() {
+            unknown_syscalls();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let out = child.wait_with_output().expect("wait");
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert!(out.status.success(), "{format}: {stderr}");

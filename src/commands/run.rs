@@ -7,21 +7,19 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use crate::assemble::{build_snapshot, note_full_maps};
 use crate::catalog::{Catalog, Resolved};
 use crate::cli::{RunArgs, MAX_DURATION};
-use crate::config::{Config, MetricKind};
-use crate::decode::{Decoders, Env};
+use crate::config::MetricKind;
 use crate::error::usage_err;
-use crate::events::EventCounters;
 use crate::loader::{self, LoadOptions, Loaded};
 use crate::model::Snapshot;
 use crate::output::view::{check_binary_output, choose_format, local_time, render_for_to};
 use crate::output::{push, remote_write, watch, AtomicFile};
 use crate::raw::RawMap;
 use crate::render::{self, Format, Options};
-use crate::selfmetrics::{self, ProgramRow, RunStats, StatsGuard};
-use crate::targets::tasks::{Gated, Running, Targets};
+use crate::selfmetrics::RunStats;
+use crate::session::{Aim, Read, Session};
+use crate::targets::tasks::{Gated, Running};
 use crate::window::{self, Block, Blocks, Plan};
 
 use super::Globals;
@@ -45,15 +43,8 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     crate::config::check_distinct_metrics(resolved.iter().map(|r| &r.config))?;
     // Targets (-p, --tid, --comm, --cgroup, -- COMMAND) and kernel-side --by labels: checked
     // against what each config declares before anything loads.
-    let targets = Targets::parse(&args.pid, &args.tid, &args.comm, args.cgroup.as_deref(), !args.command.is_empty())?;
-    for r in &resolved {
-        targets.check(&r.config)?;
-    }
-    let by = crate::targets::tasks::parse_by(args.by.as_deref().unwrap_or_default());
-    let mut by_globals = Vec::with_capacity(resolved.len());
-    for r in &mut resolved {
-        by_globals.push(crate::targets::tasks::apply_by(r, &by)?);
-    }
+    let (targets, by_globals) =
+        super::targets_and_by(&args.targets, !args.command.is_empty(), args.by.as_deref(), &mut resolved)?;
     // Run-time targets and flag globals, checked (like the configs) before anything loads.
     let probe = crate::targets::apply(&mut resolved, &args.probe)?;
     let flow_globals = crate::targets::flows::globals(args.port, args.addr.as_deref(), args.state.as_deref())?;
@@ -99,57 +90,24 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     let output = args.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let save_raw = args.save_raw.as_deref().map(|o| AtomicFile::create(o, "--save-raw")).transpose()?;
 
-    loader::init_libbpf_logging(globals.verbose);
-    // Per config: the shared flag and target globals, plus its own --by labels.
-    let opts: Vec<LoadOptions> = by_globals
-        .into_iter()
-        .map(|by| {
-            let mut g = flow_globals.clone();
-            g.extend(targets.globals());
-            g.extend(by);
-            LoadOptions {
-                strict: args.strict,
-                verbose: globals.verbose,
-                btf: args.btf.clone(),
-                frequency: args.frequency,
-                globals: g,
-                probe: probe.clone(),
-                follow_forks: targets.command,
-            }
-        })
-        .collect();
-    // Objects are opened and checked against their configs before anything is loaded.
-    let prepared =
-        resolved.iter().zip(&opts).map(|(r, o)| loader::prepare(r, o)).collect::<anyhow::Result<Vec<_>>>()?;
-    loader::check_privileges()?;
-    // `-- COMMAND`: started now, held before exec until the window starts; its pid joins the set.
-    let mut targets = targets;
-    let gated = if args.command.is_empty() { None } else { Some(Gated::spawn(&args.command)?) };
-    if let Some(g) = &gated {
-        targets.pids.push(g.pid);
-    }
-    let mut loaded: Vec<Loaded> = Vec::with_capacity(prepared.len());
-    for (p, o) in prepared.into_iter().zip(&opts) {
-        let l = load_one(p, o, globals)?;
-        if targets.any() {
-            targets.fill(&l)?;
-        }
-        loaded.push(l);
-    }
-    loader::post_attach_mark();
-    // Run-time statistics for the window only: the kernel turns them off when the guard's
-    // descriptor closes (end of run, error, Ctrl-C, even SIGKILL).
-    let stats_guard = match selfmetrics::enable_stats() {
-        Ok(g) => Some(g),
-        Err(e) => {
-            if globals.verbose > 0 {
-                crate::say!("ebpfx: note: BPF run-time statistics unavailable ({e}): no run counts in the output");
-            }
-            None
-        }
+    let base = LoadOptions {
+        strict: args.strict,
+        verbose: globals.verbose,
+        btf: args.btf.clone(),
+        frequency: args.frequency,
+        globals: flow_globals,
+        probe,
+        follow_forks: false,
     };
-    let events = EventCounters::open(&loaded)?;
-    let sample_frequency_hz = sample_frequency(&loaded, args.frequency);
+    let opts = super::load_options(&base, &targets, by_globals);
+    let mut session = Session::attach(
+        &resolved,
+        Aim { opts, targets, command: args.command.clone() },
+        crate::session::Notes { quiet: globals.quiet, verbose: globals.verbose },
+        "a one-shot run",
+    )?;
+    let gated = session.gated.take();
+    let sample_frequency_hz = sample_frequency(&session.loaded, args.frequency);
 
     let interval = if args.watch { Some(args.interval.unwrap_or(WATCH_INTERVAL)) } else { args.interval };
     let plan =
@@ -167,17 +125,11 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
         push_labels,
         remote,
         sample_frequency_hz,
-        config_names: loaded.iter().map(|l| l.config.name.clone()).collect(),
-        configs: loaded.iter().map(|l| l.config.clone()).collect(),
         resolved: &resolved,
-        loaded,
-        events,
-        event_warnings: Vec::new(),
-        stats_guard,
+        session,
         previous_stats: HashMap::new(),
         previous: None,
         differences: interval.is_some(),
-        decoders: Decoders::new(Env::system()),
         output,
         save_raw,
         screen: args.watch.then(watch::Screen::enter),
@@ -261,50 +213,6 @@ fn sample_frequency(loaded: &[Loaded], flag: Option<u64>) -> Option<u64> {
     found
 }
 
-/// Loads and attaches one prepared config, saying what was left out.
-fn load_one(p: loader::Prepared, opts: &LoadOptions, globals: &Globals<'_>) -> anyhow::Result<Loaded> {
-    let r = &p.resolved;
-    if r.config.tracing_spans > 0 && !globals.quiet {
-        crate::say!(
-            "ebpfx: note: config {} defines {} tracing span(s); a one-shot run does not collect spans",
-            r.config.name,
-            r.config.tracing_spans
-        );
-    }
-    let l = loader::load(p, opts)?;
-    if let Some(spec) = &l.config.cgroup_id_map {
-        let mut cgroups = HashMap::new();
-        crate::decode::cgroup::walk(std::path::Path::new("/sys/fs/cgroup"), &mut cgroups);
-        let n = loader::cgroup_map::sync(&l, spec, cgroups)?;
-        if globals.verbose > 0 {
-            crate::say!("ebpfx: config {}: cgroup_id_map {}: {n} cgroup(s) selected", l.config.name, spec.name);
-        }
-    }
-    for p in l.programs.iter().filter(|p| !p.attached) {
-        if !globals.quiet {
-            crate::say!(
-                "ebpfx: warning: config {}: program {} ({}) left out: {} (--strict makes this an error)",
-                l.config.name,
-                p.name,
-                p.section,
-                p.problem.as_deref().unwrap_or("unknown reason")
-            );
-        }
-    }
-    if globals.verbose > 0 {
-        let ids: Vec<String> = l.programs.iter().filter(|p| p.attached).map(|p| p.id.to_string()).collect();
-        crate::say!(
-            "ebpfx: config {}: {} of {} programs attached in {:.1} ms (program ids {})",
-            l.config.name,
-            l.attached(),
-            l.programs.len(),
-            l.setup_time.as_secs_f64() * 1000.0,
-            ids.join(",")
-        );
-    }
-    Ok(l)
-}
-
 /// What each block of a run does: read every map, decode, write.
 struct RunBlocks<'a> {
     args: &'a RunArgs,
@@ -319,20 +227,14 @@ struct RunBlocks<'a> {
     remote: Option<remote_write::Target>,
     /// Sampling frequency of the perf_event programs (pprof's cpu time, saved with --save-raw).
     sample_frequency_hz: Option<u64>,
-    config_names: Vec<String>,
-    configs: Vec<Config>,
     resolved: &'a [Resolved],
-    loaded: Vec<Loaded>,
-    events: EventCounters,
-    event_warnings: Vec<String>,
-    stats_guard: Option<StatsGuard>,
+    session: Session,
     previous_stats: HashMap<u32, RunStats>,
     /// The maps at the start of the block, when blocks print differences (`--interval`).
     previous: Option<Vec<Vec<RawMap>>>,
     /// bcc's `[interval]`: each block holds that interval's events only, the difference of two
     /// reads (kernel maps are never cleared, so nothing is lost between a read and a clear).
     differences: bool,
-    decoders: Decoders,
     output: Option<AtomicFile>,
     save_raw: Option<AtomicFile>,
     screen: Option<watch::Screen>,
@@ -343,28 +245,6 @@ struct RunBlocks<'a> {
 }
 
 impl RunBlocks<'_> {
-    /// Program rows and run statistics of every loaded config, by program id.
-    fn gather_stats(&self) -> (Vec<ProgramRow>, HashMap<u32, RunStats>) {
-        let mut rows = Vec::new();
-        let mut stats = HashMap::new();
-        for l in &self.loaded {
-            for (row, st) in crate::selfmetrics::program_stats(l) {
-                if row.id != 0 {
-                    stats.insert(row.id, st);
-                }
-                rows.push(row);
-            }
-        }
-        (rows, stats)
-    }
-
-    /// Raw maps of every loaded config, in config order.
-    fn read_all(&mut self) -> anyhow::Result<Vec<Vec<RawMap>>> {
-        let mut maps = self.loaded.iter().map(crate::collect::read_config).collect::<anyhow::Result<Vec<_>>>()?;
-        self.event_warnings = self.events.fill(&mut maps);
-        Ok(maps)
-    }
-
     /// Prints warnings, writes one snapshot (one block in interval mode) to --output or stdout,
     /// then sends it to --push and --remote-write.
     fn emit(&mut self, snapshot: &Snapshot, index: u64) -> anyhow::Result<()> {
@@ -374,7 +254,7 @@ impl RunBlocks<'_> {
             let (rows, cols) = watch::terminal_size().unwrap_or((24, 80));
             let header = format!(
                 "ebpfx {} — every {} — {} — Ctrl-C quits",
-                self.config_names.join(" "),
+                self.session.config_names.join(" "),
                 humantime::format_duration(self.interval.unwrap_or(WATCH_INTERVAL)),
                 local_time(snapshot.window.end)
             );
@@ -435,9 +315,9 @@ impl RunBlocks<'_> {
 impl Blocks for RunBlocks<'_> {
     fn start(&mut self) -> anyhow::Result<()> {
         if self.differences {
-            self.previous = Some(self.read_all()?);
+            self.previous = Some(self.session.read_maps()?);
         }
-        self.previous_stats = self.gather_stats().1;
+        self.previous_stats = self.session.gather_stats().1;
         if let Some(g) = self.gated.take() {
             self.running = Some(g.release()?);
         }
@@ -445,32 +325,29 @@ impl Blocks for RunBlocks<'_> {
     }
 
     fn wants_ticks(&self) -> bool {
-        !self.events.is_empty() || self.gated.is_some() || self.running.is_some()
+        !self.session.events.is_empty() || self.gated.is_some() || self.running.is_some()
     }
 
     fn tick(&mut self) {
-        self.events.poll();
+        self.session.events.poll();
         if self.running.as_mut().is_some_and(|r| r.exited()) {
             window::end_window();
         }
     }
 
     fn block(&mut self, block: Block) -> anyhow::Result<()> {
-        let (rows, stats) = self.gather_stats();
         // Read everything first, then detach, so the window closes at the same moment for all maps.
-        let current = self.read_all()?;
+        let read = self.session.read()?;
         if block.last {
-            for l in &mut self.loaded {
-                l.detach();
-            }
+            self.session.detach();
         }
         // Counters and histograms: what happened in the interval. Gauges hold a level (a flow's
         // RTT, bytes acked): each block shows the value at its read, changed or not.
         let deltas: Option<Vec<Vec<RawMap>>> = self.previous.as_ref().map(|previous| {
-            current
+            read.maps
                 .iter()
                 .zip(previous)
-                .zip(&self.configs)
+                .zip(&self.session.configs)
                 .map(|((c, p), config)| {
                     c.iter()
                         .zip(p)
@@ -486,32 +363,29 @@ impl Blocks for RunBlocks<'_> {
                 })
                 .collect()
         });
-        let configs: Vec<&Config> = self.configs.iter().collect();
-        let mut snapshot =
-            build_snapshot(&configs, deltas.as_deref().unwrap_or(&current), block.window, &mut self.decoders);
-        snapshot.warnings.append(&mut self.event_warnings);
+        let mut snapshot = self.session.snapshot(&read, deltas.as_deref(), block.window, &self.previous_stats);
         if let Some(by) = &self.by {
             crate::regroup::regroup(&mut snapshot, by);
         }
-        let run_stats = self.stats_guard.as_ref().map(|_| selfmetrics::window_delta(&self.previous_stats, &stats));
-        let self_metrics = selfmetrics::metrics(&self.config_names, &rows, run_stats.as_ref());
         if let Some(file) = &mut self.save_raw {
+            // The saved self metrics are those of the window, without the full-map notes (the
+            // maps themselves are saved: rendering notes them again).
+            let self_metrics: Vec<_> =
+                snapshot.self_metrics.iter().filter(|m| m.name != crate::model::MAP_FULL).cloned().collect();
             let saved: Vec<(&str, &str, &str, &[RawMap])> = self
                 .resolved
                 .iter()
-                .zip(&current)
+                .zip(&read.maps)
                 .map(|(r, m)| (r.config.name.as_str(), r.config.origin.as_str(), r.yaml.as_str(), m.as_slice()))
                 .collect();
             let json =
                 crate::snapshot_file::to_json_sampled(&block.window, &saved, &self_metrics, self.sample_frequency_hz)?;
             file.write_with(|w| w.write_all(json.as_bytes()))?;
         }
-        snapshot.self_metrics = self_metrics;
-        // Fullness of the map itself: the difference of a full map can be small.
-        note_full_maps(&mut snapshot, &configs, &current);
+        let Read { maps, stats, .. } = read;
         self.previous_stats = stats;
         if self.differences {
-            self.previous = Some(current);
+            self.previous = Some(maps);
         }
         self.emit(&snapshot, block.index)
     }

@@ -172,7 +172,7 @@ impl Checker<'_> {
             cfg.kernel_labels.iter().filter(|l| !cfg.kernel_labels_on.contains(l)).cloned().collect();
         for m in &mut cfg.metrics {
             // Off labels at the end of the key are cut off the key itself: the loader sizes the
-            // map's key to the labels (targets::tasks::prepare_object), so a run without --by hashes
+            // map's key to the labels (loader::tasks::prepare_object), so a run without --by hashes
             // and compares no zero bytes.
             while m.labels.len() > 1 && m.labels.last().is_some_and(|l| off.contains(&l.name)) {
                 m.labels.pop();

@@ -1,5 +1,5 @@
-//! `ksym` and `kstack` (spec §7.4): kernel addresses → symbol names from a kallsyms file
-//! (the table itself is [`crate::kallsyms::Kallsyms`]).
+//! `ksym` and `kstack` (docs/config-format.md#decoders): kernel addresses → symbol names from a
+//! kallsyms file (the table itself is [`crate::kallsyms::Kallsyms`]).
 pub(super) use crate::kallsyms::Kallsyms;
 
 /// Frame addresses of a `kstack` field: host-order u64s up to the first zero or the end.

@@ -10,7 +10,6 @@
 //!
 //! Run-time targets: programs in bare `uprobe`/`uretprobe` sections attach to the functions
 //! of `--probe` (kernel functions as kprobes), with one multi link where the kernel has them.
-use std::path::Path;
 
 use anyhow::anyhow;
 use libbpf_rs::{
@@ -19,7 +18,8 @@ use libbpf_rs::{
 };
 
 use super::explain;
-use crate::targets::ProbeSet;
+use crate::error::usage_err;
+use crate::targets::{slot_of, ProbeSet};
 
 /// The kind of a program's section, in order of preference within a family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -190,9 +190,10 @@ impl Plan {
         self.programs.iter().find(|p| p.name == name)
     }
 
-    /// The programs the plan leaves out in favour of another kind of the same hook.
+    /// The programs the plan leaves out in favour of another kind of the same hook (not those
+    /// off from the start: `SEC("?...")`, per-function copies not used on this kernel).
     pub fn replaced(&self) -> impl Iterator<Item = &PlannedProgram> {
-        self.programs.iter().filter(|p| !p.enabled)
+        self.programs.iter().filter(|p| !p.enabled && p.hook.is_some())
     }
 }
 
@@ -205,21 +206,104 @@ pub fn probe_section(section: &str) -> Option<bool> {
     }
 }
 
-/// Before load: programs that attach through multi links must be loaded for them.
-pub fn prepare_probe_programs(open: &mut OpenObject, probes: Option<&ProbeSet>) {
-    let Some(set) = probes else { return };
-    if !set.uprobe_multi && !set.kprobe_multi {
-        return;
-    }
+/// Before load: picks the programs that attach to the `--probe` functions. Where the kernel has
+/// BPF cookies (Linux 5.15+) those are the plain programs, each attached to every function with
+/// the function's index across all `--probe` targets as cookie (through multi links where the
+/// kernel has them, which must be set before load). Where it has none, the object's
+/// per-function copies `NAME__slotNNN` (bpf/slots.bpf.h) are loaded instead, copy i for function
+/// i, as many as there are functions; the other programs in probe sections are not loaded.
+pub fn prepare_probe_programs(open: &mut OpenObject, probes: Option<&ProbeSet>) -> anyhow::Result<()> {
+    let cookies = probes.is_none() || kernel_has_attach_cookie();
+    let wanted = probes.map_or(0, |s| s.function_count());
+    let multi = probes.filter(|s| s.uprobe_multi || s.kprobe_multi).map(|s| s.uprobe_multi);
+    let mut slots = 0usize;
     for mut prog in open.progs_mut() {
-        if probe_section(&prog.section().to_string_lossy()).is_some() {
-            prog.set_attach_type(if set.uprobe_multi {
-                ProgramAttachType::TraceUprobeMulti
-            } else {
-                ProgramAttachType::KprobeMulti
-            });
+        if probe_section(&prog.section().to_string_lossy()).is_none() {
+            continue;
+        }
+        match slot_of(&prog.name().to_string_lossy()) {
+            Some(i) => {
+                slots = slots.max(i + 1);
+                prog.set_autoload(!cookies && i < wanted);
+            }
+            None if !cookies => {} // decided below: only when the object has copies to use
+            None => {
+                if let Some(uprobe) = multi {
+                    prog.set_attach_type(if uprobe {
+                        ProgramAttachType::TraceUprobeMulti
+                    } else {
+                        ProgramAttachType::KprobeMulti
+                    });
+                }
+            }
         }
     }
+    if cookies || slots == 0 {
+        return Ok(());
+    }
+    if wanted > slots {
+        let specs: Vec<&str> = probes.map(|s| s.targets.iter().map(|t| t.spec.as_str()).collect()).unwrap_or_default();
+        return Err(usage_err(format!(
+            "--probe {}: matches {wanted} functions, but this kernel has no BPF cookies (bpf_get_attach_cookie, Linux 5.15+), and without them ebpfx tells at most {slots} functions apart: narrow the pattern",
+            specs.join(" --probe ")
+        )));
+    }
+    for mut prog in open.progs_mut() {
+        if probe_section(&prog.section().to_string_lossy()).is_some()
+            && slot_of(&prog.name().to_string_lossy()).is_none()
+        {
+            prog.set_autoload(false);
+        }
+    }
+    Ok(())
+}
+
+/// Whether programs attached to functions can read a BPF cookie (`bpf_get_attach_cookie`,
+/// Linux 5.15+), asked of the kernel itself (by its release where it cannot be asked).
+/// `EBPFX_NO_ATTACH_COOKIE=1` answers no (the path of
+/// older kernels, for tests).
+pub fn kernel_has_attach_cookie() -> bool {
+    if std::env::var_os("EBPFX_NO_ATTACH_COOKIE").is_some_and(|v| v == "1") {
+        return false;
+    }
+    // SAFETY: libbpf_probe_bpf_helper loads a tiny probe program and reads nothing of ours; a
+    // null opts pointer is documented as allowed (it must be null).
+    let r = unsafe {
+        libbpf_sys::libbpf_probe_bpf_helper(
+            libbpf_sys::BPF_PROG_TYPE_KPROBE,
+            libbpf_sys::BPF_FUNC_get_attach_cookie,
+            std::ptr::null(),
+        )
+    };
+    if r < 0 {
+        // The probe itself could not run (no privileges, say): judge by the release.
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        return crate::targets::release_at_least(&release, (5, 15));
+    }
+    r == 1
+}
+
+/// Attaches a per-function copy (kernels without BPF cookies) to its one function, no cookie.
+fn attach_slot(prog: &ProgramMut<'_>, slot: usize, retprobe: bool, set: &ProbeSet) -> anyhow::Result<Vec<Link>> {
+    let (target, f) = set.function_at(slot).ok_or_else(|| anyhow!("program slot {slot} has no --probe function"))?;
+    let link = if target.kernel {
+        prog.attach_kprobe(retprobe, &f.name).map_err(|e| {
+            let why = explain::kprobe_failure(if retprobe { "kretprobe" } else { "kprobe" }, Some(f), &e);
+            anyhow!("{why}")
+        })?
+    } else {
+        let opts = UprobeOpts { retprobe, ..Default::default() };
+        prog.attach_uprobe_with_opts(-1, &target.binary, f.file_offset as usize, opts).map_err(|e| {
+            anyhow!(
+                "attaching a {} to {} in {} (file offset {:#x}): {e:#}",
+                if retprobe { "uretprobe" } else { "uprobe" },
+                f.name,
+                target.binary.display(),
+                f.file_offset
+            )
+        })?
+    };
+    Ok(vec![link])
 }
 
 /// The label of a `--probe` program for messages: what it is attached as.
@@ -244,6 +328,9 @@ pub fn attach_probes(prog: &ProgramMut<'_>, retprobe: bool, probes: Option<&Prob
             "this program attaches at run time to the functions of --probe (ebpfx run NAME --probe BINARY:FUNCTION)"
         )
     })?;
+    if let Some(slot) = slot_of(&prog.name().to_string_lossy()) {
+        return attach_slot(prog, slot, retprobe, set);
+    }
     let (ukind, kkind) = if retprobe { ("uretprobe", "kretprobe") } else { ("uprobe", "kprobe") };
     let mut links = Vec::new();
     for (ti, target) in set.targets.iter().enumerate() {
@@ -345,11 +432,6 @@ pub fn attach_as_raw_tp(prog: &ProgramMut<'_>, section: &str) -> anyhow::Result<
     let event = section.split_once('/').map(|(_, e)| e).unwrap_or(section);
     prog.attach_raw_tracepoint(event)
         .map_err(|e| anyhow!("attaching raw tracepoint {event} (in place of {section}): {e:#}"))
-}
-
-/// Whether tracefs holds the events of classic tracepoints.
-pub fn tracefs_events_present() -> bool {
-    Path::new("/sys/kernel/tracing/events").exists()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! `cgroup_id_map` (spec §2.8, §4.9): before the window, write 1 into the config's map for
-//! every cgroup whose path matches one of the regexps, so the BPF program can filter on it.
-//! A one-shot run syncs once; cgroups created during the window are not added.
+//! `cgroup_id_map` (docs/config-format.md#loading-and-attaching): before the window, write 1 into
+//! the config's map for every cgroup whose path matches one of the regexps, so the BPF program can
+//! filter on it. A one-shot run syncs once; cgroups created during the window are not added.
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::AsRawFd;

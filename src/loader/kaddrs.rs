@@ -1,5 +1,5 @@
 //! `kaddrs`: kernel symbol addresses written into the object's `kaddr_SYM` globals before load
-//! (spec §2.7, §4.3).
+//! (docs/config-format.md#loading-and-attaching).
 use libbpf_rs::OpenObject;
 
 use super::globals;

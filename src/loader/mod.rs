@@ -27,6 +27,7 @@ mod kaddrs;
 pub mod map_memory;
 pub mod sections;
 pub mod stack_maps;
+pub mod tasks;
 
 pub use explain::init_libbpf_logging;
 
@@ -228,8 +229,8 @@ fn open_raw(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObjec
     let mut open_obj = open(resolved, opts)?;
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
-    attach::prepare_probe_programs(&mut open_obj, opts.probe.as_deref());
-    crate::targets::tasks::prepare_object(&mut open_obj, &resolved.config, opts.follow_forks)?;
+    attach::prepare_probe_programs(&mut open_obj, opts.probe.as_deref())?;
+    tasks::prepare_object(&mut open_obj, &resolved.config, opts.follow_forks)?;
     stack_maps::prepare_object(&mut open_obj, &resolved.config)?;
     Ok(open_obj)
 }
@@ -474,8 +475,9 @@ pub struct MapDesc {
     pub map_type: MapType,
 }
 
-/// Every counter/histogram/gauge needs a map of its name with 8-byte values (spec §4.8), and
-/// (ebpfx addition) a key as large as its labels say.
+/// Every counter/histogram/gauge needs a map of its name with 8-byte values
+/// (docs/config-format.md#loading-and-attaching), and (ebpfx addition) a key as large as its labels
+/// say.
 pub fn validate_maps(config: &Config, maps: &[MapDesc]) -> anyhow::Result<()> {
     let problems = map_problems(config, maps);
     if problems.is_empty() {
@@ -560,8 +562,9 @@ pub fn map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
     problems
 }
 
-/// Called once after every config is attached, before the window starts, so that configs can
-/// hook initialisation to `uprobe//proc/self/exe:post_attach_mark` (spec §4.6).
+/// Called once after every config is attached, before the window starts, so that configs can hook
+/// initialisation to `uprobe//proc/self/exe:post_attach_mark`
+/// (docs/config-format.md#loading-and-attaching).
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn post_attach_mark() {

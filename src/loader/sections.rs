@@ -1,5 +1,6 @@
-//! Section names plain libbpf does not know: `perf_event/k=v,...` and `xdp/IFNAME` (spec §4.1,
-//! §4.5, §4.7). Registering them lets such objects load; ebpfx attaches them itself.
+//! Section names plain libbpf does not know: `perf_event/k=v,...` and `xdp/IFNAME`
+//! (docs/config-format.md#loading-and-attaching). Registering them lets such objects load; ebpfx
+//! attaches them itself.
 use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail};
@@ -76,7 +77,7 @@ pub fn attach_custom(prog: &ProgramMut<'_>, section: &str, frequency: Option<u64
 /// perf_event_open flag: close the event fd on exec.
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
 
-/// `perf_event/type=1,config=0,frequency=99` (spec §4.5).
+/// `perf_event/type=1,config=0,frequency=99` (docs/config-format.md#loading-and-attaching).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerfEventSpec {
     pub event_type: u32,

@@ -181,11 +181,6 @@ fn forget_temp(tmp: &Path) {
     temps().retain(|t| t != tmp);
 }
 
-/// Writes `bytes` to `path` atomically (see [`AtomicFile`]).
-pub fn write_atomic(path: &Path, flag: &'static str, bytes: &[u8]) -> anyhow::Result<()> {
-    AtomicFile::create(path, flag)?.write_with(|w| w.write_all(bytes))
-}
-
 fn parent_dir(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

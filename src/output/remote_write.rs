@@ -267,9 +267,20 @@ pub fn write_request(snapshot: &Snapshot, prefix: &str, external: &[(String, Str
     for (config, n) in &snapshot.decoder_errors {
         b.add(&format!("{prefix}decoder_errors_total"), [("config", config.as_str())].into_iter(), *n as f64);
     }
+    // The window gauges carry the config label, as in the Prometheus text (render::prom).
     let window = &snapshot.window;
-    b.add(&format!("{prefix}window_duration_seconds"), std::iter::empty(), window.length.as_secs_f64());
-    b.add(&format!("{prefix}window_end_time_seconds"), std::iter::empty(), end_ms as f64 / 1000.0);
+    let gauges = [
+        (format!("{prefix}window_duration_seconds"), window.length.as_secs_f64()),
+        (format!("{prefix}window_end_time_seconds"), end_ms as f64 / 1000.0),
+    ];
+    for (name, value) in &gauges {
+        if snapshot.decoder_errors.is_empty() {
+            b.add(name, std::iter::empty(), *value);
+        }
+        for (config, _) in &snapshot.decoder_errors {
+            b.add(name, [("config", config.as_str())].into_iter(), *value);
+        }
+    }
     WriteRequest { timeseries: b.out }
 }
 
@@ -426,8 +437,8 @@ mod tests {
                 "__name__=p_bio_latency_seconds_sum,disk=vda,job=j 0.5",
                 "__name__=p_bio_latency_seconds_count,disk=vda,job=j 6",
                 "__name__=p_decoder_errors_total,config=biolatency,job=j 0",
-                "__name__=p_window_duration_seconds,job=j 3",
-                "__name__=p_window_end_time_seconds,job=j 3",
+                "__name__=p_window_duration_seconds,config=biolatency,job=j 3",
+                "__name__=p_window_end_time_seconds,config=biolatency,job=j 3",
             ]
         );
     }

@@ -31,7 +31,8 @@
 //! * Metric names carry no prefix. Label objects list labels in config order.
 //! * Samples and series are sorted by label values (byte-wise, config label order).
 //! * Buckets are cumulative, sorted by `le` (an unsorted `fixed` config keeps its config-order
-//!   cumulative counts, quirk Q7), finite bounds only: the `+Inf` bucket is `count`.
+//!   cumulative counts, docs/config-format.md#histograms), finite bounds only: the `+Inf`
+//!   bucket is `count`.
 //! * Values, sums and bounds are JSON numbers; a non-finite float (only a broken gauge could
 //!   produce one) is written as `null`. Counts are integers.
 use serde::ser::{SerializeMap, Serializer};

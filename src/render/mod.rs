@@ -2,7 +2,8 @@
 //! the snapshot alone, so a test can build a snapshot by hand and compare text exactly.
 //!
 //! * [`Format::Prom`]: Prometheus text format 0.0.4, byte for byte what Go's `expfmt` prints for
-//!   ebpf_exporter (spec §11), plus `decoder_errors_total` and two window gauges.
+//!   ebpf_exporter (docs/config-format.md#prometheus-text), plus `decoder_errors_total` and two
+//!   window gauges.
 //! * [`Format::Hist`]: bcc/libbpf-tools style terminal histograms and `labels : value` lists.
 //! * [`Format::Table`]: comfy-table tables; histograms summarised as count/p50/p90/p99/mean/sum.
 //! * [`Format::Json`]: one JSON document, schema in the `json` module's documentation.
@@ -133,9 +134,9 @@ fn type_name(values: &MetricValues) -> &'static str {
     }
 }
 
-/// The buckets of a series as every format prints them: sorted by `le` (stable, so the
-/// cumulative values keep their config-order meaning, quirk Q7), one bucket per `le` (when a
-/// `fixed` config repeats a key the later one wins, as in the reference's Go map), and no
+/// The buckets of a series as every format prints them: sorted by `le` (stable, so the cumulative
+/// values keep their config-order meaning, docs/config-format.md#histograms), one bucket per `le`
+/// (when a `fixed` config repeats a key the later one wins, as in the reference's Go map), and no
 /// non-finite bounds (the `+Inf` bucket is always the series count, printed separately).
 pub(crate) fn sorted_buckets(series: &HistogramSeries) -> Vec<Bucket> {
     let mut buckets: Vec<Bucket> = series.buckets.iter().copied().filter(|b| b.le.is_finite()).collect();
@@ -228,7 +229,7 @@ mod tests {
 
     #[test]
     fn sorted_buckets_keeps_config_order_cumulatives() {
-        // fixed keys [4, 1, 2] with raw counts 5, 7, 9 (quirk Q7)
+        // fixed keys [4, 1, 2] with raw counts 5, 7, 9 (docs/config-format.md#histograms)
         let s = series(&[(4.0, 5), (1.0, 12), (2.0, 21)]);
         let got: Vec<(f64, u64)> = sorted_buckets(&s).iter().map(|b| (b.le, b.cumulative)).collect();
         assert_eq!(got, vec![(1.0, 12), (2.0, 21), (4.0, 5)]);

@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn spec_reference_points() {
-        // exp2 bucket bounds with multiplier 1e-6 (spec §17.1)
+        // exp2 bucket bounds with multiplier 1e-6 (biolatency, docs/config-format.md#histograms)
         let m = 0.000001;
         assert_eq!(go_float(2f64.powi(1) * m), "2e-06");
         assert_eq!(go_float(2f64.powi(4) * m), "1.6e-05");

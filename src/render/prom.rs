@@ -1,4 +1,5 @@
-//! Prometheus text format 0.0.4, as Go's `expfmt` prints ebpf_exporter's registry (spec §11).
+//! Prometheus text format 0.0.4, as Go's `expfmt` prints ebpf_exporter's registry
+//! (docs/config-format.md#prometheus-text).
 //!
 //! * Family name = prefix + metric name; families sorted by name byte-wise, one group each
 //!   (metrics of the same name from different configs are merged into one group).
@@ -21,10 +22,12 @@ use crate::model::{Bucket, HistogramSeries, LabelRow, MetricValues, Samples, Sna
 use crate::render::Options;
 
 const DECODER_ERRORS_HELP: &str = "How many times decoders encountered errors";
-const WINDOW_DURATION_HELP: &str = "Length of the collection window the other metrics cover \
-     (counters start at zero at the beginning of every run)";
-const WINDOW_END_HELP: &str = "Unix time at which the collection window ended \
-     (counters start at zero at the beginning of every run)";
+// The same HELP in every mode (one-shot run, serve): node_exporter drops the series of a
+// textfile whose HELP differs from another file's.
+const WINDOW_DURATION_HELP: &str = "Seconds the config's counters cover: a one-shot run's window, \
+     or the time since ebpfx serve attached";
+const WINDOW_END_HELP: &str = "Unix time at which the config's maps were read \
+     (end of a one-shot run's window, or the scrape)";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -283,18 +286,30 @@ fn render_into(
         Source::Made(decoder_errors),
     );
 
+    // One series per config (label `config`), so that the files of several runs (one config
+    // each) in one textfile directory never hold the same series twice.
     let window = &snapshot.window;
+    let per_config = |value: f64| -> Vec<Series<'_>> {
+        if snapshot.decoder_errors.is_empty() {
+            return vec![Series { labels: Labels::Empty, body: Body::Value(value) }];
+        }
+        snapshot
+            .decoder_errors
+            .iter()
+            .map(|(config, _)| Series { labels: Labels::One("config", config.as_str()), body: Body::Value(value) })
+            .collect()
+    };
     families.add(
         format!("{}window_duration_seconds", opts.prefix),
         WINDOW_DURATION_HELP,
         Kind::Gauge,
-        Source::Made(vec![Series { labels: Labels::Empty, body: Body::Value(window.length.as_secs_f64()) }]),
+        Source::Made(per_config(window.length.as_secs_f64())),
     );
     families.add(
         format!("{}window_end_time_seconds", opts.prefix),
         WINDOW_END_HELP,
         Kind::Gauge,
-        Source::Made(vec![Series { labels: Labels::Empty, body: Body::Value(unix_seconds(window.end)) }]),
+        Source::Made(per_config(unix_seconds(window.end))),
     );
 
     if !streaming {
@@ -744,8 +759,15 @@ ebpfx_decoder_errors_total{config=\"a\"} 2
 ebpfx_decoder_errors_total{config=\"b\"} 0
 ";
         assert!(out.starts_with(want), "{out}");
-        assert!(out.contains("\nebpfx_window_duration_seconds 3\n"));
-        assert!(out.contains("\nebpfx_window_end_time_seconds 103\n"));
+        // One series per config: the files of several one-shot runs in one textfile directory
+        // never hold the same window series twice.
+        assert!(
+            out.contains(
+                "\nebpfx_window_duration_seconds{config=\"a\"} 3\nebpfx_window_duration_seconds{config=\"b\"} 3\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("\nebpfx_window_end_time_seconds{config=\"a\"} 103\n"), "{out}");
         assert!(out.ends_with('\n'));
     }
 }

@@ -160,9 +160,24 @@ impl ProbeSet {
         self.labels().into_iter().enumerate().map(|(i, l)| (i.to_string(), l)).collect()
     }
 
+    /// The target and function of a cookie (index across all targets).
+    pub fn function_at(&self, index: usize) -> Option<(&Target, &Function)> {
+        self.entries().nth(index).map(|(_, t, f)| (t, f))
+    }
+
     pub fn function_count(&self) -> usize {
         self.targets.iter().map(|t| t.functions.len()).sum()
     }
+}
+
+/// The function index of a per-function copy of a `--probe` program (`NAME__slotNNN`, see
+/// bpf/slots.bpf.h), for kernels without BPF cookies; `None` for any other program.
+pub fn slot_of(program: &str) -> Option<usize> {
+    let (_, digits) = program.rsplit_once("__slot")?;
+    if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// `BINARY:GLOB` → (binary, glob).
@@ -569,6 +584,25 @@ mod tests {
         assert_eq!(map.get("2").map(String::as_str), Some("x:main"));
         let single = ProbeSet::for_release(vec![target("/bin/x", false, &[("main", 0x10)])], "6.18.0");
         assert_eq!(single.labels(), ["main"]);
+    }
+
+    #[test]
+    fn slot_copies_index_functions_across_every_target() {
+        assert_eq!(slot_of("funccount_entry__slot000"), Some(0));
+        assert_eq!(slot_of("funclatency_return__slot127"), Some(127));
+        assert_eq!(slot_of("funccount_entry"), None);
+        assert_eq!(slot_of("x__slot12"), None);
+        assert_eq!(slot_of("x__slot1a2"), None);
+        // Copy i attaches to function i of the whole set: the second target's first function
+        // follows the first target's functions, as its cookie would.
+        let k = target("kernel", true, &[("vfs_read", 1), ("vfs_write", 2)]);
+        let u = target("/bin/x", false, &[("main", 0x10)]);
+        let s = ProbeSet::for_release(vec![k, u], "5.10.0");
+        let at = |i| s.function_at(i).map(|(t, f)| (t.kernel, f.name.as_str()));
+        assert_eq!(
+            (at(0), at(1), at(2), at(3)),
+            (Some((true, "vfs_read")), Some((true, "vfs_write")), Some((false, "main")), None)
+        );
     }
 
     #[test]

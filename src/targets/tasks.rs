@@ -11,14 +11,12 @@ use std::process::{Child, ExitStatus};
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context};
-use libbpf_rs::{MapCore, MapFlags, OpenObject};
 
 use crate::catalog::Resolved;
 use crate::config::{Config, HIDDEN_LABEL};
 use crate::error::usage_err;
-use crate::loader::globals::GlobalValue;
-use crate::loader::Loaded;
 use crate::model::{Metric, MetricValues, Samples};
+use crate::targets::GlobalValue;
 
 const TARGET_PID: u32 = 1;
 const TARGET_TID: u32 = 2;
@@ -245,29 +243,14 @@ impl Targets {
         out
     }
 
-    /// Writes the pid, tid and comm sets into a loaded object's maps (before the window starts).
-    pub fn fill(&self, loaded: &Loaded) -> anyhow::Result<()> {
-        let name = &loaded.config.name;
-        let sets: [(&str, Vec<Vec<u8>>); 3] = [
+    /// The pid, tid and comm sets, as bpf/target.bpf.h's map names and keys (the loader writes
+    /// them into each object after load, before the window starts).
+    pub fn sets(&self) -> [(&'static str, Vec<Vec<u8>>); 3] {
+        [
             ("ebpfx_target_pids", self.pids.iter().map(|p| p.to_ne_bytes().to_vec()).collect()),
             ("ebpfx_target_tids", self.tids.iter().map(|p| p.to_ne_bytes().to_vec()).collect()),
             ("ebpfx_target_comms", self.comms.iter().map(|c| c.to_vec()).collect()),
-        ];
-        for (map_name, keys) in sets {
-            if keys.is_empty() {
-                continue;
-            }
-            let map = loaded
-                .object
-                .maps()
-                .find(|m| m.name().to_string_lossy() == map_name)
-                .ok_or_else(|| anyhow!("config {name}: the BPF object has no map {map_name} (bpf/target.bpf.h)"))?;
-            for key in &keys {
-                map.update(key, &[1u8], MapFlags::ANY)
-                    .with_context(|| format!("config {name}: adding a target to map {map_name}"))?;
-            }
-        }
-        Ok(())
+        ]
     }
 }
 
@@ -281,46 +264,6 @@ fn flag_of(kind: &str) -> &str {
         "command" => "-- COMMAND",
         other => other,
     }
-}
-
-/// Prepares an opened object (on every open, before load): turns on the follow-fork program
-/// when a command runs, and sizes the keys of maps whose trailing kernel-side labels are off
-/// (cut from the config, see `config::validate`) or on (declared shorter in the object, e.g.
-/// syscalls' `key_size` of the syscall number alone): the kernel then hashes exactly the
-/// labels' bytes, a prefix of the key struct the program fills.
-pub fn prepare_object(open: &mut OpenObject, config: &Config, follow_forks: bool) -> anyhow::Result<()> {
-    if follow_forks {
-        for mut p in open.progs_mut() {
-            if p.name().to_string_lossy() == FOLLOW_PROGRAM {
-                p.set_autoload(true);
-            }
-        }
-    }
-    if config.kernel_labels.is_empty() {
-        return Ok(());
-    }
-    let by = !config.kernel_labels_on.is_empty();
-    for metric in &config.metrics {
-        let Ok(size) = u32::try_from(Config::key_size(metric)) else {
-            continue;
-        };
-        for mut map in open.maps_mut() {
-            if map.name().to_string_lossy() != metric.name {
-                continue;
-            }
-            if map.key_size() != size {
-                map.set_key_size(size).with_context(|| {
-                    format!("config {}: setting the key size of map {} to {size} bytes", config.name, metric.name)
-                })?;
-            }
-            if by && map.max_entries() < BY_MAX_ENTRIES {
-                map.set_max_entries(BY_MAX_ENTRIES).with_context(|| {
-                    format!("config {}: raising map {} to {BY_MAX_ENTRIES} entries for --by", config.name, metric.name)
-                })?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Removes the columns of kernel-side labels that are off and had to stay as labels

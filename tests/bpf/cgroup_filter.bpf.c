@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Test object: cgroup_id_map (spec §4.9). ebpfx fills `cgroup_filter` with the ids of the
- * cgroups whose path matches the config's regexps; getpid calls are counted per cgroup only
- * for tasks in those cgroups. */
+/* Test object: cgroup_id_map (docs/config-format.md#loading-and-attaching). ebpfx fills
+ * `cgroup_filter` with the ids of the cgroups whose path matches the config's regexps; getpid
+ * calls are counted per cgroup only for tasks in those cgroups. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

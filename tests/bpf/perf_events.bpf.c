@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Test object: a perf_event_array counter (spec §10). One 8-byte record (the syscall number)
- * per getpid call, and per call of PRIVATE_NR (a number no kernel defines, made only by
- * tests/live_compat.rs, so its count is exact on a busy machine), goes to the perf buffer;
- * ebpfx counts records by their bytes. */
+/* Test object: a perf_event_array counter (docs/config-format.md#perf_event_array-counters).
+ * One 8-byte record (the syscall number) per getpid call, and per call of PRIVATE_NR (a number
+ * no kernel defines, made only by tests/live_compat.rs, so its count is exact on a busy
+ * machine), goes to the perf buffer; ebpfx counts records by their bytes. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

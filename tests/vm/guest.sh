@@ -1,0 +1,199 @@
+#!/bin/sh
+# guest.sh: runs every ebpfx built-in with a workload of its own, the compat configs with
+# kprobe/fentry sections, `--probe kernel:GLOB` and `check --attach`, and prints one line per
+# case:  `CASE <name> PASS|FAIL <detail>`, then `SUMMARY <passed> passed, <failed> failed`.
+# Exit status 0 only when every case passed.
+#
+# Runs as root inside the matrix's VMs (tests/vm/init) and, for the host kernel, on the host
+# itself (tests/vm/matrix.sh). Only busybox applets (through `busybox NAME` where the host may
+# lack them), `ip`/`tc` from iproute2 and the files of $EBPFX_VM_DATA are used.
+#
+# Environment:
+#   EBPFX_VM_DATA   directory with ebpfx, functarget and compat/ (config dir of test configs)
+#   EBPFX_VM_IO     where block IO goes: a scratch block device (VM) or a file (host)
+#   EBPFX_VM_DISK   the disk that IO reaches, as in /sys/block (vda)
+#   EBPFX_VM_STRICT 1: the kprobe/fentry compat configs must attach every program (--strict)
+#   EBPFX_VM_ONLY   space-separated case names to run (default: all)
+#   EBPFX_VM_FLAGS  extra ebpfx options put before every command (e.g. -vv for libbpf's log)
+#   EBPFX_VM_IP, EBPFX_VM_TC  iproute2's ip and tc, by path (busybox's shell prefers its own
+#                   applets to $PATH, and its ip has no netns, its tc no BPF)
+set -u
+DATA=${EBPFX_VM_DATA:?EBPFX_VM_DATA not set}
+IO=${EBPFX_VM_IO:?EBPFX_VM_IO not set}
+DISK=${EBPFX_VM_DISK:-vda}
+STRICT=${EBPFX_VM_STRICT:-0}
+ONLY=${EBPFX_VM_ONLY:-}
+EBPFX=$DATA/ebpfx
+IP=${EBPFX_VM_IP:-ip}
+TC=${EBPFX_VM_TC:-tc}
+WINDOW=2s
+BB=busybox
+WORK=$(mktemp -d /tmp/ebpfx-vm.XXXXXX) || exit 1
+STOP=$WORK/stop
+NS=ebpfx-vm-$$
+CG=/sys/fs/cgroup/ebpfx-vm-oom-$$
+PORT=47311
+PASSED=0
+FAILED=0
+
+cleanup() {
+	touch "$STOP"
+	$IP netns del "$NS" 2>/dev/null
+	rmdir "$CG" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ---- workloads: each runs once; `loop NAME` repeats it until the case ends -------------------
+w_io() {
+	$BB dd if=/dev/zero of="$IO" bs=4k count=64 oflag=direct conv=notrunc 2>/dev/null
+	$BB dd if="$IO" of=/dev/null bs=64k count=4 iflag=direct 2>/dev/null
+}
+w_exec() {
+	for _ in 1 2 3 4 5 6 7 8; do $BB true; done
+}
+w_spin() {
+	i=0
+	while [ $i -lt 3000 ]; do i=$((i + 1)); done
+}
+w_runq() { # more runnable threads than CPUs
+	w_spin & w_spin & w_spin & w_spin &
+	wait
+}
+w_sleep() {
+	$BB sleep 0.02
+}
+w_oom() { # a dd whose 64 MiB buffer cannot fit in its cgroup's 16 MiB
+	$BB sh -c "echo \$\$ > $CG/cgroup.procs && exec $BB dd if=/dev/zero of=/dev/null bs=64M count=1" 2>/dev/null
+}
+w_tcp() { # 4 MiB over loopback, in the namespace $1 (or here)
+	ns=${1:-}
+	run=""
+	[ -n "$ns" ] && run="$IP netns exec $ns"
+	$run $BB timeout 10 $BB nc -l -p $PORT >/dev/null 2>&1 &
+	srv=$!
+	$BB sleep 0.2
+	$BB dd if=/dev/zero bs=64k count=64 2>/dev/null | $run $BB timeout 10 $BB nc 127.0.0.1 $PORT >/dev/null 2>&1
+	wait $srv 2>/dev/null
+}
+w_lossy_tcp() { w_tcp "$NS"; }
+w_funcs() { "$DATA/functarget" 1 5 13 29 >/dev/null; }
+w_none() { $BB sleep 0.2; }
+
+WPID=""
+loop() {
+	rm -f "$STOP"
+	( while [ ! -e "$STOP" ]; do "w_$1"; done ) >/dev/null 2>&1 &
+	WPID=$!
+}
+unloop() {
+	touch "$STOP"
+	[ -n "$WPID" ] && wait "$WPID" 2>/dev/null
+	WPID=""
+}
+
+# ---- cases ----------------------------------------------------------------------------------
+pass() { PASSED=$((PASSED + 1)); echo "CASE $1 PASS $2"; }
+fail() {
+	FAILED=$((FAILED + 1))
+	echo "CASE $1 FAIL $2"
+	[ -s "$WORK/$1.err" ] && $BB tail -c 6000 "$WORK/$1.err" | sed "s/^/    $1 ! /"
+	[ -s "$WORK/$1.out" ] && grep -v '^#' "$WORK/$1.out" | $BB head -c 1500 | sed "s/^/    $1 | /"
+}
+wanted() { [ -z "$ONLY" ] || echo " $ONLY " | grep -q " $1 "; }
+
+# Sample lines of the config's own metrics (not ebpfx's about itself) with a value above zero.
+samples() {
+	grep -v -E '^(#|ebpfx_(ebpf_program_|enabled_configs|window_|decoder_errors))' "$1" |
+		awk '$NF + 0 > 0 { n++ } END { print n + 0 }'
+}
+skip() { echo "CASE $1 SKIP $2"; }
+
+# run_case NAME WORKLOAD PATTERN -- EBPFX-ARGS...: ebpfx must exit 0, print at least one non-zero
+# sample, and (when PATTERN is not empty) a line matching PATTERN (grep -E).
+run_case() {
+	name=$1 workload=$2 pattern=$3
+	shift 4
+	wanted "$name" || return 0
+	loop "$workload"
+	start=$(cut -d' ' -f1 /proc/uptime)
+	"$EBPFX" ${EBPFX_VM_FLAGS:-} "$@" --for "$WINDOW" --format prom >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null
+	rc=$?
+	end=$(cut -d' ' -f1 /proc/uptime)
+	unloop
+	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+	n=$(samples "$WORK/$name.out")
+	if [ $rc -ne 0 ]; then
+		fail "$name" "exit $rc (${secs}s)"
+	elif [ "$n" -eq 0 ]; then
+		fail "$name" "no sample above zero (${secs}s)"
+	elif [ -n "$pattern" ] && ! grep -Eq "$pattern" "$WORK/$name.out"; then
+		fail "$name" "$n samples, none matches $pattern (${secs}s)"
+	else
+		pass "$name" "$n samples (${secs}s)"
+	fi
+}
+
+# ---- set-up ---------------------------------------------------------------------------------
+[ -d /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+DEV=$(cat "/sys/block/$DISK/dev" 2>/dev/null || echo "?")
+if [ -d /sys/fs/cgroup/memory ]; then # cgroup v1 memory controller (hybrid hosts)
+	CG=/sys/fs/cgroup/memory/ebpfx-vm-oom-$$
+	mkdir -p "$CG" && echo 16777216 >"$CG/memory.limit_in_bytes"
+else
+	echo +memory >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+	mkdir -p "$CG" && echo 16777216 >"$CG/memory.max" && { echo 0 >"$CG/memory.swap.max"; } 2>/dev/null
+fi
+# A network namespace of our own whose loopback drops packets, for TCP retransmits: netem where
+# the kernel has it, else the tests' tc BPF filter that drops 30% of what loopback receives.
+$IP netns add "$NS" && $IP -n "$NS" link set lo up &&
+	{ $IP netns exec "$NS" $TC qdisc add dev lo root netem loss 20% 2>/dev/null ||
+		{ $IP netns exec "$NS" $TC qdisc add dev lo clsact &&
+			$IP netns exec "$NS" $TC filter add dev lo ingress bpf direct-action obj "$DATA/compat/drop30.bpf.o" sec tc; }; } ||
+	echo "guest: lossy namespace set-up failed (tcpretrans will fail)"
+echo "guest: kernel $(uname -r), disk $DISK ($DEV), $(nproc) CPUs"
+
+# ---- the built-ins --------------------------------------------------------------------------
+run_case biolatency io "device=\"$DISK\"" -- run biolatency
+run_case biosize io "device=\"$DISK\"" -- run biosize
+# (busybox's shell runs its applets through /proc/self/exe: comm "exe")
+run_case exec exec 'comm="(busybox|true|exe)"' -- run exec
+run_case funccount funcs 'function="ebpfx_count_b"' -- run funccount --probe "$DATA/functarget:ebpfx_count_*"
+run_case funclatency funcs 'function="ebpfx_sleepy"' -- run funclatency --probe "$DATA/functarget:ebpfx_sleepy"
+run_case hardirqs io "" -- run hardirqs
+run_case offcpu sleep 'comm="(busybox|sleep)"' -- run offcpu
+run_case oomkill oom 'comm="(dd|busybox)"' -- run oomkill
+run_case pagefaults exec "" -- run pagefaults
+run_case profile runq "" -- run profile
+run_case runqlat runq "" -- run runqlat
+run_case runqlat_cgroup runq 'cgroup="' -- run runqlat_cgroup
+run_case softirqs io "" -- run softirqs
+run_case syscalls exec "" -- run syscalls
+run_case syslatency exec "" -- run syslatency
+run_case tcpflows tcp "dport=\"$PORT\"" -- run tcpflows --port "$PORT"
+run_case tcpretrans lossy_tcp "dport=\"$PORT\"" -- run tcpretrans
+run_case timers sleep "" -- run timers
+
+# ---- kernel functions (kprobes), compat configs with kprobe/fentry sections, check ------------
+if [ -e /sys/kernel/tracing/kprobe_events ] || [ -e /sys/kernel/debug/tracing/kprobe_events ]; then
+run_case kprobe_vfs_read exec 'function="vfs_read"' -- run funccount --probe kernel:vfs_read
+# A glob that takes in an __init function (vfs_caches_init), which cannot take a kprobe.
+run_case kprobe_glob exec 'function="vfs_read"' -- run funccount --probe 'kernel:vfs_*'
+else
+	skip kprobe_vfs_read "no kprobes in this kernel"
+	skip kprobe_glob "no kprobes in this kernel"
+fi
+strict=""
+[ "$STRICT" = 1 ] && strict=--strict
+run_case compat_kprobe_mixed exec "" -- --config-dir "$DATA/compat" run kprobe_mixed $strict
+run_case compat_fentry_mixed exec "" -- --config-dir "$DATA/compat" run fentry_mixed $strict
+if wanted check_attach; then
+	if "$EBPFX" check --attach biolatency biosize runqlat offcpu >"$WORK/check_attach.out" 2>"$WORK/check_attach.err"; then
+		pass check_attach "check --attach exit 0"
+	else
+		fail check_attach "check --attach exit $?"
+	fi
+fi
+
+echo "SUMMARY $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
