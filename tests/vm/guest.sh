@@ -162,6 +162,7 @@ run_case funccount funcs 'function="ebpfx_count_b"' -- run funccount --probe "$D
 run_case funclatency funcs 'function="ebpfx_sleepy"' -- run funclatency --probe "$DATA/functarget:ebpfx_sleepy"
 run_case hardirqs io "" -- run hardirqs
 run_case offcpu sleep 'comm="(busybox|sleep)"' -- run offcpu
+run_case offcputime sleep 'comm="(busybox|sleep)".*kstack="[^"]*schedule' -- run offcputime
 run_case oomkill oom 'comm="(dd|busybox)"' -- run oomkill
 run_case pagefaults exec "" -- run pagefaults
 run_case profile runq "" -- run profile
