@@ -305,6 +305,11 @@ impl Tables {
         }
     }
 
+    /// The warning about processes whose maps could not be read, once per pid.
+    pub(super) fn take_unreadable_processes(&mut self) -> Option<String> {
+        self.users.take_unreadable()
+    }
+
     /// Whether the kallsyms table was read and its addresses were hidden (all 0).
     pub(super) fn kallsyms_zeroed(&self) -> bool {
         self.kallsyms.value.as_ref().is_some_and(Kallsyms::zeroed)

@@ -229,13 +229,15 @@ impl Decoders {
 
     /// Warnings about the environment tables the decoded metrics used (kernel
     /// addresses hidden by kallsyms, so frames were printed raw), and the lost stacks of each
-    /// metric's latest read.
-    pub fn warnings(&self) -> Vec<String> {
+    /// metric's latest read, and (once per pid and run) the processes whose user frames
+    /// could not be symbolized because their maps could not be read.
+    pub fn warnings(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         if self.tables.kallsyms_zeroed() {
             out.push(crate::kallsyms::zeroed_warning());
         }
         out.extend(self.lost_stacks.values().cloned());
+        out.extend(self.tables.take_unreadable_processes());
         out
     }
 
