@@ -92,8 +92,21 @@ fn live_offcputime_deep_recursion_reaches_main() {
     let program = dir.path().join(&comm);
     compile_deep(&program, &[]);
     let mut deep = Deep::start(&program, &["60", "sleep"]);
-    let (folded, err) = offcputime_of(&mut deep);
+    let raw = dir.path().join("raw.json");
+    let raw = raw.to_str().expect("utf-8 path");
+    let pid = deep.pid();
+    let run =
+        start_attached(&["run", "offcputime", "--for", "120s", "--format", "folded", "-p", &pid, "--save-raw", raw], 1);
+    deep.run_once();
+    run.signal(SIGINT);
+    let (code, folded, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains("[lost stack]"), "{err}");
+    // The saved snapshot carries the stacks: rendered later (the process still alive for its
+    // user frames), it prints the same folded stacks.
+    let rendered = ebpfx(&["render", raw, "--format", "folded"]);
+    assert_eq!(rendered.status.code(), Some(0), "{}", text(&rendered.stderr));
+    assert_eq!(text(&rendered.stdout), folded, "render of the saved snapshot differs from the live output");
     let line = folded
         .lines()
         .find(|l| l.starts_with(&format!("{comm};")) && l.contains(FRAME) && l.contains("nanosleep"))
