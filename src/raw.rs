@@ -137,6 +137,16 @@ mod tests {
     }
 
     #[test]
+    fn delta_keeps_the_stack_table() {
+        let mut prev = map(&[(1, &[5])], 1);
+        let traces = std::sync::Arc::new(StackTraces { name: "s".into(), depth: 1, ids: vec![1], frames: vec![9] });
+        prev.stack_traces = Some(traces.clone());
+        let mut cur = map(&[(1, &[7])], 1);
+        cur.stack_traces = Some(traces.clone());
+        assert_eq!(delta(&cur, &prev).stack_traces, Some(traces));
+    }
+
+    #[test]
     fn delta_keeps_array_indexes_and_handles_resets() {
         let mut prev = map(&[(0, &[10]), (1, &[3])], 1);
         prev.is_array = true;

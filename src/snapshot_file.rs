@@ -382,6 +382,12 @@ mod tests {
         let yaml = "metrics:\n  counters:\n    - name: c_total\n      help: h\n      labels:\n        - name: id\n          size: 4\n          decoders: [{name: uint}]\n";
         let mut m = RawMap { name: "c_total".into(), key_size: 4, slots: 2, per_cpu: true, ..RawMap::default() };
         m.push(&7u32.to_ne_bytes(), &[1, 2]);
+        m.stack_traces = Some(std::sync::Arc::new(crate::raw::StackTraces {
+            name: "stacks".into(),
+            depth: 2,
+            ids: vec![3, 1 << 30],
+            frames: vec![10, 11, 12, 0],
+        }));
         let w = Window {
             start: from_unix_ns(1_000_000_123),
             end: from_unix_ns(3_000_000_456),
@@ -396,6 +402,11 @@ mod tests {
         assert_eq!(run.window, w);
         assert_eq!(run.configs[0].1[0], m);
         assert_eq!(run.configs[0].0.name, "c");
+        // Stacks whose frames do not match their ids and depth are refused.
+        let text = std::fs::read_to_string(&p).expect("read");
+        std::fs::write(&p, text.replace("\"frames\":[10,11,12,0]", "\"frames\":[10,11,12]")).expect("write");
+        let e = load(&p).err().expect("inconsistent stacks refused").to_string();
+        assert!(e.contains("stack_traces stacks: inconsistent"), "{e}");
         std::fs::write(&p, "{}").expect("write");
         assert!(load(&p).is_err());
         let _ = std::fs::remove_dir_all(&dir);
