@@ -18,8 +18,9 @@
  * stack map. */
 #pragma once
 
-/* Placeholder depth, replaced at load (see above). */
-#define EBPFX_STACK_DEPTH 127
+/* Placeholder depth and size, replaced at load (see above): one frame, one stack, so that a
+ * loader that forgot to size the maps shows at once. */
+#define EBPFX_STACK_DEPTH 1
 
 /* Marks an id of the spill map. */
 #define EBPFX_SPILL_BIT (1 << 30)
@@ -33,10 +34,10 @@
 		__uint(value_size, EBPFX_STACK_DEPTH * sizeof(__u64));                     \
 	} name SEC(".maps")
 
-/* Declares the stack-trace maps `name` and `name_spill` (entries: placeholders, see above). */
+/* Declares the stack-trace maps `name` and `name_spill` (sizes: placeholders, see above). */
 #define EBPFX_STACK_MAPS(name)                                                             \
-	EBPFX_STACK_MAP_(name, 16384);                                                     \
-	EBPFX_STACK_MAP_(name##_spill, 4096)
+	EBPFX_STACK_MAP_(name, 1);                                                         \
+	EBPFX_STACK_MAP_(name##_spill, 1)
 
 /* The id of the current stack (flags: 0 or BPF_F_USER_STACK, plus frames to skip in the low
  * 8 bits), or the negative error of a failed capture, as the 4-byte label `kstack`/`ustack`. */

@@ -351,3 +351,27 @@ fn live_unreadable_process_maps_are_warned_about() {
         .unwrap_or_else(|| panic!("no folded line of {comm}:\n{folded}"));
     assert!(line.contains(";??;") && !line.contains(FRAME), "user frames are ?? without the maps: {line}");
 }
+
+/// The stack maps are sized before load from the kernel's perf_event_max_stack (no root
+/// needed: `check` opens the objects without loading them).
+#[test]
+fn stack_maps_take_the_kernel_depth() {
+    let depth: u64 = std::fs::read_to_string("/proc/sys/kernel/perf_event_max_stack")
+        .expect("read perf_event_max_stack")
+        .trim()
+        .parse()
+        .expect("a number");
+    for (config, map) in [("profile", "cpu_stacks"), ("offcputime", "offcpu_stacks")] {
+        let out = ebpfx(&["check", "-v", config]);
+        let err = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains(&format!("map {map} (StackTrace): 16384 entries, 4 B key, {} B value", depth * 8)),
+            "{map}: {depth} frames of 8 bytes, one stack per count entry:\n{err}"
+        );
+        assert!(
+            err.contains(&format!("map {map}_spill (StackTrace): 4096 entries, 4 B key, {} B value", depth * 8)),
+            "{err}"
+        );
+    }
+}
