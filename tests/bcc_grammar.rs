@@ -13,11 +13,17 @@ fn usage_error(args: &[&str]) -> String {
 
 #[test]
 fn unknown_flag_is_a_plain_clap_error_not_a_config_name() {
-    let err = usage_error(&["run", "runqlat", "-p", "1"]);
-    assert!(err.contains("unexpected argument '-p'"), "{err}");
-    assert!(!err.contains("-- -p"), "the tip would make -p a config name:\n{err}");
-    let err = usage_error(&["run", "runqlat", "--pid", "1"]);
-    assert!(err.contains("unexpected argument '--pid'") && !err.contains("-- --pid"), "{err}");
+    // (-p and --pid are real flags since targets: `run runqlat -p 1` would trace pid 1 until
+    // Ctrl-C; tests/live_targets.rs covers them and their refusals.)
+    let err = usage_error(&["run", "runqlat", "-z", "1"]);
+    assert!(err.contains("unexpected argument '-z'"), "{err}");
+    assert!(!err.contains("-- -z"), "the tip would make -z a config name:\n{err}");
+    let err = usage_error(&["run", "runqlat", "--pids", "1"]);
+    assert!(err.contains("unexpected argument '--pids'") && !err.contains("-- --pids"), "{err}");
+    assert!(err.contains("'--pid'"), "clap's tip names the real flag:\n{err}");
+    // A real flag on a config that lacks it is refused by ebpfx, naming both (exit 2).
+    let err = usage_error(&["run", "biolatency", "-p", "1"]);
+    assert!(err.contains("config biolatency does not support --pid"), "{err}");
 }
 
 #[test]

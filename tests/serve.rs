@@ -544,7 +544,7 @@ fn bad_serve_flags_are_usage_errors_before_anything_attaches() {
     let web = dir.write("web.yml", "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n");
     let bad_hash = dir.write("hash.yml", "basic_auth_users:\n  alice: hunter2\n");
     let unknown = dir.write("unknown.yml", "tls_config: {}\n");
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 15] = [
         (&["serve", "syscalls", "--web.listen-address", "9435"], "--web.listen-address"),
         (&["serve", "syscalls", "--web.telemetry-path", "metrics"], "--web.telemetry-path"),
         (&["serve", "syscalls", "--capabilities.keep", "cap_fly"], "cap_fly"),
@@ -557,6 +557,12 @@ fn bad_serve_flags_are_usage_errors_before_anything_attaches() {
         (&["serve", "syscalls", "--addr", "notaprefix"], "--addr"),
         // --probe repeats as for run: the second one is checked too.
         (&["serve", "funccount", "--probe", "libc.so.6:malloc", "--probe", "nosuchbinary_xyz:f"], "nosuchbinary_xyz"),
+        // Task targets and kernel-side --by: refused as run refuses them.
+        (&["serve", "biolatency", "-p", "1"], "config biolatency does not support --pid"),
+        (&["serve", "syscalls", "--comm", "a-name-too-long-for-comm"], "--comm"),
+        (&["serve", "biolatency", "--by", "pid"], "--by"),
+        // serve has no end: `-- COMMAND` is run's, refused instead of read as config names.
+        (&["serve", "syscalls", "--", "sleep", "1"], "serve does not start commands (-- sleep)"),
     ];
     for (args, want) in cases {
         let o = ebpfx(args);
@@ -615,5 +621,78 @@ fn live_concurrent_scrapes_all_get_whole_answers() {
     }
     let (_, body) = curl(&[&format!("http://127.0.0.1:{port}/metrics")]);
     promtool_check(&body);
+    assert_eq!(serve.stop(), Some(0));
+}
+
+/// A python process that makes `n` getppid calls each time it reads a byte on stdin, and says
+/// "done" on stdout after each round.
+struct Caller {
+    child: Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Caller {
+    fn start(n: usize) -> Caller {
+        let script = format!(
+            "import os,sys\nwhile sys.stdin.read(1):\n    for _ in range({n}): os.getppid()\n    print('done', flush=True)\n"
+        );
+        let mut child = Command::new("/usr/bin/python3")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start python3");
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        Caller { child, out }
+    }
+
+    /// One round of calls, waited for.
+    fn round(&mut self) {
+        self.child.stdin.as_mut().expect("stdin").write_all(b"x").expect("release caller");
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("caller's round");
+        assert_eq!(line.trim(), "done", "caller failed");
+    }
+}
+
+impl Drop for Caller {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn live_serve_pid_counts_only_that_process_across_scrapes() {
+    if !require_root("live_serve_pid_counts_only_that_process_across_scrapes") {
+        return;
+    }
+    const K: usize = 2000;
+    let _l = live_lock();
+    let mut mine = Caller::start(K);
+    let mut noise = Caller::start(K);
+    let pid = mine.child.id().to_string();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    // -p filters in the kernel; --by syscall,pid adds the pid to the key in the kernel too.
+    let serve = Serve::start(&["syscalls", "-p", &pid, "--by", "syscall,pid", "--web.listen-address", &listen]);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    for round in 1..=2 {
+        mine.round();
+        noise.round();
+        let (status, body) = curl(&[&url]);
+        assert_eq!(status, 200, "{body}");
+        promtool_check(&body);
+        let rows = prom_rows(&body, "ebpfx_syscalls_total");
+        assert!(!rows.is_empty(), "{body}");
+        for (labels, _) in &rows {
+            let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["pid", "syscall"], "{body}");
+            assert!(labels.contains(&("pid".to_string(), pid.clone())), "another process counted: {labels:?}");
+        }
+        // Counters are cumulative since attach: exactly K calls per round of ours, none of noise's.
+        let got = prom_get(&body, "ebpfx_syscalls_total", &[("pid", &pid), ("syscall", "getppid")]);
+        assert_eq!(got, Some((round * K) as f64), "scrape {round}:\n{body}");
+    }
     assert_eq!(serve.stop(), Some(0));
 }

@@ -123,7 +123,11 @@ pub fn parse_cgroup(path: &Path) -> anyhow::Result<(u64, u32, PathBuf)> {
     let root = mounts.last().cloned().unwrap_or_else(|| PathBuf::from(CGROUP_ROOT));
     let full = if path.is_absolute() || path.exists() { path.to_path_buf() } else { root.join(path) };
     let meta = std::fs::metadata(&full).map_err(|e| {
-        usage_err(format!("--cgroup {}: {e} (expected a cgroup v2 directory under {CGROUP_ROOT})", path.display()))
+        usage_err(format!(
+            "--cgroup {}: {e} (expected a cgroup v2 directory under {}, where this machine mounts cgroup v2)",
+            path.display(),
+            root.display()
+        ))
     })?;
     if !meta.is_dir() {
         return Err(usage_err(format!(
@@ -494,6 +498,16 @@ mod tests {
         assert!(parse_ids("--pid", &["x".into()]).is_err());
         assert!(parse_ids("--pid", &["0".into()]).is_err());
         assert!(parse_ids("--pid", &[",".into()]).is_err());
+    }
+
+    #[test]
+    fn missing_cgroup_names_the_real_mount_point() {
+        // Hybrid hosts mount cgroup v2 at /sys/fs/cgroup/unified: a relative path is looked up
+        // there, and the message says so.
+        let root = cgroup2_mounts().last().cloned().unwrap_or_else(|| PathBuf::from(CGROUP_ROOT));
+        let err = parse_cgroup(Path::new("ebpfx-no-such-cgroup-xyz")).expect_err("missing");
+        let msg = format!("{err:#}");
+        assert!(msg.contains(&format!("under {}", root.display())), "{msg}");
     }
 
     #[test]

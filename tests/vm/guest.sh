@@ -1,6 +1,7 @@
 #!/bin/sh
 # guest.sh: runs every ebpfx built-in with a workload of its own, the compat configs with
-# kprobe/fentry sections, `--probe kernel:GLOB` and `check --attach`, and prints one line per
+# kprobe/fentry sections, `--probe kernel:GLOB`, targets (-p, --cgroup, -- COMMAND, --by pid,comm),
+# offcputime and `check --attach`, and prints one line per
 # case:  `CASE <name> PASS|FAIL <detail>`, then `SUMMARY <passed> passed, <failed> failed`.
 # Exit status 0 only when every case passed.
 #
@@ -32,6 +33,7 @@ WORK=$(mktemp -d /tmp/ebpfx-vm.XXXXXX) || exit 1
 STOP=$WORK/stop
 NS=ebpfx-vm-$$
 CG=/sys/fs/cgroup/ebpfx-vm-oom-$$
+CGT="" # a cgroup v2 directory of the targets cases (set up below)
 PORT=47311
 PASSED=0
 FAILED=0
@@ -40,6 +42,7 @@ cleanup() {
 	touch "$STOP"
 	$IP netns del "$NS" 2>/dev/null
 	rmdir "$CG" 2>/dev/null
+	[ -n "$CGT" ] && { rmdir "$CGT/sub" "$CGT"; } 2>/dev/null
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -109,13 +112,21 @@ samples() {
 }
 skip() { echo "CASE $1 SKIP $2"; }
 
+# EVERY: when set to "METRIC NEEDLE", every sample line of METRIC must hold NEEDLE (a fixed
+# string), e.g. a target's pid: a filter in the kernel leaves no series of other tasks.
+EVERY=""
+others() { # FILE -> how many sample lines of EVERY's metric lack its needle
+	grep "^${EVERY%% *}{" "$1" | grep -vcF "${EVERY#* }"
+}
+
 # run_case NAME WORKLOAD PATTERN -- EBPFX-ARGS...: ebpfx must exit 0, print at least one non-zero
-# sample, and (when PATTERN is not empty) a line matching PATTERN (grep -E).
+# sample, and (when PATTERN is not empty) a line matching PATTERN (grep -E). WORKLOAD `-`: the
+# caller started one (`loop`) already.
 run_case() {
 	name=$1 workload=$2 pattern=$3
 	shift 4
 	wanted "$name" || return 0
-	loop "$workload"
+	[ "$workload" = - ] || loop "$workload"
 	start=$(cut -d' ' -f1 /proc/uptime)
 	"$EBPFX" ${EBPFX_VM_FLAGS:-} "$@" --for "$WINDOW" --format prom >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null
 	rc=$?
@@ -129,6 +140,8 @@ run_case() {
 		fail "$name" "no sample above zero (${secs}s)"
 	elif [ -n "$pattern" ] && ! grep -Eq "$pattern" "$WORK/$name.out"; then
 		fail "$name" "$n samples, none matches $pattern (${secs}s)"
+	elif [ -n "$EVERY" ] && [ "$(others "$WORK/$name.out")" -gt 0 ]; then
+		fail "$name" "$(others "$WORK/$name.out") series of ${EVERY%% *} without ${EVERY#* } (${secs}s)"
 	else
 		pass "$name" "$n samples (${secs}s)"
 	fi
@@ -162,7 +175,6 @@ run_case funccount funcs 'function="ebpfx_count_b"' -- run funccount --probe "$D
 run_case funclatency funcs 'function="ebpfx_sleepy"' -- run funclatency --probe "$DATA/functarget:ebpfx_sleepy"
 run_case hardirqs io "" -- run hardirqs
 run_case offcpu sleep 'comm="(busybox|sleep)"' -- run offcpu
-run_case offcputime sleep 'comm="(busybox|sleep)".*kstack="[^"]*schedule' -- run offcputime
 run_case oomkill oom 'comm="(dd|busybox)"' -- run oomkill
 run_case pagefaults exec "" -- run pagefaults
 run_case profile runq "" -- run profile
@@ -174,6 +186,70 @@ run_case syslatency exec "" -- run syslatency
 run_case tcpflows tcp "dport=\"$PORT\"" -- run tcpflows --port "$PORT"
 run_case tcpretrans lossy_tcp "dport=\"$PORT\"" -- run tcpretrans
 run_case timers sleep "" -- run timers
+
+# ---- targets filtered in the kernel (bpf/target.bpf.h) and kernel-side --by labels ----------
+# -p: only the traced loop's own system calls, beside a second loop making the same ones.
+if wanted syscalls_pid; then
+	loop exec
+	mine=$WPID
+	( while [ ! -e "$STOP" ]; do w_exec; done ) >/dev/null 2>&1 &
+	noise=$!
+	EVERY="ebpfx_syscalls_total pid=\"$mine\""
+	run_case syscalls_pid - 'syscall="' -- run syscalls -p "$mine" --by syscall,pid
+	EVERY=""
+	wait "$noise" 2>/dev/null
+fi
+# --cgroup: tasks in a cgroup below the target one (the ancestor walk, ancestor_ids[] before
+# Linux 6.1, ancestors[] since), nothing of the rest of the machine.
+for r in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+	[ -e "$r/cgroup.controllers" ] && { CGT=$r/ebpfx-vm-tgt-$$; break; }
+done
+if wanted syscalls_cgroup; then
+	if [ -n "$CGT" ] && mkdir -p "$CGT/sub"; then
+		rm -f "$STOP"
+		$BB sh -c "echo \$\$ > $CGT/sub/cgroup.procs && while [ ! -e $STOP ]; do $BB true; done" >/dev/null 2>&1 &
+		WPID=$!
+		i=0
+		while [ ! -s "$CGT/sub/cgroup.procs" ] && [ $i -lt 50 ]; do $BB sleep 0.1; i=$((i + 1)); done
+		EVERY="ebpfx_syscalls_total cgroup=\"$CGT/sub\""
+		run_case syscalls_cgroup - 'syscall="' -- run syscalls --cgroup "$CGT" --by syscall,cgroup
+		EVERY=""
+	else
+		skip syscalls_cgroup "no cgroup v2 hierarchy"
+	fi
+fi
+# -- COMMAND: the command and the children it forks (followed in the kernel), not a loop beside
+# it; the window ends when the command exits (long before --for), whose status goes to stderr.
+if wanted syscalls_command; then
+	rm -f "$STOP"
+	( while [ ! -e "$STOP" ]; do w_exec; done ) >/dev/null 2>&1 &
+	noise=$!
+	name=syscalls_command
+	start=$(cut -d' ' -f1 /proc/uptime)
+	"$EBPFX" ${EBPFX_VM_FLAGS:-} run syscalls --by syscall,pid --for 120s --format prom \
+		-- $BB sh -c "$BB sleep 0.3 & wait; ( $BB sleep 0.2 ); exit 3" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null
+	rc=$?
+	end=$(cut -d' ' -f1 /proc/uptime)
+	touch "$STOP"
+	wait "$noise" 2>/dev/null
+	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+	pids=$(grep '^ebpfx_syscalls_total{' "$WORK/$name.out" | grep -o 'pid="[0-9]*"' | sort -u | wc -l)
+	if [ $rc -ne 0 ]; then
+		fail $name "exit $rc (${secs}s)"
+	elif ! grep -q 'exited with status 3' "$WORK/$name.err"; then
+		fail $name "no report of the command's status 3 (${secs}s)"
+	elif grep -q "pid=\"$noise\"" "$WORK/$name.out"; then
+		fail $name "the loop beside the command was counted (${secs}s)"
+	elif [ "$pids" -lt 3 ]; then
+		fail $name "$pids process(es) counted, want the command and its 2 children (${secs}s)"
+	elif awk -v s="$secs" 'BEGIN { exit !(s >= 60) }'; then
+		fail $name "the window did not end with the command (${secs}s)"
+	else
+		pass $name "$pids processes, window ${secs}s"
+	fi
+fi
+run_case runqlat_by_pid runq 'comm="[^"]*",pid="[0-9]+"' -- run runqlat --by pid,comm
+run_case offcputime sleep 'kstack="[^"]*schedule' -- run offcputime
 
 # ---- kernel functions (kprobes), compat configs with kprobe/fentry sections, check ------------
 if [ -e /sys/kernel/tracing/kprobe_events ] || [ -e /sys/kernel/debug/tracing/kprobe_events ]; then
