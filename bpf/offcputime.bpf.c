@@ -4,8 +4,9 @@
  * CPU in a sleeping state, its stacks (the current task's: the tracepoint runs in its context)
  * and the time are kept per thread; when the task is switched back in, the time it was off the
  * CPU, in microseconds, is added to the count of that key. Preempted (still runnable) tasks are
- * not counted: that is run-queue latency (runqlat). Stacks are stored inline in the key, as in
- * profile, so the `kstack`/`ustack` decoders symbolize them and folded/flamegraph output works.
+ * not counted: that is run-queue latency (runqlat). The key holds stack ids into a stack-trace
+ * map (stacks.bpf.h), as in profile; ebpfx reads the frames and the `kstack`/`ustack` decoders
+ * symbolize them, so folded/flamegraph output works.
  * Targets (-p, --tid, --comm, --cgroup, -- COMMAND) through target.bpf.h. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -13,18 +14,18 @@
 #include <bpf/bpf_core_read.h>
 #include "bits.bpf.h"
 #include "target.bpf.h"
+#include "stacks.bpf.h"
 
 #define COMM_LEN 16
-#define MAX_FRAMES 32
 #define TASK_RUNNING 0
 #define KSTACK_SKIP 2 /* frames: this program, bpf_trace_run4 */
 
 struct stack_key {
 	char comm[COMM_LEN]; /* decoded by `string` */
 	u32 pid;             /* process id (tgid); `uint`, read by `ustack` */
+	s32 kstack;          /* kernel stack id in offcpu_stacks, or a negative error */
+	s32 ustack;          /* user stack id in offcpu_stacks, or a negative error */
 	u32 _pad;
-	u64 kstack[MAX_FRAMES]; /* kernel return addresses, leaf first, zero-filled */
-	u64 ustack[MAX_FRAMES]; /* user return addresses, leaf first, zero-filled */
 };
 
 struct blocked {
@@ -32,13 +33,9 @@ struct blocked {
 	struct stack_key key;
 };
 
-/* Larger than the 512-byte BPF stack: built in a per-CPU slot. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct blocked);
-} offcpu_scratch SEC(".maps");
+/* Sized at load by ebpfx: depth perf_event_max_stack, one entry per possible count key
+ * (a quarter of that for the spill map). */
+EBPFX_STACK_MAPS(offcpu_stacks);
 
 /* LRU: tasks that block and then exit must not fill it. */
 struct {
@@ -79,25 +76,22 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(offcputime_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	u64 now = bpf_ktime_get_ns();
-	struct blocked *b;
-	u32 tid, zero = 0;
+	struct blocked blk, *b;
+	u32 tid;
 	u64 delta;
 
 	tid = BPF_CORE_READ(prev, pid);
 	if (tid != 0 && went_to_sleep(preempt, prev) && ebpfx_target_current()) {
-		b = bpf_map_lookup_elem(&offcpu_scratch, &zero);
-		if (b) {
-			__builtin_memset(&b->key, 0, offsetof(struct stack_key, kstack));
-			b->since = now;
-			bpf_get_current_comm(b->key.comm, sizeof(b->key.comm));
-			b->key.pid = BPF_CORE_READ(prev, tgid);
-			/* bpf_get_stack zero-fills what it does not write (all of it on error: a
-			 * kernel thread has no user stack). The kernel stack skips this program and
-			 * the tracepoint's trampoline (bpf_trace_run4): it starts at __schedule. */
-			bpf_get_stack(ctx, b->key.kstack, sizeof(b->key.kstack), KSTACK_SKIP);
-			bpf_get_stack(ctx, b->key.ustack, sizeof(b->key.ustack), BPF_F_USER_STACK);
-			bpf_map_update_elem(&offcpu_blocked, &tid, b, BPF_ANY);
-		}
+		__builtin_memset(&blk, 0, sizeof(blk));
+		blk.since = now;
+		bpf_get_current_comm(blk.key.comm, sizeof(blk.key.comm));
+		blk.key.pid = BPF_CORE_READ(prev, tgid);
+		/* The kernel stack skips this program and the tracepoint's trampoline
+		 * (bpf_trace_run4): it starts at __schedule. A kernel thread has no user stack
+		 * (-EFAULT). */
+		blk.key.kstack = ebpfx_stack_id(ctx, &offcpu_stacks, &offcpu_stacks_spill, KSTACK_SKIP);
+		blk.key.ustack = ebpfx_stack_id(ctx, &offcpu_stacks, &offcpu_stacks_spill, BPF_F_USER_STACK);
+		bpf_map_update_elem(&offcpu_blocked, &tid, &blk, BPF_ANY);
 	}
 
 	tid = BPF_CORE_READ(next, pid);

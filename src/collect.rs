@@ -9,7 +9,7 @@ use libbpf_rs::{MapCore, MapType};
 
 use crate::config::MetricKind;
 use crate::loader::Loaded;
-use crate::raw::RawMap;
+use crate::raw::{RawMap, StackTraces};
 
 /// Reads the map of every metric of a loaded config, in config order. `perf_event_array`
 /// counters have no map values and get an empty map.
@@ -37,6 +37,59 @@ pub fn read_config(loaded: &Loaded) -> anyhow::Result<Vec<RawMap>> {
         let raw = read_map(map.as_fd().as_raw_fd(), &info)
             .map_err(|e| anyhow!("config {}: reading map {}: {e}", loaded.config.name, metric.name))?;
         out.push(raw);
+    }
+    // After the counts: every stack id a count key holds is then in the stack map already.
+    if loaded.config.metrics.iter().any(crate::decode::stackids::uses_stack_ids) {
+        let traces = read_stack_traces(loaded)?.map(std::sync::Arc::new);
+        for (raw, metric) in out.iter_mut().zip(&loaded.config.metrics) {
+            if crate::decode::stackids::uses_stack_ids(metric) {
+                raw.stack_traces = traces.clone();
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The object's stack-trace maps (bpf/stacks.bpf.h: `NAME` and `NAME_spill`, whose ids carry
+/// the spill bit), every stack of them, when it has some.
+fn read_stack_traces(loaded: &Loaded) -> anyhow::Result<Option<StackTraces>> {
+    use crate::loader::stack_maps::{is_spill, SPILL_BIT};
+    let config = &loaded.config.name;
+    let maps: Vec<_> = loaded.object.maps().filter(|m| m.map_type() == MapType::StackTrace).collect();
+    let names: Vec<String> = maps.iter().map(|m| m.name().to_string_lossy().into_owned()).collect();
+    let mut out: Option<StackTraces> = None;
+    for (map, name) in maps.iter().zip(&names) {
+        let key_size = map.key_size() as usize;
+        let value_size = map.value_size() as usize;
+        if key_size != 4 || value_size % 8 != 0 || value_size == 0 {
+            return Err(anyhow!(
+                "config {config}: stack map {name}: key {key_size} bytes and value {value_size} bytes, expected 4 and a multiple of 8"
+            ));
+        }
+        let depth = value_size / 8;
+        let shape = MapShape {
+            name: name.clone(),
+            key_size,
+            value_size,
+            max_entries: map.max_entries(),
+            map_type: MapType::StackTrace,
+        };
+        let mut raw = RawMap { name: name.clone(), key_size, slots: depth, ..RawMap::default() };
+        read_by_key(map.as_fd().as_raw_fd(), &shape, &mut raw)
+            .map_err(|e| anyhow!("config {config}: reading stack map {name}: {e}"))?;
+        let mark = if is_spill(name, &names) { SPILL_BIT } else { 0 };
+        let traces = out.get_or_insert_with(|| StackTraces { name: name.clone(), depth, ..StackTraces::default() });
+        if traces.depth != depth {
+            return Err(anyhow!(
+                "config {config}: stack maps of different depths ({} and {depth} frames)",
+                traces.depth
+            ));
+        }
+        if mark == 0 {
+            traces.name = name.clone();
+        }
+        traces.ids.extend(raw.keys.chunks_exact(4).map(|k| u32::from_ne_bytes([k[0], k[1], k[2], k[3]]) | mark));
+        traces.frames.extend_from_slice(&raw.values);
     }
     Ok(out)
 }
@@ -82,6 +135,7 @@ pub fn read_map(fd: i32, shape: &MapShape) -> anyhow::Result<RawMap> {
         values: Vec::new(),
         max_entries: shape.max_entries,
         is_array: shape.is_array(),
+        stack_traces: None,
     };
     if shape.value_size != 8 {
         return Err(anyhow!("value size is {} bytes, expected 8", shape.value_size));

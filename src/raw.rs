@@ -18,6 +18,32 @@ pub struct RawMap {
     pub max_entries: u32,
     /// True for array maps (always "full", never warned about).
     pub is_array: bool,
+    /// The config's stack-trace map (a `BPF_MAP_TYPE_STACK_TRACE` read whole after the counts:
+    /// [`StackTraces`]), for metrics whose `kstack`/`ustack` labels are 4-byte stack ids. Shared,
+    /// and carried unchanged through [`delta`]: ids are never reused, so a full read of the
+    /// stacks serves every interval.
+    pub stack_traces: Option<std::sync::Arc<StackTraces>>,
+}
+
+/// Every stack of a stack-trace map: `ids[i]`'s frames are `frames[i * depth..(i + 1) * depth]`,
+/// host-order addresses, leaf first, zero-filled after the last frame.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StackTraces {
+    /// The map's name.
+    pub name: String,
+    /// Frames per stack (the map's value size / 8).
+    pub depth: usize,
+    pub ids: Vec<u32>,
+    pub frames: Vec<u64>,
+}
+
+impl StackTraces {
+    /// The frames of stack `i` (an index into `ids`), up to the first zero.
+    pub fn frames_of(&self, i: usize) -> &[u64] {
+        let all = self.frames.get(i * self.depth..(i + 1) * self.depth).unwrap_or(&[]);
+        let end = all.iter().position(|&a| a == 0).unwrap_or(all.len());
+        &all[..end]
+    }
 }
 
 impl RawMap {
@@ -108,6 +134,16 @@ mod tests {
         assert_eq!(d.key(0), &1u32.to_ne_bytes());
         assert_eq!(d.value(0), &[2, 0]);
         assert_eq!(d.value(1), &[4, 4]);
+    }
+
+    #[test]
+    fn delta_keeps_the_stack_table() {
+        let mut prev = map(&[(1, &[5])], 1);
+        let traces = std::sync::Arc::new(StackTraces { name: "s".into(), depth: 1, ids: vec![1], frames: vec![9] });
+        prev.stack_traces = Some(traces.clone());
+        let mut cur = map(&[(1, &[7])], 1);
+        cur.stack_traces = Some(traces.clone());
+        assert_eq!(delta(&cur, &prev).stack_traces, Some(traces));
     }
 
     #[test]

@@ -69,7 +69,22 @@ struct SavedMap {
     /// All keys, concatenated, as lowercase hex.
     keys_hex: String,
     values: Vec<u64>,
+    /// The stack-trace map whose stacks the map's stack-id labels name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stack_traces: Option<SavedStacks>,
 }
+
+/// A stack-trace map: `ids[i]`'s frames are `frames[i * depth..(i + 1) * depth]`.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedStacks {
+    name: String,
+    depth: usize,
+    ids: Vec<u32>,
+    frames: Vec<u64>,
+}
+
+/// Most frames per stack a snapshot may hold: far more than any kernel walks.
+const MAX_STACK_DEPTH: usize = 1 << 16;
 
 /// One config of a loaded snapshot file.
 pub struct SavedRun {
@@ -130,6 +145,12 @@ pub fn to_json_sampled(
                         is_array: m.is_array,
                         keys_hex: hex(&m.keys),
                         values: m.values.clone(),
+                        stack_traces: m.stack_traces.as_deref().map(|t| SavedStacks {
+                            name: t.name.clone(),
+                            depth: t.depth,
+                            ids: t.ids.clone(),
+                            frames: t.frames.clone(),
+                        }),
                     })
                     .collect(),
             })
@@ -258,7 +279,31 @@ pub fn load(path: &Path) -> anyhow::Result<SavedRun> {
                     m.slots
                 )));
             }
+            let stack_traces = match m.stack_traces {
+                None => None,
+                Some(t) => {
+                    if t.depth == 0
+                        || t.depth > MAX_STACK_DEPTH
+                        || t.ids.len().checked_mul(t.depth) != Some(t.frames.len())
+                    {
+                        return Err(bad(format!(
+                            "stack_traces {}: inconsistent: {} ids of depth {} but {} frames",
+                            t.name,
+                            t.ids.len(),
+                            t.depth,
+                            t.frames.len()
+                        )));
+                    }
+                    Some(std::sync::Arc::new(crate::raw::StackTraces {
+                        name: t.name,
+                        depth: t.depth,
+                        ids: t.ids,
+                        frames: t.frames,
+                    }))
+                }
+            };
             maps.push(RawMap {
+                stack_traces,
                 name: m.name,
                 key_size: m.key_size,
                 slots: m.slots,
@@ -337,6 +382,12 @@ mod tests {
         let yaml = "metrics:\n  counters:\n    - name: c_total\n      help: h\n      labels:\n        - name: id\n          size: 4\n          decoders: [{name: uint}]\n";
         let mut m = RawMap { name: "c_total".into(), key_size: 4, slots: 2, per_cpu: true, ..RawMap::default() };
         m.push(&7u32.to_ne_bytes(), &[1, 2]);
+        m.stack_traces = Some(std::sync::Arc::new(crate::raw::StackTraces {
+            name: "stacks".into(),
+            depth: 2,
+            ids: vec![3, 1 << 30],
+            frames: vec![10, 11, 12, 0],
+        }));
         let w = Window {
             start: from_unix_ns(1_000_000_123),
             end: from_unix_ns(3_000_000_456),
@@ -351,6 +402,11 @@ mod tests {
         assert_eq!(run.window, w);
         assert_eq!(run.configs[0].1[0], m);
         assert_eq!(run.configs[0].0.name, "c");
+        // Stacks whose frames do not match their ids and depth are refused.
+        let text = std::fs::read_to_string(&p).expect("read");
+        std::fs::write(&p, text.replace("\"frames\":[10,11,12,0]", "\"frames\":[10,11,12]")).expect("write");
+        let e = load(&p).err().expect("inconsistent stacks refused").to_string();
+        assert!(e.contains("stack_traces stacks: inconsistent"), "{e}");
         std::fs::write(&p, "{}").expect("write");
         assert!(load(&p).is_err());
         let _ = std::fs::remove_dir_all(&dir);

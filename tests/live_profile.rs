@@ -25,7 +25,10 @@ fn profile(window: &str, args: &[&str]) -> String {
     let run = start_attached(&all, 1);
     let (code, out, err) = run.finish();
     assert_eq!(code, Some(0), "ebpfx failed: {err}");
-    assert!(!err.contains("warning"), "unexpected warning: {err}");
+    // Stacks lost to collisions in the stack maps are warned about (docs/stacks.md): at 999 Hz
+    // on a busy shared machine a few are expected. Any other warning is unexpected.
+    let unexpected: Vec<&str> = err.lines().filter(|l| l.contains("warning") && !l.contains("[lost stack]")).collect();
+    assert!(unexpected.is_empty(), "unexpected warning: {err}");
     out
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use super::ksym::{self, Kallsyms};
 use super::pci::{PciDb, PciKind};
+use super::stackids::{Stack, StackTable, LOST_FRAME};
 use super::text::{self, Pattern};
 use super::ustack::UserSymbols;
 use super::{block, cgroup, net, Env};
@@ -328,6 +329,8 @@ pub(super) struct Tables {
     /// `Some(None)`: no pci.ids file exists.
     pci: Option<Option<PciDb>>,
     users: UserSymbols,
+    /// The stack-trace map of the metric being decoded (stack-id labels).
+    pub(super) stacks: StackTable,
 }
 
 impl Tables {
@@ -340,7 +343,13 @@ impl Tables {
             partitions: Lazy::default(),
             pci: None,
             users: UserSymbols::default(),
+            stacks: StackTable::default(),
         }
+    }
+
+    /// The warning about processes whose maps could not be read, once per pid.
+    pub(super) fn take_unreadable_processes(&mut self) -> Option<String> {
+        self.users.take_unreadable()
     }
 
     /// Whether the kallsyms table was read and its addresses were hidden (all 0).
@@ -371,8 +380,23 @@ impl Tables {
         }
     }
 
+    /// The frames of a stack field: inline addresses, or a 4-byte stack id looked up in the
+    /// stack-trace map (`None`: a lost stack, see `stackids`).
+    fn stack_frames(&self, input: &[u8]) -> Result<Option<Vec<u64>>, String> {
+        if input.len() == 4 {
+            return Ok(match self.stacks.lookup(input)? {
+                Stack::Frames(f) => Some(f.to_vec()),
+                Stack::Lost => None,
+            });
+        }
+        ksym::frames(input).map(Some)
+    }
+
     fn kstack(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        let frames = ksym::frames(input)?;
+        let Some(frames) = self.stack_frames(input)? else {
+            out.extend_from_slice(LOST_FRAME.as_bytes());
+            return Ok(());
+        };
         let path = self.env.kallsyms.clone();
         loop {
             let syms = self.kallsyms.get(|| Kallsyms::load(&path))?;
@@ -400,7 +424,10 @@ impl Tables {
 
     fn ustack(&mut self, ctx: RowContext, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         let pid = ctx.pid.ok_or("needs a label `pid` (a process id decoded as a number) before this one")?;
-        let frames = ksym::frames(input)?;
+        let Some(frames) = self.stack_frames(input)? else {
+            out.extend_from_slice(LOST_FRAME.as_bytes());
+            return Ok(());
+        };
         self.users.stack(pid, &frames, out);
         Ok(())
     }

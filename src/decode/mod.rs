@@ -8,7 +8,8 @@
 //! - `fast.rs`: the same counter and gauge samples with less work, behind one entry point
 //!   (`fast::samples`); a property test checks both give identical results.
 //! - `chain.rs`: one label's decoder chain; `text.rs`, `ksym.rs`, `cgroup.rs`, `block.rs`,
-//!   `net.rs`, `pci.rs`, `ustack.rs`: the decoder families; `histogram.rs`: bucket rebuilding.
+//!   `net.rs`, `pci.rs`, `ustack.rs`: the decoder families; `histogram.rs`: bucket rebuilding;
+//!   `stackids.rs`: stack ids into a stack-trace map (the frames come with the raw map).
 mod block;
 pub mod cgroup;
 mod chain;
@@ -20,6 +21,7 @@ mod ksym;
 mod net;
 mod pci;
 mod rows;
+pub mod stackids;
 mod tables;
 mod text;
 mod ustack;
@@ -178,6 +180,8 @@ pub struct Decoders {
     fast: bool,
     /// Whether the fast path may read keys straight off the fields (see [`chain::DirectKey`]).
     direct_keys: bool,
+    /// Lost-stack warnings of each metric's latest read, by (config, metric).
+    lost_stacks: std::collections::BTreeMap<(String, String), String>,
 }
 
 /// The metric's state, rebuilt when its labels changed since the last read.
@@ -204,6 +208,7 @@ impl Decoders {
             rows: fast::Rows::default(),
             fast: true,
             direct_keys: true,
+            lost_stacks: std::collections::BTreeMap::new(),
         }
     }
 
@@ -223,14 +228,18 @@ impl Decoders {
         &self.tables.env
     }
 
-    /// Warnings about the environment tables the decoded metrics used (today: kernel
-    /// addresses hidden by kallsyms, so frames were printed raw).
-    pub fn warnings(&self) -> Vec<String> {
+    /// Warnings about the environment tables the decoded metrics used (kernel
+    /// addresses hidden by kallsyms, so frames were printed raw), and the lost stacks of each
+    /// metric's latest read, and (once per pid and run) the processes whose user frames
+    /// could not be symbolized because their maps could not be read.
+    pub fn warnings(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
         if self.tables.kallsyms_zeroed() {
-            vec![crate::kallsyms::zeroed_warning()]
-        } else {
-            Vec::new()
+            out.push(crate::kallsyms::zeroed_warning());
         }
+        out.extend(self.lost_stacks.values().cloned());
+        out.extend(self.tables.take_unreadable_processes());
+        out
     }
 
     /// Decodes one metric's map. Rows whose keys fail to decode are left out and counted in
@@ -259,6 +268,16 @@ impl Decoders {
             return Ok(Decoded { metric: metric(names(width), values), row_errors: RowErrors::default() });
         }
         self.tables.new_read();
+        self.tables.stacks.set(raw.stack_traces.as_ref());
+        let lost_key = (config.to_string(), spec.name.clone());
+        match stackids::lost_note(config, spec, raw) {
+            Some(note) => {
+                self.lost_stacks.insert(lost_key, note);
+            }
+            None => {
+                self.lost_stacks.remove(&lost_key);
+            }
+        }
         let state = state_for(&mut self.metrics, config, spec);
         let shape = rows::check(state, raw).map_err(err)?;
         let scratch = &mut self.scratch;

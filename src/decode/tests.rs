@@ -1225,3 +1225,61 @@ fn fast_paths_and_the_general_path_give_identical_metrics_on_random_maps() {
         assert_eq!(results[1], results[2], "fast without direct keys vs general, {what}");
     }
 }
+
+/// Stack ids (4-byte kstack labels) decode to the frames of the raw map's stack table, the same
+/// text an inline stack gives; a failed capture prints `[lost stack]` and is warned about; the
+/// general and fast paths agree.
+#[test]
+fn stack_ids_decode_like_inline_stacks_and_lost_ones_are_counted() {
+    let f = Fixture::new();
+    let ids = counter("samples_total", vec![uint("pid", 4), label("kstack", 4, 4, vec![dec("kstack")])]);
+    let inline = counter("samples_total", vec![uint("pid", 4), label("kstack", 16, 4, vec![dec("kstack")])]);
+    let key = |pid: u32, id: i32| {
+        let mut k = pid.to_ne_bytes().to_vec();
+        k.extend_from_slice(&id.to_ne_bytes());
+        k.extend_from_slice(&[0; 4]);
+        k
+    };
+    let mut stacked = raw(12, 1, false, &[(key(1, 5), vec![3]), (key(2, -libc::EFAULT), vec![1])]);
+    stacked.stack_traces = Some(std::sync::Arc::new(crate::raw::StackTraces {
+        name: "stacks".into(),
+        depth: 3,
+        ids: vec![5],
+        frames: vec![0xffffffff81420410, 0xffffffff814203c8, 0],
+    }));
+    let mut frames = 0xffffffff81420410u64.to_ne_bytes().to_vec();
+    frames.extend_from_slice(&0xffffffff814203c8u64.to_ne_bytes());
+    let mut k1 = 1u32.to_ne_bytes().to_vec();
+    k1.extend_from_slice(&frames);
+    k1.extend_from_slice(&[0; 4]);
+    let mut k2 = 2u32.to_ne_bytes().to_vec();
+    k2.extend_from_slice(&[0; 20]);
+    let flat = raw(24, 1, false, &[(k1, vec![3]), (k2, vec![1])]);
+    let mut d = f.decoders();
+    let want = counter_samples(&d.metric_only("c", &inline, &flat).expect("inline"));
+    assert!(want.contains(&(vec!["1".to_string(), "schedule\nprocess_timeout".to_string()], 3.0)), "{want:?}");
+    assert!(want.contains(&(vec!["2".to_string(), String::new()], 1.0)), "{want:?}");
+    for fast in [true, false] {
+        d.set_fast(fast);
+        let got = counter_samples(&d.metric_only("c", &ids, &stacked).expect("ids"));
+        assert_eq!(got, want, "fast path {fast}");
+    }
+    assert!(d.warnings().is_empty());
+
+    let mut lost = stacked.clone();
+    lost.push(&key(3, -libc::EEXIST), &[4]);
+    let got = counter_samples(&d.metric_only("c", &ids, &lost).expect("ids"));
+    assert!(got.contains(&(vec!["3".to_string(), "[lost stack]".to_string()], 4.0)), "{got:?}");
+    let warnings = d.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("1 map entries (value 4 of 8)") && warnings[0].contains("EEXIST"), "{warnings:?}");
+    // The next read without lost stacks clears the warning.
+    d.metric_only("c", &ids, &stacked).expect("ids");
+    assert!(d.warnings().is_empty());
+    // Without a stack table, an id cannot be decoded: the row is dropped and counted.
+    let mut bare = stacked.clone();
+    bare.stack_traces = None;
+    let decoded = d.metric("c2", &ids, &bare).expect("metric");
+    assert_eq!(decoded.row_errors.rows, 1, "{:?}", decoded.row_errors);
+    assert!(decoded.row_errors.first.as_deref().unwrap_or("").contains("BPF_MAP_TYPE_STACK_TRACE"));
+}

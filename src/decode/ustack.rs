@@ -8,6 +8,14 @@
 //! looked up one byte earlier so that a call ending a function names the caller, not the next
 //! function. Names are cached per (pid, address) for the whole run (frozen at first sight, like
 //! the other environment lookups, docs/config-format.md#decoders).
+//!
+//! Addresses the ELF symbol tables do not name (a stripped binary) are looked up again with
+//! debug info, which blazesym finds through the binary's `.gnu_debuglink` (beside the binary,
+//! or under /usr/lib/debug and /lib/debug, also by build id: `.build-id/xx/rest.debug`).
+//!
+//! A process whose `/proc/PID/maps` cannot be read (another user's, without CAP_SYS_PTRACE or
+//! CAP_PERFMON), or that maps a file ebpfx may not read, leaves every frame `??`: such pids are
+//! kept for one warning each per run ([`UserSymbols::take_unreadable`]).
 use std::collections::HashMap;
 use std::fmt;
 
@@ -23,6 +31,10 @@ pub(super) struct UserSymbols {
     /// Created on first use: most runs never symbolize user stacks.
     symbolizer: Option<Symbolizer>,
     names: HashMap<(u32, u64), Option<Box<str>>>,
+    /// Processes whose maps could not be read since the last [`UserSymbols::take_unreadable`],
+    /// with the reason; `reported` holds every pid already warned about.
+    unreadable: std::collections::BTreeMap<u32, String>,
+    reported: std::collections::HashSet<u32>,
 }
 
 impl fmt::Debug for UserSymbols {
@@ -67,26 +79,120 @@ impl UserSymbols {
     }
 
     /// One name (or `None`) per address, in order. A process that is gone, or whose maps
-    /// cannot be read, leaves every frame unknown.
+    /// cannot be read, leaves every frame unknown (the latter is noted for a warning).
     fn symbolize(&mut self, pid: u32, addrs: &[u64]) -> Vec<Option<Box<str>>> {
         // Pid 0 would mean "this process" to blazesym; it is the idle task and has no user stack.
         if pid == 0 {
             return vec![None; addrs.len()];
         }
+        let mut names = match self.pass(pid, addrs, false, true) {
+            Ok(names) => names,
+            // /proc/PID/map_files needs CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE): the binaries
+            // are then opened by their paths instead.
+            Err(e) if e.kind() == blazesym::ErrorKind::PermissionDenied => match self.pass(pid, addrs, false, false) {
+                Ok(names) => names,
+                Err(e) => {
+                    self.note_unreadable(pid, &e);
+                    return vec![None; addrs.len()];
+                }
+            },
+            Err(e) => {
+                self.note_unreadable(pid, &e);
+                return vec![None; addrs.len()];
+            }
+        };
+        // Stripped binaries: their names are in separate debug info.
+        let missing: Vec<usize> = (0..names.len()).filter(|&i| names[i].is_none()).collect();
+        if !missing.is_empty() {
+            let again: Vec<u64> = missing.iter().map(|&i| addrs[i]).collect();
+            // One file whose debug info cannot be read fails the whole batch: then each
+            // address alone, so that the others still get their names.
+            let found = match self.pass(pid, &again, true, true).or_else(|_| self.pass(pid, &again, true, false)) {
+                Ok(found) => found,
+                Err(_) => again
+                    .iter()
+                    .map(|a| {
+                        self.pass(pid, std::slice::from_ref(a), true, true).ok().and_then(|mut v| v.pop()).flatten()
+                    })
+                    .collect(),
+            };
+            for (i, name) in missing.into_iter().zip(found) {
+                names[i] = name;
+            }
+        }
+        names
+    }
+
+    /// One symbolization of `addrs` in process `pid`, with or without debug info (DWARF and
+    /// the debug files it links to), through /proc/PID/map_files or the mapped paths.
+    fn pass(
+        &mut self,
+        pid: u32,
+        addrs: &[u64],
+        debug_syms: bool,
+        map_files: bool,
+    ) -> blazesym::Result<Vec<Option<Box<str>>>> {
         let symbolizer = self.symbolizer.get_or_insert_with(|| Symbolizer::builder().enable_demangling(true).build());
         let mut process = Process::new(Pid::from(pid));
-        process.debug_syms = false;
+        process.debug_syms = debug_syms;
+        process.map_files = map_files;
         let source = Source::Process(process);
-        match symbolizer.symbolize(&source, Input::AbsAddr(addrs)) {
-            Ok(results) if results.len() == addrs.len() => results
-                .into_iter()
-                .map(|r| match r {
-                    Symbolized::Sym(sym) => Some(clean(&sym.name).into_boxed_str()),
-                    Symbolized::Unknown(_) => None,
-                })
-                .collect(),
-            _ => vec![None; addrs.len()],
+        let results = symbolizer.symbolize(&source, Input::AbsAddr(addrs))?;
+        if results.len() != addrs.len() {
+            return Ok(vec![None; addrs.len()]);
         }
+        Ok(results
+            .into_iter()
+            .map(|r| match r {
+                Symbolized::Sym(sym) => Some(clean(&sym.name).into_boxed_str()),
+                Symbolized::Unknown(_) => None,
+            })
+            .collect())
+    }
+
+    /// Keeps `pid` for a warning when its maps, or a file it maps, cannot be read. A process
+    /// that has exited since its stacks were taken is no news (its frames are `??` as
+    /// documented), nor is any other failure of the symbolizer (frames `??` too).
+    fn note_unreadable(&mut self, pid: u32, err: &blazesym::Error) {
+        let why = match std::fs::File::open(format!("/proc/{pid}/maps")) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => format!(
+                "/proc/{pid}/maps: permission denied: reading another user's process needs root or CAP_SYS_PTRACE"
+            ),
+            Err(e) => format!("/proc/{pid}/maps: {e}"),
+            Ok(_) if err.kind() == blazesym::ErrorKind::PermissionDenied => {
+                format!("a file it maps: {err:#}: run ebpfx as root, or make the file readable")
+            }
+            Ok(_) => return,
+        };
+        self.note(pid, why);
+    }
+
+    fn note(&mut self, pid: u32, why: String) {
+        if !self.reported.contains(&pid) {
+            self.unreadable.insert(pid, why);
+        }
+    }
+
+    /// One warning for the processes whose maps could not be read since the last call (each
+    /// pid is named in one warning per run), or `None`.
+    pub(super) fn take_unreadable(&mut self) -> Option<String> {
+        if self.unreadable.is_empty() {
+            return None;
+        }
+        let found = std::mem::take(&mut self.unreadable);
+        self.reported.extend(found.keys().copied());
+        const SHOWN: usize = 10;
+        let mut parts: Vec<String> = found.iter().take(SHOWN).map(|(pid, why)| format!("pid {pid} ({why})")).collect();
+        if found.len() > SHOWN {
+            parts.push(format!("and {} more", found.len() - SHOWN));
+        }
+        Some(format!(
+            "user stack frames of {} process{} print as ??: their memory maps could not be read: {}",
+            found.len(),
+            if found.len() == 1 { "" } else { "es" },
+            parts.join("; ")
+        ))
     }
 }
 
@@ -174,6 +280,23 @@ mod tests {
         // Without a pid (a lone label) the decoder says what it needs.
         let e = d.decode_label(&spec.labels[1], &addr.to_ne_bytes()).expect_err("needs pid");
         assert!(e.0.contains("needs a label `pid`"), "{e}");
+    }
+
+    #[test]
+    fn unreadable_processes_are_warned_about_once_each() {
+        let mut syms = UserSymbols::default();
+        assert_eq!(syms.take_unreadable(), None);
+        syms.note(7, "permission denied".into());
+        syms.note(9, "permission denied".into());
+        let w = syms.take_unreadable().expect("a warning");
+        assert!(w.starts_with("user stack frames of 2 processes print as ??"), "{w}");
+        assert!(w.contains("pid 7 (permission denied); pid 9 (permission denied)"), "{w}");
+        // Seen again in a later block: already reported, no new warning; a new pid is.
+        syms.note(7, "permission denied".into());
+        assert_eq!(syms.take_unreadable(), None);
+        syms.note(11, "other".into());
+        let w = syms.take_unreadable().expect("a warning");
+        assert!(w.contains("1 process print") && w.contains("pid 11 (other)") && !w.contains('7'), "{w}");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod globals;
 mod kaddrs;
 pub mod map_memory;
 pub mod sections;
+pub mod stack_maps;
 pub mod tasks;
 
 pub use explain::init_libbpf_logging;
@@ -235,6 +236,7 @@ fn open_raw(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObjec
     }
     attach::prepare_probe_programs(&mut open_obj, opts.probe.as_deref())?;
     tasks::prepare_object(&mut open_obj, &resolved.config, opts.follow_forks)?;
+    stack_maps::prepare_object(&mut open_obj, &resolved.config)?;
     Ok(open_obj)
 }
 

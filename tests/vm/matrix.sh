@@ -242,8 +242,6 @@ done
 # Known failures, KERNEL:CASE and why: shown as XFAIL (not counted as failed) while they fail, as
 # XPASS once they pass (then take them off this list).
 declare -A KNOWN=(
-	[5.10:profile]="its 536-byte hash key exceeds 5.10's 512-byte limit (E2BIG): needs stack ids"
-	[5.10:offcputime]="its 536-byte hash key (inline stacks, as profile's) exceeds 5.10's 512-byte limit (E2BIG): needs stack ids"
 )
 
 # The table: one row per case, one column per kernel.
