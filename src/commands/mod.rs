@@ -106,3 +106,20 @@ fn load_options(base: &LoadOptions, targets: &Targets, by_globals: Vec<Option<Gl
         })
         .collect()
 }
+
+/// The remote-write target of `--remote-write URL` and its auth and header options (run, serve).
+fn remote_write_target(
+    url: &str,
+    job: &str,
+    f: &crate::cli::FleetArgs,
+) -> anyhow::Result<crate::output::remote_write::Target> {
+    crate::output::remote_write::target(&crate::output::remote_write::Options {
+        url,
+        job,
+        push_labels: &f.push_labels,
+        headers: &f.remote_write_headers,
+        bearer_token_file: f.remote_write_bearer_token_file.as_deref(),
+        username: f.remote_write_username.as_deref(),
+        password_file: f.remote_write_password_file.as_deref(),
+    })
+}

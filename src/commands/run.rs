@@ -173,16 +173,7 @@ fn remote_write_target(args: &RunArgs) -> anyhow::Result<Option<remote_write::Ta
         }
         return Ok(None);
     };
-    remote_write::target(&remote_write::Options {
-        url,
-        job: &args.job,
-        push_labels: &f.push_labels,
-        headers: &f.remote_write_headers,
-        bearer_token_file: f.remote_write_bearer_token_file.as_deref(),
-        username: f.remote_write_username.as_deref(),
-        password_file: f.remote_write_password_file.as_deref(),
-    })
-    .map(Some)
+    super::remote_write_target(url, &args.job, f).map(Some)
 }
 
 /// The sampling frequency of the run's `perf_event/` programs (`--frequency`, else the

@@ -170,21 +170,7 @@ impl Fleet {
                 push::group_url(url, &args.job, &r.config.name, &push_labels)?;
             }
         }
-        let remote = f
-            .remote_write
-            .as_deref()
-            .map(|url| {
-                remote_write::target(&remote_write::Options {
-                    url,
-                    job: &args.job,
-                    push_labels: &f.push_labels,
-                    headers: &f.remote_write_headers,
-                    bearer_token_file: f.remote_write_bearer_token_file.as_deref(),
-                    username: f.remote_write_username.as_deref(),
-                    password_file: f.remote_write_password_file.as_deref(),
-                })
-            })
-            .transpose()?;
+        let remote = f.remote_write.as_deref().map(|url| super::remote_write_target(url, &args.job, f)).transpose()?;
         Ok(Some(Fleet { remote, push: args.push.clone(), job: args.job.clone(), push_labels }))
     }
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # guest.sh: runs every ebpfx built-in with a workload of its own, the compat configs with
 # kprobe/fentry sections, `--probe kernel:GLOB`, targets (-p, --cgroup, -- COMMAND, --by pid,comm),
-# offcputime and `check --attach`, and prints one line per
+# offcputime, the event tools and `check --attach`, and prints one line per
 # case:  `CASE <name> PASS|FAIL <detail>`, then `SUMMARY <passed> passed, <failed> failed`.
 # Exit status 0 only when every case passed.
 #
@@ -82,6 +82,16 @@ w_tcp() { # 4 MiB over loopback, in the namespace $1 (or here)
 w_lossy_tcp() { w_tcp "$NS"; }
 w_funcs() { "$DATA/functarget" 1 5 13 29 >/dev/null; }
 w_none() { $BB sleep 0.2; }
+w_open() { # opens of a missing path and of a file that exists
+	$BB cat "$WORK/missing" /proc/version >/dev/null 2>&1
+}
+w_kill() { # signal 0 to ourselves (kill(2) checks and sends nothing)
+	for _ in 1 2 3 4; do kill -0 $$; done
+}
+w_mount() { # a tmpfs mounted and unmounted
+	$BB mkdir -p "$WORK/mnt" && $BB mount -t tmpfs ebpfx-vm "$WORK/mnt" && $BB umount "$WORK/mnt"
+	$BB sleep 0.05
+}
 
 WPID=""
 loop() {
@@ -250,6 +260,16 @@ if wanted syscalls_command; then
 fi
 run_case runqlat_by_pid runq 'comm="[^"]*",pid="[0-9]+"' -- run runqlat --by pid,comm
 run_case offcputime sleep 'kstack="[^"]*schedule' -- run offcputime
+
+# ---- event tools (bpf/events, ring buffers): their events counted over the window (prom) ------
+run_case execsnoop exec 'execsnoop_events_total\{comm="(busybox|true|exe|sh)"' -- run execsnoop
+run_case exitsnoop exec 'exitsnoop_events_total\{' -- run exitsnoop
+run_case opensnoop open 'opensnoop_events_total\{comm="(busybox|cat|exe)"' -- run opensnoop
+run_case biosnoop io "biosnoop_events_total\\{[^}]*disk=\"$DISK\"" -- run biosnoop
+run_case tcpconnect tcp 'tcpconnect_events_total\{' -- run tcpconnect
+run_case tcplife tcp 'tcplife_events_total\{' -- run tcplife
+run_case killsnoop kill 'killsnoop_events_total\{' -- run killsnoop
+run_case mountsnoop mount 'mountsnoop_events_total\{' -- run mountsnoop
 
 # ---- kernel functions (kprobes), compat configs with kprobe/fentry sections, check ------------
 if [ -e /sys/kernel/tracing/kprobe_events ] || [ -e /sys/kernel/debug/tracing/kprobe_events ]; then
