@@ -74,8 +74,9 @@ int BPF_PROG(biosnoop_start, struct request *rq)
 }
 
 SEC("tp_btf/block_rq_issue")
-int BPF_PROG(biosnoop_issue, struct request *rq)
+int biosnoop_issue(u64 *ctx)
 {
+	struct request *rq = issued_request(ctx); /* (q, rq) or (rq), block.bpf.h */
 	struct bio_start *s, fresh = {};
 	struct bio_issue is = {};
 	__u64 key = (__u64)rq;
@@ -121,7 +122,11 @@ int BPF_PROG(biosnoop_done, struct request *rq, blk_status_t error, unsigned int
 	__builtin_memcpy(rec->h.comm, s->comm, sizeof(rec->h.comm));
 	__builtin_memset(rec->disk, 0, sizeof(rec->disk));
 	rec->dev = 0;
-	disk = BPF_CORE_READ(rq, q, disk);
+	/* rq->rq_disk on 5.10, rq->q->disk since (block.bpf.h) */
+	if (bpf_core_field_exists(((struct request___rq_disk *)rq)->rq_disk))
+		disk = BPF_CORE_READ((struct request___rq_disk *)rq, rq_disk);
+	else
+		disk = BPF_CORE_READ(rq, q, disk);
 	if (disk) {
 		rec->dev = encode_dev(BPF_CORE_READ(disk, major), BPF_CORE_READ(disk, first_minor));
 		BPF_CORE_READ_STR_INTO(&rec->disk, disk, disk_name);

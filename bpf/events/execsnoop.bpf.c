@@ -64,7 +64,7 @@ int BPF_PROG(execsnoop_enter, struct pt_regs *regs, long id)
 	if (!rec)
 		return 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;
-	task = (struct task_struct *)bpf_get_current_task_btf();
+	task = (struct task_struct *)bpf_get_current_task(); /* not _btf: 5.11+ */
 	rec->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	rec->uid = (__u32)bpf_get_current_uid_gid();
 	rec->ret = 0;

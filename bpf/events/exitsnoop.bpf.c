@@ -19,11 +19,14 @@ struct exit_record {
 EVENT_RECORD(struct exit_record);
 
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(exitsnoop_exit, struct task_struct *p, bool group_dead)
+int BPF_PROG(exitsnoop_exit, struct task_struct *p)
 {
 	struct exit_record *rec;
 
-	if (!trace_threads && !group_dead)
+	/* The tracepoint's second argument (group_dead) is recent (6.18 has it, 6.12 does not):
+	 * do_exit() has already taken this thread off signal->live when the tracepoint fires, so
+	 * a count of zero means the whole thread group is gone, on every kernel. */
+	if (!trace_threads && BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0;
 	if (!event_wanted())
 		return 0;

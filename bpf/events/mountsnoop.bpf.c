@@ -106,7 +106,7 @@ int BPF_PROG(mountsnoop_exit, struct pt_regs *regs, long ret)
 		rec->op = a->op;
 		rec->ret = ret;
 		rec->flags = a->flags;
-		task = (struct task_struct *)bpf_get_current_task_btf();
+		task = (struct task_struct *)bpf_get_current_task(); /* not _btf: 5.11+ */
 		rec->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 		rec->source_len = read_str(rec->source, sizeof(rec->source), a->source);
 		rec->target_len = read_str(rec->target, sizeof(rec->target), a->target);
