@@ -39,8 +39,13 @@ pub fn read_config(loaded: &Loaded) -> anyhow::Result<Vec<RawMap>> {
         out.push(raw);
     }
     // After the counts: every stack id a count key holds is then in the stack map already.
+    // Only those stacks are fetched (the map keeps every stack since attach).
     if loaded.config.metrics.iter().any(crate::decode::stackids::uses_stack_ids) {
-        let traces = read_stack_traces(loaded)?.map(std::sync::Arc::new);
+        let mut wanted = std::collections::BTreeSet::new();
+        for (raw, metric) in out.iter().zip(&loaded.config.metrics) {
+            crate::decode::stackids::referenced_ids(metric, raw, &mut wanted);
+        }
+        let traces = read_stack_traces(loaded, &wanted)?.map(std::sync::Arc::new);
         for (raw, metric) in out.iter_mut().zip(&loaded.config.metrics) {
             if crate::decode::stackids::uses_stack_ids(metric) {
                 raw.stack_traces = traces.clone();
@@ -50,9 +55,10 @@ pub fn read_config(loaded: &Loaded) -> anyhow::Result<Vec<RawMap>> {
     Ok(out)
 }
 
-/// The object's stack-trace maps (bpf/stacks.bpf.h: `NAME` and `NAME_spill`, whose ids carry
-/// the spill bit), every stack of them, when it has some.
-fn read_stack_traces(loaded: &Loaded) -> anyhow::Result<Option<StackTraces>> {
+/// The stacks `wanted` (ids as the count keys hold them) from the object's stack-trace maps
+/// (bpf/stacks.bpf.h: `NAME` and `NAME_spill`, whose ids carry the spill bit), when it has
+/// some. An id missing from its map is left out (decoded as a lost stack).
+fn read_stack_traces(loaded: &Loaded, wanted: &std::collections::BTreeSet<u32>) -> anyhow::Result<Option<StackTraces>> {
     use crate::loader::stack_maps::{is_spill, SPILL_BIT};
     let config = &loaded.config.name;
     let maps: Vec<_> = loaded.object.maps().filter(|m| m.map_type() == MapType::StackTrace).collect();
@@ -74,10 +80,11 @@ fn read_stack_traces(loaded: &Loaded) -> anyhow::Result<Option<StackTraces>> {
             max_entries: map.max_entries(),
             map_type: MapType::StackTrace,
         };
-        let mut raw = RawMap { name: name.clone(), key_size, slots: depth, ..RawMap::default() };
-        read_by_key(map.as_fd().as_raw_fd(), &shape, &mut raw)
-            .map_err(|e| anyhow!("config {config}: reading stack map {name}: {e}"))?;
         let mark = if is_spill(name, &names) { SPILL_BIT } else { 0 };
+        let mut raw = RawMap { name: name.clone(), key_size, slots: depth, ..RawMap::default() };
+        let ids = wanted.iter().filter(|&&id| id & SPILL_BIT == mark).map(|&id| id & !SPILL_BIT);
+        read_keys(map.as_fd().as_raw_fd(), &shape, ids, &mut raw)
+            .map_err(|e| anyhow!("config {config}: reading stack map {name}: {e}"))?;
         let traces = out.get_or_insert_with(|| StackTraces { name: name.clone(), depth, ..StackTraces::default() });
         if traces.depth != depth {
             return Err(anyhow!(
@@ -213,6 +220,27 @@ fn read_batched(fd: i32, shape: &MapShape, raw: &mut RawMap) -> Result<(), i32> 
         std::mem::swap(&mut in_token, &mut out_token);
         first = false;
     }
+}
+
+/// The entries of 4-byte keys `ids` that the map holds (a stack-trace map's stacks by id).
+fn read_keys(fd: i32, shape: &MapShape, ids: impl Iterator<Item = u32>, raw: &mut RawMap) -> anyhow::Result<()> {
+    let mut value = vec![0u64; raw.slots];
+    debug_assert_eq!(shape.key_size, 4);
+    for id in ids {
+        let key = id.to_ne_bytes();
+        // SAFETY: `key` is the map's 4-byte key; `value` holds `slots` u64, the map's value size
+        // (checked by the caller: value_size == slots * 8).
+        let rc = unsafe { libbpf_sys::bpf_map_lookup_elem(fd, key.as_ptr().cast(), value.as_mut_ptr().cast()) };
+        if rc == 0 {
+            raw.push(&key, &value);
+            continue;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOENT) {
+            return Err(anyhow!("BPF_MAP_LOOKUP_ELEM of stack {id} failed: {e}"));
+        }
+    }
+    Ok(())
 }
 
 /// Fallback for map types without batch support: get_next_key + lookup.

@@ -30,6 +30,39 @@ pub fn uses_stack_ids(metric: &MetricConfig) -> bool {
     metric.labels.iter().any(is_stack_id_label)
 }
 
+/// Where the stack ids of `spec`'s keys are: (byte offset, label name) of each stack-id label;
+/// empty when there is none or `raw`'s keys are shorter than the labels.
+fn id_fields<'a>(spec: &'a MetricConfig, raw: &RawMap) -> Vec<(usize, &'a str)> {
+    let mut offset = 0usize;
+    let mut fields = Vec::new();
+    for l in &spec.labels {
+        if is_stack_id_label(l) {
+            fields.push((offset, l.name.as_str()));
+        }
+        offset = offset.saturating_add(l.size).saturating_add(l.padding);
+    }
+    if raw.key_size < offset {
+        fields.clear();
+    }
+    fields
+}
+
+/// The stack ids the keys of `raw` hold (captures that succeeded, i.e. not negative), each once:
+/// the only stacks a read of the stack-trace map needs to fetch.
+pub fn referenced_ids(spec: &MetricConfig, raw: &RawMap, into: &mut std::collections::BTreeSet<u32>) {
+    let fields = id_fields(spec, raw);
+    for i in 0..raw.len() {
+        let key = raw.key(i);
+        for &(at, _) in &fields {
+            if let Some(Ok(id)) = key.get(at..at + ID_SIZE).map(id_of) {
+                if id >= 0 {
+                    into.insert(id as u32);
+                }
+            }
+        }
+    }
+}
+
 /// What a stack id stands for.
 pub(super) enum Stack<'a> {
     Frames(&'a [u64]),
@@ -104,15 +137,8 @@ fn reason(id: i32) -> &'static str {
 /// A warning when rows of `raw` show lost stacks: how many entries, their share of the
 /// metric's total value, and why, per stack kind. `None` when nothing was lost.
 pub fn lost_note(config: &str, spec: &MetricConfig, raw: &RawMap) -> Option<String> {
-    let mut offset = 0usize;
-    let mut fields: Vec<(usize, &str)> = Vec::new();
-    for l in &spec.labels {
-        if is_stack_id_label(l) {
-            fields.push((offset, l.name.as_str()));
-        }
-        offset = offset.saturating_add(l.size).saturating_add(l.padding);
-    }
-    if fields.is_empty() || raw.key_size < offset {
+    let fields = id_fields(spec, raw);
+    if fields.is_empty() {
         return None;
     }
     let known: Option<std::collections::HashSet<u32>> =
