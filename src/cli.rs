@@ -253,10 +253,11 @@ pub struct TargetArgs {
 /// and Prometheus remote write.
 #[derive(Debug, Args, Clone, Default)]
 pub struct FleetArgs {
-    /// Send the window's series to a Prometheus remote-write receiver (Prometheus with
+    /// Send the series to a Prometheus remote-write receiver (Prometheus with
     /// --web.enable-remote-write-receiver, Thanos Receive, Cortex, Mimir, VictoriaMetrics),
-    /// timestamped at the window's end, e.g. http://prometheus:9090/api/v1/write. Nothing is
-    /// printed unless --format or --output asks for it.
+    /// e.g. http://prometheus:9090/api/v1/write. `run`: the window's series, timestamped at its
+    /// end, and nothing printed unless --format or --output asks for it; `serve`: the totals
+    /// since the start, every --interval.
     #[arg(long, value_name = "URL")]
     pub remote_write: Option<String>,
 
