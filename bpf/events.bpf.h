@@ -66,6 +66,19 @@ static __always_inline void *event_reserve(__u64 size)
 	return rec;
 }
 
+/* Hands a record from event_reserve() to the reader. Every event program submits through this
+ * (never bpf_ringbuf_submit itself), so the transport stays in this header. */
+static __always_inline void event_submit(void *rec)
+{
+	bpf_ringbuf_submit(rec, 0);
+}
+
+/* Gives back a record from event_reserve() that will not be sent. */
+static __always_inline void event_discard(void *rec)
+{
+	bpf_ringbuf_discard(rec, 0);
+}
+
 /* Copies a record of `size` bytes into the ring (variable-size records); counts a failure. */
 static __always_inline void event_output(void *rec, __u64 size)
 {
