@@ -18,6 +18,11 @@ enum event_kind {
 	EVENT_TCP_LIFE = 6,
 	EVENT_KILL = 7,
 	EVENT_MOUNT = 8,
+	EVENT_TCP_STATE = 9,
+	EVENT_BIND = 10,
+	EVENT_STAT = 11,
+	EVENT_TCP_ACCEPT = 12,
+	EVENT_HOST_LOOKUP = 13,
 };
 
 struct event_header {
@@ -117,6 +122,14 @@ static __always_inline bool event_wanted(void)
 #define EV_NR_execve 59
 #define EV_NR_execveat 322
 #define EV_NR_openat2 437
+#define EV_NR_bind 49
+#define EV_NR_accept 43
+#define EV_NR_accept4 288
+#define EV_NR_stat 4
+#define EV_NR_lstat 6
+#define EV_NR_statfs 137
+#define EV_NR_newfstatat 262
+#define EV_NR_statx 332
 #elif defined(__TARGET_ARCH_arm64)
 #define EV_NR_open -1 /* no open(2) on arm64 */
 #define EV_NR_kill 129
@@ -128,6 +141,14 @@ static __always_inline bool event_wanted(void)
 #define EV_NR_execve 221
 #define EV_NR_execveat 281
 #define EV_NR_openat2 437
+#define EV_NR_bind 200
+#define EV_NR_accept 202
+#define EV_NR_accept4 242
+#define EV_NR_stat -1 /* no stat(2)/lstat(2) on arm64: newfstatat */
+#define EV_NR_lstat -1
+#define EV_NR_statfs 43
+#define EV_NR_newfstatat 79
+#define EV_NR_statx 291
 #else
 #error "event tools: syscall numbers known for x86 and arm64 only"
 #endif
