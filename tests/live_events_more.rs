@@ -425,3 +425,67 @@ fn live_gethostlatency_sees_own_lookups() {
     assert!(ok.iter().all(|v| v["ret"] == "0"), "{out}");
     assert!(failed.iter().all(|v| v["ret"] == "EAI_NONAME"), "{out}");
 }
+
+/// `-p PID`: a process's sockets from their first change made in its context, all their later
+/// changes included (those made on receipt too), and nothing of sockets it never touched (the
+/// test's own listener).
+#[test]
+fn live_tcpstates_with_pid_follows_that_process_sockets() {
+    if !require_root("live_tcpstates_with_pid_follows_that_process_sockets") {
+        return;
+    }
+    let _l = live_lock();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    // A client that connects, sends a byte and closes when told to (a line on its stdin).
+    let script = format!(
+        "import socket, sys\nsys.stdin.readline()\nc = socket.create_connection(('127.0.0.1', {port}))\nc.sendall(b'x')\nc.close()\n"
+    );
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    let child_pid = child.id();
+    let pid_arg = child_pid.to_string();
+    let (code, out, err) = run_events(&["run", "tcpstates", "-p", &pid_arg, "-f", "json"], || {
+        // The test's own connection, not the traced process's.
+        let mine = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (own_server, _) = listener.accept().expect("accept");
+        drop((mine, own_server));
+        child.stdin.take().expect("stdin").write_all(b"go\n").expect("release python3");
+        let (mut server, _) = listener.accept().expect("accept");
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).expect("read to the end");
+        assert_eq!(got, b"x");
+        drop(server);
+        assert!(child.wait().expect("wait python3").success());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    });
+    assert_eq!(code, Some(0), "{err}");
+    let lines = json_lines(&out);
+    let births: Vec<u64> = lines
+        .iter()
+        .filter(|v| state(v) == ("CLOSE", "SYN_SENT") && v["rport"].as_u64() == Some(u64::from(port)))
+        .map(|v| {
+            assert_eq!(v["pid"].as_u64(), Some(u64::from(child_pid)), "the test's own connect() in:\n{out}");
+            v["skaddr"].as_u64().unwrap_or(0)
+        })
+        .collect();
+    assert_eq!(births.len(), 1, "{out}");
+    let got: Vec<(&str, &str)> = lines.iter().filter(|v| v["skaddr"].as_u64() == Some(births[0])).map(state).collect();
+    assert_eq!(
+        got,
+        [
+            ("CLOSE", "SYN_SENT"),
+            ("SYN_SENT", "ESTABLISHED"),
+            ("ESTABLISHED", "FIN_WAIT1"),
+            ("FIN_WAIT1", "FIN_WAIT2"),
+            ("FIN_WAIT2", "CLOSE")
+        ],
+        "{out}"
+    );
+    // The listener's changes (listen() before the run, close() after) and the test's own
+    // client were never the traced process's.
+    assert!(!lines.iter().any(|v| v["pid"].as_u64() == Some(me()) && state(v) == ("CLOSE", "SYN_SENT")), "{out}");
+}
