@@ -75,8 +75,8 @@ fn live_tcpstates_sees_each_state_of_a_loopback_connection() {
     assert_eq!(code, Some(0), "{err}");
     let (port, cport) = (u64::from(ports.0), u64::from(ports.1));
     let lines = json_lines(&out);
-    let socket_of = |pick: &dyn Fn(&serde_json::Value) -> bool, what: &str| -> u64 {
-        let found: Vec<u64> = lines.iter().filter(|v| pick(v)).filter_map(|v| v["skaddr"].as_u64()).collect();
+    let socket_of = |pick: &dyn Fn(&serde_json::Value) -> bool, what: &str| -> &str {
+        let found: Vec<&str> = lines.iter().filter(|v| pick(v)).filter_map(|v| v["skaddr"].as_str()).collect();
         assert_eq!(found.len(), 1, "{what}: {found:?}\n{out}");
         found[0]
     };
@@ -97,9 +97,9 @@ fn live_tcpstates_sees_each_state_of_a_loopback_connection() {
         "the accepted socket's birth",
     );
     let changes =
-        |sk: u64| -> Vec<&serde_json::Value> { lines.iter().filter(|v| v["skaddr"].as_u64() == Some(sk)).collect() };
+        |sk: &str| -> Vec<&serde_json::Value> { lines.iter().filter(|v| v["skaddr"].as_str() == Some(sk)).collect() };
     type Sequence = &'static [(&'static str, &'static str)];
-    let expect: [(u64, &str, Sequence); 3] = [
+    let expect: [(&str, &str, Sequence); 3] = [
         (listener, "listener", &[("CLOSE", "LISTEN"), ("LISTEN", "CLOSE")]),
         (
             client,
@@ -464,16 +464,16 @@ fn live_tcpstates_with_pid_follows_that_process_sockets() {
     });
     assert_eq!(code, Some(0), "{err}");
     let lines = json_lines(&out);
-    let births: Vec<u64> = lines
+    let births: Vec<&str> = lines
         .iter()
         .filter(|v| state(v) == ("CLOSE", "SYN_SENT") && v["rport"].as_u64() == Some(u64::from(port)))
         .map(|v| {
             assert_eq!(v["pid"].as_u64(), Some(u64::from(child_pid)), "the test's own connect() in:\n{out}");
-            v["skaddr"].as_u64().unwrap_or(0)
+            v["skaddr"].as_str().unwrap_or("")
         })
         .collect();
     assert_eq!(births.len(), 1, "{out}");
-    let got: Vec<(&str, &str)> = lines.iter().filter(|v| v["skaddr"].as_u64() == Some(births[0])).map(state).collect();
+    let got: Vec<(&str, &str)> = lines.iter().filter(|v| v["skaddr"].as_str() == Some(births[0])).map(state).collect();
     assert_eq!(
         got,
         [

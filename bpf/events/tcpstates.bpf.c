@@ -22,7 +22,7 @@ struct tcp_state_record {
 	__u16 newstate;
 	__u32 _pad;
 	__u64 old_ns; /* time in the old state; 0: the socket's earlier change was not seen */
-	__u64 skaddr; /* the socket's kernel address: tells sockets apart */
+	__u64 skaddr; /* the socket's kernel address, big-endian (`hex` prints it as usual) */
 };
 EVENT_RECORD(struct tcp_state_record);
 
@@ -79,7 +79,7 @@ int BPF_PROG(tcpstates_change, const struct sock *sk, const int oldstate, const 
 	rec->newstate = newstate;
 	rec->_pad = 0;
 	rec->old_ns = old_ns;
-	rec->skaddr = key;
+	rec->skaddr = bpf_cpu_to_be64(key);
 	event_submit(rec);
 	return 0;
 }
