@@ -93,6 +93,15 @@ w_mount() { # a tmpfs mounted and unmounted
 	$BB sleep 0.05
 }
 
+w_stat() { # stat of a missing path
+	$BB stat "$WORK/missing" >/dev/null 2>&1
+	$BB sleep 0.02
+}
+w_lookup() { # a host name lookup through libc.so.6 (ebpfx resolves its listen address first)
+	"$EBPFX" serve exec --web.listen-address ebpfx-vm-lookup:0 >/dev/null 2>&1
+	$BB sleep 0.05
+}
+
 WPID=""
 loop() {
 	rm -f "$STOP"
@@ -270,6 +279,11 @@ run_case tcpconnect tcp 'tcpconnect_events_total\{' -- run tcpconnect
 run_case tcplife tcp 'tcplife_events_total\{' -- run tcplife
 run_case killsnoop kill 'killsnoop_events_total\{' -- run killsnoop
 run_case mountsnoop mount 'mountsnoop_events_total\{' -- run mountsnoop
+run_case tcpstates tcp 'tcpstates_events_total\{oldstate="SYN_SENT",newstate="ESTABLISHED"\}' -- run tcpstates
+run_case bindsnoop tcp "bindsnoop_events_total\\{[^}]*port=\"$PORT\"" -- run bindsnoop
+run_case statsnoop stat 'statsnoop_events_total\{[^}]*ret="ENOENT"' -- run statsnoop
+run_case tcpaccept tcp "tcpaccept_events_total\\{[^}]*lport=\"$PORT\"" -- run tcpaccept
+run_case gethostlatency lookup 'gethostlatency_events_total\{comm="ebpfx",host="ebpfx-vm-lookup"' -- run gethostlatency
 
 # ---- kernel functions (kprobes), compat configs with kprobe/fentry sections, check ------------
 if [ -e /sys/kernel/tracing/kprobe_events ] || [ -e /sys/kernel/debug/tracing/kprobe_events ]; then
