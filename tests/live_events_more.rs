@@ -43,6 +43,120 @@ fn new_event_tools_check_clean_and_are_listed() {
     }
 }
 
+/// The Rust twins in src/stream/records.rs of the new tools' records have the size and field
+/// offsets the objects' BTF gives their C structs (no root needed: the objects are only read).
+#[test]
+fn new_event_records_match_object_btf() {
+    use ebpfx::stream::records::*;
+    use libbpf_rs::btf::types::{MemberAttr, Struct};
+    use libbpf_rs::btf::{Btf, HasSize};
+    use std::mem::{offset_of, size_of};
+    type Fields = &'static [(&'static str, usize)];
+    // (tool, C struct, Rust size of the fixed part, bytes of tail after it, (member, offset)...)
+    let cases: &[(&str, &str, usize, usize, Fields)] = &[
+        (
+            "tcpstates",
+            "tcp_state_record",
+            size_of::<TcpStateRecord>(),
+            0,
+            &[
+                ("h", 0),
+                ("ends", offset_of!(TcpStateRecord, ends)),
+                ("oldstate", offset_of!(TcpStateRecord, oldstate)),
+                ("newstate", offset_of!(TcpStateRecord, newstate)),
+                ("_pad", offset_of!(TcpStateRecord, _pad)),
+                ("old_ns", offset_of!(TcpStateRecord, old_ns)),
+                ("skaddr", offset_of!(TcpStateRecord, skaddr)),
+            ],
+        ),
+        (
+            "bindsnoop",
+            "bind_record",
+            size_of::<BindRecord>(),
+            0,
+            &[("h", 0), ("c", offset_of!(BindRecord, c)), ("ret", offset_of!(BindRecord, ret))],
+        ),
+        (
+            "bindsnoop",
+            "bind_call",
+            size_of::<BindCall>(),
+            0,
+            &[
+                ("fd", offset_of!(BindCall, fd)),
+                ("family", offset_of!(BindCall, family)),
+                ("port", offset_of!(BindCall, port)),
+                ("protocol", offset_of!(BindCall, protocol)),
+                ("type", offset_of!(BindCall, sock_type)),
+                ("addr", offset_of!(BindCall, addr)),
+            ],
+        ),
+        (
+            "statsnoop",
+            "stat_record",
+            size_of::<StatRecord>(),
+            STAT_PATH_LEN,
+            &[
+                ("h", 0),
+                ("ret", offset_of!(StatRecord, ret)),
+                ("syscall", offset_of!(StatRecord, syscall)),
+                ("flags", offset_of!(StatRecord, flags)),
+                ("path_len", offset_of!(StatRecord, path_len)),
+                ("path", size_of::<StatRecord>()),
+            ],
+        ),
+        (
+            "tcpaccept",
+            "tcp_accept_record",
+            size_of::<TcpAcceptRecord>(),
+            0,
+            &[
+                ("h", 0),
+                ("ends", offset_of!(TcpAcceptRecord, ends)),
+                ("fd", offset_of!(TcpAcceptRecord, fd)),
+                ("syscall", offset_of!(TcpAcceptRecord, syscall)),
+            ],
+        ),
+        (
+            "gethostlatency",
+            "host_lookup_record",
+            size_of::<HostLookupRecord>(),
+            HOST_LEN,
+            &[
+                ("h", 0),
+                ("latency_ns", offset_of!(HostLookupRecord, latency_ns)),
+                ("ret", offset_of!(HostLookupRecord, ret)),
+                ("func", offset_of!(HostLookupRecord, func)),
+                ("host_len", offset_of!(HostLookupRecord, host_len)),
+                ("_pad", offset_of!(HostLookupRecord, _pad)),
+                ("host", size_of::<HostLookupRecord>()),
+            ],
+        ),
+    ];
+    for (tool, name, fixed, tail, fields) in cases {
+        let path = object_dir().join("events").join(format!("{tool}.bpf.o"));
+        let btf = Btf::from_path(&path).unwrap_or_else(|e| panic!("{tool}: BTF: {e}"));
+        let s: Struct = btf.type_by_name(name).unwrap_or_else(|| panic!("{tool}: struct {name} not in BTF"));
+        let got: Vec<(String, usize)> = s
+            .iter()
+            .map(|m| {
+                let off = match m.attr {
+                    MemberAttr::Normal { offset } | MemberAttr::BitField { offset, .. } => offset,
+                };
+                (m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), off as usize / 8)
+            })
+            .collect();
+        let want: Vec<(String, usize)> = fields.iter().map(|(f, o)| (f.to_string(), *o)).collect();
+        assert_eq!(s.size(), fixed + tail, "{tool}: size of struct {name}");
+        assert_eq!(got, want, "{tool}: members of struct {name}");
+    }
+    // Each record names its kind: the one enum in bpf/events.bpf.h and records.rs agree.
+    for (kind, tool) in
+        [(9, "tcpstates"), (10, "bindsnoop"), (11, "statsnoop"), (12, "tcpaccept"), (13, "gethostlatency")]
+    {
+        assert_eq!(Kind::from_u32(kind).map(Kind::tool), Some(tool));
+    }
+}
+
 /// One loopback connection of the test's own, from listen() to the listener's close: each of
 /// its three sockets goes through exactly the states TCP prescribes, in order, and the time in
 /// the old state is known from each socket's second change on.

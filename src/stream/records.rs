@@ -19,6 +19,10 @@ pub const OPEN_PATH_LEN: usize = 256;
 pub const MOUNT_SOURCE_LEN: usize = 128;
 pub const MOUNT_TARGET_LEN: usize = 256;
 pub const MOUNT_FSTYPE_LEN: usize = 32;
+pub const STAT_PATH_LEN: usize = 256;
+pub const HOST_LEN: usize = 256;
+/// gethostlatency `ret` when gethostbyname*() returned NULL.
+pub const LOOKUP_NULL: i32 = -1000;
 
 /// execsnoop `flags`: more than [`EXEC_ARGS_MAX`] arguments.
 pub const EXEC_TRUNC_ARGC: u32 = 1;
@@ -41,6 +45,11 @@ pub enum Kind {
     TcpLife = 6,
     Kill = 7,
     Mount = 8,
+    TcpState = 9,
+    Bind = 10,
+    Stat = 11,
+    TcpAccept = 12,
+    HostLookup = 13,
 }
 
 impl Kind {
@@ -54,6 +63,11 @@ impl Kind {
             6 => Kind::TcpLife,
             7 => Kind::Kill,
             8 => Kind::Mount,
+            9 => Kind::TcpState,
+            10 => Kind::Bind,
+            11 => Kind::Stat,
+            12 => Kind::TcpAccept,
+            13 => Kind::HostLookup,
             _ => return None,
         })
     }
@@ -69,6 +83,11 @@ impl Kind {
             Kind::TcpLife => "tcplife",
             Kind::Kill => "killsnoop",
             Kind::Mount => "mountsnoop",
+            Kind::TcpState => "tcpstates",
+            Kind::Bind => "bindsnoop",
+            Kind::Stat => "statsnoop",
+            Kind::TcpAccept => "tcpaccept",
+            Kind::HostLookup => "gethostlatency",
         }
     }
 }
@@ -210,6 +229,90 @@ pub struct MountRecord {
     pub _pad: [u16; 3],
 }
 
+/// `struct tcp_state_record`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpStateRecord {
+    pub h: EventHeader,
+    /// `ends.state` is 0: the states follow.
+    pub ends: TcpEnds,
+    pub oldstate: u16,
+    pub newstate: u16,
+    pub _pad: u32,
+    /// Time in the old state; 0 when the socket's earlier change was not seen.
+    pub old_ns: u64,
+    /// The socket's kernel address, big-endian.
+    pub skaddr: u64,
+}
+
+/// `struct bind_call`: what bind() was asked, and the socket.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BindCall {
+    pub fd: i32,
+    /// AF_INET or AF_INET6.
+    pub family: u16,
+    /// Host order; 0: the kernel picks.
+    pub port: u16,
+    /// IPPROTO_*; 0 when the descriptor is no socket.
+    pub protocol: u16,
+    /// SOCK_STREAM, SOCK_DGRAM, ...; 0 when the descriptor is no socket.
+    pub sock_type: u16,
+    /// IPv4 as ::ffff:a.b.c.d.
+    pub addr: [u8; 16],
+}
+
+/// `struct bind_record`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BindRecord {
+    pub h: EventHeader,
+    pub c: BindCall,
+    /// 0 or -errno.
+    pub ret: i32,
+}
+
+/// `struct stat_record` without its `path` tail.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatRecord {
+    pub h: EventHeader,
+    /// 0 or -errno.
+    pub ret: i32,
+    pub syscall: u32,
+    /// AT_* (lstat: AT_SYMLINK_NOFOLLOW).
+    pub flags: u32,
+    /// Bytes of the path with its NUL; [`STAT_PATH_LEN`] means it may be cut.
+    pub path_len: u32,
+}
+
+/// `struct tcp_accept_record`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpAcceptRecord {
+    pub h: EventHeader,
+    /// `sport`: the local (listening) port.
+    pub ends: TcpEnds,
+    /// The accepted descriptor.
+    pub fd: i32,
+    pub syscall: u32,
+}
+
+/// `struct host_lookup_record` without its `host` tail.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostLookupRecord {
+    pub h: EventHeader,
+    pub latency_ns: u64,
+    /// getaddrinfo: 0 or EAI_* (negative); gethostbyname*: 0 or [`LOOKUP_NULL`].
+    pub ret: i32,
+    /// 1 getaddrinfo, 2 gethostbyname, 3 gethostbyname2.
+    pub func: u32,
+    /// Bytes of the name with its NUL; [`HOST_LEN`] means it may be cut.
+    pub host_len: u32,
+    pub _pad: u32,
+}
+
 // SAFETY (all impls below): each type is #[repr(C)], made only of integers and integer arrays,
 // with no implicit padding (checked by `layouts_have_no_padding`), so every byte pattern is a
 // valid value, as `plain::Plain` requires.
@@ -232,6 +335,18 @@ unsafe impl Plain for TcpLifeRecord {}
 unsafe impl Plain for KillRecord {}
 // SAFETY: see above.
 unsafe impl Plain for MountRecord {}
+// SAFETY: see above.
+unsafe impl Plain for TcpStateRecord {}
+// SAFETY: see above.
+unsafe impl Plain for BindCall {}
+// SAFETY: see above.
+unsafe impl Plain for BindRecord {}
+// SAFETY: see above.
+unsafe impl Plain for StatRecord {}
+// SAFETY: see above.
+unsafe impl Plain for TcpAcceptRecord {}
+// SAFETY: see above.
+unsafe impl Plain for HostLookupRecord {}
 
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +359,11 @@ pub enum Event {
     TcpLife(TcpLifeRecord),
     Kill(KillRecord),
     Mount { rec: MountRecord, source: Vec<u8>, target: Vec<u8>, fstype: Vec<u8> },
+    TcpState(TcpStateRecord),
+    Bind(BindRecord),
+    Stat { rec: StatRecord, path: Vec<u8> },
+    TcpAccept(TcpAcceptRecord),
+    HostLookup { rec: HostLookupRecord, host: Vec<u8> },
 }
 
 impl Event {
@@ -257,6 +377,11 @@ impl Event {
             Event::TcpLife(r) => &r.h,
             Event::Kill(r) => &r.h,
             Event::Mount { rec, .. } => &rec.h,
+            Event::TcpState(r) => &r.h,
+            Event::Bind(r) => &r.h,
+            Event::Stat { rec, .. } => &rec.h,
+            Event::TcpAccept(r) => &r.h,
+            Event::HostLookup { rec, .. } => &rec.h,
         }
     }
 }
@@ -370,6 +495,21 @@ pub fn parse(bytes: &[u8]) -> Result<Event, RecordError> {
             let fstype = string_at(bytes, kind, "fstype_len", f_off, rec.fstype_len as usize, MOUNT_FSTYPE_LEN)?;
             Event::Mount { rec, source, target, fstype }
         }
+        Kind::TcpState => Event::TcpState(fixed(bytes, "tcp state record")?),
+        Kind::Bind => Event::Bind(fixed(bytes, "bind record")?),
+        Kind::Stat => {
+            let rec: StatRecord = fixed(bytes, "stat record")?;
+            let off = std::mem::size_of::<StatRecord>();
+            let path = string_at(bytes, kind, "path_len", off, rec.path_len as usize, STAT_PATH_LEN)?;
+            Event::Stat { rec, path }
+        }
+        Kind::TcpAccept => Event::TcpAccept(fixed(bytes, "tcp accept record")?),
+        Kind::HostLookup => {
+            let rec: HostLookupRecord = fixed(bytes, "host lookup record")?;
+            let off = std::mem::size_of::<HostLookupRecord>();
+            let host = string_at(bytes, kind, "host_len", off, rec.host_len as usize, HOST_LEN)?;
+            Event::HostLookup { rec, host }
+        }
     })
 }
 
@@ -448,6 +588,12 @@ mod tests {
         assert_eq!(std::mem::size_of::<TcpLifeRecord>(), 40 + 40 + 24);
         assert_eq!(std::mem::size_of::<KillRecord>(), 40 + 6 * 4);
         assert_eq!(std::mem::size_of::<MountRecord>(), 40 + 4 + 4 + 8 + 4 + 2 * 3 + 6);
+        assert_eq!(std::mem::size_of::<TcpStateRecord>(), 40 + 40 + 2 * 2 + 4 + 8 + 8);
+        assert_eq!(std::mem::size_of::<BindCall>(), 4 + 2 * 4 + 16);
+        assert_eq!(std::mem::size_of::<BindRecord>(), 40 + 28 + 4);
+        assert_eq!(std::mem::size_of::<StatRecord>(), 40 + 4 * 4);
+        assert_eq!(std::mem::size_of::<TcpAcceptRecord>(), 40 + 40 + 4 + 4);
+        assert_eq!(std::mem::size_of::<HostLookupRecord>(), 40 + 8 + 4 * 4);
     }
 
     fn exec_bytes(args: &[&[u8]]) -> Vec<u8> {
@@ -525,6 +671,34 @@ mod tests {
                 assert_eq!(path, b"/ab".to_vec());
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn stat_and_lookup_names_stop_at_their_length() {
+        let mut st = StatRecord { path_len: 3, ret: -2, ..Default::default() };
+        st.h.kind = Kind::Stat as u32;
+        st.h.size = (std::mem::size_of::<StatRecord>() + STAT_PATH_LEN) as u32;
+        let mut b = bytes_of(&st);
+        let mut tail = vec![b'Z'; STAT_PATH_LEN];
+        tail[..3].copy_from_slice(b"/x\0");
+        b.extend_from_slice(&tail);
+        match parse(&b) {
+            Ok(Event::Stat { rec, path }) => assert_eq!((rec.ret, path), (-2, b"/x".to_vec())),
+            other => panic!("{other:?}"),
+        }
+        let mut hl = HostLookupRecord { host_len: (HOST_LEN + 1) as u32, ..Default::default() };
+        hl.h.kind = Kind::HostLookup as u32;
+        hl.h.size = (std::mem::size_of::<HostLookupRecord>() + HOST_LEN) as u32;
+        let mut b = bytes_of(&hl);
+        b.resize(hl.h.size as usize, 0);
+        assert!(matches!(parse(&b), Err(RecordError::BadLength { field: "host_len", .. })));
+        let mut bind = BindRecord { ret: -98, ..Default::default() };
+        bind.h.kind = Kind::Bind as u32;
+        bind.h.size = std::mem::size_of::<BindRecord>() as u32;
+        assert_eq!(parse(&bytes_of(&bind)), Ok(Event::Bind(bind)));
+        for k in 9..=13 {
+            assert!(Kind::from_u32(k).is_some_and(|kind| kind as u32 == k), "kind {k}");
         }
     }
 
