@@ -279,7 +279,7 @@ run_case tcpconnect tcp 'tcpconnect_events_total\{' -- run tcpconnect
 run_case tcplife tcp 'tcplife_events_total\{' -- run tcplife
 run_case killsnoop kill 'killsnoop_events_total\{' -- run killsnoop
 run_case mountsnoop mount 'mountsnoop_events_total\{' -- run mountsnoop
-run_case tcpstates tcp 'tcpstates_events_total\{oldstate="SYN_SENT",newstate="ESTABLISHED"\}' -- run tcpstates
+run_case tcpstates tcp 'tcpstates_events_total\{newstate="ESTABLISHED",oldstate="SYN_SENT"\}' -- run tcpstates
 run_case bindsnoop tcp "bindsnoop_events_total\\{[^}]*port=\"$PORT\"" -- run bindsnoop
 run_case statsnoop stat 'statsnoop_events_total\{[^}]*ret="ENOENT"' -- run statsnoop
 run_case tcpaccept tcp "tcpaccept_events_total\\{[^}]*lport=\"$PORT\"" -- run tcpaccept
