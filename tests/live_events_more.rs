@@ -210,8 +210,17 @@ fn live_tcpstates_sees_each_state_of_a_loopback_connection() {
         },
         "the accepted socket's birth",
     );
-    let changes =
-        |sk: &str| -> Vec<&serde_json::Value> { lines.iter().filter(|v| v["skaddr"].as_str() == Some(sk)).collect() };
+    // A socket's changes: its address, and the test's port at one end (a kernel address may be
+    // reused by another process's socket once one of these is freed).
+    let changes = |sk: &str| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|v| {
+                v["skaddr"].as_str() == Some(sk)
+                    && (v["lport"].as_u64() == Some(port) || v["rport"].as_u64() == Some(port))
+            })
+            .collect()
+    };
     type Sequence = &'static [(&'static str, &'static str)];
     let expect: [(&str, &str, Sequence); 3] = [
         (listener, "listener", &[("CLOSE", "LISTEN"), ("LISTEN", "CLOSE")]),
@@ -587,7 +596,11 @@ fn live_tcpstates_with_pid_follows_that_process_sockets() {
         })
         .collect();
     assert_eq!(births.len(), 1, "{out}");
-    let got: Vec<(&str, &str)> = lines.iter().filter(|v| v["skaddr"].as_str() == Some(births[0])).map(state).collect();
+    let got: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|v| v["skaddr"].as_str() == Some(births[0]) && v["rport"].as_u64() == Some(u64::from(port)))
+        .map(state)
+        .collect();
     assert_eq!(
         got,
         [
