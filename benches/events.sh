@@ -3,12 +3,14 @@
 # for each workload (N open() calls of a missing path; N fork+exec of /bin/true with a unique
 # argument) and each tool, the tool runs where the scheduler puts it with its output in a file,
 # the workload pinned to CPU 0 (one core's worth of load); then we count the lines carrying the workload's unique path/argument (received), and
-# read the tool's CPU time (utime+stime from /proc) before stopping it.
+# read the tool's CPU time (all its threads' run time from /proc/PID/task/*/schedstat, in ns:
+# utime+stime come in 10 ms ticks, too coarse for ~30 ms of work) before stopping it.
 #   events/s   = received / workload seconds (what the tool consumed and printed)
 #   missing    = N - received (lost or dropped, for the workload's own events)
 #   CPU/event  = tool CPU time from the workload's start to 2 s after its end / received
 # ebpfx prints its default table (as libbpf-tools prints text); ebpfx-16M is ebpfx with
-# --ring-size 16M (libbpf-tools' perf buffers have a fixed size).
+# --ring-size 16M (libbpf-tools' perf buffers have a fixed size); ebpfx-json prints JSON Lines.
+# After the rounds, a summary: min and median over the rounds per tool and workload.
 # Other processes' events are traced by every tool alike (the machine is shared: numbers are
 # noisy). Needs root, cc, taskset, tracefs (libbpf-tools' tracepoints), a release build.
 # Usage: benches/events.sh [ROUNDS] [OPEN_N] [EXEC_N]
@@ -26,11 +28,11 @@ mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracin
 work=$(mktemp -d /tmp/ebpfx-events-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/eventload" benches/eventload.c
-ticks=$(getconf CLK_TCK)
+rows="$work/rows"
 
-# cpu_seconds PID: utime + stime of PID so far.
+# cpu_seconds PID: CPU time of PID's threads so far (seconds, ns precision).
 cpu_seconds() {
-    awk -v t="$ticks" '{ print ($14 + $15) / t }' "/proc/$1/stat"
+    cat /proc/"$1"/task/*/schedstat | awk '{ ns += $1 } END { printf "%.9f\n", ns / 1e9 }'
 }
 
 # run_one TOOL WORKLOAD: prints one result row.
@@ -43,6 +45,9 @@ run_one() {
             pid=$!
             until grep -q "window started" "$err" 2>/dev/null; do sleep 0.05; done ;;
         ebpfx-16M) "$ebpfx" -v run "${load}snoop" --ring-size 16M >"$out" 2>"$err" &
+            pid=$!
+            until grep -q "window started" "$err" 2>/dev/null; do sleep 0.05; done ;;
+        ebpfx-json) "$ebpfx" -v run "${load}snoop" -f json >"$out" 2>"$err" &
             pid=$!
             until grep -q "window started" "$err" 2>/dev/null; do sleep 0.05; done ;;
         libbpf-tools) /usr/sbin/${load}snoop >"$out" 2>"$err" &
@@ -71,17 +76,37 @@ run_one() {
         received=$(grep -c -- "/bin/true $tag-run" "$out" || true)
     fi
     awk -v tool="$tool" -v load="$load" -v n="$n" -v s="$secs" -v r="$received" -v c="$cpu" 'BEGIN {
-        printf "| %s | %s | %d | %.2f | %.0f | %d | %d | %.2f | %.2f |\n",
-            tool, load, n, s, r / s, r, n - r, c, (r > 0 ? c / r * 1e6 : 0) }'
+        printf "| %s | %s | %d | %.2f | %.0f | %d | %d | %.3f | %.2f |\n",
+            tool, load, n, s, r / s, r, n - r, c, (r > 0 ? c / r * 1e6 : 0) }' | tee -a "$rows"
     grep -h -E "events lost in total|Lost [0-9]+ events" "$err" | sed 's/^/    stderr: /' | head -3 >&2 || true
 }
 
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "| tool | workload | N | workload s | events/s consumed | received | missing | tool CPU s | CPU µs/event |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for r in $(seq "$rounds"); do
     for load in open exec; do
-        for tool in ebpfx ebpfx-16M libbpf-tools; do
+        for tool in ebpfx ebpfx-16M ebpfx-json libbpf-tools; do
             run_one "$tool" "$load"
         done
+    done
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| tool | workload | rounds | missing min / median / max | events/s min / median | CPU µs/event min / median |"
+echo "|---|---|---|---|---|---|"
+# Columns of a row (split on |): 2 tool, 3 workload, 6 events/s, 8 missing, 10 µs/event.
+for load in open exec; do
+    for tool in ebpfx ebpfx-16M ebpfx-json libbpf-tools; do
+        awk -F'|' -v tool="$tool" -v load="$load" '
+            function trim(x) { gsub(/ /, "", x); return x }
+            trim($2) == tool && trim($3) == load { n++; m[n] = $8 + 0; e[n] = $6 + 0; c[n] = $10 + 0 }
+            function sort(a,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
+            function med(a) { return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+            END {
+                if (!n) exit
+                sort(m); sort(e); sort(c)
+                printf "| %s | %s | %d | %d / %g / %d | %.0f / %.0f | %.2f / %.2f |\n", tool, load, n, m[1], med(m), m[n], e[1], med(e), c[1], med(c)
+            }' "$rows"
     done
 done

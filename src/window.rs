@@ -119,7 +119,22 @@ pub fn wait_on(
     fd: Option<std::os::fd::RawFd>,
     mut tick: impl FnMut(Duration) -> bool,
 ) -> bool {
+    wait_paced(length, ticks, fd, |d| (tick(d), Duration::ZERO))
+}
+
+/// [`wait_on`] where `tick` also returns a hold-off: how long to let records gather before
+/// the wait looks at `fd` again (the loop sleeps that long, bounded by the wait's own end, then
+/// polls `fd`, which returns at once when records came meanwhile). Zero: poll `fd` at once.
+/// Event runs pace their reads this way under a steady flow, one wakeup per batch instead of
+/// one per record (commands::events, docs/events.md "Latency and CPU").
+pub fn wait_paced(
+    length: Option<Duration>,
+    ticks: bool,
+    fd: Option<std::os::fd::RawFd>,
+    mut tick: impl FnMut(Duration) -> (bool, Duration),
+) -> bool {
     let started = Instant::now();
+    let mut hold = Duration::ZERO;
     if interrupted() {
         return true;
     }
@@ -138,7 +153,14 @@ pub fn wait_on(
         };
         match (fd, guard.as_deref()) {
             (Some(fd), rx) => {
-                poll_readable(fd, wait);
+                let held = hold.min(wait);
+                if !held.is_zero() {
+                    std::thread::sleep(held);
+                }
+                let rest = wait.saturating_sub(held);
+                if !rest.is_zero() {
+                    poll_readable(fd, rest);
+                }
                 if rx.is_some_and(|rx| rx.try_recv().is_ok()) {
                     return true;
                 }
@@ -153,9 +175,11 @@ pub fn wait_on(
         if interrupted() {
             return true;
         }
-        if tick(started.elapsed()) || window_ended() {
+        let (stop, next_hold) = tick(started.elapsed());
+        if stop || window_ended() {
             return false;
         }
+        hold = next_hold;
     }
 }
 
@@ -219,6 +243,11 @@ pub trait Blocks {
     fn stopped(&self) -> bool {
         false
     }
+    /// After a tick: how long the wait lets records gather before it looks at
+    /// [`Blocks::wait_fd`] again ([`wait_paced`]); zero (the default) looks at once.
+    fn hold_off(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// Runs blocks until the deadline, `count` blocks, or an interrupt. A closed stdout
@@ -248,10 +277,14 @@ pub fn run(plan: &Plan, blocks: &mut impl Blocks) -> anyhow::Result<()> {
         };
         let start_wall = SystemTime::now();
         let start = Instant::now();
-        let interrupted = wait_on(length, ticks, fd, |_| {
-            bar.set_position(u64::try_from(run_start.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let interrupted = wait_paced(length, ticks, fd, |_| {
+            // A hidden bar still computes its estimate on every update: skip it (an event run
+            // ticks once per batch of records).
+            if !bar.is_hidden() {
+                bar.set_position(u64::try_from(run_start.elapsed().as_millis()).unwrap_or(u64::MAX));
+            }
             blocks.tick();
-            blocks.stopped()
+            (blocks.stopped(), blocks.hold_off())
         });
         let stopped = blocks.stopped();
         let window = Window { start: start_wall, end: SystemTime::now(), length: start.elapsed() };

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::path::Path;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
@@ -248,6 +248,8 @@ pub fn run(
         block_lost_base: Vec::new(),
         started: SystemTime::now(),
         error: None,
+        hold: Duration::ZERO,
+        last_records: None,
     };
     window::run(&plan, &mut blocks)
 }
@@ -261,6 +263,8 @@ struct Stream {
     received: u64,
     bad: u64,
     first_bad: Option<String>,
+    /// Ring bytes of the records received since the last [`EventBlocks::drain`] (pacing).
+    batch_bytes: u64,
 }
 
 impl Stream {
@@ -273,6 +277,7 @@ impl Stream {
             received: 0,
             bad: 0,
             first_bad: None,
+            batch_bytes: 0,
         }
     }
 }
@@ -284,7 +289,8 @@ struct Printer {
     timestamp: bool,
     streams: Vec<Stream>,
     decoders: Decoders,
-    /// Buffered lines; flushed after each batch of records (stdout) or kept for `--output`.
+    /// Buffered lines; written after each batch of records (stdout, [`FLUSH_AT`]) or kept for
+    /// `--output`.
     pending: String,
     to_file: bool,
     file_text: Vec<u8>,
@@ -295,7 +301,17 @@ struct Printer {
     /// Reused for every record: its strings keep their capacity.
     row: crate::event_model::EventRow,
     scratch: Vec<u8>,
+    /// A failed write in the middle of a batch ([`FLUSH_AT`]), returned by the next
+    /// [`Printer::flush`].
+    error: Option<anyhow::Error>,
 }
+
+/// Lines to stdout are written when a batch of records (all the rings held at one read) is
+/// printed, and within a large batch whenever this many bytes are pending, so that the first
+/// lines of a burst do not wait for the rest to be decoded. A write per line instead cost about
+/// twice the CPU per event and lost events under an open() storm (docs/events.md, "Latency and
+/// CPU").
+const FLUSH_AT: usize = 64 * 1024;
 
 impl Printer {
     fn new(
@@ -320,6 +336,7 @@ impl Printer {
             header_done: false,
             row: crate::event_model::EventRow { time_ns: None, values: Vec::new(), latency: None },
             scratch: Vec::new(),
+            error: None,
         }
     }
 
@@ -344,6 +361,7 @@ impl Printer {
         let (format, timestamp) = (self.format, self.timestamp);
         let Some(s) = self.streams.get_mut(index) else { return };
         s.received += 1;
+        s.batch_bytes = s.batch_bytes.saturating_add(EventReader::footprint(data.len()));
         let row = &mut self.row;
         match s.decoder.decode_into(&mut self.decoders, data, row, &mut self.scratch) {
             Ok(true) => {}
@@ -369,10 +387,19 @@ impl Printer {
                 ev_render::table_line_into(&s.decoder.schema, row, time.as_deref(), &mut self.pending);
             }
         }
+        if !self.to_file && self.pending.len() >= FLUSH_AT && self.error.is_none() {
+            if let Err(e) = self.flush() {
+                self.error = Some(e);
+            }
+        }
     }
 
     /// Writes the buffered lines to stdout (or keeps them for `--output`).
     fn flush(&mut self) -> anyhow::Result<()> {
+        if let Some(e) = self.error.take() {
+            self.pending.clear();
+            return Err(e);
+        }
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -490,24 +517,90 @@ struct EventBlocks<'a> {
     started: SystemTime,
     /// A failure during a tick (a closed stdout, a ring read error), returned by the next block.
     error: Option<anyhow::Error>,
+    /// How long the run loop lets records gather before it reads again ([`pace`]).
+    hold: Duration,
+    /// When a read last found records.
+    last_records: Option<Instant>,
+}
+
+/// Longest a record waits in its ring before it is read, under a steady flow (docs/events.md,
+/// "Latency and CPU"). The first record after a quiet spell is read at once.
+const HOLD_MAX: Duration = Duration::from_millis(10);
+/// A shorter hold-off is not worth a sleep.
+const HOLD_MIN: Duration = Duration::from_millis(1);
+
+/// How long to let records gather in the rings before the next read, after a read that found
+/// `records` records, `since` after the previous read that found any; `rings` holds per ring the
+/// bytes that read took from it and the ring's size. Zero (read as soon as records come) unless
+/// the records flow steadily: more than one in the read, or one less than [`HOLD_MAX`] after the
+/// previous one. Then up to [`HOLD_MAX`], but never longer than the rate just seen would take to
+/// fill a quarter of any ring (the rate over at most [`HOLD_MAX`], so a burst after a quiet
+/// spell counts as fast), and not at all when a read took an eighth of a ring: the hold-off
+/// trades a little latency for far fewer wakeups, never records.
+fn pace(records: usize, since: Option<Duration>, rings: &[(u64, u64)]) -> Duration {
+    let steady = records >= 2 || (records == 1 && since.is_some_and(|d| d < HOLD_MAX));
+    if !steady {
+        return Duration::ZERO;
+    }
+    let window = since.unwrap_or(Duration::ZERO).min(HOLD_MAX);
+    let mut hold = HOLD_MAX;
+    for &(bytes, size) in rings {
+        if bytes == 0 {
+            continue;
+        }
+        if bytes >= size / 8 {
+            return Duration::ZERO;
+        }
+        // window × (a quarter of the ring / bytes seen in it), without overflow.
+        let quarter = window.as_nanos().saturating_mul(u128::from(size / 4)) / u128::from(bytes);
+        hold = hold.min(Duration::from_nanos(u64::try_from(quarter).unwrap_or(u64::MAX)));
+    }
+    if hold < HOLD_MIN {
+        Duration::ZERO
+    } else {
+        hold
+    }
 }
 
 impl EventBlocks<'_> {
     /// Hands every record in the rings to the printer, then writes what it printed.
+    /// Also sets the hold-off before the next read ([`pace`]).
     fn drain(&mut self) {
+        self.hold = Duration::ZERO;
         if self.error.is_some() {
             return;
         }
+        let mut records = 0usize;
         for r in &self.readers {
-            if let Err(e) = r.drain() {
-                self.error = Some(e);
-                return;
+            match r.drain() {
+                Ok(n) => records += n,
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
             }
         }
-        let flushed =
-            self.printer.try_borrow_mut().map_err(|_| anyhow!("event printer busy")).and_then(|mut p| p.flush());
-        if let Err(e) = flushed {
+        let mut p = match self.printer.try_borrow_mut() {
+            Ok(p) => p,
+            Err(_) => {
+                self.error = Some(anyhow!("event printer busy"));
+                return;
+            }
+        };
+        if let Err(e) = p.flush() {
             self.error = Some(e);
+            return;
+        }
+        if records > 0 {
+            let now = Instant::now();
+            let rings: Vec<(u64, u64)> = p
+                .streams
+                .iter_mut()
+                .zip(&self.readers)
+                .map(|(s, r)| (std::mem::take(&mut s.batch_bytes), r.size()))
+                .collect();
+            self.hold = pace(records, self.last_records.map(|t| now.saturating_duration_since(t)), &rings);
+            self.last_records = Some(now);
         }
     }
 
@@ -614,6 +707,10 @@ impl Blocks for EventBlocks<'_> {
 
     fn wait_fd(&self) -> Option<RawFd> {
         Some(self.epoll.fd())
+    }
+
+    fn hold_off(&self) -> Duration {
+        self.hold
     }
 
     fn progress(&self) -> bool {
@@ -812,5 +909,46 @@ pub fn render(args: &RenderArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     match out.as_mut() {
         Some(file) => file.write_with(|w| w.write_all(&text)),
         None => crate::output::write_stdout(|w| w.write_all(&text)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn a_record_after_a_quiet_spell_is_read_at_once() {
+        // One record, the previous one long ago (or none yet): the next read waits for nothing.
+        assert_eq!(pace(1, None, &[(200, MIB)]), Duration::ZERO);
+        assert_eq!(pace(1, Some(Duration::from_secs(2)), &[(200, MIB)]), Duration::ZERO);
+        assert_eq!(pace(0, Some(Duration::from_millis(1)), &[(0, MIB)]), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_steady_flow_is_read_in_batches_of_at_most_the_hold_off() {
+        // 1,000 execs/s: one record 1 ms after the previous one, or ten in 10 ms.
+        assert_eq!(pace(1, Some(Duration::from_millis(1)), &[(200, MIB)]), HOLD_MAX);
+        assert_eq!(pace(10, Some(HOLD_MAX), &[(2_000, MIB)]), HOLD_MAX);
+        // A burst after a quiet spell: the rate is taken over HOLD_MAX at most.
+        assert_eq!(pace(10, Some(Duration::from_secs(5)), &[(2_000, MIB)]), HOLD_MAX);
+    }
+
+    #[test]
+    fn the_hold_off_never_lets_the_seen_rate_fill_a_quarter_of_a_ring() {
+        // 64 KiB in 10 ms into a 1 MiB ring: a quarter (256 KiB) takes 40 ms: the full hold-off.
+        assert_eq!(pace(500, Some(HOLD_MAX), &[(64 << 10, MIB)]), HOLD_MAX);
+        // 100 KiB in 2 ms into a 1 MiB ring: a quarter in 5.12 ms.
+        let h = pace(500, Some(Duration::from_millis(2)), &[(100 << 10, MIB)]);
+        assert_eq!(h, Duration::from_nanos(5_120_000));
+        // The tightest ring decides.
+        // 30 KiB in 4 ms into a 256 KiB ring: a quarter (64 KiB) in 8.53 ms.
+        let h = pace(500, Some(Duration::from_millis(4)), &[(1_000, 16 * MIB), (30 << 10, 256 << 10)]);
+        assert_eq!(h.as_micros(), 8_533, "{h:?}");
+        // An eighth of a ring in one read: no hold-off at all.
+        assert_eq!(pace(500, Some(HOLD_MAX), &[(128 << 10, MIB)]), Duration::ZERO);
+        // A hold-off shorter than HOLD_MIN is not taken.
+        assert_eq!(pace(500, Some(Duration::from_micros(100)), &[(100 << 10, MIB)]), Duration::ZERO);
     }
 }

@@ -66,6 +66,8 @@ pub struct EventReader<'cb> {
     /// None: the object counts no lost records (ebpf_exporter's span objects).
     lost: Option<MapHandle>,
     ring_name: String,
+    /// The ring's size in bytes (its max_entries).
+    size: u64,
 }
 
 impl<'cb> EventReader<'cb> {
@@ -109,6 +111,7 @@ impl<'cb> EventReader<'cb> {
                 Some(MapHandle::try_from(&lost_map).with_context(|| format!("opening loss counter {lost}"))?)
             }
         };
+        let size = u64::from(ring_map.max_entries());
         let mut builder = RingBufferBuilder::new();
         builder
             .add(&ring_map, move |data: &[u8]| {
@@ -117,7 +120,7 @@ impl<'cb> EventReader<'cb> {
             })
             .with_context(|| format!("adding ring buffer {ring}"))?;
         let ring_buf = builder.build().with_context(|| format!("opening ring buffer {ring}"))?;
-        Ok(EventReader { ring: ring_buf, lost, ring_name: ring.to_string() })
+        Ok(EventReader { ring: ring_buf, lost, ring_name: ring.to_string(), size })
     }
 
     /// Waits up to `timeout` for records and hands over all that are there; returns how many.
@@ -141,6 +144,16 @@ impl<'cb> EventReader<'cb> {
             return Ok(0);
         }
         Err(anyhow!("reading ring buffer {}: {}", self.ring_name, std::io::Error::from_raw_os_error(-n)))
+    }
+
+    /// The ring's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Bytes a record of `len` bytes takes in the ring: an 8-byte header, rounded up to 8.
+    pub fn footprint(len: usize) -> u64 {
+        (len as u64).saturating_add(8 + 7) & !7
     }
 
     /// The epoll descriptor that becomes readable when records arrive: lets the session's one
