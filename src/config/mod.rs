@@ -41,21 +41,25 @@ pub struct Config {
     pub events: Vec<EventConfig>,
 }
 
-/// One `events:` entry: a ring buffer of records and how to decode and show them.
+/// One `events:` entry: a ring buffer (or perf event array) of records and how to decode and show them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventConfig {
     /// Stream name: prom counts are `<name>_events_total`.
     pub name: String,
     pub help: String,
-    /// The `BPF_MAP_TYPE_RINGBUF` map.
+    /// The `BPF_MAP_TYPE_RINGBUF` map, or a `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (one buffer per CPU).
     pub ring_buffer: String,
     /// Per-CPU u64 array (one entry) counting records the ring had no room for; None for
     /// ebpf_exporter spans, whose objects count nothing.
     pub lost_counter: Option<String>,
     /// An ebpf_exporter `tracing.spans[]` entry (JSON Lines with trace and span ids).
     pub span: bool,
-    /// Ring size in bytes (power of two, page multiple); `--ring-size` overrides.
+    /// Ring size in bytes (power of two, page multiple); `--ring-size` overrides. A perf event
+    /// array splits it over the CPUs (`stream::perfbuf::perf_pages`).
     pub ring_size: u64,
+    /// The transport asked for (`--event-buffer`; a config cannot set it): `Auto` takes the
+    /// map as declared.
+    pub buffer: crate::stream::perfbuf::EventBuffer,
     /// The record struct's BTF name (checked by `ebpfx check`); None: the pointee of the
     /// object's `events_record` global.
     pub record: Option<String>,
