@@ -101,7 +101,11 @@ fn live_opensnoop_through_a_perf_buffer_sees_a_missing_path_with_enoent() {
     }
     let _l = live_lock();
     let path = format!("/tmp/{}", unique("opensnoop-perf-missing"));
-    let (code, out, err) = run_events(&["run", "opensnoop", "--event-buffer", "perf", "-f", "json"], || {
+    let scratch = Scratch::new("events-perf-raw");
+    let raw = scratch.path().join("open.json");
+    let raw_s = raw.to_str().expect("utf-8");
+    let args = ["run", "opensnoop", "--event-buffer", "perf", "-f", "json", "--save-raw", raw_s];
+    let (code, out, err) = run_events(&args, || {
         for _ in 0..5 {
             let e = std::fs::File::open(&path).expect_err("the path is missing");
             assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
@@ -116,6 +120,32 @@ fn live_opensnoop_through_a_perf_buffer_sees_a_missing_path_with_enoent() {
         assert_eq!(v["ret"], "ENOENT", "{v}");
         assert_eq!(v["pid"].as_u64(), Some(u64::from(std::process::id())), "{v}");
         assert!(v["flags"].as_str().is_some_and(|f| f.starts_with("O_RDONLY")), "{v}");
+    }
+    // The saved records (perf samples cut back to the record) replay as the same lines.
+    let replay = ebpfx(&["render", raw_s, "-f", "json"]);
+    assert_eq!(replay.status.code(), Some(0), "{}", text(&replay.stderr));
+    assert_eq!(text(&replay.stdout), out);
+}
+
+/// `auto` on a kernel with ring buffers (this one) keeps the ring: `-v` says which.
+#[test]
+fn live_auto_keeps_the_ring_buffer_where_the_kernel_has_one() {
+    if !require_root("live_auto_keeps_the_ring_buffer_where_the_kernel_has_one") {
+        return;
+    }
+    let _l = live_lock();
+    let dir = test_config_dir(&[]);
+    add_test_config(&dir, "evstorm", "evstorm", "evstorm");
+    let d = dir.path().to_str().expect("utf-8");
+    for flag in [&[][..], &["--event-buffer", "auto"], &["--event-buffer", "ring"]] {
+        let args = [&["--config-dir", d, "run", "evstorm", "-f", "json"], flag].concat();
+        let (code, out, err) = run_events(&args, || magic_calls(0x7e57, 50));
+        assert_eq!(code, Some(0), "{flag:?}: {err}");
+        assert!(
+            err.contains("ebpfx: config evstorm: events evstorm: records through a ring buffer of 65536 bytes"),
+            "{flag:?}: {err}"
+        );
+        assert_eq!(seqs(&out), (0..50).collect::<Vec<u64>>(), "{flag:?}: {err}");
     }
 }
 
