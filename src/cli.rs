@@ -137,8 +137,8 @@ pub struct RunArgs {
 
     /// Event tools: how records reach ebpfx. auto: a BPF ring buffer, or a perf buffer (one per
     /// CPU) on a kernel without ring buffers (before 5.8); ring or perf: that one.
-    #[arg(long, value_enum, value_name = "KIND", default_value_t = crate::stream::perfbuf::EventBuffer::Auto)]
-    pub event_buffer: crate::stream::perfbuf::EventBuffer,
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = crate::config::EventBuffer::Auto)]
+    pub event_buffer: crate::config::EventBuffer,
 
     /// exitsnoop: one line per thread that ends, not only per process.
     #[arg(long)]

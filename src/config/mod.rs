@@ -59,7 +59,7 @@ pub struct EventConfig {
     pub ring_size: u64,
     /// The transport asked for (`--event-buffer`; a config cannot set it): `Auto` takes the
     /// map as declared.
-    pub buffer: crate::stream::perfbuf::EventBuffer,
+    pub buffer: EventBuffer,
     /// The record struct's BTF name (checked by `ebpfx check`); None: the pointee of the
     /// object's `events_record` global.
     pub record: Option<String>,
@@ -68,6 +68,19 @@ pub struct EventConfig {
     pub labels: Vec<usize>,
     /// The field `hist` shows, and the unit of its raw value.
     pub latency: Option<EventLatency>,
+}
+
+/// `--event-buffer`: which transport event streams use (docs/events.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EventBuffer {
+    /// The map as the object declares it; a ring buffer becomes a perf event array where the
+    /// kernel has no ring buffers (and the object can switch).
+    #[default]
+    Auto,
+    /// A BPF ring buffer (Linux 5.8+).
+    Ring,
+    /// A perf event array with one buffer per CPU.
+    Perf,
 }
 
 /// A field of an event record: the label grammar (name, size, padding, decoders) plus display.

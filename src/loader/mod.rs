@@ -229,10 +229,15 @@ fn open_raw(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObjec
     let mut open_obj = open(resolved, opts)?;
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
+    // Event maps: ring size, or the switch to a perf event array (and the object's flag).
+    let perf_flag = globals::find(&open_obj, &[crate::stream::perfbuf::PERF_FLAG])?.into_iter().next().flatten();
     for ev in &resolved.config.events {
-        crate::stream::perfbuf::prepare_map(&mut open_obj, ev, &resolved.config.name).map_err(|e| {
-            crate::error::config_err(format!("config {}: events {}: {e:#}", resolved.config.name, ev.name))
-        })?;
+        let name = &resolved.config.name;
+        let switched = crate::stream::perfbuf::prepare_map(&mut open_obj, ev, perf_flag.is_some())
+            .map_err(|e| crate::error::config_err(format!("config {name}: events {}: {e:#}", ev.name)))?;
+        if let (true, Some(place)) = (switched, &perf_flag) {
+            globals::write(name, &mut open_obj, crate::stream::perfbuf::PERF_FLAG, place, &[1])?;
+        }
     }
     attach::prepare_probe_programs(&mut open_obj, opts.probe.as_deref())?;
     tasks::prepare_object(&mut open_obj, &resolved.config, opts.follow_forks)?;

@@ -15,18 +15,7 @@ use crate::config::EventConfig;
 /// The global of bpf/events.bpf.h that switches an object to the perf transport.
 pub const PERF_FLAG: &str = "event_use_perf";
 
-/// `--event-buffer`: which transport event streams use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum EventBuffer {
-    /// The map as the object declares it; a ring buffer becomes a perf event array where the
-    /// kernel has no ring buffers (and the object can switch).
-    #[default]
-    Auto,
-    /// A BPF ring buffer (Linux 5.8+).
-    Ring,
-    /// A perf event array with one buffer per CPU.
-    Perf,
-}
+pub use crate::config::EventBuffer;
 
 /// Whether this kernel has BPF ring buffers (`BPF_MAP_TYPE_RINGBUF`), by libbpf's probe (it
 /// creates a small map: needs the privileges a load needs). A failing probe (no privileges)
@@ -53,11 +42,12 @@ pub fn perf_pages(bytes: u64, cpus: usize, page: u64) -> usize {
     usize::try_from(pages).unwrap_or(1)
 }
 
-/// Makes map `ev.ring_buffer` of an open (not loaded) object what `buffer` asks for: a ring
-/// buffer gets its size; a ring buffer becomes a perf event array (and the object's
-/// [`PERF_FLAG`] is set) for [`EventBuffer::Perf`]; a declared perf event array stays one.
-/// Errors name the config key (`ring_buffer`) or the flag.
-pub fn prepare_map(open: &mut OpenObject, ev: &EventConfig, config: &str) -> anyhow::Result<()> {
+/// Makes map `ev.ring_buffer` of an open (not loaded) object what `ev.buffer` asks for: a ring
+/// buffer gets its size; a ring buffer becomes a perf event array for [`EventBuffer::Perf`]
+/// when the object has the [`PERF_FLAG`] global (`has_switch`): then it returns true and the
+/// caller (the loader) sets the flag; a declared perf event array stays one. Errors name the
+/// config key (`ring_buffer`).
+pub fn prepare_map(open: &mut OpenObject, ev: &EventConfig, has_switch: bool) -> anyhow::Result<bool> {
     let map_name = ev.ring_buffer.as_str();
     let ty = open
         .maps()
@@ -66,11 +56,10 @@ pub fn prepare_map(open: &mut OpenObject, ev: &EventConfig, config: &str) -> any
         .ok_or_else(|| anyhow!("ring_buffer: the BPF object has no map named {map_name:?}"))?;
     match (ty, ev.buffer) {
         (MapType::RingBuf, EventBuffer::Auto | EventBuffer::Ring) => {
-            super::ringbuf::set_ring_size(open, map_name, ev.ring_size)
+            super::ringbuf::set_ring_size(open, map_name, ev.ring_size).map(|_| false)
         }
         (MapType::RingBuf, EventBuffer::Perf) => {
-            let place = crate::loader::globals::find(open, &[PERF_FLAG])?.into_iter().next().flatten();
-            let Some(place) = place else {
+            if !has_switch {
                 bail!(
                     "ring_buffer: map {map_name:?} is a ring buffer and the object has no `{PERF_FLAG}` switch (bpf/events.bpf.h) to send through a perf event array instead: {}",
                     if kernel_has_ring_buffers() {
@@ -79,7 +68,7 @@ pub fn prepare_map(open: &mut OpenObject, ev: &EventConfig, config: &str) -> any
                         "this kernel has no BPF ring buffers (Linux 5.8+): declare the map as a BPF_MAP_TYPE_PERF_EVENT_ARRAY"
                     }
                 );
-            };
+            }
             let cpus = u32::try_from(possible_cpus()?).unwrap_or(u32::MAX);
             for mut m in open.maps_mut() {
                 if m.name().to_str() != Some(map_name) {
@@ -91,9 +80,9 @@ pub fn prepare_map(open: &mut OpenObject, ev: &EventConfig, config: &str) -> any
                     .and_then(|_| m.set_max_entries(cpus))
                     .with_context(|| format!("ring_buffer: making map {map_name:?} a perf event array"))?;
             }
-            crate::loader::globals::write(config, open, PERF_FLAG, &place, &[1])
+            Ok(true)
         }
-        (MapType::PerfEventArray, EventBuffer::Auto | EventBuffer::Perf) => Ok(()),
+        (MapType::PerfEventArray, EventBuffer::Auto | EventBuffer::Perf) => Ok(false),
         (MapType::PerfEventArray, EventBuffer::Ring) => bail!(
             "ring_buffer: map {map_name:?} is a perf event array (BPF_MAP_TYPE_PERF_EVENT_ARRAY): --event-buffer ring needs a BPF_MAP_TYPE_RINGBUF map; use --event-buffer auto or perf"
         ),
