@@ -1,5 +1,6 @@
 /* Shared by the event tools in bpf/events/: the record header every tool's record starts with,
- * a ring buffer with an exact loss counter, and the tgid filter.
+ * the transport (a ring buffer, or a perf event array where the kernel has none) with an exact
+ * loss counter, and the tgid filter.
  *
  * Every record begins with `struct event_header`; its `kind` says which record follows, so one
  * reader can tell records apart and check their size. User space (src/stream/records.rs) keeps
@@ -37,13 +38,20 @@ struct event_header {
 /* 0: every process. Otherwise only events of this thread group (tests, `--pid`). */
 const volatile __u32 targ_tgid = 0;
 
-/* One ring buffer per object, named `events`, and its loss counter `events_lost`: one u64 per
- * CPU, incremented each time a record finds the ring full. User space sets the ring's size
- * (max_entries, bytes: a power of two multiple of the page size) before load. */
+/* The transport. One map per object, named `events`, and its loss counter `events_lost`: one
+ * u64 per CPU, incremented each time a record cannot be handed over. `events` is declared as a
+ * ring buffer (BPF_MAP_TYPE_RINGBUF, 5.8+); user space sets its size (max_entries, bytes: a power
+ * of two multiple of the page size) before load. On a kernel without ring buffers, or with
+ * `--event-buffer perf`, user space retypes it to a BPF_MAP_TYPE_PERF_EVENT_ARRAY (4-byte keys
+ * and values, one entry per possible CPU) and sets `event_use_perf` (src/stream/perfbuf.rs).
+ * The flag is read-only data, a constant to the verifier: the branch of the other transport is
+ * dead code it never walks, so a ring buffer helper on a kernel that lacks it is never seen. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
+
+const volatile bool event_use_perf = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -51,6 +59,49 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } events_lost SEC(".maps");
+
+/* Perf mode: bpf_perf_event_output() copies a finished record, so event_reserve() hands out a
+ * per-CPU scratch record instead of ring memory. A program can be interrupted on its CPU by
+ * another program of the object (a block completion in a hardirq, say) between reserve and
+ * submit, so the scratch has one slot per nesting level: `events_nest` is this CPU's depth
+ * (interrupts nest and return in order, so a plain increment and decrement stay consistent). */
+#define EVENT_SCRATCH_SIZE 512 /* the largest fixed record (mountsnoop: 488 bytes) fits */
+#define EVENT_NEST_MAX 4
+
+struct event_scratch {
+	__u8 data[EVENT_SCRATCH_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EVENT_NEST_MAX);
+	__type(key, __u32);
+	__type(value, struct event_scratch);
+} events_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} events_nest SEC(".maps");
+
+/* Perf mode: 1 once user space has opened the perf buffers (one perf event per CPU, put into
+ * `events` after the programs are attached). Before that an output has nowhere to go: those
+ * events precede the run's reading and are not sent (nor counted as lost). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} events_perf_ready SEC(".maps");
+
+static __always_inline bool event_perf_ready(void)
+{
+	__u32 zero = 0, *ready = bpf_map_lookup_elem(&events_perf_ready, &zero);
+
+	return ready && *ready;
+}
 
 static __always_inline void event_count_lost(void)
 {
@@ -61,33 +112,85 @@ static __always_inline void event_count_lost(void)
 		*lost += 1; /* this CPU's slot: no other writer, no atomic needed */
 }
 
-/* Reserves a fixed-size record; on a full ring counts the loss and returns NULL. */
-static __always_inline void *event_reserve(__u64 size)
+/* Perf mode: gives back this CPU's innermost scratch slot. */
+static __always_inline void event_scratch_put(void)
 {
-	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+	__u32 zero = 0, *depth = bpf_map_lookup_elem(&events_nest, &zero);
 
+	if (depth && *depth > 0)
+		*depth -= 1;
+}
+
+/* Reserves a fixed-size record (at most EVENT_SCRATCH_SIZE bytes: checked at compile time when
+ * the size is a constant); when there is no room, counts the loss and returns NULL. Every record
+ * from here goes to event_submit() or event_discard(). */
+static __always_inline void *event_reserve_size(__u64 size)
+{
+	void *rec = NULL;
+
+	if (event_use_perf) {
+		__u32 zero = 0, slot, *depth;
+
+		if (!event_perf_ready())
+			return NULL;
+		depth = bpf_map_lookup_elem(&events_nest, &zero);
+		if (depth && size <= EVENT_SCRATCH_SIZE && *depth < EVENT_NEST_MAX) {
+			slot = *depth;
+			rec = bpf_map_lookup_elem(&events_scratch, &slot);
+			if (rec)
+				*depth = slot + 1;
+		}
+	} else {
+		rec = bpf_ringbuf_reserve(&events, size, 0);
+	}
 	if (!rec)
 		event_count_lost();
 	return rec;
 }
 
-/* Hands a record from event_reserve() to the reader. Every event program submits through this
- * (never bpf_ringbuf_submit itself), so the transport stays in this header. */
-static __always_inline void event_submit(void *rec)
+#define event_reserve(size)                                                                       \
+	({                                                                                         \
+		_Static_assert(!__builtin_constant_p(size) || (size) <= EVENT_SCRATCH_SIZE,        \
+			       "event record larger than EVENT_SCRATCH_SIZE: use event_output()"); \
+		event_reserve_size(size);                                                          \
+	})
+
+/* Hands a record of `size` bytes from event_reserve() to the reader; `ctx` is the program's
+ * context (bpf_perf_event_output() needs it). Every event program submits through this (never
+ * bpf_ringbuf_submit itself), so the transport stays in this header. In perf mode a full buffer
+ * makes the output fail, and that failure is counted: received + lost = produced there too. */
+static __always_inline void event_submit(void *ctx, void *rec, __u64 size)
 {
-	bpf_ringbuf_submit(rec, 0);
+	if (event_use_perf) {
+		if (bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, rec, size) != 0)
+			event_count_lost();
+		event_scratch_put();
+	} else {
+		bpf_ringbuf_submit(rec, 0);
+	}
 }
 
 /* Gives back a record from event_reserve() that will not be sent. */
 static __always_inline void event_discard(void *rec)
 {
-	bpf_ringbuf_discard(rec, 0);
+	if (event_use_perf)
+		event_scratch_put();
+	else
+		bpf_ringbuf_discard(rec, 0);
 }
 
-/* Copies a record of `size` bytes into the ring (variable-size records); counts a failure. */
-static __always_inline void event_output(void *rec, __u64 size)
+/* Copies a record of `size` bytes to the reader (variable-size records); counts a failure. */
+static __always_inline void event_output(void *ctx, void *rec, __u64 size)
 {
-	if (bpf_ringbuf_output(&events, rec, size, 0) != 0)
+	long err;
+
+	if (event_use_perf) {
+		if (!event_perf_ready())
+			return;
+		err = bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, rec, size);
+	} else
+		err = bpf_ringbuf_output(&events, rec, size, 0);
+	if (err != 0)
 		event_count_lost();
 }
 

@@ -130,9 +130,15 @@ pub struct RunArgs {
     pub fleet: FleetArgs,
 
     /// Event tools: size of each ring buffer, a power of two of at least a page, in bytes or
-    /// with K/M/G (4096, 64K, 8M); overrides the config's ring_size.
+    /// with K/M/G (4096, 64K, 8M); overrides the config's ring_size. A perf buffer splits it
+    /// over the CPUs (a power of two of pages each, at least one).
     #[arg(long, value_name = "SIZE")]
     pub ring_size: Option<String>,
+
+    /// Event tools: how records reach ebpfx. auto: a BPF ring buffer, or a perf buffer (one per
+    /// CPU) on a kernel without ring buffers (before 5.8); ring or perf: that one.
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = crate::config::EventBuffer::Auto)]
+    pub event_buffer: crate::config::EventBuffer,
 
     /// exitsnoop: one line per thread that ends, not only per process.
     #[arg(long)]

@@ -99,7 +99,7 @@ int BPF_PROG(bindsnoop_exit, struct pt_regs *regs, long ret)
 		event_header_fill(&rec->h, EVENT_BIND, sizeof(*rec));
 		__builtin_memcpy(&rec->c, c, sizeof(rec->c));
 		rec->ret = ret;
-		event_submit(rec);
+		event_submit(ctx, rec, sizeof(*rec));
 	}
 	bpf_map_delete_elem(&binds, &tid);
 	return 0;

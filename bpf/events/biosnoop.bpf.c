@@ -139,7 +139,7 @@ int BPF_PROG(biosnoop_done, struct request *rq, blk_status_t error, unsigned int
 	rec->bytes = is->bytes;
 	rec->queue_ns = s->start_ns ? s->issue_ns - s->start_ns : 0;
 	rec->latency_ns = now - s->issue_ns;
-	event_submit(rec);
+	event_submit(ctx, rec, sizeof(*rec));
 out:
 	bpf_map_delete_elem(&bio_starts, &key);
 	bpf_map_delete_elem(&bio_issues, &key);

@@ -129,7 +129,7 @@ int BPF_PROG(execsnoop_exit, struct pt_regs *regs, long ret)
 		args = EXEC_ARGS_SIZE;
 	size = sizeof(*rec) - EXEC_ARGS_SIZE + args;
 	event_header_fill(&rec->h, EVENT_EXEC, size);
-	event_output(rec, size);
+	event_output(ctx, rec, size);
 	bpf_map_delete_elem(&execs, &tgid);
 	return 0;
 }

@@ -37,7 +37,7 @@ int BPF_PROG(exitsnoop_exit, struct task_struct *p)
 	rec->ppid = BPF_CORE_READ(p, real_parent, tgid);
 	rec->exit_code = BPF_CORE_READ(p, exit_code);
 	rec->age_ns = rec->h.ts_ns - BPF_CORE_READ(p, group_leader, start_time);
-	event_submit(rec);
+	event_submit(ctx, rec, sizeof(*rec));
 	return 0;
 }
 

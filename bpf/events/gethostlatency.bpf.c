@@ -61,7 +61,7 @@ static __always_inline int lookup_enter(const char *host, __u32 func)
 	return 0;
 }
 
-static __always_inline int lookup_exit(__s32 ret)
+static __always_inline int lookup_exit(void *ctx, __s32 ret)
 {
 	struct host_lookup_record *rec;
 	struct lookup_start *s;
@@ -83,7 +83,7 @@ static __always_inline int lookup_exit(__s32 ret)
 		rec->_pad = 0;
 		n = bpf_probe_read_user_str(rec->host, sizeof(rec->host), s->host);
 		rec->host_len = n > 0 ? n : 0;
-		event_submit(rec);
+		event_submit(ctx, rec, sizeof(*rec));
 	}
 	bpf_map_delete_elem(&lookups, &tid);
 	return 0;
@@ -98,7 +98,7 @@ int BPF_UPROBE(gethostlatency_getaddrinfo, const char *node)
 SEC("uretprobe/libc.so.6:getaddrinfo")
 int BPF_URETPROBE(gethostlatency_getaddrinfo_ret, int ret)
 {
-	return lookup_exit(ret);
+	return lookup_exit(ctx, ret);
 }
 
 SEC("uprobe/libc.so.6:gethostbyname")
@@ -110,7 +110,7 @@ int BPF_UPROBE(gethostlatency_gethostbyname, const char *name)
 SEC("uretprobe/libc.so.6:gethostbyname")
 int BPF_URETPROBE(gethostlatency_gethostbyname_ret, void *hostent)
 {
-	return lookup_exit(hostent ? 0 : LOOKUP_NULL);
+	return lookup_exit(ctx, hostent ? 0 : LOOKUP_NULL);
 }
 
 SEC("uprobe/libc.so.6:gethostbyname2")
@@ -122,7 +122,7 @@ int BPF_UPROBE(gethostlatency_gethostbyname2, const char *name)
 SEC("uretprobe/libc.so.6:gethostbyname2")
 int BPF_URETPROBE(gethostlatency_gethostbyname2_ret, void *hostent)
 {
-	return lookup_exit(hostent ? 0 : LOOKUP_NULL);
+	return lookup_exit(ctx, hostent ? 0 : LOOKUP_NULL);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -78,7 +78,7 @@ int BPF_PROG(killsnoop_exit, struct pt_regs *regs, long ret)
 		rec->ret = ret;
 		rec->syscall = a->nr;
 		rec->_pad = 0;
-		event_submit(rec);
+		event_submit(ctx, rec, sizeof(*rec));
 	}
 	bpf_map_delete_elem(&kills, &tid);
 	return 0;

@@ -112,7 +112,7 @@ int BPF_PROG(mountsnoop_exit, struct pt_regs *regs, long ret)
 		rec->target_len = read_str(rec->target, sizeof(rec->target), a->target);
 		rec->fstype_len = read_str(rec->fstype, sizeof(rec->fstype), a->fstype);
 		rec->_pad[0] = rec->_pad[1] = rec->_pad[2] = 0;
-		event_submit(rec);
+		event_submit(ctx, rec, sizeof(*rec));
 	}
 	bpf_map_delete_elem(&mounts, &tid);
 	return 0;

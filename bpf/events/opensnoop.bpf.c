@@ -91,7 +91,7 @@ int BPF_PROG(opensnoop_exit, struct pt_regs *regs, long ret)
 		rec->syscall = args->nr;
 		n = bpf_probe_read_user_str(rec->path, sizeof(rec->path), args->path);
 		rec->path_len = n > 0 ? n : 0;
-		event_submit(rec);
+		event_submit(ctx, rec, sizeof(*rec));
 	}
 	bpf_map_delete_elem(&opens, &tid);
 	return 0;

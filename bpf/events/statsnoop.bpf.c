@@ -90,7 +90,7 @@ int BPF_PROG(statsnoop_exit, struct pt_regs *regs, long ret)
 		rec->flags = a->flags;
 		n = bpf_probe_read_user_str(rec->path, sizeof(rec->path), a->path);
 		rec->path_len = n > 0 ? n : 0;
-		event_submit(rec);
+		event_submit(ctx, rec, sizeof(*rec));
 	}
 	bpf_map_delete_elem(&stats, &tid);
 	return 0;

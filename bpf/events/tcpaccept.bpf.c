@@ -44,7 +44,7 @@ int BPF_PROG(tcpaccept_exit, struct pt_regs *regs, long ret)
 	tcp_ends_of(&rec->ends, sk);
 	rec->fd = ret;
 	rec->syscall = nr;
-	event_submit(rec);
+	event_submit(ctx, rec, sizeof(*rec));
 	return 0;
 }
 

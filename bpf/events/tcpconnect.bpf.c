@@ -57,7 +57,7 @@ int BPF_PROG(tcpconnect_state, const struct sock *sk, const int oldstate, const 
 	__builtin_memcpy(&rec->ends, &ends, sizeof(ends));
 	/* Not bpf_get_socket_cookie(): raw_tp (the fallback without kernel BTF) may not call it. */
 	rec->cookie = (__u64)(unsigned long)sk;
-	event_submit(rec);
+	event_submit(ctx, rec, sizeof(*rec));
 	return 0;
 }
 

@@ -110,7 +110,7 @@ int BPF_PROG(tcplife_state, const struct sock *sk, const int oldstate, const int
 		rx -= 1;
 	rec->rx_bytes = rx;
 	rec->duration_ns = now - *birth;
-	event_submit(rec);
+	event_submit(ctx, rec, sizeof(*rec));
 out:
 	bpf_map_delete_elem(&tcp_births, &key);
 	bpf_map_delete_elem(&tcp_owners, &key);

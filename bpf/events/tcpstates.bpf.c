@@ -80,7 +80,7 @@ int BPF_PROG(tcpstates_change, const struct sock *sk, const int oldstate, const 
 	rec->_pad = 0;
 	rec->old_ns = old_ns;
 	rec->skaddr = bpf_cpu_to_be64(key);
-	event_submit(rec);
+	event_submit(ctx, rec, sizeof(*rec));
 	return 0;
 }
 

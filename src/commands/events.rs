@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Resolved;
 use crate::cli::{RenderArgs, RunArgs};
 use crate::config::Config;
+use crate::config::EventBuffer;
 use crate::decode::{Decoders, Env};
 use crate::error::usage_err;
 use crate::model::Window;
@@ -25,7 +26,8 @@ use crate::render::{Format, Options};
 use crate::selfmetrics::RunStats;
 use crate::session::Session;
 use crate::stream::event::{clock_offset_ns, EventDecoder};
-use crate::stream::ringbuf::{self, EventReader};
+use crate::stream::perfbuf;
+use crate::stream::ringbuf::{self, EventReader, PerfSizing};
 use crate::targets::GlobalValue;
 use crate::window::{self, Block, Blocks, Plan};
 
@@ -74,6 +76,23 @@ pub fn parse_ring_size(text: &str) -> anyhow::Result<u64> {
     let bytes = n.checked_shl(shift).filter(|b| b >> shift == n).unwrap_or(u64::MAX);
     ringbuf::check_ring_size(bytes).map_err(|e| usage_err(format!("--ring-size {text}: {e}")))?;
     Ok(bytes)
+}
+
+/// The transport of `--event-buffer` on this kernel: `auto` turns into `perf` where the kernel
+/// has no ring buffers; `ring` there is a usage error.
+fn event_buffer(flag: EventBuffer, kernel_has_rings: bool) -> anyhow::Result<EventBuffer> {
+    match (flag, kernel_has_rings) {
+        (EventBuffer::Auto, false) => Ok(EventBuffer::Perf),
+        (EventBuffer::Ring, false) => Err(usage_err(format!(
+            "--event-buffer ring: this kernel ({}) has no BPF ring buffers (BPF_MAP_TYPE_RINGBUF, Linux 5.8+): use --event-buffer auto or perf",
+            kernel_release()
+        ))),
+        (flag, _) => Ok(flag),
+    }
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "?".into())
 }
 
 /// Refuses, before anything loads, what an event run cannot do.
@@ -168,6 +187,12 @@ pub fn run(
             }
         }
     }
+    let buffer = event_buffer(args.event_buffer, perfbuf::kernel_has_ring_buffers())?;
+    for r in &mut resolved {
+        for e in &mut r.config.events {
+            e.buffer = buffer;
+        }
+    }
     let output = args.out.output.as_deref().map(|o| AtomicFile::create(o, "--output")).transpose()?;
     let save_raw = args.save_raw.as_deref().map(|o| AtomicFile::create(o, "--save-raw")).transpose()?;
     let opts = crate::loader::LoadOptions {
@@ -214,12 +239,22 @@ pub fn run(
                 );
             }
             let lost = e.lost_counter.as_deref();
-            let reader = EventReader::with_counter(&l.object, &e.ring_buffer, lost, move |data: &[u8]| {
+            let sizing = PerfSizing { bytes: e.ring_size, record_size: Some(e.record_size()) };
+            let reader = EventReader::open(&l.object, &e.ring_buffer, lost, sizing, move |data: &[u8]| {
                 if let Ok(mut p) = p.try_borrow_mut() {
                     p.record(index, data);
                 }
             })
             .with_context(|| format!("config {}: events {}", l.config.name, e.name))?;
+            if globals.verbose > 0 {
+                let how = if reader.is_perf() {
+                    let pages = perfbuf::perf_pages(e.ring_size, perfbuf::cpus(), ringbuf::page_size());
+                    format!("a perf buffer of {pages} page(s) per CPU")
+                } else {
+                    format!("a ring buffer of {} bytes", e.ring_size)
+                };
+                crate::say!("ebpfx: config {}: events {}: records through {how}", l.config.name, e.name);
+            }
             readers.push(reader);
             i += 1;
         }
@@ -629,8 +664,9 @@ impl EventBlocks<'_> {
             let Some(s) = p.streams.get(i) else { continue };
             let name = &s.decoder.schema.config;
             if n > self.said_lost[i] && !self.quiet {
+                let what = if self.readers.get(i).is_some_and(|r| r.is_perf()) { "perf" } else { "ring" };
                 crate::say!(
-                    "ebpfx: {name}: {} events lost (ring buffer full: a larger --ring-size or fewer events helps)",
+                    "ebpfx: {name}: {} events lost ({what} buffer full: a larger --ring-size or fewer events helps)",
                     n - self.said_lost[i]
                 );
             }
@@ -950,5 +986,16 @@ mod tests {
         assert_eq!(pace(500, Some(HOLD_MAX), &[(128 << 10, MIB)]), Duration::ZERO);
         // A hold-off shorter than HOLD_MIN is not taken.
         assert_eq!(pace(500, Some(Duration::from_micros(100)), &[(100 << 10, MIB)]), Duration::ZERO);
+    }
+
+    #[test]
+    fn event_buffer_auto_falls_back_to_perf_and_ring_needs_the_kernel() {
+        assert_eq!(event_buffer(EventBuffer::Auto, true).ok(), Some(EventBuffer::Auto));
+        assert_eq!(event_buffer(EventBuffer::Auto, false).ok(), Some(EventBuffer::Perf));
+        assert_eq!(event_buffer(EventBuffer::Perf, true).ok(), Some(EventBuffer::Perf));
+        assert_eq!(event_buffer(EventBuffer::Ring, true).ok(), Some(EventBuffer::Ring));
+        let e = event_buffer(EventBuffer::Ring, false).err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(e.contains("--event-buffer ring: this kernel") && e.contains("no BPF ring buffers"), "{e}");
+        assert_eq!(e.lines().count(), 1);
     }
 }

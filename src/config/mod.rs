@@ -41,21 +41,25 @@ pub struct Config {
     pub events: Vec<EventConfig>,
 }
 
-/// One `events:` entry: a ring buffer of records and how to decode and show them.
+/// One `events:` entry: a ring buffer (or perf event array) of records and how to decode and show them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventConfig {
     /// Stream name: prom counts are `<name>_events_total`.
     pub name: String,
     pub help: String,
-    /// The `BPF_MAP_TYPE_RINGBUF` map.
+    /// The `BPF_MAP_TYPE_RINGBUF` map, or a `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (one buffer per CPU).
     pub ring_buffer: String,
     /// Per-CPU u64 array (one entry) counting records the ring had no room for; None for
     /// ebpf_exporter spans, whose objects count nothing.
     pub lost_counter: Option<String>,
     /// An ebpf_exporter `tracing.spans[]` entry (JSON Lines with trace and span ids).
     pub span: bool,
-    /// Ring size in bytes (power of two, page multiple); `--ring-size` overrides.
+    /// Ring size in bytes (power of two, page multiple); `--ring-size` overrides. A perf event
+    /// array splits it over the CPUs (`stream::perfbuf::perf_pages`).
     pub ring_size: u64,
+    /// The transport asked for (`--event-buffer`; a config cannot set it): `Auto` takes the
+    /// map as declared.
+    pub buffer: EventBuffer,
     /// The record struct's BTF name (checked by `ebpfx check`); None: the pointee of the
     /// object's `events_record` global.
     pub record: Option<String>,
@@ -64,6 +68,19 @@ pub struct EventConfig {
     pub labels: Vec<usize>,
     /// The field `hist` shows, and the unit of its raw value.
     pub latency: Option<EventLatency>,
+}
+
+/// `--event-buffer`: which transport event streams use (docs/events.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EventBuffer {
+    /// The map as the object declares it; a ring buffer becomes a perf event array where the
+    /// kernel has no ring buffers (and the object can switch).
+    #[default]
+    Auto,
+    /// A BPF ring buffer (Linux 5.8+).
+    Ring,
+    /// A perf event array with one buffer per CPU.
+    Perf,
 }
 
 /// A field of an event record: the label grammar (name, size, padding, decoders) plus display.

@@ -456,8 +456,11 @@ impl Checker<'_> {
             )));
         }
         let help = text(e.help).unwrap_or_else(|| format!("Events of {name}"));
-        let ring_buffer = text(e.ring_buffer)
-            .ok_or_else(|| self.err(format!("{here}: `ring_buffer` is missing (the BPF_MAP_TYPE_RINGBUF map)")))?;
+        let ring_buffer = text(e.ring_buffer).ok_or_else(|| {
+            self.err(format!(
+                "{here}: `ring_buffer` is missing (the BPF_MAP_TYPE_RINGBUF or BPF_MAP_TYPE_PERF_EVENT_ARRAY map)"
+            ))
+        })?;
         let lost_counter = Some(text(e.lost_counter).unwrap_or_else(|| format!("{ring_buffer}_lost")));
         let ring_size = if e.ring_size == 0 { DEFAULT_RING_SIZE } else { e.ring_size as u64 };
         if !ring_size.is_power_of_two() || !(4096..=(1 << 30)).contains(&ring_size) {
@@ -567,6 +570,7 @@ impl Checker<'_> {
             lost_counter,
             span: false,
             ring_size,
+            buffer: Default::default(),
             record: text(e.record),
             fields,
             labels,
@@ -609,6 +613,7 @@ impl Checker<'_> {
             lost_counter: None,
             span: true,
             ring_size: DEFAULT_RING_SIZE,
+            buffer: Default::default(),
             record: None,
             fields,
             labels: Vec::new(),

@@ -229,10 +229,15 @@ fn open_raw(resolved: &Resolved, opts: &LoadOptions) -> anyhow::Result<OpenObjec
     let mut open_obj = open(resolved, opts)?;
     kaddrs::inject(&resolved.config.name, &mut open_obj, &resolved.config.kaddrs)?;
     globals::set(&resolved.config.name, &mut open_obj, &opts.globals)?;
+    // Event maps: ring size, or the switch to a perf event array (and the object's flag).
+    let perf_flag = globals::find(&open_obj, &[crate::stream::perfbuf::PERF_FLAG])?.into_iter().next().flatten();
     for ev in &resolved.config.events {
-        crate::stream::ringbuf::set_ring_size(&mut open_obj, &ev.ring_buffer, ev.ring_size).map_err(|e| {
-            crate::error::config_err(format!("config {}: events {}: {e:#}", resolved.config.name, ev.name))
-        })?;
+        let name = &resolved.config.name;
+        let switched = crate::stream::perfbuf::prepare_map(&mut open_obj, ev, perf_flag.is_some())
+            .map_err(|e| crate::error::config_err(format!("config {name}: events {}: {e:#}", ev.name)))?;
+        if let (true, Some(place)) = (switched, &perf_flag) {
+            globals::write(name, &mut open_obj, crate::stream::perfbuf::PERF_FLAG, place, &[1])?;
+        }
     }
     attach::prepare_probe_programs(&mut open_obj, opts.probe.as_deref())?;
     tasks::prepare_object(&mut open_obj, &resolved.config, opts.follow_forks)?;
@@ -568,7 +573,8 @@ pub fn map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
     problems
 }
 
-/// Every `events:` entry needs its ring buffer and its per-CPU u64 loss counter.
+/// Every `events:` entry needs its ring buffer (or perf event array) and its per-CPU u64 loss
+/// counter.
 fn event_map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
     let name = &config.name;
     let mut problems = Vec::new();
@@ -578,8 +584,8 @@ fn event_map_problems(config: &Config, maps: &[MapDesc]) -> Vec<String> {
                 "config {name}: events {}: ring_buffer: the BPF object has no map named {:?}",
                 ev.name, ev.ring_buffer
             )),
-            Some(m) if m.map_type != MapType::RingBuf => problems.push(format!(
-                "config {name}: events {}: ring_buffer: map {:?} is a {:?} map, not a ring buffer (BPF_MAP_TYPE_RINGBUF)",
+            Some(m) if !matches!(m.map_type, MapType::RingBuf | MapType::PerfEventArray) => problems.push(format!(
+                "config {name}: events {}: ring_buffer: map {:?} is a {:?} map: an events entry reads a BPF_MAP_TYPE_RINGBUF or BPF_MAP_TYPE_PERF_EVENT_ARRAY map",
                 ev.name, ev.ring_buffer, m.map_type
             )),
             Some(_) => {}

@@ -1,7 +1,8 @@
-//! Reads one BPF ring buffer (`BPF_MAP_TYPE_RINGBUF`): records go to a callback as bytes, as the
-//! kernel wrote them, and the loss counter (a per-CPU u64 array the BPF side increments when a
-//! reservation finds the ring full) is summed over CPUs on request. Together, received + lost =
-//! produced, exactly.
+//! Reads one event stream: a BPF ring buffer (`BPF_MAP_TYPE_RINGBUF`), or a perf event array
+//! (`BPF_MAP_TYPE_PERF_EVENT_ARRAY`, [`super::perfbuf`]) where the kernel has no ring buffers.
+//! Records go to a callback as bytes, as the kernel wrote them, and the loss counter (a per-CPU
+//! u64 array the BPF side increments when a record finds no room) is summed over CPUs on
+//! request. Together, received + lost = produced, exactly.
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -30,7 +31,8 @@ pub fn check_ring_size(bytes: u64) -> anyhow::Result<u32> {
     Ok(bytes as u32)
 }
 
-fn page_size() -> u64 {
+/// The system's page size in bytes.
+pub fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions; it returns -1 on error, handled below.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if p > 0 {
@@ -60,9 +62,15 @@ pub fn set_ring_size(open: &mut OpenObject, map: &str, bytes: u64) -> anyhow::Re
     Ok(())
 }
 
-/// A ring buffer being read, and its loss counter.
+/// How the records arrive.
+enum Source<'cb> {
+    Ring(RingBuffer<'cb>),
+    Perf(super::perfbuf::PerfReader<'cb>),
+}
+
+/// A ring buffer (or perf buffer) being read, and its loss counter.
 pub struct EventReader<'cb> {
-    ring: RingBuffer<'cb>,
+    source: Source<'cb>,
     /// None: the object counts no lost records (ebpf_exporter's span objects).
     lost: Option<MapHandle>,
     ring_name: String,
@@ -88,15 +96,31 @@ impl<'cb> EventReader<'cb> {
         obj: &Object,
         ring: &str,
         lost: Option<&str>,
+        on_record: impl FnMut(&[u8]) + 'cb,
+    ) -> anyhow::Result<EventReader<'cb>> {
+        EventReader::open(obj, ring, lost, PerfSizing { bytes: 256 * 1024, record_size: None }, on_record)
+    }
+
+    /// [`EventReader::with_counter`] for a ring buffer or a perf event array (the map's type
+    /// after load says which); `perf` sizes a perf buffer.
+    pub fn open(
+        obj: &Object,
+        ring: &str,
+        lost: Option<&str>,
+        perf: PerfSizing,
         mut on_record: impl FnMut(&[u8]) + 'cb,
     ) -> anyhow::Result<EventReader<'cb>> {
         let ring_map = obj
             .maps()
             .find(|m| m.name().to_str() == Some(ring))
             .ok_or_else(|| anyhow!("the BPF object has no map named {ring}"))?;
-        if ring_map.map_type() != MapType::RingBuf {
-            bail!("map {ring} is a {:?} map, not a ring buffer (BPF_MAP_TYPE_RINGBUF)", ring_map.map_type());
-        }
+        let is_perf = match ring_map.map_type() {
+            MapType::RingBuf => false,
+            MapType::PerfEventArray => true,
+            other => bail!(
+                "map {ring} is a {other:?} map, not a ring buffer (BPF_MAP_TYPE_RINGBUF) or a perf event array (BPF_MAP_TYPE_PERF_EVENT_ARRAY)"
+            ),
+        };
         let lost = match lost {
             None => None,
             Some(lost) => {
@@ -111,6 +135,16 @@ impl<'cb> EventReader<'cb> {
                 Some(MapHandle::try_from(&lost_map).with_context(|| format!("opening loss counter {lost}"))?)
             }
         };
+        if is_perf {
+            // The pacing bound (commands::events::pace) is per buffer: a perf event array has
+            // one per CPU, and a single busy CPU fills its own.
+            let cpus = super::perfbuf::cpus();
+            let size = super::perfbuf::perf_pages(perf.bytes, cpus, page_size()) as u64 * page_size();
+            let reader = super::perfbuf::PerfReader::new(&ring_map, perf.bytes, perf.record_size, on_record)
+                .with_context(|| format!("perf event array {ring}"))?;
+            super::perfbuf::mark_ready(obj)?;
+            return Ok(EventReader { source: Source::Perf(reader), lost, ring_name: ring.to_string(), size });
+        }
         let size = u64::from(ring_map.max_entries());
         let mut builder = RingBufferBuilder::new();
         builder
@@ -120,20 +154,29 @@ impl<'cb> EventReader<'cb> {
             })
             .with_context(|| format!("adding ring buffer {ring}"))?;
         let ring_buf = builder.build().with_context(|| format!("opening ring buffer {ring}"))?;
-        Ok(EventReader { ring: ring_buf, lost, ring_name: ring.to_string(), size })
+        Ok(EventReader { source: Source::Ring(ring_buf), lost, ring_name: ring.to_string(), size })
+    }
+
+    /// Whether records come through a perf buffer (else a ring buffer).
+    pub fn is_perf(&self) -> bool {
+        matches!(self.source, Source::Perf(_))
     }
 
     /// Waits up to `timeout` for records and hands over all that are there; returns how many.
     /// A signal interrupting the wait is not an error (0 records).
     pub fn poll(&self, timeout: Duration) -> anyhow::Result<usize> {
-        let n = self.ring.poll_raw(timeout);
-        self.count(n)
+        match &self.source {
+            Source::Ring(ring) => self.count(ring.poll_raw(timeout)),
+            Source::Perf(p) => p.poll(timeout).with_context(|| format!("reading perf buffer {}", self.ring_name)),
+        }
     }
 
     /// Hands over the records already in the ring without waiting; returns how many.
     pub fn drain(&self) -> anyhow::Result<usize> {
-        let n = self.ring.consume_raw();
-        self.count(n)
+        match &self.source {
+            Source::Ring(ring) => self.count(ring.consume_raw()),
+            Source::Perf(p) => p.drain().with_context(|| format!("reading perf buffer {}", self.ring_name)),
+        }
     }
 
     fn count(&self, n: i32) -> anyhow::Result<usize> {
@@ -159,11 +202,27 @@ impl<'cb> EventReader<'cb> {
     /// The epoll descriptor that becomes readable when records arrive: lets the session's one
     /// wait (deadline, signals) include this ring.
     pub fn epoll_fd(&self) -> i32 {
-        self.ring.epoll_fd()
+        match &self.source {
+            Source::Ring(ring) => ring.epoll_fd(),
+            Source::Perf(p) => p.epoll_fd(),
+        }
     }
 
-    /// Records lost so far (ring full), summed over CPUs.
+    /// Records lost so far (no room), summed over CPUs. Through a perf buffer, the kernel also
+    /// reports lost records (`PERF_RECORD_LOST`); each of them is an output that failed, which
+    /// the object's counter has counted already (bpf/events.bpf.h counts every failure, at the
+    /// moment it happens, where the kernel reports late), so the two are not added: the larger
+    /// is the loss (the counter, unless an object does not count its failures).
     pub fn lost(&self) -> anyhow::Result<u64> {
+        let counted = self.counted_lost()?;
+        Ok(match &self.source {
+            Source::Ring(_) => counted,
+            Source::Perf(p) => counted.max(p.kernel_lost()),
+        })
+    }
+
+    /// The object's loss counter alone, summed over CPUs.
+    fn counted_lost(&self) -> anyhow::Result<u64> {
         let Some(counter) = &self.lost else { return Ok(0) };
         let values = counter
             .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
@@ -179,6 +238,15 @@ impl<'cb> EventReader<'cb> {
         }
         Ok(total)
     }
+}
+
+/// Perf buffer sizing of [`EventReader::open`].
+#[derive(Debug, Clone, Copy)]
+pub struct PerfSizing {
+    /// The stream's ring size in bytes, split over the CPUs ([`super::perfbuf::perf_pages`]).
+    pub bytes: u64,
+    /// The record's size: longer samples (the kernel pads them to 8 bytes) are cut to it.
+    pub record_size: Option<usize>,
 }
 
 /// Runs of the object's programs the kernel skipped because the same program was already

@@ -37,7 +37,7 @@ int BPF_PROG(evstorm_enter, struct pt_regs *regs, long id)
 	event_header_fill(&r->h, 99, sizeof(*r));
 	r->seq = (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs);
 	r->_pad = 0;
-	bpf_ringbuf_submit(r, 0);
+	event_submit(ctx, r, sizeof(*r));
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # guest.sh: runs every ebpfx built-in with a workload of its own, the compat configs with
 # kprobe/fentry sections, `--probe kernel:GLOB`, targets (-p, --cgroup, -- COMMAND, --by pid,comm),
-# offcputime, the event tools and `check --attach`, and prints one line per
+# offcputime, the event tools (ring buffers and perf event arrays) and `check --attach`, and prints one line per
 # case:  `CASE <name> PASS|FAIL <detail>`, then `SUMMARY <passed> passed, <failed> failed`.
 # Exit status 0 only when every case passed.
 #
@@ -284,6 +284,16 @@ run_case bindsnoop tcp "bindsnoop_events_total\\{[^}]*port=\"$PORT\"" -- run bin
 run_case statsnoop stat 'statsnoop_events_total\{[^}]*ret="ENOENT"' -- run statsnoop
 run_case tcpaccept tcp "tcpaccept_events_total\\{[^}]*lport=\"$PORT\"" -- run tcpaccept
 run_case gethostlatency lookup 'gethostlatency_events_total\{comm="ebpfx",host="ebpfx-vm-lookup"' -- run gethostlatency
+
+# ---- event tools through perf event arrays (--event-buffer perf: the kernels before 5.8) -------
+run_case execsnoop_perf exec 'execsnoop_events_total\{comm="(busybox|true|exe|sh)"' -- run execsnoop --event-buffer perf
+run_case exitsnoop_perf exec 'exitsnoop_events_total\{' -- run exitsnoop --event-buffer perf
+run_case opensnoop_perf open 'opensnoop_events_total\{comm="(busybox|cat|exe)"' -- run opensnoop --event-buffer perf
+run_case biosnoop_perf io "biosnoop_events_total\\{[^}]*disk=\"$DISK\"" -- run biosnoop --event-buffer perf
+run_case tcpconnect_perf tcp 'tcpconnect_events_total\{' -- run tcpconnect --event-buffer perf
+run_case tcplife_perf tcp 'tcplife_events_total\{' -- run tcplife --event-buffer perf
+run_case killsnoop_perf kill 'killsnoop_events_total\{' -- run killsnoop --event-buffer perf
+run_case mountsnoop_perf mount 'mountsnoop_events_total\{' -- run mountsnoop --event-buffer perf
 
 # ---- kernel functions (kprobes), compat configs with kprobe/fentry sections, check ------------
 if [ -e /sys/kernel/tracing/kprobe_events ] || [ -e /sys/kernel/debug/tracing/kprobe_events ]; then
