@@ -294,6 +294,11 @@ run_case tcpconnect_perf tcp 'tcpconnect_events_total\{' -- run tcpconnect --eve
 run_case tcplife_perf tcp 'tcplife_events_total\{' -- run tcplife --event-buffer perf
 run_case killsnoop_perf kill 'killsnoop_events_total\{' -- run killsnoop --event-buffer perf
 run_case mountsnoop_perf mount 'mountsnoop_events_total\{' -- run mountsnoop --event-buffer perf
+run_case tcpstates_perf tcp 'tcpstates_events_total\{newstate="ESTABLISHED",oldstate="SYN_SENT"\}' -- run tcpstates --event-buffer perf
+run_case bindsnoop_perf tcp "bindsnoop_events_total\\{[^}]*port=\"$PORT\"" -- run bindsnoop --event-buffer perf
+run_case statsnoop_perf stat 'statsnoop_events_total\{[^}]*ret="ENOENT"' -- run statsnoop --event-buffer perf
+run_case tcpaccept_perf tcp "tcpaccept_events_total\\{[^}]*lport=\"$PORT\"" -- run tcpaccept --event-buffer perf
+run_case gethostlatency_perf lookup 'gethostlatency_events_total\{comm="ebpfx",host="ebpfx-vm-lookup"' -- run gethostlatency --event-buffer perf
 
 # ---- kernel functions (kprobes), compat configs with kprobe/fentry sections, check ------------
 if [ -e /sys/kernel/tracing/kprobe_events ] || [ -e /sys/kernel/debug/tracing/kprobe_events ]; then
