@@ -60,8 +60,11 @@ struct bio_part {
 	char disk[DISK_NAME_LEN_EV];
 };
 
+/* Keyed by bio, a pointer from a slab: unlike request pointers (one per tag) their number is not
+ * bounded, so an entry whose bio never reaches a completion here (an IO error before the
+ * request, ...) must not fill the map for good: LRU, so the oldest leftovers make room. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 10240);
 	__type(key, __u64); /* struct bio * */
 	__type(value, struct bio_owner);
@@ -203,29 +206,31 @@ int BPF_PROG(biosnoop_done, struct request *rq, blk_status_t error, unsigned int
 	struct gendisk *disk;
 	struct bio *bio;
 	__u64 key = (__u64)rq, *issued, bkey;
-	__u32 zero = 0, found = 0, open = 0;
+	__u32 zero = 0, open = 0;
 	int i;
 
-	/* Not issued while attached, or a later partial completion of a request already reported. */
+	/* Not issued while attached (also a request that the flush machinery ends without issuing
+	 * it: the flush request stands for it), or a later partial completion of a request already
+	 * reported: no record, but its bios' entries go. */
 	issued = bpf_map_lookup_elem(&bio_issues, &key);
-	if (!issued)
-		return 0;
 	p = bpf_map_lookup_elem(&bio_scratch, &zero);
 	if (!p)
 		goto out;
 	__builtin_memset(p, 0, sizeof(*p));
-	p->issue_ns = *issued;
-	p->now = bpf_ktime_get_ns();
-	p->error = error;
-	p->cmd_flags = BPF_CORE_READ(rq, cmd_flags);
-	/* rq->rq_disk on 5.10, rq->q->disk since (block.bpf.h) */
-	if (bpf_core_field_exists(((struct request___rq_disk *)rq)->rq_disk))
-		disk = BPF_CORE_READ((struct request___rq_disk *)rq, rq_disk);
-	else
-		disk = BPF_CORE_READ(rq, q, disk);
-	if (disk) {
-		p->dev = encode_dev(BPF_CORE_READ(disk, major), BPF_CORE_READ(disk, first_minor));
-		BPF_CORE_READ_STR_INTO(&p->disk, disk, disk_name);
+	if (issued) {
+		p->issue_ns = *issued;
+		p->now = bpf_ktime_get_ns();
+		p->error = error;
+		p->cmd_flags = BPF_CORE_READ(rq, cmd_flags);
+		/* rq->rq_disk on 5.10, rq->q->disk since (block.bpf.h) */
+		if (bpf_core_field_exists(((struct request___rq_disk *)rq)->rq_disk))
+			disk = BPF_CORE_READ((struct request___rq_disk *)rq, rq_disk);
+		else
+			disk = BPF_CORE_READ(rq, q, disk);
+		if (disk) {
+			p->dev = encode_dev(BPF_CORE_READ(disk, major), BPF_CORE_READ(disk, first_minor));
+			BPF_CORE_READ_STR_INTO(&p->disk, disk, disk_name);
+		}
 	}
 
 	/* The bios in sector order: runs of one thread become one record each. */
@@ -234,8 +239,7 @@ int BPF_PROG(biosnoop_done, struct request *rq, blk_status_t error, unsigned int
 	for (i = 0; i < BIO_WALK_MAX && bio; i++) {
 		bkey = (__u64)bio;
 		o = bpf_map_lookup_elem(&bio_owners, &bkey);
-		if (o) {
-			found++;
+		if (o && issued) {
 			if (open && o->tid == p->o.tid) {
 				p->o.bytes += o->bytes;
 				if (o->start_ns < p->o.start_ns)
@@ -246,13 +250,14 @@ int BPF_PROG(biosnoop_done, struct request *rq, blk_status_t error, unsigned int
 				p->o = *o;
 				open = 1;
 			}
-			bpf_map_delete_elem(&bio_owners, &bkey);
 		}
+		if (o)
+			bpf_map_delete_elem(&bio_owners, &bkey);
 		bio = BPF_CORE_READ(bio, bi_next);
 	}
 	if (open) {
 		bio_emit(p);
-	} else if (!found && targ_tgid == 0) {
+	} else if (issued && targ_tgid == 0) {
 		/* No submitter seen: the request as a whole, owner unknown. */
 		p->o.sector = BPF_CORE_READ(rq, __sector);
 		p->o.bytes = BPF_CORE_READ(rq, __data_len);
