@@ -21,9 +21,10 @@
 #include "block.bpf.h"
 
 #define DISK_NAME_LEN_EV 32
-/* Bios looked at per completed request; a request holds at most max_segments of them in the
- * usual case, far fewer when bios carry many pages. Bios past this many are not reported. */
-#define BIO_WALK_MAX 128
+/* Bios looked at per completed request. Each bio takes at least one segment unless its pages
+ * continue the previous bio's, so a request rarely holds more bios than the queue's
+ * max_segments (254 on virtio-blk here, 128 on loop). Bios past this many are not reported. */
+#define BIO_WALK_MAX 256
 
 /* Who submitted a bio, and when: filled in the submitter's context. */
 struct bio_owner {
