@@ -12,7 +12,8 @@
  * walked: consecutive bios of one thread make one record (their sectors and bytes together), a
  * bio of another thread starts a record of its own. Requests whose bios were all submitted
  * before the program attached (or that carry no bio) are reported with pid 0 unless a pid
- * filter is set. */
+ * filter is set; a bio with no submitter seen in a request that has one counts with its
+ * neighbouring record. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -206,8 +207,8 @@ int BPF_PROG(biosnoop_done, struct request *rq, blk_status_t error, unsigned int
 	struct bio_owner *o;
 	struct gendisk *disk;
 	struct bio *bio;
-	__u64 key = (__u64)rq, *issued, bkey;
-	__u32 zero = 0, open = 0;
+	__u64 key = (__u64)rq, *issued, bkey, lead_sector = 0, lead_bytes = 0;
+	__u32 zero = 0, open = 0, lead = 0;
 	int i;
 
 	/* Not issued while attached (also a request that the flush machinery ends without issuing
@@ -249,7 +250,23 @@ int BPF_PROG(biosnoop_done, struct request *rq, blk_status_t error, unsigned int
 				if (open)
 					bio_emit(p);
 				p->o = *o;
+				if (!open && lead) {
+					p->o.sector = lead_sector;
+					p->o.bytes += lead_bytes;
+				}
 				open = 1;
+			}
+		} else if (issued) {
+			/* A bio without a submitter here: merged where no tracepoint fires (discard
+			 * merges) or submitted before the attach. Its bytes go to the neighbouring
+			 * record, so that a request's records add up to its bytes. */
+			if (open) {
+				p->o.bytes += BPF_CORE_READ(bio, bi_iter.bi_size);
+			} else {
+				if (!lead)
+					lead_sector = BPF_CORE_READ(bio, bi_iter.bi_sector);
+				lead_bytes += BPF_CORE_READ(bio, bi_iter.bi_size);
+				lead = 1;
 			}
 		}
 		if (o)
