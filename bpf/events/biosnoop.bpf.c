@@ -51,14 +51,22 @@ struct bio_record {
 };
 EVENT_RECORD(struct bio_record);
 
-/* One record being put together at completion: a run of bios of one thread, or the request. */
+/* One record being put together at completion: a run of bios of one thread, or the request.
+ * The walk's own state (open, lead, ...) lives here too, in map memory and not in registers:
+ * the verifier then does not tell loop states apart by those flags, which keeps the walk's
+ * verification small (on the stack they multiplied it past 800k instructions). */
 struct bio_part {
 	struct bio_owner o;
 	__u64 issue_ns;
 	__u64 now;
+	__u64 lead_sector; /* bios without a submitter before the first record's */
+	__u64 lead_bytes;
 	__u32 dev;
 	__u32 cmd_flags;
 	__s32 error;
+	__u32 issued;      /* the request was issued while attached: records are sent */
+	__u32 open;        /* o holds a record being built */
+	__u32 lead;        /* lead_sector and lead_bytes hold bios */
 	char disk[DISK_NAME_LEN_EV];
 };
 
@@ -207,8 +215,8 @@ int BPF_PROG(biosnoop_done, struct request *rq, blk_status_t error, unsigned int
 	struct bio_owner *o;
 	struct gendisk *disk;
 	struct bio *bio;
-	__u64 key = (__u64)rq, *issued, bkey, lead_sector = 0, lead_bytes = 0;
-	__u32 zero = 0, open = 0, lead = 0;
+	__u64 key = (__u64)rq, *issued, bkey;
+	__u32 zero = 0;
 	int i;
 
 	/* Not issued while attached (also a request that the flush machinery ends without issuing
@@ -220,6 +228,7 @@ int BPF_PROG(biosnoop_done, struct request *rq, blk_status_t error, unsigned int
 		goto out;
 	__builtin_memset(p, 0, sizeof(*p));
 	if (issued) {
+		p->issued = 1;
 		p->issue_ns = *issued;
 		p->now = bpf_ktime_get_ns();
 		p->error = error;
@@ -241,41 +250,42 @@ int BPF_PROG(biosnoop_done, struct request *rq, blk_status_t error, unsigned int
 	for (i = 0; i < BIO_WALK_MAX && bio; i++) {
 		bkey = (__u64)bio;
 		o = bpf_map_lookup_elem(&bio_owners, &bkey);
-		if (o && issued) {
-			if (open && o->tid == p->o.tid) {
+		if (o) {
+			if (!p->issued) {
+				/* nothing to send */
+			} else if (p->open && o->tid == p->o.tid) {
 				p->o.bytes += o->bytes;
 				if (o->start_ns < p->o.start_ns)
 					p->o.start_ns = o->start_ns;
 			} else {
-				if (open)
+				if (p->open)
 					bio_emit(p);
 				p->o = *o;
-				if (!open && lead) {
-					p->o.sector = lead_sector;
-					p->o.bytes += lead_bytes;
+				if (!p->open && p->lead) {
+					p->o.sector = p->lead_sector;
+					p->o.bytes += p->lead_bytes;
 				}
-				open = 1;
+				p->open = 1;
 			}
-		} else if (issued) {
+			bpf_map_delete_elem(&bio_owners, &bkey);
+		} else if (p->issued) {
 			/* A bio without a submitter here: merged where no tracepoint fires (discard
 			 * merges) or submitted before the attach. Its bytes go to the neighbouring
 			 * record, so that a request's records add up to its bytes. */
-			if (open) {
+			if (p->open) {
 				p->o.bytes += BPF_CORE_READ(bio, bi_iter.bi_size);
 			} else {
-				if (!lead)
-					lead_sector = BPF_CORE_READ(bio, bi_iter.bi_sector);
-				lead_bytes += BPF_CORE_READ(bio, bi_iter.bi_size);
-				lead = 1;
+				if (!p->lead)
+					p->lead_sector = BPF_CORE_READ(bio, bi_iter.bi_sector);
+				p->lead_bytes += BPF_CORE_READ(bio, bi_iter.bi_size);
+				p->lead = 1;
 			}
 		}
-		if (o)
-			bpf_map_delete_elem(&bio_owners, &bkey);
 		bio = BPF_CORE_READ(bio, bi_next);
 	}
-	if (open) {
+	if (p->open) {
 		bio_emit(p);
-	} else if (issued && targ_tgid == 0) {
+	} else if (p->issued && targ_tgid == 0) {
 		/* No submitter seen: the request as a whole, owner unknown. */
 		p->o.sector = BPF_CORE_READ(rq, __sector);
 		p->o.bytes = BPF_CORE_READ(rq, __data_len);
