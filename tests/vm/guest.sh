@@ -275,6 +275,45 @@ run_case execsnoop exec 'execsnoop_events_total\{comm="(busybox|true|exe|sh)"' -
 run_case exitsnoop exec 'exitsnoop_events_total\{' -- run exitsnoop
 run_case opensnoop open 'opensnoop_events_total\{comm="(busybox|cat|exe)"' -- run opensnoop
 run_case biosnoop io "biosnoop_events_total\\{[^}]*disk=\"$DISK\"" -- run biosnoop
+# biosnoop names the submitter of each request on every kernel (block_getrq and the bio merge
+# tracepoints; block_io_start is 6.5+ only): with -p, only that process's IO is kept, so each of
+# the 16 direct writes of a dd (exec'd by the waiting shell, same pid) must be there, under its
+# pid and comm. Before, 5.10 and 6.1 knew no submitter: pid 0, and nothing at all under -p.
+if wanted biosnoop_pid; then
+	name=biosnoop_pid
+	rm -f "$WORK/go"
+	$BB sh -c "while [ ! -e $WORK/go ]; do $BB sleep 0.05; done; exec $BB dd if=/dev/zero of=$IO bs=4k count=16 oflag=direct conv=notrunc" 2>/dev/null &
+	ddpid=$!
+	start=$(cut -d' ' -f1 /proc/uptime)
+	"$EBPFX" ${EBPFX_VM_FLAGS:-} -v run biosnoop -f json -p "$ddpid" --for 120s >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
+	epid=$!
+	i=0
+	while ! grep -q "window started" "$WORK/$name.err" 2>/dev/null && [ $i -lt 1200 ] && kill -0 $epid 2>/dev/null; do
+		$BB sleep 0.05
+		i=$((i + 1))
+	done
+	touch "$WORK/go"
+	wait "$ddpid"
+	ddrc=$?
+	$BB sleep 0.3
+	kill -INT $epid 2>/dev/null
+	wait $epid
+	rc=$?
+	end=$(cut -d' ' -f1 /proc/uptime)
+	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+	writes=$(grep -c '"op":"write"' "$WORK/$name.out")
+	mine=$(grep '"op":"write"' "$WORK/$name.out" | grep -c "\"pid\":$ddpid,")
+	comms=$(grep '"op":"write"' "$WORK/$name.out" | grep -o '"comm":"[^"]*"' | sort -u)
+	if [ $rc -ne 0 ] || [ $ddrc -ne 0 ]; then
+		fail $name "ebpfx exit $rc, dd exit $ddrc (${secs}s)"
+	elif [ "$writes" -ne 16 ] || [ "$mine" -ne 16 ]; then
+		fail $name "$writes write records, $mine of them with pid $ddpid; want dd's 16 (${secs}s)"
+	elif ! echo "$comms" | grep -Eqx '"comm":"(busybox|dd)"'; then
+		fail $name "comms $(echo $comms), want busybox or dd (${secs}s)"
+	else
+		pass $name "16 writes of pid $ddpid, $(echo $comms) (${secs}s)"
+	fi
+fi
 run_case tcpconnect tcp 'tcpconnect_events_total\{' -- run tcpconnect
 run_case tcplife tcp 'tcplife_events_total\{' -- run tcplife
 run_case killsnoop kill 'killsnoop_events_total\{' -- run killsnoop
