@@ -104,6 +104,24 @@ fn directory_config_wins_over_builtin_and_is_listed() {
 }
 
 #[test]
+fn event_flags_are_refused_for_map_tools() {
+    // Before: silently ignored on a run of map configs.
+    let err = "read maps, not events";
+    assert_usage_error(
+        &["run", "syscalls", "--for", "1s", "--ring-size", "1M"],
+        &["--ring-size is for event tools", "syscalls", err],
+    );
+    assert_usage_error(
+        &["run", "biolatency", "--for", "1s", "--event-buffer", "perf"],
+        &["--event-buffer is for event tools", "biolatency", err],
+    );
+    assert_usage_error(
+        &["run", "syscalls", "runqlat", "--for", "1s", "--per-thread"],
+        &["--per-thread is for exitsnoop", "syscalls, runqlat", err],
+    );
+}
+
+#[test]
 fn probe_tools_need_probe() {
     assert_usage_error(&["run", "funclatency", "--for", "1s"], &["funclatency needs --probe BINARY:FUNCTION"]);
     assert_usage_error(&["run", "funccount", "--for", "1s"], &["funccount needs --probe BINARY:FUNCTION"]);

@@ -43,6 +43,7 @@ pub fn run(args: &RunArgs, globals: &Globals<'_>) -> anyhow::Result<()> {
     if super::events::is_event_run(&resolved) {
         return super::events::run(args, globals, resolved, &targets);
     }
+    refuse_event_flags(args, &resolved)?;
     let format = choose_format(args.out.format, args.out.output.is_some());
     let by = crate::regroup::parse_and_check(
         args.series.by.as_deref(),
@@ -385,4 +386,20 @@ fn check_has_stacks(format: Format, resolved: &[Resolved]) -> anyhow::Result<()>
         "--format {format} prints stacks (counters with a kstack or ustack label, such as profile's), and {} has none",
         names.join(", ")
     )))
+}
+
+/// The event-tool flags mean nothing to a run of map configs: refused (exit 2) rather than
+/// ignored, naming the flag and the configs.
+fn refuse_event_flags(args: &RunArgs, resolved: &[crate::catalog::Resolved]) -> anyhow::Result<()> {
+    let (flag, tools) = if args.ring_size.is_some() {
+        ("--ring-size", "event tools (execsnoop, opensnoop, ...)")
+    } else if args.event_buffer != crate::config::EventBuffer::Auto {
+        ("--event-buffer", "event tools (execsnoop, opensnoop, ...)")
+    } else if args.per_thread {
+        ("--per-thread", "exitsnoop")
+    } else {
+        return Ok(());
+    };
+    let names: Vec<&str> = resolved.iter().map(|r| r.config.name.as_str()).collect();
+    Err(usage_err(format!("{flag} is for {tools}: {} read maps, not events", names.join(", "))))
 }
