@@ -203,7 +203,7 @@ pub(super) fn reads_stack_ids(chain: &[Compiled], size: usize) -> bool {
 
 /// Whether `chain`'s result (value, skip or error) is a pure function of the field bytes for
 /// the life of the process, so that serve may keep a key's decoded labels from one scrape to
-/// the next (`keycache.rs`; docs/serve.md#label-cache). Pure: the text decoders and those whose
+/// the next (`keycache.rs`; README.md, `ebpfx serve`, "Label cache"). Pure: the text decoders and those whose
 /// tables are loaded once and never reloaded (`syscall`, `errno`, `static_map`, `regexp`, the
 /// `pci_*` names from the pci.ids file read once). Not pure, so never kept: `ksym` and `kstack`
 /// (kallsyms is reloaded on a miss when modules load; a stack id's slot in the stack-trace map

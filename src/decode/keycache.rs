@@ -1,4 +1,4 @@
-//! serve's cache of decoded labels by raw key (docs/serve.md#label-cache): label sets are stable
+//! serve's cache of decoded labels by raw key (README.md, `ebpfx serve`, "Label cache"): label sets are stable
 //! for the life of a serve process, so each row key's decoded label values are kept from one
 //! scrape to the next and only the values are summed per scrape.
 //!
@@ -50,8 +50,12 @@ pub(super) struct KeyCache {
     sums: Vec<u64>,
     present: Vec<bool>,
     reads: u64,
-    /// Bytes of label text of the latest output (capacity hint).
-    text: usize,
+    /// The label values of the series in `order`, back to back (`width` ends per series): the
+    /// output is copied from here, in order, without visiting each series' own values.
+    sorted_text: String,
+    sorted_ends: Vec<usize>,
+    /// Whether `sorted_*` must be rebuilt (series were added or dropped).
+    layout_stale: bool,
     arena: Vec<u8>,
     spans: Vec<(u32, u32)>,
 }
@@ -144,9 +148,23 @@ impl KeyCache {
         self.prev_len = if uniform { stride.unwrap_or(0) } else { 0 };
         self.prev_keys = keys_now;
         self.prev = now;
-        self.order_fresh(&state.labels, histogram);
-        if removed {
-            self.drop_unused();
+        if !self.fresh.is_empty() {
+            self.order_fresh(&state.labels, histogram);
+            self.layout_stale = true;
+        }
+        if removed && self.drop_unused() {
+            self.layout_stale = true;
+        }
+        if self.layout_stale {
+            self.sorted_text.clear();
+            self.sorted_ends.clear();
+            for &s in &self.order {
+                for label in self.series.get(s as usize).iter().flat_map(|l| l.iter()) {
+                    self.sorted_text.push_str(label);
+                    self.sorted_ends.push(self.sorted_text.len());
+                }
+            }
+            self.layout_stale = false;
         }
         Ok(errors)
     }
@@ -202,9 +220,6 @@ impl KeyCache {
 
     /// Merges the series added by this read into `order`.
     fn order_fresh(&mut self, labels: &[crate::config::Label], histogram: bool) {
-        if self.fresh.is_empty() {
-            return;
-        }
         let by = name_order(labels, histogram);
         let series = &self.series;
         fn value(v: Option<&Arc<[String]>>, l: usize) -> &[u8] {
@@ -235,8 +250,8 @@ impl KeyCache {
         self.fresh = fresh;
     }
 
-    /// Drops the series no kept key maps to, renumbering the rest (order kept).
-    fn drop_unused(&mut self) {
+    /// Drops the series no kept key maps to, renumbering the rest (order kept). Whether any was.
+    fn drop_unused(&mut self) -> bool {
         let mut used = vec![false; self.series.len()];
         for (o, _) in self.keys.values() {
             if let Outcome::Series(s) = o {
@@ -246,7 +261,7 @@ impl KeyCache {
             }
         }
         if used.iter().all(|&u| u) {
-            return;
+            return false;
         }
         let mut new_index = vec![u32::MAX; self.series.len()];
         let mut next = 0u32;
@@ -287,22 +302,35 @@ impl KeyCache {
                 map(s);
             }
         }
+        true
     }
 
     /// Counter or gauge samples of the latest read, as `rows::samples` makes them.
-    pub(super) fn samples(&mut self, width: usize) -> Samples {
-        let rows = self.present.iter().filter(|&&p| p).count();
-        let mut out = Samples::with_capacity(width, rows, self.text);
-        let mut text = 0;
-        for &s in &self.order {
-            let s = s as usize;
-            if let (Some(true), Some(labels), Some(&sum)) = (self.present.get(s), self.series.get(s), self.sums.get(s))
-            {
-                text += labels.iter().map(String::len).sum::<usize>();
-                out.push(labels.iter().map(String::as_str), sum as f64);
-            }
+    pub(super) fn samples(&self, width: usize) -> Samples {
+        let present = |s: u32| self.present.get(s as usize).copied().unwrap_or(false);
+        let sum = |s: u32| self.sums.get(s as usize).copied().unwrap_or(0) as f64;
+        let mut out = if self.order.iter().all(|&s| present(s)) && self.sorted_ends.len() == self.order.len() * width {
+            // Every series had a row (the usual scrape): the text is the kept one as it is.
+            let values = self.order.iter().map(|&s| sum(s)).collect();
+            Samples::from_columns(width, self.sorted_text.clone().into_bytes(), self.sorted_ends.clone(), values)
+        } else {
+            None
         }
-        self.text = text;
+        .unwrap_or_else(|| {
+            let mut out = Samples::with_capacity(width, self.order.len(), self.sorted_text.len());
+            for (p, &s) in self.order.iter().enumerate() {
+                if present(s) {
+                    let from = p * width;
+                    let start = |i: usize| if i == 0 { 0 } else { self.sorted_ends.get(i - 1).copied().unwrap_or(0) };
+                    let labels = (from..from + width).map(|i| {
+                        let end = self.sorted_ends.get(i).copied().unwrap_or(0);
+                        self.sorted_text.get(start(i)..end).unwrap_or("")
+                    });
+                    out.push(labels, sum(s));
+                }
+            }
+            out
+        });
         out.mark_in_name_order();
         out
     }

@@ -218,7 +218,7 @@ impl Decoders {
 
     /// Keeps each metric's decoded keys from one read to the next, for metrics whose decoders
     /// are all pure functions of the key bytes (`ebpfx serve`, whose label sets are stable; see
-    /// docs/serve.md#label-cache). Output and error counts are those of the uncached decode;
+    /// README.md, `ebpfx serve`, "Label cache"). Output and error counts are those of the uncached decode;
     /// a metric's kept keys are those of its latest read.
     pub fn keep_decoded_keys(&mut self, on: bool) {
         self.keep_keys = on;

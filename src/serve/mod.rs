@@ -39,7 +39,7 @@ const DECODERS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(36
 impl Collector {
     /// Starts the clock: call it right after attaching.
     pub fn new(mut session: Session, render: Options) -> Collector {
-        // Label sets are stable here: decoded keys are kept between scrapes (docs/serve.md#label-cache).
+        // Label sets are stable here: decoded keys are kept between scrapes (README.md, `ebpfx serve`, "Label cache").
         session.decoders.keep_decoded_keys(true);
         let start_stats = session.gather_stats().1;
         Collector {
