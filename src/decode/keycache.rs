@@ -34,9 +34,9 @@ enum Outcome {
 pub(super) struct KeyCache {
     /// Row key → outcome and the read that last saw it.
     keys: FastMap<Box<[u8]>, (Outcome, u64)>,
-    /// Label values in config order, one entry per distinct label tuple.
-    series: Vec<Arc<[String]>>,
-    intern: FastMap<Arc<[String]>, u32>,
+    /// Label values in config order ([`parts`]), one entry per distinct label tuple.
+    series: Vec<Arc<[u8]>>,
+    intern: FastMap<Arc<[u8]>, u32>,
     /// Series indices in output order (label-name order, as `rows::read` sorts).
     order: Vec<u32>,
     /// Series added by this read, merged into `order` at its end.
@@ -159,8 +159,8 @@ impl KeyCache {
             self.sorted_text.clear();
             self.sorted_ends.clear();
             for &s in &self.order {
-                for label in self.series.get(s as usize).iter().flat_map(|l| l.iter()) {
-                    self.sorted_text.push_str(label);
+                for label in self.series.get(s as usize).iter().flat_map(|l| parts(l)) {
+                    self.sorted_text.push_str(&String::from_utf8_lossy(label));
                     self.sorted_ends.push(self.sorted_text.len());
                 }
             }
@@ -186,16 +186,12 @@ impl KeyCache {
         self.spans.clear();
         let outcome = match decode_row(tables, state, bytes, &mut self.arena, &mut self.spans, scratch) {
             Ok(Row::Keep) => {
-                let arena = &self.arena;
-                let labels: Arc<[String]> = self
-                    .spans
-                    .iter()
-                    .map(|&(s, n)| {
-                        String::from_utf8_lossy(arena.get(s as usize..s as usize + n as usize).unwrap_or(&[]))
-                            .into_owned()
-                    })
-                    .collect();
-                Outcome::Series(self.intern(labels))
+                let mut labels = Vec::with_capacity(self.arena.len() + 4 * self.spans.len());
+                for &(s, n) in &self.spans {
+                    labels.extend_from_slice(&n.to_le_bytes());
+                    labels.extend_from_slice(self.arena.get(s as usize..s as usize + n as usize).unwrap_or(&[]));
+                }
+                Outcome::Series(self.intern(labels.into()))
             }
             Ok(Row::Skip) => Outcome::Skip,
             Err(detail) => Outcome::Failed(detail.into()),
@@ -205,7 +201,7 @@ impl KeyCache {
     }
 
     /// The index of the series with these label values, added if new.
-    fn intern(&mut self, labels: Arc<[String]>) -> u32 {
+    fn intern(&mut self, labels: Arc<[u8]>) -> u32 {
         if let Some(&s) = self.intern.get(&labels) {
             return s;
         }
@@ -222,8 +218,8 @@ impl KeyCache {
     fn order_fresh(&mut self, labels: &[crate::config::Label], histogram: bool) {
         let by = name_order(labels, histogram);
         let series = &self.series;
-        fn value(v: Option<&Arc<[String]>>, l: usize) -> &[u8] {
-            v.and_then(|v| v.get(l)).map_or(&[][..], |s| s.as_bytes())
+        fn value(v: Option<&Arc<[u8]>>, l: usize) -> &[u8] {
+            v.and_then(|v| parts(v).nth(l)).unwrap_or(&[])
         }
         let cmp = |a: &u32, b: &u32| -> Ordering {
             let (x, y) = (series.get(*a as usize), series.get(*b as usize));
@@ -342,9 +338,22 @@ impl KeyCache {
             let s = s as usize;
             if let (Some(true), Some(labels), Some(&sum)) = (self.present.get(s), self.series.get(s), self.sums.get(s))
             {
-                out.push((labels.to_vec(), sum));
+                out.push((parts(labels).map(|l| String::from_utf8_lossy(l).into_owned()).collect(), sum));
             }
         }
         out
     }
+}
+
+/// The label values of a series: each is kept after its length (4 bytes, little-endian), all in
+/// one allocation.
+fn parts(labels: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = labels;
+    std::iter::from_fn(move || {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let n = u32::from_le_bytes(*len) as usize;
+        let value = tail.get(..n)?;
+        rest = tail.get(n..)?;
+        Some(value)
+    })
 }
