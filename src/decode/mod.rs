@@ -10,6 +10,8 @@
 //! - `chain.rs`: one label's decoder chain; `text.rs`, `ksym.rs`, `cgroup.rs`, `block.rs`,
 //!   `net.rs`, `pci.rs`, `ustack.rs`: the decoder families; `histogram.rs`: bucket rebuilding;
 //!   `stackids.rs`: stack ids into a stack-trace map (the frames come with the raw map).
+//! - `keycache.rs`: serve's label cache: what each raw key decoded to, kept between reads for
+//!   metrics whose decoders are pure functions of the key bytes ([`Decoders::keep_decoded_keys`]).
 mod block;
 pub mod cgroup;
 mod chain;
