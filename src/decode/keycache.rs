@@ -98,7 +98,7 @@ impl KeyCache {
         let mut stride: Option<usize> = None;
         let mut uniform = true;
         let mut all_matched = true;
-        each_row(raw, shape, |bytes, value| {
+        let pass = each_row(raw, shape, |bytes, value| {
             let i = now.len();
             let len = bytes.len();
             let matched =
@@ -130,7 +130,13 @@ impl KeyCache {
             keys_now.extend_from_slice(bytes);
             now.push(outcome);
             true
-        })?;
+        });
+        if let Err(e) = pass {
+            // A raw map that cannot be read row by row (checked before, so not expected): start
+            // afresh rather than keep series this read added but did not order.
+            *self = KeyCache::default();
+            return Err(e);
+        }
         // Unless every row matched the last read's row for row (then the keys are the same),
         // keep only the keys this read saw.
         let mut removed = false;
