@@ -269,16 +269,7 @@ fn serve_http(
                     s.start(&mut chunks);
                 }
                 let rendering = Instant::now();
-                if chunks.wanted() {
-                    // Writing into Chunks fails only once every client has gone: then the
-                    // rendering stops early, with nothing to report.
-                    let _ = crate::render::render_to(
-                        crate::render::Format::Prom,
-                        &snapshot,
-                        &collector.render,
-                        &mut chunks,
-                    );
-                }
+                chunks.render(&snapshot, &collector.render);
                 if globals.verbose > 1 {
                     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
                     let (read, decode) = collector.last_times;

@@ -194,6 +194,49 @@ pub(super) fn worth_caching(chain: &[Compiled]) -> bool {
     })
 }
 
+/// Whether `chain` reads a stack id (a 4-byte `kstack` field, `stackids.rs`): its frames are
+/// those the id's slot of the stack-trace map holds at this read, and slots are reused, so its
+/// values must not be kept from one read to the next.
+pub(super) fn reads_stack_ids(chain: &[Compiled], size: usize) -> bool {
+    size == 4 && chain.iter().any(|c| matches!(c.step, Step::Kstack))
+}
+
+/// Whether `chain`'s result (value, skip or error) is a pure function of the field bytes for
+/// the life of the process, so that serve may keep a key's decoded labels from one scrape to
+/// the next (`keycache.rs`; README.md, `ebpfx serve`, "Label cache"). Pure: the text decoders and those whose
+/// tables are loaded once and never reloaded (`syscall`, `errno`, `static_map`, `regexp`, the
+/// `pci_*` names from the pci.ids file read once). Not pure, so never kept: `ksym` and `kstack`
+/// (kallsyms is reloaded on a miss when modules load; a stack id's slot in the stack-trace map
+/// is reused), `ustack` (processes exec and exit, pids are reused), `cgroup` (paths are
+/// renamed and removed, ids reused after removal), `ifname` (interfaces renamed, hotplugged),
+/// `majorminor` (partitions come and go).
+pub(super) fn stable(chain: &[Compiled]) -> bool {
+    chain.iter().all(|c| match c.step {
+        Step::Uint
+        | Step::Hex
+        | Step::Str
+        | Step::InetIp
+        | Step::Errno
+        | Step::Syscall
+        | Step::StaticMap { .. }
+        | Step::Regexp(_)
+        | Step::RegexpMissing
+        | Step::Dname
+        | Step::Pci(_)
+        | Step::Int
+        | Step::Result
+        | Step::NulList
+        | Step::OpenFlags
+        | Step::MountFlags
+        | Step::Signal
+        | Step::WaitStatus
+        | Step::Duration
+        | Step::TcpState
+        | Step::Unknown => true,
+        Step::Ksym | Step::Kstack | Step::Ustack | Step::Cgroup | Step::Ifname | Step::MajorMinor => false,
+    })
+}
+
 /// Why a chain failed; rendered into the details (docs/config-format.md#label-bytes-and-decode-errors) by the caller, who knows the label.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum ChainError {

@@ -10,6 +10,8 @@
 //! - `chain.rs`: one label's decoder chain; `text.rs`, `ksym.rs`, `cgroup.rs`, `block.rs`,
 //!   `net.rs`, `pci.rs`, `ustack.rs`: the decoder families; `histogram.rs`: bucket rebuilding;
 //!   `stackids.rs`: stack ids into a stack-trace map (the frames come with the raw map).
+//! - `keycache.rs`: serve's label cache: what each raw key decoded to, kept between reads for
+//!   metrics whose decoders are pure functions of the key bytes ([`Decoders::keep_decoded_keys`]).
 mod block;
 pub mod cgroup;
 mod chain;
@@ -17,6 +19,7 @@ mod fast;
 mod fasthash;
 mod fields;
 mod histogram;
+mod keycache;
 mod ksym;
 mod net;
 mod pci;
@@ -180,6 +183,8 @@ pub struct Decoders {
     fast: bool,
     /// Whether the fast path may read keys straight off the fields (see [`chain::DirectKey`]).
     direct_keys: bool,
+    /// Whether decoded keys are kept between reads (serve; see `keycache.rs`).
+    keep_keys: bool,
     /// Lost-stack warnings of each metric's latest read, by (config, metric).
     lost_stacks: std::collections::BTreeMap<(String, String), String>,
 }
@@ -208,7 +213,19 @@ impl Decoders {
             rows: fast::Rows::default(),
             fast: true,
             direct_keys: true,
+            keep_keys: false,
             lost_stacks: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Keeps each metric's decoded keys from one read to the next, for metrics whose decoders
+    /// are all pure functions of the key bytes (`ebpfx serve`, whose label sets are stable; see
+    /// README.md, `ebpfx serve`, "Label cache"). Output and error counts are those of the uncached decode;
+    /// a metric's kept keys are those of its latest read.
+    pub fn keep_decoded_keys(&mut self, on: bool) {
+        self.keep_keys = on;
+        if !on {
+            self.metrics.values_mut().for_each(|m| m.key_cache = None);
         }
     }
 
@@ -281,6 +298,28 @@ impl Decoders {
         let state = state_for(&mut self.metrics, config, spec);
         let shape = rows::check(state, raw).map_err(err)?;
         let scratch = &mut self.scratch;
+        if self.keep_keys && state.stable {
+            let mut cache = state.key_cache.take().unwrap_or_default();
+            let histogram = matches!(spec.kind, MetricKind::Histogram(_));
+            let read = cache.read(&mut self.tables, state, raw, shape, histogram, scratch);
+            let done = read.map_err(err).and_then(|row_errors| {
+                let values = match &spec.kind {
+                    MetricKind::Histogram(h) => {
+                        let series = rows::histogram_series(&cache.merged(), h).map_err(err)?;
+                        let values = Histogram { bucket_type: h.bucket_type, multiplier: h.multiplier, series };
+                        return Ok(Decoded {
+                            metric: metric(names(width.saturating_sub(1)), MetricValues::Histogram(values)),
+                            row_errors,
+                        });
+                    }
+                    MetricKind::Gauge => MetricValues::Gauge(cache.samples(width)),
+                    _ => MetricValues::Counter(cache.samples(width)),
+                };
+                Ok(Decoded { metric: metric(names(width), values), row_errors })
+            });
+            state.key_cache = Some(cache);
+            return done;
+        }
         if let MetricKind::Histogram(h) = &spec.kind {
             let (merged, row_errors) = rows::read(&mut self.tables, state, raw, shape, true, scratch).map_err(err)?;
             let series = rows::histogram_series(&merged, h).map_err(err)?;

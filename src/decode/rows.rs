@@ -43,6 +43,10 @@ pub(super) struct MetricState {
     /// Per label: its field offset and size, and how to read its key straight off the field
     /// (`None` when its chain does not allow it); used by `fast.rs`.
     pub(super) direct: Vec<(usize, usize, Option<chain::DirectKey>)>,
+    /// Whether every label's chain is [`chain::stable`]: then serve may keep decoded keys.
+    pub(super) stable: bool,
+    /// serve's decoded keys (`keycache.rs`), made on the first read that keeps them.
+    pub(super) key_cache: Option<Box<super::keycache::KeyCache>>,
 }
 
 impl MetricState {
@@ -52,13 +56,16 @@ impl MetricState {
         let mut caches = Vec::new();
         let mut direct = Vec::new();
         let mut reads_pid = Vec::new();
+        let mut stable = true;
         let mut offset = 0usize;
         for l in labels {
             let c = chain::compile(&l.decoders);
             direct.push((offset, l.size, chain::direct_key(&c)));
             reads_pid.push(chain::reads_pid(&c));
             offset = offset.saturating_add(l.size).saturating_add(l.padding);
-            caches.push(chain::worth_caching(&c).then(FastMap::default));
+            let cache = chain::worth_caching(&c) && !chain::reads_stack_ids(&c, l.size);
+            caches.push(cache.then(FastMap::default));
+            stable &= chain::stable(&c);
             ranges.push(chains.len()..chains.len() + c.len());
             chains.extend(c);
         }
@@ -71,6 +78,8 @@ impl MetricState {
             pid_label: labels.iter().position(|l| l.name == "pid"),
             reads_pid,
             direct,
+            stable,
+            key_cache: None,
         }
     }
 

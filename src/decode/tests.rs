@@ -1078,14 +1078,18 @@ fn large_map_100k() {
         key[4..4 + comm.len()].copy_from_slice(comm.as_bytes());
         map.push(&key, &[u64::from(i)]);
     }
-    for round in 0..5 {
+    let mut kept = f.decoders();
+    kept.keep_decoded_keys(true);
+    for round in 0..10 {
+        let keep = round >= 5;
+        let d = if keep { &mut kept } else { &mut d };
         let (start, cpu) = (std::time::Instant::now(), thread_cpu());
         let m = d.metric_only("c", &spec, &map).expect("ok");
         let (took, cpu) = (start.elapsed(), thread_cpu() - cpu);
-        eprintln!("decode of 100k entries, round {round}: {took:?} wall, {cpu:?} thread CPU");
+        eprintln!("decode of 100k entries, round {round} (kept keys: {keep}): {took:?} wall, {cpu:?} thread CPU");
         let MetricValues::Counter(s) = &m.values else { panic!("counter") };
         assert_eq!(s.len(), 100_000);
-        if round == 0 {
+        if round == 0 || round == 5 {
             assert_prom_order(&m);
         }
         // Sorted in label-name order: comm, then pid.
@@ -1282,4 +1286,165 @@ fn stack_ids_decode_like_inline_stacks_and_lost_ones_are_counted() {
     let decoded = d.metric("c2", &ids, &bare).expect("metric");
     assert_eq!(decoded.row_errors.rows, 1, "{:?}", decoded.row_errors);
     assert!(decoded.row_errors.first.as_deref().unwrap_or("").contains("BPF_MAP_TYPE_STACK_TRACE"));
+}
+
+/// serve's kept keys (`keycache.rs`): for metrics of every shape, reads through the cache
+/// (twice the same map, keys appearing and disappearing, failing and skipped keys, the same map
+/// again) give exactly what fresh uncached decoders give, row errors included; and the cache
+/// holds only the latest read's keys.
+#[test]
+fn kept_keys_decode_exactly_as_uncached() {
+    let f = Fixture::new();
+    let pid_comm = counter("pc", vec![uint("pid", 4), label("comm", 16, 0, vec![dec("string")])]);
+    let mapped = counter(
+        "op",
+        vec![label("op", 4, 0, vec![dec("uint"), smap(&[("1", "read"), ("2", "write"), ("3", "read")], false)])],
+    );
+    let skipping = counter("sk", vec![uint("pid", 4), label("comm", 16, 0, vec![dec("string"), re(&["^p"])])]);
+    let mut gauge = pid_comm.clone();
+    gauge.name = "g".into();
+    gauge.kind = MetricKind::Gauge;
+    let none = counter("none", vec![]);
+    let cpus = counter("cpu", vec![uint("pid", 4), uint("cpu", 2)]);
+    let h = histogram(
+        "lat",
+        vec![uint("pid", 4), uint("bucket", 4)],
+        HistogramSpec {
+            bucket_type: BucketType::Exp2,
+            bucket_min: 0,
+            bucket_max: 3,
+            multiplier: 1.0,
+            bucket_keys: vec![],
+        },
+    );
+    let pc_key = |pid: u32, comm: &str| {
+        let mut k = [0u8; 20];
+        k[..4].copy_from_slice(&pid.to_ne_bytes());
+        k[4..4 + comm.len()].copy_from_slice(comm.as_bytes());
+        k.to_vec()
+    };
+    let pc_maps = |extra: &[(u32, &str)], gone: u32| {
+        let mut m = raw(20, 1, false, &[]);
+        for i in 0..50u32 {
+            if i != gone {
+                m.push(&pc_key(i, &format!("p{}", i % 7)), &[u64::from(i)]);
+            }
+        }
+        m.push(&pc_key(7, "x\u{e9}"), &[5]);
+        m.push(&pc_key(8, "q"), &[0]);
+        for (pid, comm) in extra {
+            m.push(&pc_key(*pid, comm), &[1]);
+        }
+        m
+    };
+    let u32_map = |keys: &[u32]| {
+        let mut m = raw(4, 1, false, &[]);
+        for &k in keys {
+            m.push(&k.to_ne_bytes(), &[u64::from(k) + 1]);
+        }
+        m
+    };
+    let hist_map = |gone: u32| {
+        let mut m = raw(8, 1, false, &[]);
+        for pid in 1..4u32 {
+            for b in 0..4u32 {
+                if pid * 10 + b != gone {
+                    let mut k = pid.to_ne_bytes().to_vec();
+                    k.extend_from_slice(&b.to_ne_bytes());
+                    m.push(&k, &[u64::from(pid + b)]);
+                }
+            }
+        }
+        m
+    };
+    let cpu_map = |n: u32| {
+        let mut m = raw(4, 3, true, &[]);
+        for pid in 0..n {
+            m.push(&pid.to_ne_bytes(), &[1, 2, u64::from(pid)]);
+        }
+        m
+    };
+    let mut none_map = raw(4, 1, false, &[]);
+    none_map.push(&[0, 0, 0, 0], &[9]);
+    let mut none_bad = none_map.clone();
+    none_bad.push(&[1, 0, 0, 0], &[1]);
+    let cases: Vec<(&MetricConfig, Vec<RawMap>)> = vec![
+        (&pid_comm, vec![pc_maps(&[], 99), pc_maps(&[], 99), pc_maps(&[(60, "new")], 3), pc_maps(&[], 99)]),
+        (&gauge, vec![pc_maps(&[], 99), pc_maps(&[(61, "p1")], 4), pc_maps(&[], 99)]),
+        (&skipping, vec![pc_maps(&[], 99), pc_maps(&[(62, "zz"), (63, "pp")], 5), pc_maps(&[], 99)]),
+        (&mapped, vec![u32_map(&[1, 2, 3, 9]), u32_map(&[1, 2, 3, 9]), u32_map(&[3, 2]), u32_map(&[9, 1, 4])]),
+        (&none, vec![none_map.clone(), none_bad.clone(), none_map]),
+        (&cpus, vec![cpu_map(5), cpu_map(5), cpu_map(3), cpu_map(6)]),
+        (&h, vec![hist_map(0), hist_map(0), hist_map(21), hist_map(12)]),
+    ];
+    for (spec, maps) in cases {
+        let mut kept = f.decoders();
+        kept.keep_decoded_keys(true);
+        for (i, map) in maps.iter().enumerate() {
+            let want = f.decoders().metric("c", spec, map);
+            let got = kept.metric("c", spec, map);
+            assert_eq!(got, want, "metric {}, read {i}", spec.name);
+            // And so the scrape text, byte for byte.
+            let prom = |d: &Result<Decoded, DecodeError>| {
+                let at = std::time::SystemTime::UNIX_EPOCH;
+                let snapshot = crate::model::Snapshot {
+                    window: crate::model::Window { start: at, end: at, length: std::time::Duration::ZERO },
+                    metrics: d.iter().map(|d| d.metric.clone()).collect(),
+                    decoder_errors: vec![("c".into(), d.as_ref().map_or(1, |d| d.row_errors.rows))],
+                    warnings: vec![],
+                    self_metrics: vec![],
+                };
+                crate::render::render(crate::render::Format::Prom, &snapshot, &crate::render::Options::default())
+            };
+            assert_eq!(prom(&got), prom(&want), "metric {}, read {i}", spec.name);
+            let state = kept.metrics.get(&("c".to_string(), spec.name.clone())).expect("state");
+            let cache = state.key_cache.as_ref().expect("kept keys");
+            let rows = if map.per_cpu { map.len() * map.slots } else { map.len() };
+            assert_eq!(cache.keys(), rows, "metric {}, read {i}: keys kept", spec.name);
+            assert!(cache.series() <= rows, "metric {}, read {i}: series kept", spec.name);
+        }
+    }
+}
+
+/// Decoders whose results change over the life of the process are never kept: a stack id's
+/// frames follow the stack-trace map of each read, also with kept keys on.
+#[test]
+fn kept_keys_leave_unstable_decoders_alone() {
+    let f = Fixture::new();
+    let ids = counter("samples_total", vec![uint("pid", 4), label("kstack", 4, 4, vec![dec("kstack")])]);
+    let mut key = 1u32.to_ne_bytes().to_vec();
+    key.extend_from_slice(&5i32.to_ne_bytes());
+    key.extend_from_slice(&[0; 4]);
+    let with_frames = |frame: u64| {
+        let mut m = raw(12, 1, false, &[(key.clone(), vec![3])]);
+        m.stack_traces = Some(std::sync::Arc::new(crate::raw::StackTraces {
+            name: "stacks".into(),
+            depth: 2,
+            ids: vec![5],
+            frames: vec![frame, 0],
+        }));
+        m
+    };
+    let mut kept = f.decoders();
+    kept.keep_decoded_keys(true);
+    let first = counter_samples(&kept.metric_only("c", &ids, &with_frames(0xffffffff81420410)).expect("ids"));
+    assert_eq!(first, [(strs(&["1", "schedule"]), 3.0)]);
+    // The id's slot now holds another stack: decoded again.
+    let second = counter_samples(&kept.metric_only("c", &ids, &with_frames(0xffffffff814203c8)).expect("ids"));
+    assert_eq!(second, [(strs(&["1", "process_timeout"]), 3.0)]);
+    let state = kept.metrics.get(&("c".to_string(), "samples_total".to_string())).expect("state");
+    assert!(state.key_cache.is_none());
+    for (decoder, stable) in [
+        ("ksym", false),
+        ("kstack", false),
+        ("ustack", false),
+        ("cgroup", false),
+        ("ifname", false),
+        ("majorminor", false),
+    ]
+    .into_iter()
+    .chain([("uint", true), ("string", true), ("syscall", true), ("errno", true), ("pci_vendor", true)])
+    {
+        assert_eq!(super::chain::stable(&super::chain::compile(&[dec(decoder)])), stable, "{decoder}");
+    }
 }

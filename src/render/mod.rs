@@ -102,6 +102,17 @@ pub fn render_to(
     }
 }
 
+/// The Prometheus text of `snapshot`, handed to `give` in owned pieces of at least `size` bytes
+/// as it is rendered (`serve`'s body chunks, sent without a copy).
+pub fn render_prom_pieces(
+    snapshot: &Snapshot,
+    opts: &Options,
+    size: usize,
+    give: &mut dyn FnMut(String) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    prom::render_pieces(snapshot, opts, size, give)
+}
+
 pub use stacks::has_stack_labels;
 
 /// Writes `snapshot`'s stack metrics as a gzipped pprof profile. `frequency_hz`, the sampling

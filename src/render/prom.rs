@@ -228,7 +228,7 @@ impl<'a> Families<'a> {
 pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
     let mut out = String::new();
     // Without a sink nothing is written, so nothing can fail.
-    let _ = render_into(snapshot, opts, &mut out, None);
+    let _ = render_into(snapshot, opts, &mut out, Sink::Keep);
     out
 }
 
@@ -236,25 +236,50 @@ pub(crate) fn render(snapshot: &Snapshot, opts: &Options) -> String {
 /// 100,000 entries never sits in memory as one 5 MB string.
 pub(crate) fn render_to(snapshot: &Snapshot, opts: &Options, sink: &mut dyn std::io::Write) -> std::io::Result<()> {
     let mut out = String::with_capacity(FLUSH_AT + 4096);
-    render_into(snapshot, opts, &mut out, Some(sink))
+    render_into(snapshot, opts, &mut out, Sink::Write(sink))
+}
+
+/// Hands the text to `give` as it is made, in pieces of at least `size` bytes (the last may be
+/// shorter) that `give` then owns: nothing is copied on the way (`serve` turns each piece into
+/// the body chunk it sends). An error from `give` stops the rendering and is returned.
+pub(crate) fn render_pieces(
+    snapshot: &Snapshot,
+    opts: &Options,
+    size: usize,
+    give: &mut dyn FnMut(String) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut out = String::with_capacity(size + 4096);
+    render_into(snapshot, opts, &mut out, Sink::Pieces { size, give })
 }
 
 const FLUSH_AT: usize = 64 * 1024;
 
-/// Renders into `out`, emptying it into `sink` (when there is one) whenever it holds
-/// [`FLUSH_AT`] bytes, and at the end.
-fn render_into(
-    snapshot: &Snapshot,
-    opts: &Options,
-    out: &mut String,
-    mut sink: Option<&mut dyn std::io::Write>,
-) -> std::io::Result<()> {
-    let streaming = sink.is_some();
-    let mut flush = |out: &mut String, at: usize| -> std::io::Result<()> {
-        if let Some(w) = sink.as_deref_mut() {
-            if out.len() >= at {
-                w.write_all(out.as_bytes())?;
-                out.clear();
+/// Where [`render_into`] empties its buffer: nowhere (the caller keeps it whole), a writer
+/// ([`FLUSH_AT`] bytes at a time, the buffer reused), or a taker of whole pieces.
+enum Sink<'a> {
+    Keep,
+    Write(&'a mut dyn std::io::Write),
+    Pieces { size: usize, give: &'a mut dyn FnMut(String) -> std::io::Result<()> },
+}
+
+/// Renders into `out`, emptying it into `sink` whenever it holds enough bytes, and at the end.
+fn render_into(snapshot: &Snapshot, opts: &Options, out: &mut String, mut sink: Sink<'_>) -> std::io::Result<()> {
+    let streaming = !matches!(sink, Sink::Keep);
+    // `last`: at the end, whatever is left goes out.
+    let mut flush = |out: &mut String, last: bool| -> std::io::Result<()> {
+        match &mut sink {
+            Sink::Keep => {}
+            Sink::Write(w) => {
+                if last || out.len() >= FLUSH_AT {
+                    w.write_all(out.as_bytes())?;
+                    out.clear();
+                }
+            }
+            Sink::Pieces { size, give } => {
+                if (last && !out.is_empty()) || out.len() >= *size {
+                    let next = if last { String::new() } else { String::with_capacity(*size + 4096) };
+                    give(std::mem::replace(out, next))?;
+                }
             }
         }
         Ok(())
@@ -327,13 +352,13 @@ fn render_into(
                     let line = Line::new(name, names, order);
                     for s in samples.iter() {
                         line.write(out, s.labels, s.value);
-                        flush(out, FLUSH_AT)?;
+                        flush(out, false)?;
                     }
                     continue;
                 }
                 for series in source.series() {
                     write_series(out, name, &series);
-                    flush(out, FLUSH_AT)?;
+                    flush(out, false)?;
                 }
             }
             continue;
@@ -345,10 +370,10 @@ fn render_into(
         all.dedup_by(|later, earlier| earlier.labels.same(later.labels));
         for series in &all {
             write_series(out, name, series);
-            flush(out, FLUSH_AT)?;
+            flush(out, false)?;
         }
     }
-    flush(out, 0)
+    flush(out, true)
 }
 
 /// The fixed text of a counter or gauge line around its label values, made once per metric:
@@ -729,6 +754,40 @@ ebpf_exporter_h_count 21
         let whole = render(&snap, &opts());
         assert!(whole.len() > 10 * FLUSH_AT);
         assert_eq!(String::from_utf8(streamed).expect("utf-8"), whole);
+    }
+
+    #[test]
+    fn pieces_are_the_same_text_handed_over_whole() {
+        let values: Vec<String> = (0..20_000).map(|i| format!("v{i:05}")).collect();
+        let rows: Vec<[&str; 1]> = values.iter().map(|v| [v.as_str()]).collect();
+        let samples: Vec<(&[&str], f64)> = rows.iter().enumerate().map(|(i, r)| (&r[..], i as f64)).collect();
+        let big = counter("one", "big_total", &["k"], &samples);
+        let other = counter("two", "big_total", &["k"], &[(&["a"], 1.0)]);
+        let snap = snapshot(vec![big, other, counter("one", "small_total", &[], &[(&[], 2.0)])]);
+        let whole = render(&snap, &opts());
+        for size in [1, 1000, 64 * 1024, whole.len() + 1] {
+            let mut pieces: Vec<String> = Vec::new();
+            render_pieces(&snap, &opts(), size, &mut |p| {
+                pieces.push(p);
+                Ok(())
+            })
+            .expect("renders");
+            assert_eq!(pieces.concat(), whole, "size {size}");
+            let (last, rest) = pieces.split_last().expect("one piece at least");
+            assert!(!last.is_empty() && rest.iter().all(|p| p.len() >= size), "size {size}");
+            assert!(rest.iter().all(|p| p.ends_with('\n')), "a piece ends mid-line (size {size})");
+        }
+        // An error from the taker stops the rendering.
+        let mut n = 0;
+        let err = render_pieces(&snap, &opts(), 1000, &mut |_| {
+            n += 1;
+            if n == 3 {
+                return Err(std::io::Error::other("gone"));
+            }
+            Ok(())
+        })
+        .expect_err("fails");
+        assert_eq!((err.to_string(), n), ("gone".to_string(), 3));
     }
 
     #[test]

@@ -38,7 +38,9 @@ const DECODERS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(36
 
 impl Collector {
     /// Starts the clock: call it right after attaching.
-    pub fn new(session: Session, render: Options) -> Collector {
+    pub fn new(mut session: Session, render: Options) -> Collector {
+        // Label sets are stable here: decoded keys are kept between scrapes (README.md, `ebpfx serve`, "Label cache").
+        session.decoders.keep_decoded_keys(true);
         let start_stats = session.gather_stats().1;
         Collector {
             session,
@@ -56,6 +58,7 @@ impl Collector {
     pub fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
         if self.decoders_since.elapsed() > DECODERS_LIFETIME {
             self.session.decoders = crate::decode::Decoders::new(crate::decode::Env::system());
+            self.session.decoders.keep_decoded_keys(true);
             self.decoders_since = Instant::now();
         }
         let t0 = Instant::now();
