@@ -9,31 +9,13 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 
-/// Runs ebpfx with `args` (attached, window started), then `workload`, then interrupts it:
-/// (status, stdout, stderr).
-fn run_events(args: &[&str], workload: impl FnOnce()) -> (Option<i32>, String, String) {
-    let running = start_attached(args, 1);
-    workload();
-    running.signal(libc::SIGINT);
-    running.finish()
-}
-
-/// JSON Lines: every line parses as one object.
-fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))).collect()
-}
-
-fn unique(tag: &str) -> String {
-    format!("{tag}-{}-{}", std::process::id(), unique_comm("u"))
-}
-
 #[test]
 fn live_execsnoop_prints_each_of_300_runs_with_its_argument() {
     if !require_root("live_execsnoop_prints_each_of_300_runs_with_its_argument") {
         return;
     }
     let _l = live_lock();
-    let arg = unique("execsnoop-arg");
+    let arg = unique_tag("execsnoop-arg");
     let (code, out, err) = run_events(&["run", "execsnoop", "-f", "json"], || {
         for i in 0..300 {
             let st = Command::new("/bin/true").arg(&arg).arg(i.to_string()).status().expect("run /bin/true");
@@ -68,7 +50,7 @@ fn live_opensnoop_sees_a_missing_path_with_enoent() {
         return;
     }
     let _l = live_lock();
-    let path = format!("/tmp/{}", unique("opensnoop-missing"));
+    let path = format!("/tmp/{}", unique_tag("opensnoop-missing"));
     let (code, out, err) = run_events(&["run", "opensnoop", "-f", "json"], || {
         for _ in 0..5 {
             let e = std::fs::File::open(&path).expect_err("the path is missing");
@@ -92,7 +74,7 @@ fn live_opensnoop_with_pid_sees_only_that_process() {
         return;
     }
     let _l = live_lock();
-    let path = format!("/tmp/{}", unique("opensnoop-pid"));
+    let path = format!("/tmp/{}", unique_tag("opensnoop-pid"));
     // A process that opens the missing path 3 times when told to (a line on its stdin).
     let script = format!(
         "import sys\nsys.stdin.readline()\nfor _ in range(3):\n    try: open({path:?})\n    except OSError: pass\n"
@@ -625,7 +607,7 @@ fn live_event_lines_into_a_closed_pipe_end_quietly() {
     }
     let _l = live_lock();
     let mut running = start_attached(&["run", "opensnoop", "-f", "json", "--for", "60s"], 1);
-    let path = format!("/tmp/{}", unique("opensnoop-pipe"));
+    let path = format!("/tmp/{}", unique_tag("opensnoop-pipe"));
     let _ = std::fs::File::open(&path);
     let mut stdout = running.child.stdout.take().expect("stdout");
     let mut first = [0u8; 1];

@@ -11,20 +11,6 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 
-/// Runs ebpfx with `args` (attached, window started), then `workload`, then interrupts it:
-/// (status, stdout, stderr).
-fn run_events(args: &[&str], workload: impl FnOnce()) -> (Option<i32>, String, String) {
-    let running = start_attached(args, 1);
-    workload();
-    running.signal(libc::SIGINT);
-    running.finish()
-}
-
-/// JSON Lines: every line parses as one object.
-fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))).collect()
-}
-
 fn me() -> u64 {
     u64::from(std::process::id())
 }

@@ -9,23 +9,6 @@ use common::*;
 
 use std::process::Command;
 
-/// Runs ebpfx with `args` (attached, window started), then `workload`, then interrupts it:
-/// (status, stdout, stderr).
-fn run_events(args: &[&str], workload: impl FnOnce()) -> (Option<i32>, String, String) {
-    let running = start_attached(args, 1);
-    workload();
-    running.signal(libc::SIGINT);
-    running.finish()
-}
-
-fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))).collect()
-}
-
-fn unique(tag: &str) -> String {
-    format!("{tag}-{}-{}", std::process::id(), unique_comm("u"))
-}
-
 /// The `-v` note that says a stream's records came through a perf buffer.
 fn through_perf(err: &str, config: &str) -> bool {
     err.lines()
@@ -66,7 +49,7 @@ fn live_execsnoop_through_a_perf_buffer_prints_each_of_300_runs() {
         return;
     }
     let _l = live_lock();
-    let arg = unique("execsnoop-perf-arg");
+    let arg = unique_tag("execsnoop-perf-arg");
     let (code, out, err) = run_events(&["run", "execsnoop", "--event-buffer", "perf", "-f", "json"], || {
         for i in 0..300 {
             let st = Command::new("/bin/true").arg(&arg).arg(i.to_string()).status().expect("run /bin/true");
@@ -100,7 +83,7 @@ fn live_opensnoop_through_a_perf_buffer_sees_a_missing_path_with_enoent() {
         return;
     }
     let _l = live_lock();
-    let path = format!("/tmp/{}", unique("opensnoop-perf-missing"));
+    let path = format!("/tmp/{}", unique_tag("opensnoop-perf-missing"));
     let scratch = Scratch::new("events-perf-raw");
     let raw = scratch.path().join("open.json");
     let raw_s = raw.to_str().expect("utf-8");

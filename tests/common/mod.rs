@@ -876,3 +876,22 @@ pub fn raw_snapshot_json(config: &str, map: &str, key_size: usize, rows: &[(Vec<
         "self_metrics": [],
     })
 }
+
+/// Event tools: runs ebpfx with `args` (attached, window started), then `workload`, then
+/// interrupts it: (status, stdout, stderr).
+pub fn run_events(args: &[&str], workload: impl FnOnce()) -> (Option<i32>, String, String) {
+    let running = start_attached(args, 1);
+    workload();
+    running.signal(libc::SIGINT);
+    running.finish()
+}
+
+/// JSON Lines: every line parses as one object.
+pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))).collect()
+}
+
+/// A tag unique to this test process and call.
+pub fn unique_tag(tag: &str) -> String {
+    format!("{tag}-{}-{}", std::process::id(), unique_comm("u"))
+}
