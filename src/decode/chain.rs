@@ -170,28 +170,31 @@ pub(super) fn worth_caching(chain: &[Compiled]) -> bool {
     if chain.iter().any(|c| matches!(c.step, Step::Ustack)) {
         return false;
     }
-    chain.iter().any(|c| {
-        !matches!(
-            c.step,
-            Step::Uint
-                | Step::Hex
-                | Step::Str
-                | Step::InetIp
-                | Step::Errno
-                | Step::Syscall
-                | Step::StaticMap { .. }
-                | Step::Dname
-                | Step::Int
-                | Step::Result
-                | Step::NulList
-                | Step::OpenFlags
-                | Step::MountFlags
-                | Step::Signal
-                | Step::WaitStatus
-                | Step::Duration
-                | Step::TcpState
-        )
-    })
+    chain.iter().any(|c| !formats_only(&c.step))
+}
+
+/// Steps that only format the field bytes (no table, no environment, no expression).
+fn formats_only(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Uint
+            | Step::Hex
+            | Step::Str
+            | Step::InetIp
+            | Step::Errno
+            | Step::Syscall
+            | Step::StaticMap { .. }
+            | Step::Dname
+            | Step::Int
+            | Step::Result
+            | Step::NulList
+            | Step::OpenFlags
+            | Step::MountFlags
+            | Step::Signal
+            | Step::WaitStatus
+            | Step::Duration
+            | Step::TcpState
+    )
 }
 
 /// Whether `chain` reads a stack id (a 4-byte `kstack` field, `stackids.rs`): its frames are
@@ -211,29 +214,14 @@ pub(super) fn reads_stack_ids(chain: &[Compiled], size: usize) -> bool {
 /// renamed and removed, ids reused after removal), `ifname` (interfaces renamed, hotplugged),
 /// `majorminor` (partitions come and go).
 pub(super) fn stable(chain: &[Compiled]) -> bool {
-    chain.iter().all(|c| match c.step {
-        Step::Uint
-        | Step::Hex
-        | Step::Str
-        | Step::InetIp
-        | Step::Errno
-        | Step::Syscall
-        | Step::StaticMap { .. }
-        | Step::Regexp(_)
-        | Step::RegexpMissing
-        | Step::Dname
-        | Step::Pci(_)
-        | Step::Int
-        | Step::Result
-        | Step::NulList
-        | Step::OpenFlags
-        | Step::MountFlags
-        | Step::Signal
-        | Step::WaitStatus
-        | Step::Duration
-        | Step::TcpState
-        | Step::Unknown => true,
-        Step::Ksym | Step::Kstack | Step::Ustack | Step::Cgroup | Step::Ifname | Step::MajorMinor => false,
+    chain.iter().all(|c| {
+        formats_only(&c.step)
+            || match c.step {
+                Step::Regexp(_) | Step::RegexpMissing | Step::Pci(_) | Step::Unknown => true,
+                // Ksym, Kstack, Ustack, Cgroup, Ifname, MajorMinor (see above); the formatting
+                // steps were answered by `formats_only`; a new step is not kept until placed.
+                _ => false,
+            }
     })
 }
 

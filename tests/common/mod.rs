@@ -895,3 +895,36 @@ pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
 pub fn unique_tag(tag: &str) -> String {
     format!("{tag}-{}-{}", std::process::id(), unique_comm("u"))
 }
+
+/// execsnoop: runs `/bin/true ARG I` for I in 0..300 under `ebpfx ARGS` (JSON Lines) and checks
+/// that each run printed exactly one line (comm, ret, ppid, pid, time and the argument) and that
+/// nothing was lost; returns stderr for checks of the caller's own.
+pub fn execsnoop_sees_300_runs(args: &[&str], arg: &str) -> String {
+    let (code, out, err) = run_events(args, || {
+        for i in 0..300 {
+            let st = Command::new("/bin/true").arg(arg).arg(i.to_string()).status().expect("run /bin/true");
+            assert!(st.success());
+        }
+    });
+    assert_eq!(code, Some(0), "{err}");
+    let mine: Vec<serde_json::Value> = json_lines(&out)
+        .into_iter()
+        .filter(|v| v["args"].as_str().is_some_and(|a| a.starts_with(&format!("/bin/true {arg} "))))
+        .collect();
+    assert_eq!(mine.len(), 300, "{err}");
+    let mut seen: Vec<u64> = mine
+        .iter()
+        .map(|v| {
+            assert_eq!(v["comm"], "true", "{v}");
+            assert_eq!(v["ret"], "0", "{v}");
+            assert_eq!(v["ppid"].as_u64(), Some(u64::from(std::process::id())), "{v}");
+            assert!(v["pid"].is_u64() && v["time"].is_string(), "{v}");
+            let n = v["args"].as_str().and_then(|a| a.rsplit(' ').next()).and_then(|n| n.parse().ok());
+            n.unwrap_or(u64::MAX)
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..300).collect::<Vec<u64>>());
+    assert!(!err.contains("events lost"), "{err}");
+    err
+}
