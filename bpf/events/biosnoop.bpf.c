@@ -120,52 +120,41 @@ static __always_inline void remember_bio(struct bio *bio)
 	bpf_map_update_elem(&bio_owners, &key, &o, BPF_ANY);
 }
 
-SEC("tp_btf/block_getrq")
-int biosnoop_getrq(u64 *ctx)
+/* The bio of a block tracepoint: argument `old_at` where the kernel passes the queue (and the
+ * request) before it (`old_layout`, 5.10), else the first. The two fixed-offset loads are kept
+ * apart: see issued_request() in block.bpf.h. */
+static __always_inline void remember_bio_arg(u64 *ctx, bool old_layout, int old_at)
 {
 	u64 bio;
 
-	/* Fixed-offset loads kept apart: see issued_request() in block.bpf.h. */
-	if (bpf_core_type_exists(btf_trace_block_getrq___q_bio_rw)) {
-		bio = ctx[1];
+	if (old_layout) {
+		bio = ctx[old_at];
 		barrier_var(bio);
 	} else {
 		bio = ctx[0];
 		barrier_var(bio);
 	}
 	remember_bio((struct bio *)bio);
+}
+
+SEC("tp_btf/block_getrq")
+int biosnoop_getrq(u64 *ctx)
+{
+	remember_bio_arg(ctx, bpf_core_type_exists(btf_trace_block_getrq___q_bio_rw), 1);
 	return 0;
 }
 
 SEC("tp_btf/block_bio_backmerge")
 int biosnoop_backmerge(u64 *ctx)
 {
-	u64 bio;
-
-	if (bpf_core_type_exists(btf_trace_block_bio_backmerge___q_rq_bio)) {
-		bio = ctx[2];
-		barrier_var(bio);
-	} else {
-		bio = ctx[0];
-		barrier_var(bio);
-	}
-	remember_bio((struct bio *)bio);
+	remember_bio_arg(ctx, bpf_core_type_exists(btf_trace_block_bio_backmerge___q_rq_bio), 2);
 	return 0;
 }
 
 SEC("tp_btf/block_bio_frontmerge")
 int biosnoop_frontmerge(u64 *ctx)
 {
-	u64 bio;
-
-	if (bpf_core_type_exists(btf_trace_block_bio_frontmerge___q_rq_bio)) {
-		bio = ctx[2];
-		barrier_var(bio);
-	} else {
-		bio = ctx[0];
-		barrier_var(bio);
-	}
-	remember_bio((struct bio *)bio);
+	remember_bio_arg(ctx, bpf_core_type_exists(btf_trace_block_bio_frontmerge___q_rq_bio), 2);
 	return 0;
 }
 
