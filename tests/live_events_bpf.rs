@@ -572,22 +572,174 @@ fn live_opensnoop_sees_missing_path_with_enoent() {
     assert_ne!(rec.flags as i32 & libc::O_APPEND, 0);
 }
 
+/// Disk sectors (512 bytes, counted from the start of the disk, as block requests carry them)
+/// of the 4 KiB blocks `blocks` of `file`, from the file system's extent map (`filefrag`, FIEMAP)
+/// plus the partition's start.
+fn disk_sectors(file: &std::path::Path, blocks: &[u64]) -> Vec<u64> {
+    let out = Command::new("filefrag").args(["-v", "-b512"]).arg(file).output().expect("run filefrag (e2fsprogs)");
+    assert!(out.status.success(), "filefrag {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    // Extent lines: "   0:        0..      15:   22265709..  22265724:     16: ..." (512-byte units).
+    let mut extents = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> =
+            line.split(|c: char| c == ':' || c == '.' || c.is_whitespace()).filter(|x| !x.is_empty()).collect();
+        if f.len() >= 5 && f[0].parse::<u64>().is_ok() {
+            if let (Ok(l0), Ok(l1), Ok(p0)) = (f[1].parse::<u64>(), f[2].parse::<u64>(), f[3].parse::<u64>()) {
+                extents.push((l0, l1, p0));
+            }
+        }
+    }
+    let dev = std::fs::metadata(file).map(|m| std::os::linux::fs::MetadataExt::st_dev(&m)).expect("stat");
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let start = std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/start"))
+        .map(|s| s.trim().parse::<u64>().expect("partition start"))
+        .unwrap_or(0); // a whole disk has no start file
+    blocks
+        .iter()
+        .map(|b| {
+            let l = b * 8;
+            let (l0, _, p0) = extents
+                .iter()
+                .find(|(l0, l1, _)| (*l0..=*l1).contains(&l))
+                .unwrap_or_else(|| panic!("block {b} of {} not in its extent map {extents:?}", file.display()));
+            start + p0 + (l - l0)
+        })
+        .collect()
+}
+
+/// One round of `live_biosnoop_sees_each_direct_write`: what became of each dd write.
+enum BioRound {
+    /// Every write has its record.
+    AllSeen,
+    /// Writes without a record whose completion the kernel ran no program of the object for:
+    /// (dd pid, sector).
+    NotRun(Vec<(u32, u64)>),
+}
+
+/// Loads biosnoop, runs one dd per block in `blocks` (at disk sectors `sectors`) and checks the
+/// records: every record of a dd write is exact, no other task's record carries one of the
+/// sectors, and a write without a record is only excused when the program's own entry for the
+/// dd's bio (`bio_owners`, filled at `block_getrq` in the dd's context, deleted when
+/// `block_rq_complete` walks the request) is still there after the dd exited: the write was
+/// complete (dd waits for it) but the completion program never ran for it.
+fn biosnoop_round(file: &std::path::Path, blocks: &[u64], sectors: &[u64]) -> BioRound {
+    let tool = load("biosnoop", &[], Some(4 << 20));
+    let btf = Btf::from_path(event_object("biosnoop")).expect("biosnoop BTF");
+    let owner: Struct = btf.type_by_name("bio_owner").expect("struct bio_owner in BTF");
+    let field = |name: &str| {
+        owner
+            .iter()
+            .find(|m| m.name.is_some_and(|n| n.to_str() == Some(name)))
+            .map(|m| match m.attr {
+                MemberAttr::Normal { offset } | MemberAttr::BitField { offset, .. } => offset as usize / 8,
+            })
+            .unwrap_or_else(|| panic!("bio_owner.{name}"))
+    };
+    let (pid_at, sector_at) = (field("pid"), field("sector"));
+    let owners = {
+        use libbpf_rs::MapCore;
+        tool.obj.maps().find(|m| m.name().to_str() == Some("bio_owners")).expect("map bio_owners")
+    };
+    let owners = libbpf_rs::MapHandle::try_from(&owners).expect("bio_owners handle");
+    // (dd pid, the dd's bio entries left after it exited: their sectors)
+    let dds = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u32, Vec<u64>)>::new()));
+    let d2 = dds.clone();
+    let (path, bl) = (file.to_path_buf(), blocks.to_vec());
+    let (events, lost) = collect(
+        &tool,
+        |e| matches!(e, Event::Bio(_)),
+        move || {
+            use libbpf_rs::MapCore;
+            for b in bl {
+                let mut c = Command::new("dd")
+                    .arg("if=/dev/zero")
+                    .arg(format!("of={}", path.display()))
+                    .args(["bs=4k", "count=1", &format!("seek={b}"), "oflag=direct", "conv=notrunc", "status=none"])
+                    .spawn()
+                    .expect("dd");
+                let pid = c.id();
+                assert!(c.wait().expect("wait dd").success());
+                let left: Vec<u64> = owners
+                    .keys()
+                    .filter_map(|k| owners.lookup(&k, libbpf_rs::MapFlags::ANY).ok().flatten())
+                    .filter(|v| v.len() >= pid_at + 4 && v[pid_at..pid_at + 4] == pid.to_ne_bytes())
+                    .map(|v| u64::from_ne_bytes(v[sector_at..sector_at + 8].try_into().expect("8 bytes")))
+                    .collect();
+                d2.lock().expect("dd list").push((pid, left));
+            }
+        },
+        |_| true,
+    );
+    let dds = dds.lock().expect("dd list").clone();
+    let misses = ebpfx::stream::ringbuf::program_misses(&tool.obj).expect("program statistics");
+    let bios: Vec<&BioRecord> =
+        events.iter().filter_map(|e| if let Event::Bio(b) = e { Some(b) } else { None }).collect();
+    let context = || {
+        let near: Vec<String> = bios
+            .iter()
+            .filter(|b| sectors.iter().any(|s| b.sector <= *s + 8 && *s <= b.sector + b.bytes / 512))
+            .map(|b| format!("pid {} comm {} op {} sector {} bytes {}", b.h.pid, b.h.comm(), b.op, b.sector, b.bytes))
+            .collect();
+        format!("ring lost {lost}, program runs missed {misses}; dd (pid, bio entries left) {dds:?}; expected sectors {sectors:?}; records at those sectors: {near:#?}")
+    };
+    // No record of another task covers one of our sectors (a write counted under the wrong pid).
+    let pids: Vec<u32> = dds.iter().map(|d| d.0).collect();
+    let dev = std::fs::metadata(file).map(|m| std::os::linux::fs::MetadataExt::st_dev(&m)).expect("stat");
+    let major = libc::major(dev);
+    for b in &bios {
+        if !pids.contains(&b.h.pid) && sectors.iter().any(|s| b.sector <= *s && *s < b.sector + b.bytes / 512) {
+            panic!("a record of pid {} ({}) covers a dd write: {b:?}\n{}", b.h.pid, b.h.comm(), context());
+        }
+    }
+    let mut not_run = Vec::new();
+    for (k, (pid, left)) in dds.iter().enumerate() {
+        // Writes only: starting dd may read its own pages from disk under its pid.
+        let mine: Vec<&&BioRecord> = bios.iter().filter(|b| b.h.pid == *pid && b.op == 1).collect();
+        if mine.is_empty() && left.contains(&sectors[k]) {
+            not_run.push((*pid, sectors[k]));
+            continue;
+        }
+        assert_eq!(mine.len(), 1, "records of dd {pid} (block {}):\n{}", blocks[k], context());
+        let w = mine[0];
+        assert_eq!((w.op, w.sector, w.bytes, w.error), (1, sectors[k], 4096, 0), "dd {pid}: {w:?}\n{}", context());
+        assert_eq!(w.h.comm(), "dd");
+        assert!(w.latency_ns > 0);
+        // A partition's minor differs from its disk's: compare the major only.
+        assert_eq!(w.major_minor().0, major, "{w:?}");
+        assert!(!w.disk_name().is_empty());
+    }
+    if not_run.is_empty() {
+        BioRound::AllSeen
+    } else {
+        BioRound::NotRun(not_run)
+    }
+}
+
 /// N runs of `dd oflag=direct` of one 4 KiB block each on the root disk: exactly one write
-/// record per dd, by that dd's pid, 4096 bytes, with the disk named and a device latency.
+/// record per dd, by that dd's pid, 4096 bytes, at the block's disk sector (from the file's
+/// extent map), with the disk named and a device latency; no record of any other task at those
+/// sectors (every record is looked at, whatever its comm).
 ///
 /// The blocks are every other block of a file written and synced beforehand, first and last
 /// left alone: no other IO can be adjacent to ours, so the block layer cannot merge someone
 /// else's bio into our request (or ours into theirs), which on a shared disk made a request of
 /// 8192 bytes or one request too few now and then.
+///
+/// A round can lose writes that no BPF program was run for: on the test VM (6.18) the kernel
+/// now and then runs none of the programs attached to `block_rq_complete` and `block_io_done`
+/// (tp_btf, raw_tp and classic tracepoint alike, no recursion miss counted) for a completion
+/// that tracefs does record, each time the completion softirq ran on top of a thread of the
+/// VM's agent (docs/events.md, "biosnoop and merged bios"). Such a write is told apart by the
+/// program's own bio entry, left undeleted, and the round is repeated (at most 3 rounds); any
+/// other missing or wrong record fails the test at once.
 #[test]
-#[ignore = "misses one of its 32 dd writes in about 1 run of 40 (was 1 in 7 before the O_DIRECT fill), where the CLI test live_events::live_biosnoop_counts_each_direct_write is exact; docs/events.md; run with --ignored"]
 fn live_biosnoop_sees_each_direct_write() {
     if !require_root("live_biosnoop_sees_each_direct_write") {
         return;
     }
     let _l = live_lock();
     let scratch = Scratch::new("biosnoop");
-    let n = 32usize;
+    let n = 32u64;
     let file = scratch.path().join("io");
     // Real data in every block, on disk before attach: the direct writes below are plain
     // overwrites (no unwritten extent to convert, which would make the file system write
@@ -601,62 +753,25 @@ fn live_biosnoop_sees_each_direct_write() {
         .status()
         .expect("dd fill");
     assert!(fill.success(), "filling the io file");
-    let tool = load("biosnoop", &[], Some(4 << 20));
-    let dd_pids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let d2 = dd_pids.clone();
-    let (events, lost) = collect(
-        &tool,
-        |e| matches!(e, Event::Bio(b) if b.h.comm() == "dd"),
-        move || {
-            for k in 0..n {
-                let mut c = Command::new("dd")
-                    .arg("if=/dev/zero")
-                    .arg(format!("of={}", file.display()))
-                    .args([
-                        "bs=4k",
-                        "count=1",
-                        &format!("seek={}", 2 * k + 1),
-                        "oflag=direct",
-                        "conv=notrunc",
-                        "status=none",
-                    ])
-                    .spawn()
-                    .expect("dd");
-                d2.lock().expect("pids").push(c.id());
-                assert!(c.wait().expect("wait dd").success());
+    let blocks: Vec<u64> = (0..n).map(|k| 2 * k + 1).collect();
+    let sectors = disk_sectors(&file, &blocks);
+    let mut skipped = Vec::new();
+    for round in 1..=3 {
+        match biosnoop_round(&file, &blocks, &sectors) {
+            BioRound::AllSeen => {
+                // Overwrites stay where they were.
+                assert_eq!(disk_sectors(&file, &blocks), sectors, "the file's blocks moved");
+                if !skipped.is_empty() {
+                    eprintln!("biosnoop: writes whose completion ran no BPF program, by round: {skipped:?}");
+                }
+                return;
             }
-        },
-        |_| true,
-    );
-    let pids = dd_pids.lock().expect("pids").clone();
-    let writes: Vec<&BioRecord> = events
-        .iter()
-        .filter_map(|e| if let Event::Bio(b) = e { (pids.contains(&b.h.pid) && b.op == 1).then_some(b) } else { None })
-        .collect();
-    let misses = ebpfx::stream::ringbuf::program_misses(&tool.obj).expect("program statistics");
-    assert_eq!(
-        writes.len(),
-        n,
-        "write records of the {n} dd runs (ring lost {lost}, program runs missed {misses}): {writes:?}"
-    );
-    let mut by_pid: Vec<u32> = writes.iter().map(|w| w.h.pid).collect();
-    by_pid.sort();
-    by_pid.dedup();
-    assert_eq!(by_pid.len(), n, "one write per dd");
-    let root = std::fs::metadata("/").map(|m| std::os::linux::fs::MetadataExt::st_dev(&m)).expect("stat /");
-    let major = ((root >> 8) & 0xfff) as u32;
-    for w in &writes {
-        assert_eq!(w.bytes, 4096, "{w:?}");
-        assert_eq!(w.error, 0);
-        assert!(w.latency_ns > 0);
-        // A partition's minor differs from its disk's: compare the major only.
-        assert_eq!(w.major_minor().0, major, "{w:?}");
-        assert!(!w.disk_name().is_empty());
+            BioRound::NotRun(w) => skipped.push((round, w)),
+        }
     }
-    let mut sectors: Vec<u64> = writes.iter().map(|w| w.sector).collect();
-    sectors.sort();
-    sectors.dedup();
-    assert_eq!(sectors.len(), n);
+    panic!(
+        "3 rounds each lost writes whose bio the completion program never walked (the kernel did not run it, or it returned before its walk): {skipped:?}"
+    );
 }
 
 /// A loopback TCP connection of this process: tcpconnect sees the connect() to the filtered
