@@ -457,6 +457,17 @@ impl KeyCache {
                 *t = to;
             }
         }
+        // A new series merged into another new one that was itself merged into a kept one: its
+        // rows go to the kept one (the sums went there in that order above).
+        for s in 0..target.len() {
+            let mut t = target.get(s).copied().unwrap_or(EMPTY);
+            for _ in 0..2 {
+                t = target.get(t as usize).copied().unwrap_or(t);
+            }
+            if let Some(slot) = target.get_mut(s) {
+                *slot = t;
+            }
+        }
         for o in &mut self.prev.outcomes {
             if let Outcome::Series(s) = o {
                 *s = target.get(*s as usize).copied().unwrap_or(*s);
