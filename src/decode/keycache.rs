@@ -65,6 +65,25 @@ impl Keys {
         self.bytes.get(start..*self.ends.get(i)?)
     }
 
+    /// End of the first `n` rows' keys.
+    fn end(&self, n: usize) -> usize {
+        n.checked_sub(1).and_then(|last| self.ends.get(last)).copied().unwrap_or(0)
+    }
+
+    /// Keeps the first `n` rows.
+    fn truncate(&mut self, n: usize) {
+        self.bytes.truncate(self.end(n));
+        self.ends.truncate(n);
+        self.outcomes.truncate(n);
+    }
+
+    /// Appends the first `n` rows of `from`.
+    fn extend_from(&mut self, from: &Keys, n: usize) {
+        self.bytes.extend_from_slice(from.bytes.get(..from.end(n)).unwrap_or(&[]));
+        self.ends.extend_from_slice(from.ends.get(..n).unwrap_or(&[]));
+        self.outcomes.extend_from_slice(from.outcomes.get(..n).unwrap_or(&[]));
+    }
+
     fn push(&mut self, key: &[u8], outcome: Outcome) {
         self.bytes.extend_from_slice(key);
         self.ends.push(self.bytes.len());
@@ -218,19 +237,25 @@ impl KeyCache {
         self.present.clear();
         self.present.resize(self.count, false);
         self.fresh.clear();
+        // This read's rows are only written down from the first one that differs from the last
+        // read's row at its position: a read of an unchanged map copies nothing.
         let mut next = std::mem::take(&mut self.next);
         next.clear();
         let rows = if shape.cpu_rows { raw.len().saturating_mul(raw.slots) } else { raw.len() };
-        next.ends.reserve(rows);
-        next.outcomes.reserve(rows);
-        next.bytes.reserve(rows.saturating_mul(raw.key_size.saturating_add(2)));
-        let mut all_matched = true;
+        let (mut seen, mut copying) = (0usize, false);
         let pass = each_row(raw, shape, |bytes, value| {
-            let i = next.len();
+            let i = seen;
+            seen += 1;
             let outcome = match self.prev.outcomes.get(i) {
-                Some(o) if self.prev.get(i) == Some(bytes) => o.clone(),
+                Some(o) if !copying && self.prev.get(i) == Some(bytes) => o.clone(),
                 _ => {
-                    all_matched = false;
+                    if !copying {
+                        copying = true;
+                        next.ends.reserve(rows);
+                        next.outcomes.reserve(rows);
+                        next.bytes.reserve(rows.saturating_mul(raw.key_size.saturating_add(2)));
+                        next.extend_from(&self.prev, i);
+                    }
                     self.lookup(tables, state, bytes, scratch)
                 }
             };
@@ -246,7 +271,9 @@ impl KeyCache {
                 Outcome::Skip => {}
                 Outcome::Failed(ref detail) => errors.note(detail.to_string()),
             }
-            next.push(bytes, outcome);
+            if copying {
+                next.push(bytes, outcome);
+            }
             true
         });
         if let Err(e) = pass {
@@ -255,12 +282,18 @@ impl KeyCache {
             *self = KeyCache::default();
             return Err(e);
         }
-        // Unless every row matched the last read's row for row (then the keys are the same),
-        // the index is of the last read's keys.
-        if !(all_matched && next.len() == self.prev.len()) {
+        if copying {
+            // The index is of the last read's keys.
             self.indexed = false;
+            self.next = std::mem::replace(&mut self.prev, next);
+        } else if seen < self.prev.len() {
+            // The last read's rows, fewer.
+            self.indexed = false;
+            self.prev.truncate(seen);
+            self.next = next;
+        } else {
+            self.next = next;
         }
-        self.next = std::mem::replace(&mut self.prev, next);
         if !self.fresh.is_empty() {
             self.order_fresh(&state.labels, histogram);
             self.layout_stale = true;
@@ -269,21 +302,39 @@ impl KeyCache {
             self.layout_stale = true;
         }
         if self.layout_stale {
-            let mut text = std::mem::take(&mut self.sorted_text);
-            text.clear();
-            text.reserve(self.text.len());
+            self.rebuild_layout();
+        }
+        Ok(errors)
+    }
+
+    /// Rebuilds `sorted_text` and `sorted_ends` from the series in `order`. Label values are
+    /// UTF-8 (`decode_row` escapes other bytes): copied as bytes and checked once as a whole;
+    /// value by value (invalid bytes replaced) only if that check failed.
+    fn rebuild_layout(&mut self) {
+        let width = self.width;
+        let mut text = std::mem::take(&mut self.sorted_text).into_bytes();
+        text.clear();
+        text.reserve(self.text.len());
+        self.sorted_ends.clear();
+        self.sorted_ends.reserve(self.order.len().saturating_mul(width));
+        for &s in &self.order {
+            for l in 0..width {
+                text.extend_from_slice(self.label(s, l));
+                self.sorted_ends.push(text.len());
+            }
+        }
+        self.sorted_text = String::from_utf8(text).unwrap_or_else(|_| {
+            let mut text = String::with_capacity(self.text.len());
             self.sorted_ends.clear();
-            self.sorted_ends.reserve(self.order.len().saturating_mul(width));
             for &s in &self.order {
                 for l in 0..width {
                     text.push_str(&String::from_utf8_lossy(self.label(s, l)));
                     self.sorted_ends.push(text.len());
                 }
             }
-            self.sorted_text = text;
-            self.layout_stale = false;
-        }
-        Ok(errors)
+            text
+        });
+        self.layout_stale = false;
     }
 
     /// The outcome of a key not matched row by row: the last read's, or decoded now.
