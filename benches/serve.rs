@@ -8,7 +8,8 @@
 //! and what a one-shot run does once on the same map in this process:
 //! batched read + decode (fresh decoders) + prom render to /dev/null. It prints min and median of
 //! each (serve's first scrape, which decodes every key that later scrapes find in serve's label
-//! cache, apart), and serve's RSS (idle, after, peak). `EBPFX_BENCH_ROUNDS` sets the rounds (default 31);
+//! cache, apart, beside the one-shot of the same round), and serve's RSS (idle, after, peak).
+//! `EBPFX_BENCH_ROUNDS` sets the rounds (default 31);
 //! `EBPFX_BENCH_VERBOSE=1` runs serve with `-vv` (it then times each scrape's parts on stderr);
 //! `EBPFX_BENCH_FRESH_BUFFER=1` has the client read each answer into new memory.
 use std::io::{Read, Write};
@@ -214,10 +215,17 @@ fn main() -> anyhow::Result<()> {
     // figures below, printed on its own.
     let first_scrape = scrapes.remove(0);
     first_bytes.remove(0);
+    // The first one-shot, timed right after it in round 0 (every one-shot starts from fresh
+    // decoders, so it stays in the figures below too): the first scrape's reference.
+    let first_one_shot = one_shots.first().copied().unwrap_or_default();
     let rss_after = status_kb(pid, "VmRSS");
     let hwm = status_kb(pid, "VmHWM");
     println!("serve, 100,000-series map ({bytes} bytes of text), {rounds} alternating rounds, min / median:");
-    println!("  first scrape (decodes every key, fills serve's label cache): {}", ms(first_scrape));
+    println!(
+        "  first scrape (decodes every key, fills serve's label cache): {} (round 0's one-shot: {})",
+        ms(first_scrape),
+        ms(first_one_shot)
+    );
     println!(
         "  scrape over loopback HTTP (read + decode + render + send): {} / {}",
         ms(min(&scrapes)),

@@ -554,7 +554,7 @@ type Key = u128;
 const KEY_BYTES: usize = 16;
 
 /// The first 16 bytes of `b` as a big-endian number, zero-padded.
-fn key_of(b: &[u8]) -> Key {
+pub(super) fn key_of(b: &[u8]) -> Key {
     let mut p = [0u8; KEY_BYTES];
     let n = b.len().min(KEY_BYTES);
     p[..n].copy_from_slice(&b[..n]);

@@ -1406,6 +1406,131 @@ fn kept_keys_decode_exactly_as_uncached() {
     }
 }
 
+/// serve's kept keys against uncached decoders on random maps (`keycache.rs`): every kind of
+/// label of `random_label` (failing, skipping and merging rows), counters, gauges and
+/// histograms, per-CPU rows; a sequence of reads of one metric where keys are removed, added,
+/// re-added after being gone, rows come in another order or exactly the last read's, some
+/// keys repeat within a read. Each read through the cache (the first one fills it) gives the
+/// same rows, the same decoder error count and first error, and byte for byte the same text as
+/// fresh uncached decoders.
+#[test]
+fn kept_keys_match_uncached_on_random_read_sequences() {
+    let f = Fixture::new();
+    let mut r = Random(0x2545_f491_4f6c_dd1d);
+    let names = ["pid", "comm", "a", "zeta", "b_1"];
+    let (mut kept_cases, mut errors_seen, mut histograms) = (0, 0, 0);
+    for case in 0..300 {
+        let width = r.below(4) as usize;
+        let mut labels: Vec<Label> =
+            (0..width).map(|i| random_label(&mut r, names[(i + case) % names.len()])).collect();
+        labels.dedup_by(|x, y| x.name == y.name);
+        let hist = r.below(4) == 0;
+        let per_cpu = !hist && r.below(3) == 0;
+        if hist {
+            labels.push(uint("bucket", 1));
+        } else if per_cpu && r.below(2) == 0 {
+            labels.push(label("cpu", 2, 0, vec![dec("uint")]));
+        }
+        let cpu_label = per_cpu && labels.last().is_some_and(|l| l.name == "cpu");
+        let key_size = if labels.is_empty() {
+            4
+        } else {
+            labels.iter().map(|l| l.size + l.padding).sum::<usize>().saturating_sub(if cpu_label { 2 } else { 0 })
+        };
+        let key_size = key_size.max(1);
+        let slots = if per_cpu { 1 + r.below(3) as usize } else { 1 };
+        let pool: Vec<Vec<u8>> = (0..1 + r.below(60))
+            .map(|_| {
+                let mut k = random_key(&mut r, key_size);
+                if hist {
+                    // Buckets 0 to 4 (bucket_max 3: the last is clamped), now and then one out
+                    // of range.
+                    let b = if r.below(20) == 0 { 200 } else { r.below(5) as u8 };
+                    if let Some(last) = k.last_mut() {
+                        *last = b;
+                    }
+                }
+                if labels.is_empty() {
+                    k = vec![0u8; 4];
+                }
+                k
+            })
+            .collect();
+        let spec = if hist {
+            histogram(
+                "h",
+                labels.clone(),
+                HistogramSpec {
+                    bucket_type: BucketType::Exp2,
+                    bucket_min: 0,
+                    bucket_max: 3,
+                    multiplier: 1.0,
+                    bucket_keys: vec![],
+                },
+            )
+        } else if r.below(4) == 0 {
+            MetricConfig { kind: MetricKind::Gauge, ..counter("g", labels.clone()) }
+        } else {
+            counter("c_total", labels.clone())
+        };
+        let mut kept = f.decoders();
+        kept.keep_decoded_keys(true);
+        let mut last: Vec<(Vec<u8>, Vec<u64>)> = Vec::new();
+        for read in 0..6 {
+            let entries: Vec<(Vec<u8>, Vec<u64>)> = match r.below(4) {
+                // The last read's rows again, same order (new values).
+                0 if read > 0 => last.iter().map(|(k, v)| (k.clone(), v.iter().map(|x| x + 1).collect())).collect(),
+                // The last read's rows, some gone, some new or back, order kept.
+                1 if read > 0 => {
+                    let mut e: Vec<_> = last.iter().filter(|_| r.below(5) != 0).cloned().collect();
+                    for _ in 0..r.below(10) {
+                        let at = r.below(e.len() as u64 + 1) as usize;
+                        let key = pool[r.below(pool.len() as u64) as usize].clone();
+                        e.insert(at, (key, (0..slots).map(|_| r.below(100)).collect()));
+                    }
+                    e
+                }
+                // A fresh draw from the pool: another order, keys back after being gone.
+                _ => (0..r.below(200))
+                    .map(|_| {
+                        let key = pool[r.below(pool.len() as u64) as usize].clone();
+                        (key, (0..slots).map(|_| r.below(1000)).collect())
+                    })
+                    .collect(),
+            };
+            let map = raw(key_size, slots, per_cpu, &entries);
+            let want = f.decoders().metric("c", &spec, &map);
+            let got = kept.metric("c", &spec, &map);
+            let what =
+                format!("case {case}, read {read}: labels {labels:?}, per_cpu {per_cpu}, {} rows", entries.len());
+            assert_eq!(got, want, "{what}");
+            let prom = |d: &Result<Decoded, DecodeError>| {
+                let at = std::time::SystemTime::UNIX_EPOCH;
+                let snapshot = crate::model::Snapshot {
+                    window: crate::model::Window { start: at, end: at, length: std::time::Duration::ZERO },
+                    metrics: d.iter().map(|d| d.metric.clone()).collect(),
+                    decoder_errors: vec![("c".into(), d.as_ref().map_or(1, |d| d.row_errors.rows))],
+                    warnings: vec![],
+                    self_metrics: vec![],
+                };
+                crate::render::render(crate::render::Format::Prom, &snapshot, &crate::render::Options::default())
+            };
+            assert_eq!(prom(&got), prom(&want), "{what}");
+            if got.as_ref().is_ok_and(|d| d.row_errors.rows > 0) {
+                errors_seen += 1;
+            }
+            last = entries;
+        }
+        let state = kept.metrics.get(&("c".to_string(), spec.name.clone())).expect("state");
+        if state.key_cache.is_some() {
+            kept_cases += 1;
+            histograms += usize::from(hist);
+        }
+    }
+    // The cases exercised the cache, with failing rows and histograms among them.
+    assert!(kept_cases > 150 && errors_seen > 20 && histograms > 20, "{kept_cases} {errors_seen} {histograms}");
+}
+
 /// Decoders whose results change over the life of the process are never kept: a stack id's
 /// frames follow the stack-trace map of each read, also with kept keys on.
 #[test]
