@@ -32,6 +32,8 @@ mod common;
 
 const ENTRIES: u32 = 100_000;
 const ROUNDS: usize = 31;
+/// One-shots in a process of their own (the first scrape's reference).
+const FRESH_RUNS: usize = 11;
 
 fn median(v: &[Duration]) -> Duration {
     let mut v = v.to_vec();
@@ -92,7 +94,66 @@ fn loadavg() -> String {
         .join(" ")
 }
 
+/// The one-shot of the same map in a process of its own (this bench run again with
+/// `EBPFX_BENCH_FRESH_ONE_SHOT=MAP_ID:CONFIG_FILE`), timed inside it: read + decode + render with
+/// a fresh heap, as `ebpfx run` has and as serve's first scrape has.
+const FRESH_ENV: &str = "EBPFX_BENCH_FRESH_ONE_SHOT";
+
+fn shape() -> MapShape {
+    MapShape {
+        name: "synthetic_total".into(),
+        key_size: 20,
+        value_size: 8,
+        max_entries: ENTRIES,
+        map_type: MapType::Hash,
+    }
+}
+
+/// Read + decode (fresh decoders) + prom render to /dev/null of `map`: the parts' times.
+fn one_shot(map: &MapHandle, config: &Config) -> anyhow::Result<[Duration; 3]> {
+    let t0 = Instant::now();
+    let raw = read_map(map.as_fd().as_raw_fd(), &shape())?;
+    anyhow::ensure!(raw.len() == ENTRIES as usize, "read {} entries", raw.len());
+    let t1 = Instant::now();
+    let mut decoders = Decoders::new(Env::system());
+    let metric = decoders.metric("bigmap", &config.metrics[0], &raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t2 = Instant::now();
+    let now = SystemTime::now();
+    let snap = Snapshot {
+        window: Window { start: now, end: now, length: Duration::from_secs(1) },
+        metrics: vec![metric.metric],
+        decoder_errors: vec![("bigmap".into(), 0)],
+        warnings: vec![],
+        self_metrics: vec![],
+    };
+    let mut sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    render_to(Format::Prom, &snap, &Options { prefix: "ebpfx_".into(), ..Options::default() }, &mut sink)?;
+    Ok([t1 - t0, t2 - t1, t2.elapsed()])
+}
+
+/// The child's side of [`FRESH_ENV`]: prints the one-shot's nanoseconds.
+fn fresh_child(spec: &str) -> anyhow::Result<()> {
+    let (id, config) = spec.split_once(':').ok_or_else(|| anyhow::anyhow!("{FRESH_ENV}={spec}"))?;
+    let map = MapHandle::from_map_id(id.parse()?)?;
+    let config = Config::parse("bigmap", "bigmap.yaml", &std::fs::read_to_string(config)?)?;
+    let t = Instant::now();
+    one_shot(&map, &config)?;
+    println!("{}", t.elapsed().as_nanos());
+    Ok(())
+}
+
+/// Runs [`fresh_child`] in a new process: its one-shot time.
+fn fresh_one_shot(id: u32, config: &std::path::Path) -> anyhow::Result<Duration> {
+    let out = Command::new(std::env::current_exe()?).env(FRESH_ENV, format!("{id}:{}", config.display())).output()?;
+    anyhow::ensure!(out.status.success(), "fresh one-shot: {}", String::from_utf8_lossy(&out.stderr));
+    let nanos: u64 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
+    Ok(Duration::from_nanos(nanos))
+}
+
 fn main() -> anyhow::Result<()> {
+    if let Ok(spec) = std::env::var(FRESH_ENV) {
+        return fresh_child(&spec);
+    }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         println!("benchmarks need root (they load BPF programs)");
@@ -146,40 +207,13 @@ fn main() -> anyhow::Result<()> {
     }
 
     // The one-shot path on the same map, in this process.
-    let shape = MapShape {
-        name: "synthetic_total".into(),
-        key_size: 20,
-        value_size: 8,
-        max_entries: ENTRIES,
-        map_type: MapType::Hash,
-    };
-    let config = Config::parse("bigmap", "bigmap.yaml", &std::fs::read_to_string(dir.path().join("bigmap.yaml"))?)?;
+    let config_file = dir.path().join("bigmap.yaml");
+    let config = Config::parse("bigmap", "bigmap.yaml", &std::fs::read_to_string(&config_file)?)?;
     let verbose = std::env::var_os("EBPFX_BENCH_VERBOSE").is_some();
     let one_shot = || -> anyhow::Result<()> {
-        let t0 = Instant::now();
-        let raw = read_map(map.as_fd().as_raw_fd(), &shape)?;
-        anyhow::ensure!(raw.len() == ENTRIES as usize, "read {} entries", raw.len());
-        let t1 = Instant::now();
-        let mut decoders = Decoders::new(Env::system());
-        let metric = decoders.metric("bigmap", &config.metrics[0], &raw).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let t2 = Instant::now();
-        let now = SystemTime::now();
-        let snap = Snapshot {
-            window: Window { start: now, end: now, length: Duration::from_secs(1) },
-            metrics: vec![metric.metric],
-            decoder_errors: vec![("bigmap".into(), 0)],
-            warnings: vec![],
-            self_metrics: vec![],
-        };
-        let mut sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
-        render_to(Format::Prom, &snap, &Options { prefix: "ebpfx_".into(), ..Options::default() }, &mut sink)?;
+        let [read, decode, render] = one_shot(&map, &config)?;
         if verbose {
-            println!(
-                "one-shot: map read in {}, decoded in {}, rendered in {}",
-                ms(t1 - t0),
-                ms(t2 - t1),
-                ms(t2.elapsed())
-            );
+            println!("one-shot: map read in {}, decoded in {}, rendered in {}", ms(read), ms(decode), ms(render));
         }
         Ok(())
     };
@@ -191,7 +225,13 @@ fn main() -> anyhow::Result<()> {
     // versions of this bench did), which adds its page faults to every scrape.
     let fresh = std::env::var_os("EBPFX_BENCH_FRESH_BUFFER").is_some();
     let mut bytes = 0;
+    // The reference of the first scrape (a fresh process, heap and all): one-shots in processes
+    // of their own, one in each of the first rounds.
+    let mut fresh_shots = Vec::new();
     for round in 0..rounds {
+        if round < FRESH_RUNS {
+            fresh_shots.push(fresh_one_shot(id, &config_file)?);
+        }
         // Alternate which goes first, so that neither always follows the other.
         for which in [round % 2, 1 - round % 2] {
             let t = Instant::now();
@@ -225,6 +265,11 @@ fn main() -> anyhow::Result<()> {
         "  first scrape (decodes every key, fills serve's label cache): {} (round 0's one-shot: {})",
         ms(first_scrape),
         ms(first_one_shot)
+    );
+    println!(
+        "  one-shot in a fresh process ({FRESH_RUNS} runs), the first scrape's reference: {} / {}",
+        ms(min(&fresh_shots)),
+        ms(median(&fresh_shots))
     );
     println!(
         "  scrape over loopback HTTP (read + decode + render + send): {} / {}",

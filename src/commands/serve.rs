@@ -143,6 +143,9 @@ impl Blocks for TextfileBlocks<'_> {
         if let Some(sender) = self.sender {
             sender.send(snapshot);
         }
+        if !block.last {
+            self.collector.keep_keys_read();
+        }
         Ok(())
     }
 }
@@ -295,7 +298,9 @@ fn serve_http(
         let wait = next_send.map_or(POLL, |t| t.saturating_duration_since(Instant::now()).min(POLL));
         match rx.recv_timeout(wait) {
             Ok(first) => answer(&mut collector, first, &rx),
-            Err(RecvTimeoutError::Timeout) => {}
+            // Quiet for a while (the last answer is sent): keep the keys of a read that had
+            // mostly new ones, so that no scrape waits for it.
+            Err(RecvTimeoutError::Timeout) => collector.keep_keys_read(),
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if let (Some((sender, interval)), Some(due)) = (every, next_send) {

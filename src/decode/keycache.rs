@@ -197,8 +197,7 @@ pub(super) struct KeyCache {
 }
 
 impl KeyCache {
-    /// Number of keys kept (tests).
-    #[cfg(test)]
+    /// Number of keys kept.
     pub(super) fn keys(&self) -> usize {
         self.prev.len()
     }

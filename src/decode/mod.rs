@@ -185,9 +185,16 @@ pub struct Decoders {
     direct_keys: bool,
     /// Whether decoded keys are kept between reads (serve; see `keycache.rs`).
     keep_keys: bool,
+    /// Whether a metric without kept keys yet decodes as a one-shot read would and keeps its
+    /// raw read for [`Decoders::fill_kept_keys`] (serve fills them after answering the scrape).
+    fill_later: bool,
     /// Lost-stack warnings of each metric's latest read, by (config, metric).
     lost_stacks: std::collections::BTreeMap<(String, String), String>,
 }
+
+/// With kept keys filled later: a read with more than twice the kept keys and this many more
+/// is decoded uncached and its keys kept after it (small maps just take the kept-keys path).
+const MOSTLY_NEW_SLACK: usize = 1024;
 
 /// The metric's state, rebuilt when its labels changed since the last read.
 fn state_for<'a>(
@@ -214,6 +221,7 @@ impl Decoders {
             fast: true,
             direct_keys: true,
             keep_keys: false,
+            fill_later: false,
             lost_stacks: std::collections::BTreeMap::new(),
         }
     }
@@ -225,7 +233,37 @@ impl Decoders {
     pub fn keep_decoded_keys(&mut self, on: bool) {
         self.keep_keys = on;
         if !on {
-            self.metrics.values_mut().for_each(|m| m.key_cache = None);
+            self.metrics.values_mut().for_each(|m| {
+                m.key_cache = None;
+                m.pending_fill = None;
+            });
+        }
+    }
+
+    /// With kept keys (see [`Decoders::keep_decoded_keys`]): a read whose keys are mostly new
+    /// to the kept ones (a metric's first read, or its first read after the map filled up) is
+    /// decoded the way a one-shot read is, at a one-shot read's cost, and its keys are kept
+    /// afterwards, by [`Decoders::fill_kept_keys`] on that same read. serve answers the scrape in between,
+    /// so that no scrape costs more than a one-shot read of the same maps (README.md, `ebpfx
+    /// serve`, "Label cache").
+    pub fn fill_kept_keys_later(&mut self, on: bool) {
+        self.fill_later = on;
+    }
+
+    /// Keeps the decoded keys of the reads that [`Decoders::fill_kept_keys_later`] held back
+    /// (nothing to do after that). Output is unaffected: the next read decodes the same with
+    /// or without them.
+    pub fn fill_kept_keys(&mut self) {
+        for state in self.metrics.values_mut() {
+            let Some((raw, histogram)) = state.pending_fill.take() else { continue };
+            // A raw read that does not fit its labels was refused by the read itself.
+            let Ok(shape) = rows::check(state, &raw) else { continue };
+            self.tables.new_read();
+            self.tables.stacks.set(raw.stack_traces.as_ref());
+            let mut cache = state.key_cache.take().unwrap_or_default();
+            // Errors were counted by the read that answered; the keys that decoded are kept.
+            let _ = cache.read(&mut self.tables, state, &raw, shape, histogram, &mut self.scratch);
+            state.key_cache = Some(cache);
         }
     }
 
@@ -298,9 +336,14 @@ impl Decoders {
         let state = state_for(&mut self.metrics, config, spec);
         let shape = rows::check(state, raw).map_err(err)?;
         let scratch = &mut self.scratch;
-        if self.keep_keys && state.stable {
+        let histogram = matches!(spec.kind, MetricKind::Histogram(_));
+        // Most of the read's keys new to the kept ones (serve's first read of a map, or a map
+        // that filled up since): decoded below as a one-shot read, kept by `fill_kept_keys`.
+        let mostly_new = state.key_cache.as_ref().map_or(true, |c| raw.len() > 2 * c.keys() + MOSTLY_NEW_SLACK);
+        if self.keep_keys && state.stable && self.fill_later && mostly_new {
+            state.pending_fill = Some((Box::new(raw.clone()), histogram));
+        } else if self.keep_keys && state.stable {
             let mut cache = state.key_cache.take().unwrap_or_default();
-            let histogram = matches!(spec.kind, MetricKind::Histogram(_));
             let read = cache.read(&mut self.tables, state, raw, shape, histogram, scratch);
             let done = read.map_err(err).and_then(|row_errors| {
                 let values = match &spec.kind {

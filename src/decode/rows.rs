@@ -47,6 +47,9 @@ pub(super) struct MetricState {
     pub(super) stable: bool,
     /// serve's decoded keys (`keycache.rs`), made on the first read that keeps them.
     pub(super) key_cache: Option<Box<super::keycache::KeyCache>>,
+    /// A read to fill `key_cache` from later (whether its metric is a histogram): see
+    /// `Decoders::fill_kept_keys_later`.
+    pub(super) pending_fill: Option<(Box<crate::raw::RawMap>, bool)>,
 }
 
 impl MetricState {
@@ -80,6 +83,7 @@ impl MetricState {
             direct,
             stable,
             key_cache: None,
+            pending_fill: None,
         }
     }
 

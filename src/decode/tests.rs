@@ -1415,6 +1415,52 @@ fn kept_keys_decode_exactly_as_uncached() {
 /// fresh uncached decoders.
 #[test]
 fn kept_keys_match_uncached_on_random_read_sequences() {
+    kept_keys_match_uncached(false);
+}
+
+/// The same with serve's order: a read without kept keys yet decodes uncached, and its keys are
+/// kept after it (`fill_kept_keys`, once the scrape is answered).
+#[test]
+fn kept_keys_filled_after_the_read_match_uncached() {
+    kept_keys_match_uncached(true);
+}
+
+/// serve's start: the first scrape finds the map empty, a later one full. The read whose keys
+/// are mostly new decodes uncached, as a one-shot read does, and its keys are kept after it;
+/// every read decodes as the uncached decoders do.
+#[test]
+fn kept_keys_of_a_read_mostly_new_are_filled_after_it() {
+    let f = Fixture::new();
+    let spec = counter("x", vec![uint("pid", 4), label("comm", 16, 0, vec![dec("string")])]);
+    let map = |n: u32, add: u64| {
+        let mut m = raw(20, 1, false, &[]);
+        for i in 0..n {
+            let mut key = [0u8; 20];
+            key[..4].copy_from_slice(&(i + 1).to_ne_bytes());
+            let comm = format!("p{}", i % 7);
+            key[4..4 + comm.len()].copy_from_slice(comm.as_bytes());
+            m.push(&key, &[u64::from(i) + add]);
+        }
+        m
+    };
+    let mut kept = f.decoders();
+    kept.keep_decoded_keys(true);
+    kept.fill_kept_keys_later(true);
+    let kept_keys = |d: &Decoders| {
+        d.metrics.get(&("c".to_string(), "x".to_string())).and_then(|s| s.key_cache.as_ref()).map(|c| c.keys())
+    };
+    for (n, add, before, after) in
+        [(0, 0, None, Some(0)), (3000, 1, Some(0), Some(3000)), (3000, 2, Some(3000), Some(3000))]
+    {
+        let m = map(n, add);
+        assert_eq!(kept.metric("c", &spec, &m), f.decoders().metric("c", &spec, &m), "{n} keys");
+        assert_eq!(kept_keys(&kept), before, "kept keys after the read of {n}");
+        kept.fill_kept_keys();
+        assert_eq!(kept_keys(&kept), after, "kept keys after the fill of {n}");
+    }
+}
+
+fn kept_keys_match_uncached(later: bool) {
     let f = Fixture::new();
     let mut r = Random(0x2545_f491_4f6c_dd1d);
     let names = ["pid", "comm", "a", "zeta", "b_1"];
@@ -1475,6 +1521,7 @@ fn kept_keys_match_uncached_on_random_read_sequences() {
         };
         let mut kept = f.decoders();
         kept.keep_decoded_keys(true);
+        kept.fill_kept_keys_later(later);
         let mut last: Vec<(Vec<u8>, Vec<u64>)> = Vec::new();
         for read in 0..6 {
             let entries: Vec<(Vec<u8>, Vec<u64>)> = match r.below(4) {
@@ -1503,6 +1550,13 @@ fn kept_keys_match_uncached_on_random_read_sequences() {
             let got = kept.metric("c", &spec, &map);
             let what =
                 format!("case {case}, read {read}: labels {labels:?}, per_cpu {per_cpu}, {} rows", entries.len());
+            if later {
+                let state = kept.metrics.get(&("c".to_string(), spec.name.clone())).expect("state");
+                if read == 0 {
+                    assert!(state.key_cache.is_none(), "{what}: the first read keeps no keys before its fill");
+                }
+                kept.fill_kept_keys();
+            }
             assert_eq!(got, want, "{what}");
             let prom = |d: &Result<Decoded, DecodeError>| {
                 let at = std::time::SystemTime::UNIX_EPOCH;

@@ -40,7 +40,7 @@ impl Collector {
     /// Starts the clock: call it right after attaching.
     pub fn new(mut session: Session, render: Options) -> Collector {
         // Label sets are stable here: decoded keys are kept between scrapes (README.md, `ebpfx serve`, "Label cache").
-        session.decoders.keep_decoded_keys(true);
+        keep_keys(&mut session.decoders);
         let start_stats = session.gather_stats().1;
         Collector {
             session,
@@ -54,11 +54,18 @@ impl Collector {
         }
     }
 
+    /// Keeps the decoded keys of the latest read where most of its keys were new: call it when
+    /// no scrape waits and the last answer is out (such a scrape costs what a one-shot read
+    /// does; the keys are kept while nobody waits).
+    pub fn keep_keys_read(&mut self) {
+        self.session.decoders.fill_kept_keys();
+    }
+
     /// Reads every map now and decodes the totals since the start.
     pub fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
         if self.decoders_since.elapsed() > DECODERS_LIFETIME {
             self.session.decoders = crate::decode::Decoders::new(crate::decode::Env::system());
-            self.session.decoders.keep_decoded_keys(true);
+            keep_keys(&mut self.session.decoders);
             self.decoders_since = Instant::now();
         }
         let t0 = Instant::now();
@@ -74,6 +81,13 @@ impl Collector {
         self.last_times = (t1 - t0, t1.elapsed());
         Ok(snapshot)
     }
+}
+
+/// Decoded keys are kept between reads, and a read that has none kept yet is answered first and
+/// kept after ([`Collector::keep_keys_read`]).
+fn keep_keys(decoders: &mut crate::decode::Decoders) {
+    decoders.keep_decoded_keys(true);
+    decoders.fill_kept_keys_later(true);
 }
 
 /// `start_time_seconds{config}`: when the counters started (a change means they restarted).
