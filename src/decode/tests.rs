@@ -1125,6 +1125,39 @@ fn environment_results_are_frozen_at_first_sight() {
     assert_eq!(d.decode_key("c", &re_spec, b"a\0"), Ok(Some(strs(&["a"]))));
 }
 
+/// The scrape text of one decoded metric (config `c`), its decoder errors included.
+fn prom_text(d: &Result<Decoded, DecodeError>) -> String {
+    let at = std::time::SystemTime::UNIX_EPOCH;
+    let snapshot = crate::model::Snapshot {
+        window: crate::model::Window { start: at, end: at, length: std::time::Duration::ZERO },
+        metrics: d.iter().map(|d| d.metric.clone()).collect(),
+        decoder_errors: vec![("c".into(), d.as_ref().map_or(1, |d| d.row_errors.rows))],
+        warnings: vec![],
+        self_metrics: vec![],
+    };
+    crate::render::render(crate::render::Format::Prom, &snapshot, &crate::render::Options::default())
+}
+
+/// Up to 3 random labels named from `names` (starting at `case`), names distinct.
+fn random_labels(r: &mut Random, names: &[&str], case: usize) -> Vec<Label> {
+    let width = r.below(4) as usize;
+    let mut labels: Vec<Label> = (0..width).map(|i| random_label(r, names[(i + case) % names.len()])).collect();
+    // Label names must differ within a metric.
+    labels.dedup_by(|x, y| x.name == y.name);
+    labels
+}
+
+/// The key size of random labels: their fields, less a per-CPU map's `cpu` label (2 bytes the
+/// key does not have), 4 bytes for no labels.
+fn random_key_size(labels: &[Label], per_cpu: bool) -> usize {
+    let cpu_label = per_cpu && labels.last().is_some_and(|l| l.name == "cpu");
+    if labels.is_empty() {
+        4
+    } else {
+        labels.iter().map(|l| l.size + l.padding).sum::<usize>().saturating_sub(if cpu_label { 2 } else { 0 }).max(1)
+    }
+}
+
 /// A small xorshift generator: the property tests below are reproducible from their seed.
 struct Random(u64);
 
@@ -1181,23 +1214,13 @@ fn fast_paths_and_the_general_path_give_identical_metrics_on_random_maps() {
     let mut r = Random(0x9e37_79b9_7f4a_7c15);
     let names = ["pid", "comm", "cpu", "a", "zeta", "b_1"];
     for case in 0..400 {
-        let width = r.below(4) as usize;
-        let mut labels: Vec<Label> =
-            (0..width).map(|i| random_label(&mut r, names[(i + case) % names.len()])).collect();
-        // Label names must differ within a metric.
-        labels.dedup_by(|x, y| x.name == y.name);
+        let mut labels = random_labels(&mut r, &names, case);
         let per_cpu = r.below(3) == 0;
         if per_cpu && r.below(2) == 0 {
             labels.push(label("cpu", 2, 0, vec![dec("uint")]));
             labels.dedup_by(|x, y| x.name == y.name);
         }
-        let cpu_label = per_cpu && labels.last().is_some_and(|l| l.name == "cpu");
-        let key_size = if labels.is_empty() {
-            4
-        } else {
-            labels.iter().map(|l| l.size + l.padding).sum::<usize>().saturating_sub(if cpu_label { 2 } else { 0 })
-        };
-        let key_size = key_size.max(1);
+        let key_size = random_key_size(&labels, per_cpu);
         let slots = if per_cpu { 1 + r.below(4) as usize } else { 1 };
         let pool: Vec<Vec<u8>> = (0..1 + r.below(40)).map(|_| random_key(&mut r, key_size)).collect();
         let entries: Vec<(Vec<u8>, Vec<u64>)> = (0..r.below(300))
@@ -1385,18 +1408,7 @@ fn kept_keys_decode_exactly_as_uncached() {
             let got = kept.metric("c", spec, map);
             assert_eq!(got, want, "metric {}, read {i}", spec.name);
             // And so the scrape text, byte for byte.
-            let prom = |d: &Result<Decoded, DecodeError>| {
-                let at = std::time::SystemTime::UNIX_EPOCH;
-                let snapshot = crate::model::Snapshot {
-                    window: crate::model::Window { start: at, end: at, length: std::time::Duration::ZERO },
-                    metrics: d.iter().map(|d| d.metric.clone()).collect(),
-                    decoder_errors: vec![("c".into(), d.as_ref().map_or(1, |d| d.row_errors.rows))],
-                    warnings: vec![],
-                    self_metrics: vec![],
-                };
-                crate::render::render(crate::render::Format::Prom, &snapshot, &crate::render::Options::default())
-            };
-            assert_eq!(prom(&got), prom(&want), "metric {}, read {i}", spec.name);
+            assert_eq!(prom_text(&got), prom_text(&want), "metric {}, read {i}", spec.name);
             let state = kept.metrics.get(&("c".to_string(), spec.name.clone())).expect("state");
             let cache = state.key_cache.as_ref().expect("kept keys");
             let rows = if map.per_cpu { map.len() * map.slots } else { map.len() };
@@ -1466,10 +1478,7 @@ fn kept_keys_match_uncached(later: bool) {
     let names = ["pid", "comm", "a", "zeta", "b_1"];
     let (mut kept_cases, mut errors_seen, mut histograms) = (0, 0, 0);
     for case in 0..300 {
-        let width = r.below(4) as usize;
-        let mut labels: Vec<Label> =
-            (0..width).map(|i| random_label(&mut r, names[(i + case) % names.len()])).collect();
-        labels.dedup_by(|x, y| x.name == y.name);
+        let mut labels = random_labels(&mut r, &names, case);
         let hist = r.below(4) == 0;
         let per_cpu = !hist && r.below(3) == 0;
         if hist {
@@ -1477,13 +1486,7 @@ fn kept_keys_match_uncached(later: bool) {
         } else if per_cpu && r.below(2) == 0 {
             labels.push(label("cpu", 2, 0, vec![dec("uint")]));
         }
-        let cpu_label = per_cpu && labels.last().is_some_and(|l| l.name == "cpu");
-        let key_size = if labels.is_empty() {
-            4
-        } else {
-            labels.iter().map(|l| l.size + l.padding).sum::<usize>().saturating_sub(if cpu_label { 2 } else { 0 })
-        };
-        let key_size = key_size.max(1);
+        let key_size = random_key_size(&labels, per_cpu);
         let slots = if per_cpu { 1 + r.below(3) as usize } else { 1 };
         let pool: Vec<Vec<u8>> = (0..1 + r.below(60))
             .map(|_| {
@@ -1558,18 +1561,7 @@ fn kept_keys_match_uncached(later: bool) {
                 kept.fill_kept_keys();
             }
             assert_eq!(got, want, "{what}");
-            let prom = |d: &Result<Decoded, DecodeError>| {
-                let at = std::time::SystemTime::UNIX_EPOCH;
-                let snapshot = crate::model::Snapshot {
-                    window: crate::model::Window { start: at, end: at, length: std::time::Duration::ZERO },
-                    metrics: d.iter().map(|d| d.metric.clone()).collect(),
-                    decoder_errors: vec![("c".into(), d.as_ref().map_or(1, |d| d.row_errors.rows))],
-                    warnings: vec![],
-                    self_metrics: vec![],
-                };
-                crate::render::render(crate::render::Format::Prom, &snapshot, &crate::render::Options::default())
-            };
-            assert_eq!(prom(&got), prom(&want), "{what}");
+            assert_eq!(prom_text(&got), prom_text(&want), "{what}");
             if got.as_ref().is_ok_and(|d| d.row_errors.rows > 0) {
                 errors_seen += 1;
             }
