@@ -9,7 +9,7 @@ CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
 # bash-completion, zsh, fish, groff-base and man-db let the tests run completions and man pages for
 # real; iproute2 (ip, tc), python3 and util-linux (setpriv) drive live-test workloads;
 # prometheus-node-exporter and prometheus-pushgateway are the real peers of the ecosystem tests.
-DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus prometheus-node-exporter prometheus-pushgateway bash-completion zsh fish groff-base man-db iproute2 python3 util-linux time tmux golang-go
+DEB_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config make prometheus prometheus-node-exporter prometheus-pushgateway bash-completion zsh fish groff-base man-db iproute2 python3 util-linux e2fsprogs time tmux golang-go
 BIN := target/release/ebpfx
 
 .PHONY: deps build run test test-kernels bench fmt clean generate
