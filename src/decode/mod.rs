@@ -185,8 +185,8 @@ pub struct Decoders {
     direct_keys: bool,
     /// Whether decoded keys are kept between reads (serve; see `keycache.rs`).
     keep_keys: bool,
-    /// Whether a metric without kept keys yet decodes as a one-shot read would and keeps its
-    /// raw read for [`Decoders::fill_kept_keys`] (serve fills them after answering the scrape).
+    /// Whether a read whose keys are mostly new to the kept ones decodes as a one-shot read
+    /// would and is held for [`Decoders::fill_kept_keys`] (serve fills when idle).
     fill_later: bool,
     /// Lost-stack warnings of each metric's latest read, by (config, metric).
     lost_stacks: std::collections::BTreeMap<(String, String), String>,
@@ -243,9 +243,9 @@ impl Decoders {
     /// With kept keys (see [`Decoders::keep_decoded_keys`]): a read whose keys are mostly new
     /// to the kept ones (a metric's first read, or its first read after the map filled up) is
     /// decoded the way a one-shot read is, at a one-shot read's cost, and its keys are kept
-    /// afterwards, by [`Decoders::fill_kept_keys`] on that same read. serve answers the scrape in between,
-    /// so that no scrape costs more than a one-shot read of the same maps (README.md, `ebpfx
-    /// serve`, "Label cache").
+    /// afterwards, by [`Decoders::fill_kept_keys`] on that same read. serve answers the scrape
+    /// in between, so that no scrape costs more than a one-shot read of the same maps
+    /// (README.md, `ebpfx serve`, "Label cache").
     pub fn fill_kept_keys_later(&mut self, on: bool) {
         self.fill_later = on;
     }
@@ -343,6 +343,8 @@ impl Decoders {
         if self.keep_keys && state.stable && self.fill_later && mostly_new {
             state.pending_fill = Some((Box::new(raw.clone()), histogram));
         } else if self.keep_keys && state.stable {
+            // A read held back for a fill and not filled yet is older than this one: dropped.
+            state.pending_fill = None;
             let mut cache = state.key_cache.take().unwrap_or_default();
             let read = cache.read(&mut self.tables, state, raw, shape, histogram, scratch);
             let done = read.map_err(err).and_then(|row_errors| {

@@ -1470,6 +1470,13 @@ fn kept_keys_of_a_read_mostly_new_are_filled_after_it() {
         kept.fill_kept_keys();
         assert_eq!(kept_keys(&kept), after, "kept keys after the fill of {n}");
     }
+    // A held read overtaken by a read through the kept keys is not filled in after it: the kept
+    // keys stay those of the latest read.
+    let (big, small) = (map(10_000, 3), map(3000, 4));
+    assert_eq!(kept.metric("c", &spec, &big), f.decoders().metric("c", &spec, &big));
+    assert_eq!(kept.metric("c", &spec, &small), f.decoders().metric("c", &spec, &small));
+    kept.fill_kept_keys();
+    assert_eq!(kept_keys(&kept), Some(3000));
 }
 
 fn kept_keys_match_uncached(later: bool) {
