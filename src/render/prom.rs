@@ -740,15 +740,19 @@ ebpf_exporter_h_count 21
         assert!(out.contains(want), "{out}");
     }
 
-    #[test]
-    fn streamed_text_is_the_same_text() {
-        // Far more than one flush worth of samples, plus a merged family (the sorting path).
+    /// Far more than one flush worth of samples, plus a merged family (the sorting path).
+    fn big_snapshot() -> Snapshot {
         let values: Vec<String> = (0..20_000).map(|i| format!("v{i:05}")).collect();
         let rows: Vec<[&str; 1]> = values.iter().map(|v| [v.as_str()]).collect();
         let samples: Vec<(&[&str], f64)> = rows.iter().enumerate().map(|(i, r)| (&r[..], i as f64)).collect();
         let big = counter("one", "big_total", &["k"], &samples);
         let other = counter("two", "big_total", &["k"], &[(&["a"], 1.0)]);
-        let snap = snapshot(vec![big, other, counter("one", "small_total", &[], &[(&[], 2.0)])]);
+        snapshot(vec![big, other, counter("one", "small_total", &[], &[(&[], 2.0)])])
+    }
+
+    #[test]
+    fn streamed_text_is_the_same_text() {
+        let snap = big_snapshot();
         let mut streamed = Vec::new();
         render_to(&snap, &opts(), &mut streamed).expect("writes");
         let whole = render(&snap, &opts());
@@ -758,12 +762,7 @@ ebpf_exporter_h_count 21
 
     #[test]
     fn pieces_are_the_same_text_handed_over_whole() {
-        let values: Vec<String> = (0..20_000).map(|i| format!("v{i:05}")).collect();
-        let rows: Vec<[&str; 1]> = values.iter().map(|v| [v.as_str()]).collect();
-        let samples: Vec<(&[&str], f64)> = rows.iter().enumerate().map(|(i, r)| (&r[..], i as f64)).collect();
-        let big = counter("one", "big_total", &["k"], &samples);
-        let other = counter("two", "big_total", &["k"], &[(&["a"], 1.0)]);
-        let snap = snapshot(vec![big, other, counter("one", "small_total", &[], &[(&[], 2.0)])]);
+        let snap = big_snapshot();
         let whole = render(&snap, &opts());
         for size in [1, 1000, 64 * 1024, whole.len() + 1] {
             let mut pieces: Vec<String> = Vec::new();
